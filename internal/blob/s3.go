@@ -1,0 +1,133 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// S3Options configure S3 access. An empty Endpoint means AWS itself; with
+// empty keys the SDK's default credential chain applies (environment,
+// shared config, instance role).
+type S3Options struct {
+	Endpoint        string // e.g. http://127.0.0.1:9000 for MinIO
+	Region          string // default us-east-1
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+}
+
+// S3 is a Store on one S3 bucket.
+type S3 struct {
+	bucket string
+	client *s3.Client
+}
+
+// NewS3 returns a store for bucket. Custom endpoints use path-style
+// addressing, which every S3-compatible server accepts.
+func NewS3(ctx context.Context, bucket string, o S3Options) (*S3, error) {
+	region := o.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	loadOpts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region)}
+	if o.AccessKeyID != "" {
+		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, o.SessionToken)))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.Endpoint)
+			so.UsePathStyle = true
+		}
+	})
+	return &S3{bucket: bucket, client: client}, nil
+}
+
+// Client returns the underlying SDK client.
+func (s *S3) Client() *s3.Client { return s.client }
+
+func (s *S3) String() string { return "s3://" + s.bucket }
+
+func (s *S3) notFound(err error, key string) error {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var api smithy.APIError
+	if errors.As(err, &nsk) || errors.As(err, &nf) || (errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")) {
+		return fmt.Errorf("%w: s3://%s/%s", ErrNotFound, s.bucket, key)
+	}
+	return fmt.Errorf("s3://%s/%s: %w", s.bucket, key, err)
+}
+
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return nil, s.notFound(err, key)
+	}
+	return out.Body, nil
+}
+
+func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return Info{}, s.notFound(err, key)
+	}
+	return Info{
+		Key:          key,
+		Size:         aws.ToInt64(out.ContentLength),
+		ETag:         strings.Trim(aws.ToString(out.ETag), `"`),
+		LastModified: aws.ToTime(out.LastModified).UTC(),
+	}, nil
+}
+
+func (s *S3) Put(ctx context.Context, key string, r io.Reader) error {
+	// The upload manager streams in parts, so memory stays bounded for
+	// readers of unknown length.
+	_, err := manager.NewUploader(s.client).Upload(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: r})
+	if err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return nil
+}
+
+func (s *S3) List(ctx context.Context, prefix string) ([]Info, error) {
+	var out []Info
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			out = append(out, Info{
+				Key:          aws.ToString(o.Key),
+				Size:         aws.ToInt64(o.Size),
+				ETag:         strings.Trim(aws.ToString(o.ETag), `"`),
+				LastModified: aws.ToTime(o.LastModified).UTC(),
+			})
+		}
+	}
+	return out, nil
+}
+
+func (s *S3) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return nil
+}

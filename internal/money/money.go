@@ -1,0 +1,240 @@
+// Package money holds exact decimal amounts. Every cost, rate and quantity
+// costlake reads is kept as a fixed-point decimal with Scale fractional
+// digits (Iceberg decimal(38,18)); nothing passes through float64.
+package money
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+)
+
+// Precision and Scale of every amount column: 20 integer digits, 18 fractional.
+const (
+	Precision = 38
+	Scale     = 18
+)
+
+var (
+	// ErrSyntax reports text that is not a decimal number.
+	ErrSyntax = errors.New("not a decimal number")
+	// ErrTooPrecise reports a number with more than Scale significant
+	// fractional digits; rounding it would change the amount.
+	ErrTooPrecise = errors.New("more fractional digits than costlake keeps (18)")
+	// ErrOverflow reports a number too large for decimal(38,18).
+	ErrOverflow = errors.New("number too large for decimal(38,18)")
+)
+
+// Amount is an exact decimal with Scale fractional digits. The zero value is 0.
+type Amount struct{ n decimal128.Num }
+
+var ten = decimal128.FromU64(10)
+
+// pow10 holds 10^0 … 10^38.
+var pow10 [Precision + 1]decimal128.Num
+
+func init() {
+	pow10[0] = decimal128.FromU64(1)
+	for i := 1; i <= Precision; i++ {
+		pow10[i] = pow10[i-1].Mul(ten)
+	}
+}
+
+// Parse reads a decimal in plain ("-12.5") or scientific ("5.0E-5")
+// notation, exactly. It never rounds: a value with more than 18
+// significant fractional digits returns ErrTooPrecise.
+func Parse(s string) (Amount, error) {
+	n, err := parseNum(s)
+	return Amount{n}, err
+}
+
+// MustParse is Parse for constants in code and tests; it panics on error.
+func MustParse(s string) Amount {
+	a, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// FromNum wraps an unscaled decimal128 value at Scale.
+func FromNum(n decimal128.Num) Amount { return Amount{n} }
+
+// Num returns the unscaled decimal128 value at Scale, as stored in Parquet.
+func (a Amount) Num() decimal128.Num { return a.n }
+
+// Add returns a+b. Sums of billing amounts stay far below 10^20.
+func (a Amount) Add(b Amount) Amount { return Amount{a.n.Add(b.n)} }
+
+// Sub returns a-b.
+func (a Amount) Sub(b Amount) Amount { return Amount{a.n.Sub(b.n)} }
+
+// Cmp compares a and b: -1, 0 or +1.
+func (a Amount) Cmp(b Amount) int { return a.n.Cmp(b.n) }
+
+// IsZero reports whether a is 0.
+func (a Amount) IsZero() bool { return a.n.Sign() == 0 }
+
+// String formats a without trailing fractional zeros: "12.5", "-0.000001", "0".
+func (a Amount) String() string {
+	b := a.n.BigInt()
+	neg := b.Sign() < 0
+	if neg {
+		b.Neg(b)
+	}
+	digits := b.String()
+	if len(digits) <= Scale {
+		digits = strings.Repeat("0", Scale-len(digits)+1) + digits
+	}
+	intPart, frac := digits[:len(digits)-Scale], strings.TrimRight(digits[len(digits)-Scale:], "0")
+	out := intPart
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg && out != "0" {
+		out = "-" + out
+	}
+	return out
+}
+
+// MarshalJSON writes the amount as a JSON string, so no JSON reader turns
+// it into a float.
+func (a Amount) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
+
+// UnmarshalJSON reads a JSON string (or number literal) exactly.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := Parse(s)
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+func parseNum(s string) (decimal128.Num, error) {
+	var zero decimal128.Num
+	orig := s
+	if s == "" {
+		return zero, fmt.Errorf("%w: empty", ErrSyntax)
+	}
+	neg := false
+	switch s[0] {
+	case '-':
+		neg, s = true, s[1:]
+	case '+':
+		s = s[1:]
+	}
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant = s[:i]
+		e, ok := atoi(s[i+1:])
+		if !ok {
+			return zero, fmt.Errorf("%w: %q", ErrSyntax, orig)
+		}
+		exp = e
+	}
+	intPart, fracPart := mant, ""
+	if i := strings.IndexByte(mant, '.'); i >= 0 {
+		intPart, fracPart = mant[:i], mant[i+1:]
+	}
+	if intPart == "" && fracPart == "" {
+		return zero, fmt.Errorf("%w: %q", ErrSyntax, orig)
+	}
+	// Value = digits × 10^(exp − len(fracPart)); stored unscaled × 10^Scale.
+	digits := intPart + fracPart
+	shift := Scale + exp - len(fracPart)
+	// Trailing zeros cut below the scale lose nothing.
+	for shift < 0 && len(digits) > 0 && digits[len(digits)-1] == '0' {
+		digits = digits[:len(digits)-1]
+		shift++
+	}
+	if shift < 0 {
+		for i := 0; i < len(digits); i++ {
+			if digits[i] < '0' || digits[i] > '9' {
+				return zero, fmt.Errorf("%w: %q", ErrSyntax, orig)
+			}
+		}
+		if strings.Trim(digits, "0") != "" {
+			return zero, fmt.Errorf("%w: %q", ErrTooPrecise, orig)
+		}
+		return zero, nil
+	}
+	digits = strings.TrimLeft(digits, "0")
+	if len(digits)+shift > Precision {
+		if len(digits) == 0 {
+			return zero, nil
+		}
+		return zero, fmt.Errorf("%w: %q", ErrOverflow, orig)
+	}
+	var n decimal128.Num
+	// Up to 18 digits fit a uint64: one multiply instead of one per digit.
+	var acc uint64
+	accDigits := 0
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return zero, fmt.Errorf("%w: %q", ErrSyntax, orig)
+		}
+		acc = acc*10 + uint64(c-'0')
+		accDigits++
+		if accDigits == 18 {
+			n = n.Mul(pow10[18]).Add(decimal128.FromU64(acc))
+			acc, accDigits = 0, 0
+		}
+	}
+	if accDigits > 0 {
+		n = n.Mul(pow10[accDigits]).Add(decimal128.FromU64(acc))
+	}
+	n = n.Mul(pow10[shift])
+	if neg {
+		n = n.Negate()
+	}
+	return n, nil
+}
+
+func atoi(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	neg := false
+	switch s[0] {
+	case '-':
+		neg, s = true, s[1:]
+	case '+':
+		s = s[1:]
+	}
+	if s == "" || len(s) > 4 {
+		return 0, false
+	}
+	v := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		v = v*10 + int(s[i]-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// Sum adds amounts; handy in tests and summaries.
+func Sum(as ...Amount) Amount {
+	var t Amount
+	for _, a := range as {
+		t = t.Add(a)
+	}
+	return t
+}
+
+// BigRat returns a as an exact rational, for cross-checks against other
+// decimal libraries.
+func (a Amount) BigRat() *big.Rat {
+	return new(big.Rat).SetFrac(a.n.BigInt(), pow10[Scale].BigInt())
+}

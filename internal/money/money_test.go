@@ -1,0 +1,117 @@
+package money
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		in, want string
+	}{
+		{"0", "0"},
+		{"0.0", "0"},
+		{"-0.0", "0"},
+		{"12.5", "12.5"},
+		{"+12.50", "12.5"},
+		{"-3", "-3"},
+		{".5", "0.5"},
+		{"5.", "5"},
+		{"5.0E-5", "0.00005"},
+		{"1.592358E-4", "0.0001592358"},
+		{"8.1e-8", "0.000000081"},
+		{"1.5E3", "1500"},
+		{"0.000000000000000001", "0.000000000000000001"},
+		{"1.000000000000000000000", "1"},
+		{"99999999999999999999.999999999999999999", "99999999999999999999.999999999999999999"},
+		{"-1234567890123456789.123456789012345678", "-1234567890123456789.123456789012345678"},
+	}
+	for _, c := range cases {
+		got, err := Parse(c.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", c.in, err)
+			continue
+		}
+		if got.String() != c.want {
+			t.Errorf("Parse(%q) = %s, want %s", c.in, got, c.want)
+		}
+		// Cross-check against an independent decimal library.
+		ref := decimal.RequireFromString(c.in)
+		if got.BigRat().Cmp(ref.Rat()) != 0 {
+			t.Errorf("Parse(%q) = %s, shopspring says %s", c.in, got, ref)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		in   string
+		want error
+	}{
+		{"", ErrSyntax},
+		{"abc", ErrSyntax},
+		{"1.2.3", ErrSyntax},
+		{"1e", ErrSyntax},
+		{"1e99999", ErrSyntax},
+		{"-", ErrSyntax},
+		{"12,5", ErrSyntax},
+		{"0.0000000000000000001", ErrTooPrecise},
+		{"1E-19", ErrTooPrecise},
+		{"123456789012345678901", ErrOverflow},
+		{"1E25", ErrOverflow},
+	}
+	for _, c := range cases {
+		_, err := Parse(c.in)
+		if !errors.Is(err, c.want) {
+			t.Errorf("Parse(%q) error = %v, want %v", c.in, err, c.want)
+		}
+	}
+}
+
+func TestArithmeticAndJSON(t *testing.T) {
+	a, b := MustParse("0.1"), MustParse("0.2")
+	if got := a.Add(b).String(); got != "0.3" {
+		t.Fatalf("0.1+0.2 = %s", got)
+	}
+	if got := a.Sub(b).String(); got != "-0.1" {
+		t.Fatalf("0.1-0.2 = %s", got)
+	}
+	if Sum(a, b, MustParse("-0.3")).IsZero() != true {
+		t.Fatal("sum should be zero")
+	}
+	js, err := json.Marshal(struct{ A Amount }{MustParse("-12.000001")})
+	if err != nil || string(js) != `{"A":"-12.000001"}` {
+		t.Fatalf("marshal = %s, %v", js, err)
+	}
+	var back struct{ A Amount }
+	if err := json.Unmarshal(js, &back); err != nil || back.A.String() != "-12.000001" {
+		t.Fatalf("unmarshal = %v, %v", back.A, err)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := Parse("0.0001592358"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"1", "-0.5", "5.0E-5", "1e3", ".1", "99999999999999999999.9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := Parse(s)
+		if err != nil {
+			return
+		}
+		back, err := Parse(a.String())
+		if err != nil || back.Cmp(a) != 0 {
+			t.Fatalf("round trip %q -> %s -> %v (%v)", s, a, back, err)
+		}
+	})
+}
