@@ -118,3 +118,9 @@ func (o Opener) Open(ctx context.Context, loc Location) (Store, error) {
 		return nil, fmt.Errorf("%w: scheme %q", ErrUnsupportedURL, loc.Scheme)
 	}
 }
+
+// URLOf returns the URL of a key in the location's store (not relative to
+// the prefix): s3://bucket/key or file:///key.
+func (l Location) URLOf(key string) string {
+	return l.Scheme + "://" + l.Bucket + "/" + key
+}

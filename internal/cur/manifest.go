@@ -17,18 +17,18 @@ var ErrInvalidManifest = errors.New("invalid CUR manifest")
 // Manifest is the legacy CUR `<report>-Manifest.json` that AWS writes for a
 // billing period (and, unchanged, inside each assembly folder).
 type Manifest struct {
-	AssemblyID             string          `json:"assemblyId"`
-	Account                string          `json:"account"`
+	AssemblyID             string           `json:"assemblyId"`
+	Account                string           `json:"account"`
 	Columns                []ManifestColumn `json:"columns"`
-	Charset                string          `json:"charset"`
-	Compression            string          `json:"compression"`
-	ContentType            string          `json:"contentType"`
-	ReportID               string          `json:"reportId"`
-	ReportName             string          `json:"reportName"`
-	BillingPeriod          ManifestPeriod  `json:"billingPeriod"`
-	Bucket                 string          `json:"bucket"`
-	ReportKeys             []string        `json:"reportKeys"`
-	AdditionalArtifactKeys []ArtifactKey   `json:"additionalArtifactKeys"`
+	Charset                string           `json:"charset"`
+	Compression            string           `json:"compression"`
+	ContentType            string           `json:"contentType"`
+	ReportID               string           `json:"reportId"`
+	ReportName             string           `json:"reportName"`
+	BillingPeriod          ManifestPeriod   `json:"billingPeriod"`
+	Bucket                 string           `json:"bucket"`
+	ReportKeys             []string         `json:"reportKeys"`
+	AdditionalArtifactKeys []ArtifactKey    `json:"additionalArtifactKeys"`
 }
 
 // ManifestColumn is one column of a legacy manifest: category "lineItem",

@@ -1,0 +1,238 @@
+// Package activities holds every side effect costlake's workflows need:
+// reading billing deliveries, converting them to Parquet, and committing
+// them to the lakehouse.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/lakehouse"
+)
+
+// heartbeatEvery is how many rows pass between heartbeats of a conversion.
+const heartbeatEvery = 20000
+
+// Activities holds the clients the ingestion activities use. The worker
+// builds one and registers it; workflows call the methods by name.
+type Activities struct {
+	Lake  *lakehouse.Lake
+	Blobs blob.Opener
+}
+
+func (a *Activities) openSource(ctx context.Context, source string) (blob.Store, blob.Location, error) {
+	loc, err := blob.ParseLocation(source)
+	if err != nil {
+		return nil, loc, classify(err)
+	}
+	store, err := a.Blobs.Open(ctx, loc)
+	if err != nil {
+		return nil, loc, classify(err)
+	}
+	return store, loc, nil
+}
+
+// LocateDelivery reads the period's manifest and lists its chunks.
+func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
+	store, loc, err := a.openSource(ctx, in.Source)
+	if err != nil {
+		return ingest.LocateDeliveryResult{}, err
+	}
+	d, err := cur.FindLegacyDelivery(ctx, store, loc, in.Period)
+	if err != nil {
+		return ingest.LocateDeliveryResult{}, classify(err)
+	}
+	if c := d.Manifest.Compression; c != "GZIP" && c != "" {
+		return ingest.LocateDeliveryResult{}, classify(&cur.FileError{File: d.URL(d.ManifestKey),
+			Err: fmt.Errorf("%w %q (this version reads GZIP csv chunks)", cur.ErrUnsupportedCompression, c)})
+	}
+	return ingest.LocateDeliveryResult{
+		ManifestURL:    d.URL(d.ManifestKey),
+		ManifestKey:    d.AssemblyManifestKey,
+		ManifestETag:   d.ManifestETag,
+		AssemblyID:     d.Manifest.AssemblyID,
+		PayerAccountID: d.Manifest.Account,
+		Compression:    d.Manifest.Compression,
+		ChunkKeys:      d.ChunkKeys,
+	}, nil
+}
+
+// ConvertChunk streams one csv.gz chunk into one Parquet data file in the
+// table's layout and returns the source's totals per account and type. A
+// failed attempt removes its partial file; a retry rewrites the same path.
+func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) (res ingest.ConvertChunkResult, err error) {
+	log := activity.GetLogger(ctx)
+	store, loc, err := a.openSource(ctx, in.Source)
+	if err != nil {
+		return res, err
+	}
+	manifestURL := loc.URLOf(in.ManifestKey)
+	m, _, err := cur.ReadManifest(ctx, store, loc, in.ManifestKey)
+	if errors.Is(err, blob.ErrNotFound) {
+		err = &cur.FileError{File: manifestURL, Err: cur.ErrManifestNotFound}
+	}
+	if err != nil {
+		return res, classify(err)
+	}
+	if m.AssemblyID != in.AssemblyID {
+		return res, classify(&cur.FileError{File: manifestURL, Err: fmt.Errorf("%w: assemblyId changed from %s to %s during the ingestion", cur.ErrInvalidManifest, in.AssemblyID, m.AssemblyID)})
+	}
+	chunkURL := loc.URLOf(in.ChunkKey)
+	rc, err := store.Open(ctx, in.ChunkKey)
+	if errors.Is(err, blob.ErrNotFound) {
+		return res, classify(&cur.FileError{File: chunkURL, Err: fmt.Errorf("%w (listed in %s)", cur.ErrChunkNotFound, manifestURL)})
+	}
+	if err != nil {
+		return res, err
+	}
+	defer rc.Close()
+	reader, err := cur.NewChunkReader(rc, chunkURL, m.Compression, m.Headers())
+	if err != nil {
+		return res, classify(err)
+	}
+	defer reader.Close()
+
+	tbl, err := a.Lake.LineItems(ctx)
+	if err != nil {
+		return res, err
+	}
+	path := lakehouse.DataFilePath(tbl, in.PayerAccountID, in.Period, fmt.Sprintf("%s-%05d", in.FilePrefix, in.ChunkIndex))
+	w, err := lakehouse.NewDataFileWriter(ctx, tbl, path)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil {
+			w.Abort()
+			if rmErr := a.Lake.RemoveFiles(context.WithoutCancel(ctx), []string{path}); rmErr != nil {
+				log.Warn("could not remove partial data file", "file", path, "error", rmErr)
+			}
+		}
+	}()
+
+	var (
+		rec      = billing.NewRecord()
+		iPayer   = billing.MustIndex(billing.ColPayerAccountID)
+		iPeriod  = billing.MustIndex(billing.ColBillingPeriod)
+		iAccount = billing.MustIndex(billing.ColUsageAccountID)
+		iType    = billing.MustIndex(billing.ColLineItemType)
+		iCost    = billing.MustIndex(billing.ColUnblendedCost)
+		totals   = map[[2]string]*ingest.Total{}
+	)
+	for {
+		err := reader.Next(rec)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return res, classify(err)
+		}
+		if p := rec.Values[iPayer]; p != in.PayerAccountID {
+			if p != "" {
+				return res, classify(&cur.FileError{File: chunkURL, Line: reader.Line(),
+					Err: fmt.Errorf("%w: bill/PayerAccountId is %s, the manifest's account is %s", errPayerMismatch, p, in.PayerAccountID)})
+			}
+			rec.Values[iPayer] = in.PayerAccountID
+		}
+		rec.Values[iPeriod] = in.Period
+		if err := w.Append(rec); err != nil {
+			return res, classify(&cur.FileError{File: chunkURL, Line: reader.Line(), Err: err})
+		}
+		k := [2]string{rec.Values[iAccount], rec.Values[iType]}
+		t, ok := totals[k]
+		if !ok {
+			t = &ingest.Total{Account: k[0], LineItemType: k[1]}
+			totals[k] = t
+		}
+		t.Rows++
+		if v := rec.Values[iCost]; v != "" {
+			amt, _ := money.Parse(v) // Append already parsed it successfully
+			t.UnblendedCost = t.UnblendedCost.Add(amt)
+		}
+		if w.Rows()%heartbeatEvery == 0 {
+			activity.RecordHeartbeat(ctx, w.Rows())
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		return res, err
+	}
+	list := make([]ingest.Total, 0, len(totals))
+	for _, t := range totals {
+		list = append(list, *t)
+	}
+	log.Info("converted chunk", slog.String("chunk", chunkURL), slog.Int64("rows", w.Rows()), slog.String("file", path))
+	return ingest.ConvertChunkResult{DataFile: path, Rows: w.Rows(), Totals: ingest.MergeTotals(list)}, nil
+}
+
+// CommitPeriod replaces the payer's period with the converted files in one
+// snapshot.
+func (a *Activities) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+	return a.Lake.ReplacePeriod(ctx, in)
+}
+
+// ReconcilePeriod reads the committed snapshot back and fails,
+// permanently, when its totals differ from the source's by one row or one
+// digit.
+func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
+	actual, err := a.Lake.PeriodTotals(ctx, in.PayerAccountID, in.Period, in.SnapshotID)
+	if err != nil {
+		return ingest.ReconcilePeriodResult{}, err
+	}
+	if diff := ingest.DiffTotals(ingest.MergeTotals(in.Expected), actual); diff != "" {
+		return ingest.ReconcilePeriodResult{Actual: actual}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("table totals of %s %s (snapshot %d) differ from the source: %s", in.PayerAccountID, in.Period, in.SnapshotID, diff),
+			ingest.ErrTypeReconciliation, nil)
+	}
+	return ingest.ReconcilePeriodResult{Actual: actual}, nil
+}
+
+// RemoveDataFiles deletes the data files of an attempt that will not be
+// committed.
+func (a *Activities) RemoveDataFiles(ctx context.Context, in ingest.RemoveDataFilesInput) error {
+	return a.Lake.RemoveUncommitted(ctx, in.PayerAccountID, in.Period, in.Files)
+}
+
+var errPayerMismatch = errors.New("row belongs to another payer")
+
+// classify turns errors about the input into non-retryable application
+// errors with a named type; anything else stays retryable.
+func classify(err error) error {
+	types := []struct {
+		target error
+		name   string
+	}{
+		{cur.ErrManifestNotFound, ingest.ErrTypeManifestNotFound},
+		{cur.ErrInvalidManifest, ingest.ErrTypeInvalidManifest},
+		{cur.ErrInvalidPeriod, ingest.ErrTypeInvalidSource},
+		{cur.ErrChunkNotFound, ingest.ErrTypeChunkNotFound},
+		{cur.ErrCorruptChunk, ingest.ErrTypeCorruptChunk},
+		{cur.ErrHeaderMismatch, ingest.ErrTypeHeaderMismatch},
+		{cur.ErrMalformedCSV, ingest.ErrTypeMalformedCSV},
+		{cur.ErrEmptyChunk, ingest.ErrTypeEmptyChunk},
+		{cur.ErrUnsupportedCompression, ingest.ErrTypeUnsupportedCompression},
+		{billing.ErrDuplicateColumn, ingest.ErrTypeHeaderMismatch},
+		{lakehouse.ErrBadValue, ingest.ErrTypeBadValue},
+		{errPayerMismatch, ingest.ErrTypePayerMismatch},
+		{blob.ErrUnsupportedURL, ingest.ErrTypeInvalidSource},
+	}
+	for _, t := range types {
+		if errors.Is(err, t.target) {
+			return temporal.NewNonRetryableApplicationError(err.Error(), t.name, err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/gateway"
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/devserver"
+	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/lakehouse"
+	"github.com/costlake/costlake/worker"
+	"github.com/costlake/costlake/workflows"
+)
+
+func runDev(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", config.Env("COSTLAKE_DATA_DIR", ".costlake"), "folder for Temporal's SQLite file, the catalog, the warehouse and demo sources [COSTLAKE_DATA_DIR]")
+	ip := fs.String("ip", "127.0.0.1", "address Temporal and its UI listen on")
+	temporalPort := fs.Int("temporal-port", 7233, "Temporal gRPC frontend port")
+	uiPort := fs.Int("ui-port", 8233, "Temporal Web UI port")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "gateway listen address")
+	demo := fs.Bool("demo", false, "write a generated billing delivery into <data-dir>/source and ingest it")
+	demoRows := fs.Int("demo-rows", 20000, "rows of the demo delivery")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	// Check the gateway port first: failing after Temporal started is slower.
+	if l, err := net.Listen("tcp", *httpAddr); err != nil {
+		return fmt.Errorf("gateway address %s is taken (use --http): %w", *httpAddr, err)
+	} else {
+		l.Close()
+	}
+
+	fmt.Fprintf(stdout, "starting costlake dev in %s …\n", dir)
+	srv, err := devserver.Start(devserver.Config{DataDir: filepath.Join(dir, "temporal"), IP: *ip, FrontendPort: *temporalPort, UIPort: *uiPort})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
+	if err != nil {
+		return fmt.Errorf("connect to the embedded Temporal: %w", err)
+	}
+	defer c.Close()
+
+	storage := config.Storage{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")}
+	lake, err := lakehouse.Open(ctx, lakeConfig(storage))
+	if err != nil {
+		return err
+	}
+	defer lake.Close()
+
+	w := worker.New(c, &activities.Activities{Lake: lake, Blobs: storage.Opener()}, worker.Options{})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	log := logger()
+	gwErr := make(chan error, 1)
+	go func() { gwErr <- gateway.Serve(ctx, gateway.New(c, log), *httpAddr) }()
+
+	tbl, err := lake.LineItems(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `
+costlake is running.
+  Temporal UI:      %s
+  Temporal gRPC:    %s (namespace %s)
+  Gateway:          http://%s  (GET /healthz, POST /v1/ingestions)
+  Iceberg catalog:  %s (SQL catalog, SQLite)
+  Table:            billing.line_items at %s
+Press Ctrl-C to stop; workflows and tables are kept in %s.
+`, orNone(srv.UIURL()), srv.FrontendHostPort(), srv.Namespace(), *httpAddr, storage.Catalog, tbl.Location(), dir)
+
+	if *demo {
+		if err := runDemo(ctx, c, stdout, dir, *demoRows, *httpAddr); err != nil {
+			return err
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "\nstopping …")
+		select {
+		case err := <-gwErr:
+			return ignoreCanceled(err)
+		case <-time.After(10 * time.Second):
+			return nil
+		}
+	case err := <-gwErr:
+		return err
+	}
+}
+
+// runDemo writes last month's demo delivery (once) and ingests it.
+func runDemo(ctx context.Context, c client.Client, stdout io.Writer, dir string, rows int, httpAddr string) error {
+	period := time.Now().UTC().AddDate(0, -1, 0).Format("2006-01")
+	root := filepath.Join(dir, "source")
+	store := blob.NewLocal(root)
+	opts := synth.Options{Prefix: "cur", Report: "costlake-demo", Period: period, Rows: rows, Files: 4, Seed: 1}
+	folder, err := cur.PeriodFolder(period)
+	if err != nil {
+		return err
+	}
+	manifest := opts.Prefix + "/" + opts.Report + "/" + folder + "/" + opts.Report + "-Manifest.json"
+	if _, err := store.Stat(ctx, manifest); errors.Is(err, blob.ErrNotFound) {
+		fmt.Fprintf(stdout, "\ndemo: writing a %d-row legacy CUR delivery for %s …\n", rows, period)
+		if _, err := synth.Generate(ctx, store, opts); err != nil {
+			return fmt.Errorf("demo delivery: %w", err)
+		}
+	}
+	source := "file://" + filepath.Join(root, opts.Prefix, opts.Report)
+	fmt.Fprintf(stdout, "demo: ingesting %s %s (watch it in the Temporal UI)\n", source, period)
+	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: source, Period: period})
+	if err != nil {
+		return err
+	}
+	res, err := waitIngestion(ctx, c, run, true)
+	if err != nil {
+		return describeFailure(err)
+	}
+	fmt.Fprintln(stdout)
+	printSummary(stdout, res)
+	fmt.Fprintf(stdout, "\nTry: curl -s http://%s/v1/ingestions/%s\n", httpAddr, run.GetID())
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(disabled)"
+	}
+	return s
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

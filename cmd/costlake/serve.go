@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/gateway"
+	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/lakehouse"
+	"github.com/costlake/costlake/worker"
+)
+
+func logger() *slog.Logger {
+	level := slog.LevelInfo
+	if config.Env("COSTLAKE_LOG_LEVEL", "") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// quietLogger keeps the SDK's per-task chatter out of the terminal.
+func quietLogger() tlog.Logger {
+	return tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+func lakeConfig(s config.Storage) lakehouse.Config {
+	return lakehouse.Config{Catalog: s.Catalog, Warehouse: s.Warehouse, S3: s.S3Options(), GCSEndpoint: s.GCSEndpoint}
+}
+
+func dial(t config.Temporal) (client.Client, error) {
+	opts, err := t.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts.Logger = quietLogger()
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", t.Address, t.Namespace, err)
+	}
+	return c, nil
+}
+
+func runWorker(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	var (
+		tc config.Temporal
+		sc config.Storage
+	)
+	config.AddTemporalFlags(fs, &tc)
+	config.AddStorageFlags(fs, &sc, ".costlake")
+	maxActs := fs.Int("max-concurrent-activities", envInt("COSTLAKE_MAX_CONCURRENT_ACTIVITIES", 4), "activities this worker runs at once [COSTLAKE_MAX_CONCURRENT_ACTIVITIES]")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := dial(tc)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	lake, err := lakehouse.Open(ctx, lakeConfig(sc))
+	if err != nil {
+		return err
+	}
+	defer lake.Close()
+	w := worker.New(c, &activities.Activities{Lake: lake, Blobs: sc.Opener()}, worker.Options{MaxConcurrentActivities: *maxActs})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+	logger().Info("worker started", "temporal", tc.Address, "namespace", tc.Namespace, "catalog", sc.Catalog, "warehouse", sc.Warehouse)
+	<-ctx.Done()
+	logger().Info("worker stopping")
+	return nil
+}
+
+func runGateway(ctx context.Context, args []string, _ io.Writer) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	var tc config.Temporal
+	config.AddTemporalFlags(fs, &tc)
+	addr := fs.String("http", config.Env("COSTLAKE_HTTP_ADDRESS", ":8080"), "gateway listen address [COSTLAKE_HTTP_ADDRESS]")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := dial(tc)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	log := logger()
+	log.Info("gateway listening", "address", *addr, "temporal", tc.Address)
+	err = gateway.Serve(ctx, gateway.New(c, log), *addr)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(config.Env(name, "")); err == nil {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,214 @@
+// Package gateway is costlake's HTTP API (Echo). It validates requests and
+// talks to Temporal through its client only; it never reads billing data.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/workflows"
+)
+
+// Server is the HTTP gateway.
+type Server struct {
+	temporal client.Client
+	log      *slog.Logger
+}
+
+// New returns an Echo instance with every route installed.
+func New(c client.Client, log *slog.Logger) *echo.Echo {
+	s := &Server{temporal: c, log: log}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.Recover())
+	e.Use(middleware.BodyLimit("1M"))
+	e.GET("/healthz", s.handleHealth)
+	e.POST("/v1/ingestions", s.handleStartIngestion)
+	e.GET("/v1/ingestions/*", s.handleGetIngestion)
+	return e
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+type errorBody struct {
+	Error Error `json:"error"`
+}
+
+// apiError is an error with its HTTP status; handlers return it and
+// handleError writes it, so statuses are decided in one place.
+type apiError struct {
+	status int
+	body   Error
+}
+
+func (e *apiError) Error() string { return e.body.Message }
+
+func validationError(fields map[string]string) error {
+	return &apiError{status: http.StatusBadRequest, body: Error{Code: "invalid_request", Message: "the request has invalid fields", Fields: fields}}
+}
+
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var ae *apiError
+	var he *echo.HTTPError
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		ae = &apiError{status: he.Code, body: Error{Code: strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_"), Message: fmt.Sprint(he.Message)}}
+	case errors.As(err, &nf):
+		ae = &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: nf.Error()}}
+	default:
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "error", err)
+		ae = &apiError{status: http.StatusInternalServerError, body: Error{Code: "internal", Message: "internal error; see the gateway log"}}
+	}
+	if err := c.JSON(ae.status, errorBody{Error: ae.body}); err != nil {
+		s.log.Warn("could not write error response", "error", err)
+	}
+}
+
+func (s *Server) handleHealth(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// IngestionRequest is the body of POST /v1/ingestions.
+type IngestionRequest struct {
+	Source         string `json:"source"`
+	Period         string `json:"period"`
+	PayerAccountID string `json:"payer_account_id,omitempty"`
+	Concurrency    int    `json:"concurrency,omitempty"`
+}
+
+// IngestionResponse describes a started or running ingestion.
+type IngestionResponse struct {
+	ID       string                               `json:"id"`
+	RunID    string                               `json:"run_id"`
+	Status   string                               `json:"status"`
+	Progress *workflows.IngestProgress            `json:"progress,omitempty"`
+	Result   *workflows.IngestBillingPeriodResult `json:"result,omitempty"`
+	Failure  string                               `json:"failure,omitempty"`
+}
+
+var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+
+func (r IngestionRequest) validate() error {
+	fields := map[string]string{}
+	if r.Source == "" {
+		fields["source"] = "required: s3://bucket/prefix/report or file:///path/prefix/report"
+	} else if loc, err := blob.ParseLocation(r.Source); err != nil {
+		fields["source"] = err.Error()
+	} else if loc.Scheme == "gs" {
+		fields["source"] = "AWS billing deliveries are read from s3:// or file:// locations"
+	}
+	if _, err := cur.ParsePeriod(r.Period); err != nil {
+		fields["period"] = "required, as YYYY-MM"
+	}
+	if r.PayerAccountID != "" && !accountIDPattern.MatchString(r.PayerAccountID) {
+		fields["payer_account_id"] = "must be a 12-digit AWS account ID"
+	}
+	if r.Concurrency < 0 || r.Concurrency > 64 {
+		fields["concurrency"] = "must be between 1 and 64 (0 for the default)"
+	}
+	if len(fields) > 0 {
+		return validationError(fields)
+	}
+	return nil
+}
+
+func (s *Server) handleStartIngestion(c echo.Context) error {
+	var req IngestionRequest
+	if err := c.Bind(&req); err != nil {
+		return validationError(map[string]string{"body": "must be a JSON object: " + err.Error()})
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	run, err := workflows.StartIngestion(c.Request().Context(), s.temporal, workflows.IngestBillingPeriodInput{
+		Source: req.Source, Period: req.Period, PayerAccountID: req.PayerAccountID, Concurrency: req.Concurrency,
+	})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/ingestions/"+run.GetID())
+	return c.JSON(http.StatusAccepted, IngestionResponse{ID: run.GetID(), RunID: run.GetRunID(), Status: "running"})
+}
+
+func (s *Server) handleGetIngestion(c echo.Context) error {
+	id := c.Param("*")
+	if !strings.HasPrefix(id, "ingest/") {
+		return &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no ingestion %q", id)}}
+	}
+	ctx := c.Request().Context()
+	desc, err := s.temporal.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	resp := IngestionResponse{ID: id, RunID: info.GetExecution().GetRunId(), Status: statusName(info.GetStatus())}
+	switch info.GetStatus() {
+	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		var p workflows.IngestProgress
+		if v, err := s.temporal.QueryWorkflow(ctx, id, resp.RunID, workflows.IngestProgressQuery); err == nil && v.Get(&p) == nil {
+			resp.Progress = &p
+		}
+	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		var r workflows.IngestBillingPeriodResult
+		if err := s.temporal.GetWorkflow(ctx, id, resp.RunID).Get(ctx, &r); err != nil {
+			return err
+		}
+		resp.Result = &r
+	default:
+		err := s.temporal.GetWorkflow(ctx, id, resp.RunID).Get(ctx, nil)
+		if err != nil {
+			resp.Failure = rootCause(err).Error()
+		}
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func statusName(s enums.WorkflowExecutionStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
+}
+
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+// Serve runs e on addr until ctx ends, then shuts it down gracefully.
+func Serve(ctx context.Context, e *echo.Echo, addr string) error {
+	errc := make(chan error, 1)
+	go func() { errc <- e.Start(addr) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("gateway on %s: %w", addr, err)
+	case <-ctx.Done():
+		return e.Shutdown(context.WithoutCancel(ctx))
+	}
+}

@@ -1,0 +1,34 @@
+package cur
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors a delivery can fail with. Each is permanent: retrying the same
+// files gives the same answer, so workflows fail fast on them.
+var (
+	ErrManifestNotFound       = errors.New("CUR manifest not found")
+	ErrChunkNotFound          = errors.New("CUR chunk named by the manifest not found")
+	ErrCorruptChunk           = errors.New("corrupt CUR chunk")
+	ErrHeaderMismatch         = errors.New("CUR chunk header disagrees with the manifest")
+	ErrMalformedCSV           = errors.New("malformed CUR CSV")
+	ErrEmptyChunk             = errors.New("empty CUR chunk")
+	ErrUnsupportedCompression = errors.New("unsupported CUR compression")
+)
+
+// FileError places an error in a source file, and at a line when known.
+type FileError struct {
+	File string // URL of the file
+	Line int    // 1-based CSV line, 0 when not about a line
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s line %d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }

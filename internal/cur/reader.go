@@ -1,0 +1,128 @@
+package cur
+
+import (
+	"bufio"
+	"compress/flate"
+	"compress/gzip"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/costlake/costlake/internal/billing"
+)
+
+// ChunkReader streams the rows of one legacy CUR CSV chunk as canonical
+// records, in constant memory.
+type ChunkReader struct {
+	file    string
+	gz      *gzip.Reader
+	csv     *csv.Reader
+	mapping *billing.Mapping
+	line    int
+}
+
+// NewChunkReader opens a chunk. compression is the manifest's ("GZIP", or
+// "" for plain CSV); wantHeader, when not nil, is the manifest's column
+// list, which the chunk's header must equal. file names the chunk in errors.
+func NewChunkReader(r io.Reader, file, compression string, wantHeader []string) (*ChunkReader, error) {
+	c := &ChunkReader{file: file}
+	src := bufio.NewReaderSize(r, 1<<20)
+	switch compression {
+	case "GZIP", "gzip":
+		gz, err := gzip.NewReader(src)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, c.fail(0, ErrEmptyChunk)
+			}
+			return nil, c.fail(0, fmt.Errorf("%w: %v", ErrCorruptChunk, err))
+		}
+		c.gz = gz
+		c.csv = csv.NewReader(gz)
+	case "", "NONE", "none":
+		c.csv = csv.NewReader(src)
+	default:
+		return nil, c.fail(0, fmt.Errorf("%w %q (want GZIP)", ErrUnsupportedCompression, compression))
+	}
+	c.csv.ReuseRecord = true
+	header, err := c.csv.Read()
+	c.line = 1
+	if errors.Is(err, io.EOF) {
+		return nil, c.fail(1, fmt.Errorf("%w: no header row", ErrEmptyChunk))
+	}
+	if err != nil {
+		return nil, c.readError(err)
+	}
+	header = slices.Clone(header)
+	if wantHeader != nil && !slices.Equal(header, wantHeader) {
+		return nil, c.fail(1, fmt.Errorf("%w: %s", ErrHeaderMismatch, headerDiff(wantHeader, header)))
+	}
+	c.mapping, err = billing.MapLegacyHeader(header)
+	if err != nil {
+		return nil, c.fail(1, err)
+	}
+	c.csv.FieldsPerRecord = len(header)
+	return c, nil
+}
+
+// Next fills rec with the next row. It returns io.EOF after the last row,
+// and a *FileError naming the line for anything malformed.
+func (c *ChunkReader) Next(rec *billing.Record) error {
+	row, err := c.csv.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.EOF
+		}
+		return c.readError(err)
+	}
+	c.line++
+	rec.Fill(c.mapping, row)
+	return nil
+}
+
+// Line returns the CSV line of the last row read (the header is line 1).
+func (c *ChunkReader) Line() int { return c.line }
+
+// Close releases the decompressor; the caller closes the source.
+func (c *ChunkReader) Close() error {
+	if c.gz != nil {
+		return c.gz.Close()
+	}
+	return nil
+}
+
+func (c *ChunkReader) fail(line int, err error) error {
+	return &FileError{File: c.file, Line: line, Err: err}
+}
+
+func (c *ChunkReader) readError(err error) error {
+	var pe *csv.ParseError
+	var fe flate.CorruptInputError
+	switch {
+	case errors.As(err, &pe) && pe.Err != nil && !isCompressionError(pe.Err):
+		return c.fail(pe.Line, fmt.Errorf("%w: %v", ErrMalformedCSV, pe.Err))
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &fe):
+		return c.fail(c.line+1, fmt.Errorf("%w: %v (truncated or damaged gzip)", ErrCorruptChunk, err))
+	default:
+		// A network or storage failure: not about the file, so retryable.
+		return fmt.Errorf("read %s after line %d: %w", c.file, c.line, err)
+	}
+}
+
+func isCompressionError(err error) bool {
+	var fe flate.CorruptInputError
+	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &fe)
+}
+
+func headerDiff(want, got []string) string {
+	if len(want) != len(got) {
+		return fmt.Sprintf("manifest lists %d columns, file has %d", len(want), len(got))
+	}
+	for i := range want {
+		if want[i] != got[i] {
+			return fmt.Sprintf("column %d is %q, manifest says %q", i+1, got[i], want[i])
+		}
+	}
+	return "headers differ"
+}

@@ -1,0 +1,211 @@
+// Package ingest is the contract between the IngestBillingPeriod workflow
+// and its activities: activity names, their one-struct inputs and results,
+// and the failure types activities report. Workflows and activities both
+// import it; neither imports the other.
+package ingest
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/costlake/costlake/internal/money"
+)
+
+// Activity names. They equal the method names on activities.Activities,
+// which a test checks.
+const (
+	LocateDeliveryActivity  = "LocateDelivery"
+	ConvertChunkActivity    = "ConvertChunk"
+	CommitPeriodActivity    = "CommitPeriod"
+	ReconcilePeriodActivity = "ReconcilePeriod"
+	RemoveDataFilesActivity = "RemoveDataFiles"
+)
+
+// Failure types of non-retryable application errors. A workflow that sees
+// one fails with it instead of retrying.
+const (
+	ErrTypeInvalidSource          = "InvalidSource"
+	ErrTypeManifestNotFound       = "ManifestNotFound"
+	ErrTypeInvalidManifest        = "InvalidManifest"
+	ErrTypeChunkNotFound          = "ChunkNotFound"
+	ErrTypeCorruptChunk           = "CorruptChunk"
+	ErrTypeHeaderMismatch         = "HeaderMismatch"
+	ErrTypeMalformedCSV           = "MalformedCSV"
+	ErrTypeEmptyChunk             = "EmptyChunk"
+	ErrTypeUnsupportedCompression = "UnsupportedCompression"
+	ErrTypeBadValue               = "BadValue"
+	ErrTypePayerMismatch          = "PayerMismatch"
+	ErrTypeReconciliation         = "ReconciliationFailed"
+)
+
+// LocateDeliveryInput names a report and a period.
+type LocateDeliveryInput struct {
+	Source string // s3://bucket/prefix/report or file:///path/prefix/report
+	Period string // YYYY-MM
+}
+
+// LocateDeliveryResult describes the delivery found; it carries keys, not rows.
+type LocateDeliveryResult struct {
+	ManifestURL    string // the period manifest, for messages
+	ManifestKey    string // the assembly's own manifest, which never changes
+	ManifestETag   string
+	AssemblyID     string
+	PayerAccountID string
+	Compression    string
+	ChunkKeys      []string // keys inside the source's store, in manifest order
+}
+
+// ConvertChunkInput asks for one chunk to be converted into one Parquet
+// data file of billing.line_items.
+type ConvertChunkInput struct {
+	Source         string
+	Period         string
+	ManifestKey    string // re-read by the activity for the header, so history stays small
+	AssemblyID     string
+	ChunkKey       string
+	ChunkIndex     int
+	PayerAccountID string
+	FilePrefix     string // unique per workflow run; data files are FilePrefix-<index>
+}
+
+// ConvertChunkResult is the data file written and the source's totals.
+type ConvertChunkResult struct {
+	DataFile string
+	Rows     int64
+	Totals   []Total
+}
+
+// Total is the row count and unblended cost of one usage account and line
+// item type.
+type Total struct {
+	Account       string
+	LineItemType  string
+	Rows          int64
+	UnblendedCost money.Amount
+}
+
+// CommitPeriodInput replaces one payer's period with the given files.
+type CommitPeriodInput struct {
+	PayerAccountID string
+	Period         string
+	AssemblyID     string
+	Source         string
+	RunID          string // the workflow run; makes a retried commit recognise itself
+	DataFiles      []string
+	Rows           int64
+}
+
+// CommitPeriodResult says what the commit did.
+type CommitPeriodResult struct {
+	SnapshotID    int64
+	Unchanged     bool // the same assembly was already the period's latest; nothing was committed
+	ReplacedFiles int
+}
+
+// ReconcilePeriodInput compares a committed snapshot with the source totals.
+type ReconcilePeriodInput struct {
+	PayerAccountID string
+	Period         string
+	SnapshotID     int64
+	Expected       []Total
+}
+
+// ReconcilePeriodResult holds the totals read back from the table.
+type ReconcilePeriodResult struct {
+	Actual []Total
+}
+
+// RemoveDataFilesInput lists files of an abandoned attempt in one payer's
+// period. Files the table references are kept.
+type RemoveDataFilesInput struct {
+	PayerAccountID string
+	Period         string
+	Files          []string
+}
+
+// MergeTotals adds totals with the same account and type, sorted by
+// account then type.
+func MergeTotals(lists ...[]Total) []Total {
+	type key struct{ account, typ string }
+	byKey := map[key]*Total{}
+	for _, l := range lists {
+		for _, t := range l {
+			k := key{t.Account, t.LineItemType}
+			if cur, ok := byKey[k]; ok {
+				cur.Rows += t.Rows
+				cur.UnblendedCost = cur.UnblendedCost.Add(t.UnblendedCost)
+			} else {
+				c := t
+				byKey[k] = &c
+			}
+		}
+	}
+	out := make([]Total, 0, len(byKey))
+	for _, t := range byKey {
+		out = append(out, *t)
+	}
+	slices.SortFunc(out, func(a, b Total) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.LineItemType, b.LineItemType))
+	})
+	return out
+}
+
+// AccountTotal is the roll-up of one usage account.
+type AccountTotal struct {
+	Account       string
+	Rows          int64
+	UnblendedCost money.Amount
+}
+
+// ByAccount rolls totals up per usage account, sorted by account.
+func ByAccount(totals []Total) []AccountTotal {
+	var out []AccountTotal
+	for _, t := range MergeTotals(totals) {
+		if n := len(out); n > 0 && out[n-1].Account == t.Account {
+			out[n-1].Rows += t.Rows
+			out[n-1].UnblendedCost = out[n-1].UnblendedCost.Add(t.UnblendedCost)
+			continue
+		}
+		out = append(out, AccountTotal{Account: t.Account, Rows: t.Rows, UnblendedCost: t.UnblendedCost})
+	}
+	return out
+}
+
+// DiffTotals describes the first differences between two merged total
+// lists, or returns "" when they are equal to the last digit.
+func DiffTotals(want, got []Total) string {
+	type key struct{ a, t string }
+	g := map[key]Total{}
+	for _, t := range got {
+		g[key{t.Account, t.LineItemType}] = t
+	}
+	var diffs []string
+	for _, w := range want {
+		k := key{w.Account, w.LineItemType}
+		a, ok := g[k]
+		delete(g, k)
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("%s/%s: %d rows %s in source, missing in table", w.Account, w.LineItemType, w.Rows, w.UnblendedCost))
+		case a.Rows != w.Rows || a.UnblendedCost.Cmp(w.UnblendedCost) != 0:
+			diffs = append(diffs, fmt.Sprintf("%s/%s: source %d rows %s, table %d rows %s", w.Account, w.LineItemType, w.Rows, w.UnblendedCost, a.Rows, a.UnblendedCost))
+		}
+	}
+	for _, a := range MergeTotals(mapValues(g)) {
+		diffs = append(diffs, fmt.Sprintf("%s/%s: %d rows %s in table, not in source", a.Account, a.LineItemType, a.Rows, a.UnblendedCost))
+	}
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("and %d more", len(diffs)-5))
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}

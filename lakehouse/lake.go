@@ -1,0 +1,207 @@
+// Package lakehouse owns costlake's Apache Iceberg tables: the catalog, the
+// schema of billing.line_items, Parquet data files in the table's layout,
+// and the atomic replacement of one payer's billing period.
+package lakehouse
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	icebergio "github.com/apache/iceberg-go/io"
+	_ "github.com/apache/iceberg-go/io/gocloud" // s3:// and gs:// warehouses
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL catalogs
+	"github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/costlake/costlake/internal/blob"
+)
+
+// Namespace and table names of the billing line items.
+const (
+	Namespace      = "billing"
+	LineItemsTable = "line_items"
+	catalogName    = "costlake"
+)
+
+// ErrConfig reports a catalog or warehouse setting costlake cannot use.
+var ErrConfig = errors.New("invalid lakehouse configuration")
+
+// Config says where the catalog and the warehouse live.
+type Config struct {
+	// Catalog is a SQLite file path (or sqlite:///path) or a PostgreSQL URI
+	// (postgres://user:pass@host/db).
+	Catalog string
+	// Warehouse is the root of the data files: file:///path, s3://bucket/prefix
+	// or gs://bucket/prefix.
+	Warehouse string
+	// S3 configures an s3:// warehouse (endpoint for MinIO, region, keys).
+	S3 blob.S3Options
+	// GCSEndpoint points a gs:// warehouse at an emulator.
+	GCSEndpoint string
+}
+
+// Lake is an open catalog with the billing tables in it. Safe for
+// concurrent use.
+type Lake struct {
+	cat *sqlcat.Catalog
+	db  *sql.DB
+}
+
+// LineItemsID is the identifier of billing.line_items.
+var LineItemsID = table.Identifier{Namespace, LineItemsTable}
+
+// Open connects to the catalog and creates the billing namespace and the
+// line_items table when they are missing.
+func Open(ctx context.Context, cfg Config) (*Lake, error) {
+	if cfg.Warehouse == "" {
+		return nil, fmt.Errorf("%w: warehouse is empty", ErrConfig)
+	}
+	warehouse, err := normalizeWarehouse(cfg.Warehouse)
+	if err != nil {
+		return nil, err
+	}
+	db, dialect, err := openCatalogDB(cfg.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	props := iceberg.Properties{"warehouse": warehouse}
+	for k, v := range ioProperties(cfg) {
+		props[k] = v
+	}
+	cat, err := sqlcat.NewCatalog(catalogName, db, dialect, props)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", cfg.Catalog, err)
+	}
+	l := &Lake{cat: cat, db: db}
+	if err := l.ensureTables(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Close releases the catalog's database connections.
+func (l *Lake) Close() error { return l.db.Close() }
+
+// Catalog exposes the Iceberg catalog, for readers and tests.
+func (l *Lake) Catalog() catalog.Catalog { return l.cat }
+
+// LineItems loads the current metadata of billing.line_items.
+func (l *Lake) LineItems(ctx context.Context) (*table.Table, error) {
+	return l.cat.LoadTable(ctx, LineItemsID)
+}
+
+func (l *Lake) ensureTables(ctx context.Context) error {
+	ns := table.Identifier{Namespace}
+	exists, err := l.cat.CheckNamespaceExists(ctx, ns)
+	if err != nil {
+		return fmt.Errorf("check namespace %s: %w", Namespace, err)
+	}
+	if !exists {
+		err := l.cat.CreateNamespace(ctx, ns, iceberg.Properties{"comment": "costlake billing data"})
+		if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+			return fmt.Errorf("create namespace %s: %w", Namespace, err)
+		}
+	}
+	exists, err = l.cat.CheckTableExists(ctx, LineItemsID)
+	if err != nil {
+		return fmt.Errorf("check table %s: %w", LineItemsID, err)
+	}
+	if exists {
+		return nil
+	}
+	schema := LineItemsSchema()
+	spec, err := lineItemsSpec(schema)
+	if err != nil {
+		return err
+	}
+	_, err = l.cat.CreateTable(ctx, LineItemsID, schema,
+		catalog.WithPartitionSpec(&spec),
+		catalog.WithProperties(iceberg.Properties{
+			"format-version":                  "2",
+			"write.parquet.compression-codec": "zstd",
+			"comment":                         "AWS billing line items, CUR 2.0 column names; one partition per payer and billing period",
+		}))
+	if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
+		return fmt.Errorf("create table %s: %w", LineItemsID, err)
+	}
+	return nil
+}
+
+func openCatalogDB(uri string) (*sql.DB, sqlcat.SupportedDialect, error) {
+	switch {
+	case uri == "":
+		return nil, "", fmt.Errorf("%w: catalog is empty", ErrConfig)
+	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
+		db, err := sql.Open("pgx", uri)
+		return db, sqlcat.Postgres, err
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite://"), "file:")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, "", fmt.Errorf("%w: catalog folder: %v", ErrConfig, err)
+	}
+	// WAL and a busy timeout let the worker and readers share the file.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	db, err := sql.Open(sqliteshim.ShimName, dsn)
+	if err != nil {
+		return nil, "", err
+	}
+	// SQLite takes one writer at a time; one connection avoids "database is locked".
+	db.SetMaxOpenConns(1)
+	return db, sqlcat.SQLite, nil
+}
+
+// normalizeWarehouse turns a bare path into file:// and creates local folders.
+func normalizeWarehouse(w string) (string, error) {
+	if strings.HasPrefix(w, "/") {
+		w = "file://" + w
+	}
+	u, err := url.Parse(w)
+	if err != nil {
+		return "", fmt.Errorf("%w: warehouse %q: %v", ErrConfig, w, err)
+	}
+	switch u.Scheme {
+	case "file":
+		if err := os.MkdirAll(u.Path, 0o755); err != nil {
+			return "", fmt.Errorf("%w: warehouse %q: %v", ErrConfig, w, err)
+		}
+	case "s3", "gs":
+	default:
+		return "", fmt.Errorf("%w: warehouse %q: want file://, s3:// or gs://", ErrConfig, w)
+	}
+	return strings.TrimRight(w, "/"), nil
+}
+
+func ioProperties(cfg Config) iceberg.Properties {
+	p := iceberg.Properties{}
+	if cfg.S3.Endpoint != "" {
+		p[icebergio.S3EndpointURL] = cfg.S3.Endpoint
+	}
+	if cfg.S3.Region != "" {
+		p[icebergio.S3Region] = cfg.S3.Region
+	} else if strings.HasPrefix(cfg.Warehouse, "s3://") {
+		p[icebergio.S3Region] = "us-east-1"
+	}
+	if cfg.S3.AccessKeyID != "" {
+		p[icebergio.S3AccessKeyID] = cfg.S3.AccessKeyID
+		p[icebergio.S3SecretAccessKey] = cfg.S3.SecretAccessKey
+		if cfg.S3.SessionToken != "" {
+			p[icebergio.S3SessionToken] = cfg.S3.SessionToken
+		}
+	}
+	if cfg.GCSEndpoint != "" {
+		p[icebergio.GCSEndpoint] = cfg.GCSEndpoint
+		p[icebergio.GCSNoAuth] = "true"
+	}
+	return p
+}

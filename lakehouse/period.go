@@ -1,0 +1,222 @@
+package lakehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/money"
+)
+
+// Snapshot summary properties that record where a period's data came from.
+const (
+	PropPayer    = "costlake.payer"
+	PropPeriod   = "costlake.period"
+	PropAssembly = "costlake.assembly-id"
+	PropSource   = "costlake.source"
+	PropRunID    = "costlake.run-id"
+	PropRows     = "costlake.rows"
+)
+
+// PeriodCommit describes the snapshot that last replaced a period.
+type PeriodCommit struct {
+	SnapshotID int64
+	AssemblyID string
+	RunID      string
+	Source     string
+}
+
+// LatestPeriodCommit walks the current snapshot's ancestry for the newest
+// commit of payer and period. ok is false when the period was never committed.
+func LatestPeriodCommit(tbl *table.Table, payer, period string) (c PeriodCommit, ok bool) {
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil {
+			p := s.Summary.Properties
+			if p[PropPayer] == payer && p[PropPeriod] == period {
+				return PeriodCommit{SnapshotID: s.SnapshotID, AssemblyID: p[PropAssembly], RunID: p[PropRunID], Source: p[PropSource]}, true
+			}
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = tbl.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return PeriodCommit{}, false
+}
+
+func periodFilter(payer, period string) iceberg.BooleanExpression {
+	return iceberg.NewAnd(
+		iceberg.EqualTo(iceberg.Reference(billing.ColPayerAccountID), payer),
+		iceberg.EqualTo(iceberg.Reference(billing.ColBillingPeriod), period),
+	)
+}
+
+// ReplacePeriod commits files as the whole of payer's period in one
+// snapshot: the period's previous files leave the table and the new ones
+// enter it atomically, so readers see the old period or the new one,
+// never half. When the period's latest commit already holds this
+// assembly, nothing changes: a commit by the same run (a retried
+// activity) is reported as done, and a different run's files are removed.
+func (l *Lake) ReplacePeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+	tbl, err := l.LineItems(ctx)
+	if err != nil {
+		return ingest.CommitPeriodResult{}, err
+	}
+	if prev, ok := LatestPeriodCommit(tbl, in.PayerAccountID, in.Period); ok && prev.AssemblyID == in.AssemblyID {
+		if prev.RunID != in.RunID {
+			if err := l.RemoveFiles(ctx, in.DataFiles); err != nil {
+				return ingest.CommitPeriodResult{}, err
+			}
+		}
+		return ingest.CommitPeriodResult{SnapshotID: prev.SnapshotID, Unchanged: prev.RunID != in.RunID}, nil
+	}
+	var existing []string
+	if tbl.CurrentSnapshot() != nil {
+		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(in.PayerAccountID, in.Period))).PlanFiles(ctx)
+		if err != nil {
+			return ingest.CommitPeriodResult{}, fmt.Errorf("plan files of %s %s: %w", in.PayerAccountID, in.Period, err)
+		}
+		for _, t := range tasks {
+			existing = append(existing, t.File.FilePath())
+		}
+	}
+	props := iceberg.Properties{
+		PropPayer:    in.PayerAccountID,
+		PropPeriod:   in.Period,
+		PropAssembly: in.AssemblyID,
+		PropSource:   in.Source,
+		PropRunID:    in.RunID,
+		PropRows:     strconv.FormatInt(in.Rows, 10),
+	}
+	tx := tbl.NewTransaction()
+	if len(existing) == 0 {
+		err = tx.AddFiles(ctx, in.DataFiles, props, false)
+	} else {
+		err = tx.ReplaceDataFiles(ctx, existing, in.DataFiles, props)
+	}
+	if err != nil {
+		return ingest.CommitPeriodResult{}, fmt.Errorf("stage commit of %s %s: %w", in.PayerAccountID, in.Period, err)
+	}
+	committed, err := tx.Commit(ctx)
+	if err != nil {
+		return ingest.CommitPeriodResult{}, fmt.Errorf("commit %s %s: %w", in.PayerAccountID, in.Period, err)
+	}
+	return ingest.CommitPeriodResult{SnapshotID: committed.CurrentSnapshot().SnapshotID, ReplacedFiles: len(existing)}, nil
+}
+
+// RemoveUncommitted deletes the files of payer's period that the current
+// snapshot does not reference, so cleaning up after a failure can never
+// remove committed data.
+func (l *Lake) RemoveUncommitted(ctx context.Context, payer, period string, files []string) error {
+	if len(files) == 0 {
+		return nil
+	}
+	tbl, err := l.LineItems(ctx)
+	if err != nil {
+		return err
+	}
+	referenced := map[string]bool{}
+	if tbl.CurrentSnapshot() != nil {
+		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(payer, period))).PlanFiles(ctx)
+		if err != nil {
+			return fmt.Errorf("plan files of %s %s: %w", payer, period, err)
+		}
+		for _, t := range tasks {
+			referenced[t.File.FilePath()] = true
+		}
+	}
+	var orphans []string
+	for _, f := range files {
+		if !referenced[f] {
+			orphans = append(orphans, f)
+		}
+	}
+	return l.RemoveFiles(ctx, orphans)
+}
+
+// RemoveFiles deletes data files that no snapshot references (files of a
+// failed or superseded attempt). Missing files are fine.
+func (l *Lake) RemoveFiles(ctx context.Context, files []string) error {
+	if len(files) == 0 {
+		return nil
+	}
+	tbl, err := l.LineItems(ctx)
+	if err != nil {
+		return err
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range files {
+		if err := fsys.Remove(f); err != nil && !isNotExist(err) {
+			errs = append(errs, fmt.Errorf("remove %s: %w", f, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// PeriodTotals reads payer's period from a snapshot (0 for the current one)
+// and returns rows and unblended cost per usage account and line item type.
+func (l *Lake) PeriodTotals(ctx context.Context, payer, period string, snapshotID int64) ([]ingest.Total, error) {
+	tbl, err := l.LineItems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tbl.CurrentSnapshot() == nil {
+		return nil, nil
+	}
+	opts := []table.ScanOption{
+		table.WithRowFilter(periodFilter(payer, period)),
+		table.WithSelectedFields(billing.ColUsageAccountID, billing.ColLineItemType, billing.ColUnblendedCost),
+	}
+	if snapshotID != 0 {
+		opts = append(opts, table.WithSnapshotID(snapshotID))
+	}
+	_, records, err := tbl.Scan(opts...).ToArrowRecords(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scan %s %s: %w", payer, period, err)
+	}
+	type key struct{ account, typ string }
+	sums := map[key]*ingest.Total{}
+	for rec, err := range records {
+		if err != nil {
+			return nil, fmt.Errorf("scan %s %s: %w", payer, period, err)
+		}
+		sc := rec.Schema()
+		acct := rec.Column(sc.FieldIndices(billing.ColUsageAccountID)[0]).(*array.String)
+		typ := rec.Column(sc.FieldIndices(billing.ColLineItemType)[0]).(*array.String)
+		cost := rec.Column(sc.FieldIndices(billing.ColUnblendedCost)[0]).(*array.Decimal128)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			k := key{acct.Value(i), typ.Value(i)}
+			t, ok := sums[k]
+			if !ok {
+				t = &ingest.Total{Account: k.account, LineItemType: k.typ}
+				sums[k] = t
+			}
+			t.Rows++
+			if cost.IsValid(i) {
+				t.UnblendedCost = t.UnblendedCost.Add(money.FromNum(cost.Value(i)))
+			}
+		}
+		rec.Release()
+	}
+	out := make([]ingest.Total, 0, len(sums))
+	for _, t := range sums {
+		out = append(out, *t)
+	}
+	return ingest.MergeTotals(out), nil
+}

@@ -1,0 +1,40 @@
+// Package worker wires costlake's workflows and activities onto a
+// Temporal worker.
+package worker
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/workflows"
+)
+
+// Options tune the worker.
+type Options struct {
+	// MaxConcurrentActivities bounds activities running at once on this
+	// worker, whatever the workflows ask for; 0 means 4.
+	MaxConcurrentActivities int
+}
+
+// New returns a worker on workflows.TaskQueue with every costlake workflow
+// and activity registered. The caller starts and stops it.
+func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Worker {
+	if o.MaxConcurrentActivities <= 0 {
+		o.MaxConcurrentActivities = 4
+	}
+	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
+	})
+	Register(w, acts)
+	return w
+}
+
+// Register adds every costlake workflow and activity to a registry; the
+// tests use it to wire the same set.
+func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.IngestBillingPeriod, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
+	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
+}

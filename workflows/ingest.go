@@ -1,0 +1,168 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/costlake/costlake/internal/ingest"
+)
+
+// IngestBillingPeriod ingests one legacy CUR delivery of a period: it
+// reads the manifest, converts the chunks into Parquet with bounded
+// concurrency, replaces the payer's period in billing.line_items in one
+// snapshot, and reconciles the table with the source to the last digit.
+// On failure it removes the files it wrote; the table keeps its last good
+// snapshot.
+func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*IngestBillingPeriodResult, error) {
+	progress := IngestProgress{Stage: "locating"}
+	if err := workflow.SetQueryHandler(ctx, IngestProgressQuery, func() (IngestProgress, error) { return progress, nil }); err != nil {
+		return nil, err
+	}
+	if in.Source == "" || in.Period == "" {
+		return nil, temporal.NewNonRetryableApplicationError("source and period are required", ingest.ErrTypeInvalidSource, nil)
+	}
+	concurrency := in.Concurrency
+	if concurrency <= 0 {
+		concurrency = DefaultChunkConcurrency
+	}
+
+	short := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
+	})
+	var loc ingest.LocateDeliveryResult
+	if err := workflow.ExecuteActivity(short, ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: in.Source, Period: in.Period}).Get(ctx, &loc); err != nil {
+		progress.Stage = "failed"
+		return nil, err
+	}
+	if in.PayerAccountID != "" && in.PayerAccountID != loc.PayerAccountID {
+		progress.Stage = "failed"
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s belongs to payer %s, not %s", loc.ManifestURL, loc.PayerAccountID, in.PayerAccountID),
+			ingest.ErrTypePayerMismatch, nil)
+	}
+	progress.AssemblyID = loc.AssemblyID
+	progress.ChunksTotal = len(loc.ChunkKeys)
+	progress.Stage = "converting"
+
+	info := workflow.GetInfo(ctx)
+	convert := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Hour,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5},
+	})
+	results := make([]ingest.ConvertChunkResult, len(loc.ChunkKeys))
+	var convertErr error
+	sel := workflow.NewSelector(ctx)
+	running, next := 0, 0
+	for next < len(loc.ChunkKeys) || running > 0 {
+		if next < len(loc.ChunkKeys) && running < concurrency && convertErr == nil {
+			i := next
+			f := workflow.ExecuteActivity(convert, ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
+				Source:         in.Source,
+				Period:         in.Period,
+				ManifestKey:    loc.ManifestKey,
+				AssemblyID:     loc.AssemblyID,
+				ChunkKey:       loc.ChunkKeys[i],
+				ChunkIndex:     i,
+				PayerAccountID: loc.PayerAccountID,
+				FilePrefix:     info.WorkflowExecution.RunID,
+			})
+			sel.AddFuture(f, func(f workflow.Future) {
+				running--
+				if err := f.Get(ctx, &results[i]); err != nil {
+					convertErr = errors.Join(convertErr, err)
+					return
+				}
+				progress.ChunksDone++
+				progress.Rows += results[i].Rows
+			})
+			running++
+			next++
+			continue
+		}
+		if running == 0 {
+			break
+		}
+		sel.Select(ctx)
+	}
+
+	var files []string
+	var totals [][]ingest.Total
+	var rows int64
+	for _, r := range results {
+		if r.DataFile != "" {
+			files = append(files, r.DataFile)
+		}
+		totals = append(totals, r.Totals)
+		rows += r.Rows
+	}
+	fail := func(err error) (*IngestBillingPeriodResult, error) {
+		progress.Stage = "failed"
+		cleanup, _ := workflow.NewDisconnectedContext(short)
+		if rmErr := workflow.ExecuteActivity(cleanup, ingest.RemoveDataFilesActivity, ingest.RemoveDataFilesInput{PayerAccountID: loc.PayerAccountID, Period: in.Period, Files: files}).Get(cleanup, nil); rmErr != nil {
+			workflow.GetLogger(ctx).Warn("could not remove data files of a failed ingestion", "files", len(files), "error", rmErr)
+		}
+		return nil, err
+	}
+	if convertErr != nil {
+		return fail(convertErr)
+	}
+
+	progress.Stage = "committing"
+	expected := ingest.MergeTotals(totals...)
+	commit := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
+	})
+	var committed ingest.CommitPeriodResult
+	err := workflow.ExecuteActivity(commit, ingest.CommitPeriodActivity, ingest.CommitPeriodInput{
+		PayerAccountID: loc.PayerAccountID,
+		Period:         in.Period,
+		AssemblyID:     loc.AssemblyID,
+		Source:         in.Source,
+		RunID:          info.WorkflowExecution.RunID,
+		DataFiles:      files,
+		Rows:           rows,
+	}).Get(ctx, &committed)
+	if err != nil {
+		return fail(err)
+	}
+
+	progress.Stage = "reconciling"
+	var reconciled ingest.ReconcilePeriodResult
+	err = workflow.ExecuteActivity(commit, ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{
+		PayerAccountID: loc.PayerAccountID,
+		Period:         in.Period,
+		SnapshotID:     committed.SnapshotID,
+		Expected:       expected,
+	}).Get(ctx, &reconciled)
+	if err != nil {
+		// The snapshot is committed and stays inspectable; the failure is
+		// what matters, so the files are not removed here.
+		progress.Stage = "failed"
+		return nil, err
+	}
+
+	progress.Stage = "done"
+	res := &IngestBillingPeriodResult{
+		PayerAccountID: loc.PayerAccountID,
+		Period:         in.Period,
+		AssemblyID:     loc.AssemblyID,
+		ManifestURL:    loc.ManifestURL,
+		SnapshotID:     committed.SnapshotID,
+		Unchanged:      committed.Unchanged,
+		Chunks:         len(loc.ChunkKeys),
+		Rows:           rows,
+		Accounts:       ingest.ByAccount(expected),
+		Totals:         expected,
+	}
+	for _, a := range res.Accounts {
+		res.UnblendedCost = res.UnblendedCost.Add(a.UnblendedCost)
+	}
+	return res, nil
+}
