@@ -30,32 +30,32 @@ func IngestWorkflowID(payer, source, period string) string {
 
 // IngestBillingPeriodInput asks for one billing period of one report.
 type IngestBillingPeriodInput struct {
-	Source         string // s3://bucket/prefix/report or file:///path/prefix/report
-	Period         string // YYYY-MM
-	PayerAccountID string // optional; when set, the manifest's account must match
-	Concurrency    int    // chunks converted at once; 0 means DefaultChunkConcurrency
+	Source         string `json:"source"`           // s3://bucket/prefix/report or file:///path/prefix/report
+	Period         string `json:"period"`           // YYYY-MM
+	PayerAccountID string `json:"payer_account_id"` // optional; when set, the manifest's account must match
+	Concurrency    int    `json:"concurrency"`      // chunks converted at once; 0 means DefaultChunkConcurrency
 }
 
 // IngestBillingPeriodResult summarises a finished ingestion.
 type IngestBillingPeriodResult struct {
-	PayerAccountID string
-	Period         string
-	AssemblyID     string
-	ManifestURL    string
-	SnapshotID     int64
-	Unchanged      bool // this assembly was already the period's latest
-	Chunks         int
-	Rows           int64
-	UnblendedCost  money.Amount
-	Accounts       []ingest.AccountTotal
-	Totals         []ingest.Total // per account and line item type, reconciled with the table
+	PayerAccountID string                `json:"payer_account_id"`
+	Period         string                `json:"period"`
+	AssemblyID     string                `json:"assembly_id"`
+	ManifestURL    string                `json:"manifest_url"`
+	SnapshotID     int64                 `json:"snapshot_id"`
+	Unchanged      bool                  `json:"unchanged"` // this assembly was already the period's latest
+	Chunks         int                   `json:"chunks"`
+	Rows           int64                 `json:"rows"`
+	UnblendedCost  money.Amount          `json:"unblended_cost"`
+	Accounts       []ingest.AccountTotal `json:"accounts"`
+	Totals         []ingest.Total        `json:"totals"` // per account and line item type, reconciled with the table
 }
 
 // IngestProgress is what IngestProgressQuery returns.
 type IngestProgress struct {
-	Stage       string // locating, converting, committing, reconciling, done, failed
-	AssemblyID  string
-	ChunksTotal int
-	ChunksDone  int
-	Rows        int64
+	Stage       string `json:"stage"` // locating, converting, committing, reconciling, done, failed
+	AssemblyID  string `json:"assembly_id"`
+	ChunksTotal int    `json:"chunks_total"`
+	ChunksDone  int    `json:"chunks_done"`
+	Rows        int64  `json:"rows"`
 }

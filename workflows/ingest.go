@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -75,7 +74,11 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			sel.AddFuture(f, func(f workflow.Future) {
 				running--
 				if err := f.Get(ctx, &results[i]); err != nil {
-					convertErr = errors.Join(convertErr, err)
+					// The first failure is the one reported: its type names
+					// the bad input. Later ones only stop the fan-out.
+					if convertErr == nil {
+						convertErr = err
+					}
 					return
 				}
 				progress.ChunksDone++

@@ -97,7 +97,14 @@ func (c *ChunkReader) fail(line int, err error) error {
 }
 
 func (c *ChunkReader) readError(err error) error {
+	// Damaged gzip often inflates to garbage before the checksum fails, so
+	// a CSV error may really be a corrupt file: read on to find out.
 	var pe *csv.ParseError
+	if errors.As(err, &pe) && c.gz != nil {
+		if _, drainErr := io.Copy(io.Discard, c.gz); drainErr != nil && isCompressionError(drainErr) {
+			return c.fail(pe.Line, fmt.Errorf("%w: %v (truncated or damaged gzip)", ErrCorruptChunk, drainErr))
+		}
+	}
 	var fe flate.CorruptInputError
 	switch {
 	case errors.As(err, &pe) && pe.Err != nil && !isCompressionError(pe.Err):

@@ -80,10 +80,10 @@ type ConvertChunkResult struct {
 // Total is the row count and unblended cost of one usage account and line
 // item type.
 type Total struct {
-	Account       string
-	LineItemType  string
-	Rows          int64
-	UnblendedCost money.Amount
+	Account       string       `json:"account"`
+	LineItemType  string       `json:"line_item_type"`
+	Rows          int64        `json:"rows"`
+	UnblendedCost money.Amount `json:"unblended_cost"`
 }
 
 // CommitPeriodInput replaces one payer's period with the given files.
@@ -154,9 +154,9 @@ func MergeTotals(lists ...[]Total) []Total {
 
 // AccountTotal is the roll-up of one usage account.
 type AccountTotal struct {
-	Account       string
-	Rows          int64
-	UnblendedCost money.Amount
+	Account       string       `json:"account"`
+	Rows          int64        `json:"rows"`
+	UnblendedCost money.Amount `json:"unblended_cost"`
 }
 
 // ByAccount rolls totals up per usage account, sorted by account.

@@ -1,0 +1,130 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/money"
+)
+
+// fakeActivities stands in for the activities in unit tests; the real
+// ones run in tests/ against real servers.
+type fakeActivities struct {
+	mu           sync.Mutex
+	running, max int
+	removed      []string
+	failChunk    int // -1: none
+}
+
+func (f *fakeActivities) locate(_ context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
+	keys := make([]string, 7)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("cur/r/20261001-20261101/a1/r-%d.csv.gz", i+1)
+	}
+	return ingest.LocateDeliveryResult{ManifestURL: in.Source + "/m.json", ManifestKey: "m", AssemblyID: "a1", PayerAccountID: "111122223333", ChunkKeys: keys}, nil
+}
+
+func (f *fakeActivities) convert(_ context.Context, in ingest.ConvertChunkInput) (ingest.ConvertChunkResult, error) {
+	f.mu.Lock()
+	f.running++
+	f.max = max(f.max, f.running)
+	f.mu.Unlock()
+	defer func() { f.mu.Lock(); f.running--; f.mu.Unlock() }()
+	if in.ChunkIndex == f.failChunk {
+		return ingest.ConvertChunkResult{}, temporal.NewNonRetryableApplicationError("chunk 3 line 9: corrupt", ingest.ErrTypeCorruptChunk, nil)
+	}
+	return ingest.ConvertChunkResult{
+		DataFile: fmt.Sprintf("file:///w/%s-%d.parquet", in.FilePrefix, in.ChunkIndex),
+		Rows:     10,
+		Totals: []ingest.Total{
+			{Account: "111122223333", LineItemType: "Usage", Rows: 6, UnblendedCost: money.MustParse("0.1")},
+			{Account: "444455556666", LineItemType: "Tax", Rows: 4, UnblendedCost: money.MustParse("0.2")},
+		},
+	}, nil
+}
+
+func (f *fakeActivities) commit(_ context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+	if len(in.DataFiles) != 7 || in.Rows != 70 {
+		return ingest.CommitPeriodResult{}, fmt.Errorf("commit got %d files, %d rows", len(in.DataFiles), in.Rows)
+	}
+	return ingest.CommitPeriodResult{SnapshotID: 42}, nil
+}
+
+func (f *fakeActivities) reconcile(_ context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
+	return ingest.ReconcilePeriodResult{Actual: in.Expected}, nil
+}
+
+func (f *fakeActivities) remove(_ context.Context, in ingest.RemoveDataFilesInput) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, in.Files...)
+	return nil
+}
+
+func newEnv(t *testing.T, f *fakeActivities) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(IngestBillingPeriod)
+	env.RegisterActivityWithOptions(f.locate, activityName(ingest.LocateDeliveryActivity))
+	env.RegisterActivityWithOptions(f.convert, activityName(ingest.ConvertChunkActivity))
+	env.RegisterActivityWithOptions(f.commit, activityName(ingest.CommitPeriodActivity))
+	env.RegisterActivityWithOptions(f.reconcile, activityName(ingest.ReconcilePeriodActivity))
+	env.RegisterActivityWithOptions(f.remove, activityName(ingest.RemoveDataFilesActivity))
+	return env
+}
+
+func TestIngestSumsChunksAndBoundsConcurrency(t *testing.T) {
+	f := &fakeActivities{failChunk: -1}
+	env := newEnv(t, f)
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10", Concurrency: 3})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res IngestBillingPeriodResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, int64(70), res.Rows)
+	require.Equal(t, 7, res.Chunks)
+	require.Equal(t, int64(42), res.SnapshotID)
+	require.Equal(t, "2.1", res.UnblendedCost.String()) // 7 × (0.1 + 0.2), exactly
+	require.Len(t, res.Accounts, 2)
+	require.Equal(t, "0.7", res.Accounts[0].UnblendedCost.String())
+	require.LessOrEqual(t, f.max, 3, "more chunks ran at once than asked")
+	require.Empty(t, f.removed)
+}
+
+func TestIngestFailedChunkRemovesWrittenFiles(t *testing.T) {
+	f := &fakeActivities{failChunk: 3}
+	env := newEnv(t, f)
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10"})
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	require.True(t, errors.As(err, &app), "got %v", err)
+	require.Equal(t, ingest.ErrTypeCorruptChunk, app.Type())
+	require.NotEmpty(t, f.removed, "files of the converted chunks must be removed")
+	for _, r := range f.removed {
+		require.NotContains(t, r, "-3.parquet")
+	}
+}
+
+func TestIngestPayerMismatch(t *testing.T) {
+	f := &fakeActivities{failChunk: -1}
+	env := newEnv(t, f)
+	env.OnActivity(ingest.ConvertChunkActivity, mock.Anything, mock.Anything).Never()
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10", PayerAccountID: "999999999999"})
+	var app *temporal.ApplicationError
+	require.True(t, errors.As(env.GetWorkflowError(), &app))
+	require.Equal(t, ingest.ErrTypePayerMismatch, app.Type())
+}
+
+func TestIngestWorkflowID(t *testing.T) {
+	require.Equal(t, "ingest/111122223333/2026-10", IngestWorkflowID("111122223333", "s3://b/p", "2026-10"))
+	require.Equal(t, "ingest/s3://b/p/2026-10", IngestWorkflowID("", "s3://b/p", "2026-10"))
+}
