@@ -1,0 +1,22 @@
+package activities
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/costlake/costlake/internal/ingest"
+)
+
+// The workflow calls activities by the names in package ingest; each must
+// be a method here, or the workflow would wait forever for a handler.
+func TestActivityNamesMatchMethods(t *testing.T) {
+	typ := reflect.TypeOf(&Activities{})
+	for _, name := range []string{
+		ingest.LocateDeliveryActivity, ingest.ConvertChunkActivity, ingest.CommitPeriodActivity,
+		ingest.ReconcilePeriodActivity, ingest.RemoveDataFilesActivity,
+	} {
+		if _, ok := typ.MethodByName(name); !ok {
+			t.Errorf("Activities has no method %s", name)
+		}
+	}
+}

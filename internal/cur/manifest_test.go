@@ -1,0 +1,67 @@
+package cur
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/costlake/costlake/internal/blob"
+)
+
+const manifestJSON = `{"assemblyId":"20231203T041213Z","account":"123412340534",
+ "columns":[{"category":"identity","name":"LineItemId","type":"String"},{"category":"lineItem","name":"UnblendedCost","type":"BigDecimal"}],
+ "compression":"GZIP","reportName":"r","billingPeriod":{"start":"20231101T000000.000Z","end":"20231201T000000.000Z"},
+ "bucket":"orig-bucket","reportKeys":["orig/prefix/r/20231101-20231201/20231203T041213Z/r-1.csv.gz"]}`
+
+func TestParseManifest(t *testing.T) {
+	m, err := ParseManifest([]byte(manifestJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := m.Period(); p != "2023-11" {
+		t.Errorf("period = %s", p)
+	}
+	if h := m.Headers(); h[1] != "lineItem/UnblendedCost" {
+		t.Errorf("headers = %v", h)
+	}
+	for name, bad := range map[string]string{
+		"not json":       `{"assemblyId":`,
+		"no assembly":    strings.Replace(manifestJSON, `"20231203T041213Z"`, `""`, 1),
+		"no report keys": strings.Replace(manifestJSON, `"reportKeys":["orig/prefix/r/20231101-20231201/20231203T041213Z/r-1.csv.gz"]`, `"reportKeys":[]`, 1),
+		"bad period":     strings.Replace(manifestJSON, "20231101T000000.000Z", "November", 1),
+		"no columns":     strings.Replace(manifestJSON, `"columns":[`, `"columns":[],"x":[`, 1),
+	} {
+		if _, err := ParseManifest([]byte(bad)); !errors.Is(err, ErrInvalidManifest) {
+			t.Errorf("%s: err = %v, want ErrInvalidManifest", name, err)
+		}
+	}
+}
+
+func TestFindLegacyDeliveryRebasesKeys(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := blob.NewLocal("/")
+	local := blob.NewLocal(dir)
+	if err := local.Put(ctx, "copy/r/20231101-20231201/r-Manifest.json", strings.NewReader(manifestJSON)); err != nil {
+		t.Fatal(err)
+	}
+	src, err := blob.ParseLocation("file://" + dir + "/copy/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := FindLegacyDelivery(ctx, store, src, "2023-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimPrefix(dir, "/") + "/copy/r/20231101-20231201/20231203T041213Z/r-1.csv.gz"
+	if len(d.ChunkKeys) != 1 || d.ChunkKeys[0] != want {
+		t.Errorf("chunk keys = %v, want [%s]", d.ChunkKeys, want)
+	}
+	if _, err := FindLegacyDelivery(ctx, store, src, "2023-12"); !errors.Is(err, ErrManifestNotFound) {
+		t.Errorf("other period: err = %v, want ErrManifestNotFound", err)
+	}
+	if _, err := FindLegacyDelivery(ctx, store, src, "2023-13"); !errors.Is(err, ErrInvalidPeriod) {
+		t.Errorf("bad period: err = %v, want ErrInvalidPeriod", err)
+	}
+}

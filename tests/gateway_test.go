@@ -1,0 +1,89 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/costlake/costlake/gateway"
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/synth"
+)
+
+func doJSON(t *testing.T, method, url, body string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil {
+		require.NoErrorf(t, json.Unmarshal(data, out), "body %s", data)
+	}
+	return resp.StatusCode
+}
+
+// TestGatewayIngestion drives an ingestion through the HTTP API against the
+// real Temporal server and worker: start, poll, read the result; and
+// checks the error shape of bad requests.
+func TestGatewayIngestion(t *testing.T) {
+	s := newStack(t, false)
+	srv := httptest.NewServer(gateway.New(s.client, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	t.Cleanup(srv.Close)
+
+	var health map[string]string
+	require.Equal(t, http.StatusOK, doJSON(t, "GET", srv.URL+"/healthz", "", &health))
+	require.Equal(t, "ok", health["status"])
+
+	root := filepath.Join(t.TempDir(), "bucket")
+	gen, err := synth.Generate(context.Background(), blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "gw", Period: "2026-09", Rows: 1500, Files: 2, Seed: 7})
+	require.NoError(t, err)
+	source := "file://" + filepath.Join(root, "cur", "gw")
+
+	var started gateway.IngestionResponse
+	code := doJSON(t, "POST", srv.URL+"/v1/ingestions", `{"source":"`+source+`","period":"2026-09"}`, &started)
+	require.Equal(t, http.StatusAccepted, code)
+	require.Equal(t, "ingest/"+source+"/2026-09", started.ID)
+
+	var got gateway.IngestionResponse
+	require.Eventually(t, func() bool {
+		doJSON(t, "GET", srv.URL+"/v1/ingestions/"+started.ID, "", &got)
+		return got.Status != "running"
+	}, time.Minute, 200*time.Millisecond)
+	require.Equal(t, "completed", got.Status, got.Failure)
+	require.NotNil(t, got.Result)
+	require.Equal(t, int64(1500), got.Result.Rows)
+	for _, a := range got.Result.Accounts {
+		require.Equal(t, gen.Accounts[a.Account].UnblendedCost, a.UnblendedCost.String(), "account %s", a.Account)
+	}
+
+	var bad struct {
+		Error gateway.Error `json:"error"`
+	}
+	code = doJSON(t, "POST", srv.URL+"/v1/ingestions", `{"source":"ftp://x/y","period":"2026-13","payer_account_id":"42"}`, &bad)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Equal(t, "invalid_request", bad.Error.Code)
+	require.Contains(t, bad.Error.Fields, "source")
+	require.Contains(t, bad.Error.Fields, "period")
+	require.Contains(t, bad.Error.Fields, "payer_account_id")
+
+	code = doJSON(t, "POST", srv.URL+"/v1/ingestions", `{"source":`, &bad)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Contains(t, bad.Error.Fields, "body")
+
+	code = doJSON(t, "GET", srv.URL+"/v1/ingestions/ingest/nobody/2020-01", "", &bad)
+	require.Equal(t, http.StatusNotFound, code)
+	require.Equal(t, "not_found", bad.Error.Code)
+}
