@@ -200,8 +200,10 @@ func ioProperties(cfg Config) iceberg.Properties {
 		}
 	}
 	if cfg.GCSEndpoint != "" {
+		// Emulators take no credentials and route reads only through the JSON API.
 		p[icebergio.GCSEndpoint] = cfg.GCSEndpoint
 		p[icebergio.GCSNoAuth] = "true"
+		p[icebergio.GCSUseJSONAPI] = "true"
 	}
 	return p
 }

@@ -44,6 +44,15 @@ type stack struct {
 
 func newStack(t *testing.T, withMinIO bool) *stack {
 	t.Helper()
+	return newStackWith(t, withMinIO, func(s *stack) lakehouse.Config {
+		return lakehouse.Config{Catalog: filepath.Join(s.dir, "catalog.db"), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")}
+	})
+}
+
+// newStackWith lets a test choose the lakehouse configuration, e.g. a
+// warehouse on MinIO.
+func newStackWith(t *testing.T, withMinIO bool, lakeConfig func(*stack) lakehouse.Config) *stack {
+	t.Helper()
 	s := &stack{t: t, dir: t.TempDir()}
 	var opener blob.Opener
 	if withMinIO {
@@ -51,10 +60,7 @@ func newStack(t *testing.T, withMinIO bool) *stack {
 		opener.S3 = s.minio.S3Options()
 	}
 	ctx := context.Background()
-	lake, err := lakehouse.Open(ctx, lakehouse.Config{
-		Catalog:   filepath.Join(s.dir, "catalog.db"),
-		Warehouse: "file://" + filepath.Join(s.dir, "warehouse"),
-	})
+	lake, err := lakehouse.Open(ctx, lakeConfig(s))
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
 	s.lake = lake
