@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
@@ -197,31 +198,10 @@ func parseNum(s string) (decimal128.Num, error) {
 	return n, nil
 }
 
+// atoi reads an exponent; anything past ±9999 is not a billing amount.
 func atoi(s string) (int, bool) {
-	if s == "" {
-		return 0, false
-	}
-	neg := false
-	switch s[0] {
-	case '-':
-		neg, s = true, s[1:]
-	case '+':
-		s = s[1:]
-	}
-	if s == "" || len(s) > 4 {
-		return 0, false
-	}
-	v := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		v = v*10 + int(s[i]-'0')
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
+	v, err := strconv.Atoi(s)
+	return v, err == nil && v >= -9999 && v <= 9999
 }
 
 // Sum adds amounts; handy in tests and summaries.
