@@ -30,8 +30,9 @@ const (
 	minioPassword = "costlake-secret"
 )
 
-// minioModule is what gets built when no MinIO binary is found.
-const minioModule = "github.com/minio/minio@latest"
+// minioModule is what gets built when no MinIO binary is found. It is pinned so a fresh machine builds the same server the
+// tests were written against (the latest release at the time).
+const minioModule = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 
 // MinIOServer is a running MinIO reachable over plain HTTP.
 type MinIOServer struct {
@@ -194,7 +195,7 @@ func waitReady(url string, exited <-chan struct{}, timeout time.Duration) error 
 //  1. $COSTLAKE_MINIO_BIN, which must then exist;
 //  2. $(os.UserCacheDir)/costlake-bin/minio;
 //  3. minio on $PATH;
-//  4. otherwise it builds (2) with `go install github.com/minio/minio@latest`.
+//  4. otherwise it builds (2) with `go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c`.
 //
 // The build runs under an exclusive lock on a file in the cache folder, so
 // test binaries of several packages running at once build it only once.
