@@ -61,6 +61,7 @@ func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliver
 		ManifestURL:    d.URL(d.ManifestKey),
 		ManifestKey:    d.AssemblyManifestKey,
 		ManifestETag:   d.ManifestETag,
+		DeliveredAt:    d.DeliveredAt,
 		AssemblyID:     d.Manifest.AssemblyID,
 		PayerAccountID: d.Manifest.Account,
 		Compression:    d.Manifest.Compression,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
@@ -24,14 +25,16 @@ const (
 	PropSource   = "costlake.source"
 	PropRunID    = "costlake.run-id"
 	PropRows     = "costlake.rows"
+	PropDelivery = "costlake.delivered-at"
 )
 
 // PeriodCommit describes the snapshot that last replaced a period.
 type PeriodCommit struct {
-	SnapshotID int64
-	AssemblyID string
-	RunID      string
-	Source     string
+	SnapshotID  int64
+	AssemblyID  string
+	RunID       string
+	Source      string
+	DeliveredAt time.Time // zero when the commit did not record it
 }
 
 // LatestPeriodCommit walks the current snapshot's ancestry for the newest
@@ -41,7 +44,9 @@ func LatestPeriodCommit(tbl *table.Table, payer, period string) (c PeriodCommit,
 		if s.Summary != nil {
 			p := s.Summary.Properties
 			if p[PropPayer] == payer && p[PropPeriod] == period {
-				return PeriodCommit{SnapshotID: s.SnapshotID, AssemblyID: p[PropAssembly], RunID: p[PropRunID], Source: p[PropSource]}, true
+				c := PeriodCommit{SnapshotID: s.SnapshotID, AssemblyID: p[PropAssembly], RunID: p[PropRunID], Source: p[PropSource]}
+				c.DeliveredAt, _ = time.Parse(time.RFC3339Nano, p[PropDelivery])
+				return c, true
 			}
 		}
 		if s.ParentSnapshotID == nil {
@@ -65,18 +70,25 @@ func periodFilter(payer, period string) iceberg.BooleanExpression {
 // never half. When the period's latest commit already holds this
 // assembly, nothing changes: a commit by the same run (a retried
 // activity) is reported as done, and a different run's files are removed.
+// An assembly delivered before the committed one arrives late and is
+// dropped the same way, so an old delivery never overwrites a restatement.
 func (l *Lake) ReplacePeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
 	tbl, err := l.LineItems(ctx)
 	if err != nil {
 		return ingest.CommitPeriodResult{}, err
 	}
-	if prev, ok := LatestPeriodCommit(tbl, in.PayerAccountID, in.Period); ok && prev.AssemblyID == in.AssemblyID {
-		if prev.RunID != in.RunID {
+	if prev, ok := LatestPeriodCommit(tbl, in.PayerAccountID, in.Period); ok {
+		same := prev.AssemblyID == in.AssemblyID
+		late := !same && !prev.DeliveredAt.IsZero() && in.DeliveredAt.Before(prev.DeliveredAt)
+		if same && prev.RunID == in.RunID {
+			return ingest.CommitPeriodResult{SnapshotID: prev.SnapshotID}, nil // our own commit, retried
+		}
+		if same || late {
 			if err := l.RemoveFiles(ctx, in.DataFiles); err != nil {
 				return ingest.CommitPeriodResult{}, err
 			}
+			return ingest.CommitPeriodResult{SnapshotID: prev.SnapshotID, Unchanged: same, Superseded: late}, nil
 		}
-		return ingest.CommitPeriodResult{SnapshotID: prev.SnapshotID, Unchanged: prev.RunID != in.RunID}, nil
 	}
 	var existing []string
 	if tbl.CurrentSnapshot() != nil {
@@ -95,6 +107,9 @@ func (l *Lake) ReplacePeriod(ctx context.Context, in ingest.CommitPeriodInput) (
 		PropSource:   in.Source,
 		PropRunID:    in.RunID,
 		PropRows:     strconv.FormatInt(in.Rows, 10),
+	}
+	if !in.DeliveredAt.IsZero() {
+		props[PropDelivery] = in.DeliveredAt.UTC().Format(time.RFC3339Nano)
 	}
 	tx := tbl.NewTransaction()
 	if len(existing) == 0 {

@@ -3,9 +3,11 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -195,4 +197,42 @@ func requireSynthTotals(t *testing.T, s *stack, r *synth.Result, payer string) {
 	gotRows, gotCosts := s.tableTotals(payer, "2026-10")
 	requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
 	require.NotEmpty(t, gotRows, fmt.Sprintf("no rows for %s", payer))
+}
+
+// TestIngestRestatementOrder ingests assembly A, then B (a restatement of
+// the same period with other rows), then A again: A was delivered first,
+// so it must not replace B, and the table equals B.
+func TestIngestRestatementOrder(t *testing.T) {
+	s := newStack(t, true)
+	bucket := s.minio.CreateBucket(t, "restated")
+	a, recordsA := sampleDelivery(t, "cur", "20231203T000000Z")
+	recordsB := recordsA[:len(recordsA)-200] // B drops 200 rows
+	b := a
+	b.assembly, b.chunks = "20231205T000000Z", csvChunks(t, recordsB, 2)
+	source := "s3://restated/cur/cur"
+
+	manifestA := a.upload(t, bucket, "restated")
+	res, err := s.ingest(source, "2023-11")
+	require.NoError(t, err)
+	require.Equal(t, a.assembly, res.AssemblyID)
+
+	time.Sleep(1100 * time.Millisecond) // S3 times have one-second resolution
+	b.upload(t, bucket, "restated")
+	res, err = s.ingest(source, "2023-11")
+	require.NoError(t, err)
+	require.Equal(t, b.assembly, res.AssemblyID)
+	snapB := s.currentSnapshot()
+
+	// A's period manifest shows up again (a late or replayed delivery).
+	js, err := json.Marshal(manifestA)
+	require.NoError(t, err)
+	require.NoError(t, bucket.Put(context.Background(), a.folder(t)+"/cur-Manifest.json", bytes.NewReader(js)))
+	res, err = s.ingest(source, "2023-11")
+	require.NoError(t, err)
+	require.True(t, res.Superseded, "an older assembly must not replace a newer one")
+	require.Equal(t, snapB, s.currentSnapshot())
+
+	wantRows, wantCosts := sourceTotals(t, recordsB)
+	gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
+	requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
 }

@@ -43,7 +43,8 @@ type IngestBillingPeriodResult struct {
 	AssemblyID     string                `json:"assembly_id"`
 	ManifestURL    string                `json:"manifest_url"`
 	SnapshotID     int64                 `json:"snapshot_id"`
-	Unchanged      bool                  `json:"unchanged"` // this assembly was already the period's latest
+	Unchanged      bool                  `json:"unchanged"`  // this assembly was already the period's latest
+	Superseded     bool                  `json:"superseded"` // a newer assembly was already committed; the table was left as it was
 	Chunks         int                   `json:"chunks"`
 	Rows           int64                 `json:"rows"`
 	UnblendedCost  money.Amount          `json:"unblended_cost"`

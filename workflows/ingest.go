@@ -127,6 +127,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		PayerAccountID: loc.PayerAccountID,
 		Period:         in.Period,
 		AssemblyID:     loc.AssemblyID,
+		DeliveredAt:    loc.DeliveredAt,
 		Source:         in.Source,
 		RunID:          info.WorkflowExecution.RunID,
 		DataFiles:      files,
@@ -136,19 +137,22 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		return fail(err)
 	}
 
-	progress.Stage = "reconciling"
-	var reconciled ingest.ReconcilePeriodResult
-	err = workflow.ExecuteActivity(commit, ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{
-		PayerAccountID: loc.PayerAccountID,
-		Period:         in.Period,
-		SnapshotID:     committed.SnapshotID,
-		Expected:       expected,
-	}).Get(ctx, &reconciled)
-	if err != nil {
-		// The snapshot is committed and stays inspectable; the failure is
-		// what matters, so the files are not removed here.
-		progress.Stage = "failed"
-		return nil, err
+	// A superseded delivery committed nothing: there is nothing of it to reconcile.
+	if !committed.Superseded {
+		progress.Stage = "reconciling"
+		var reconciled ingest.ReconcilePeriodResult
+		err = workflow.ExecuteActivity(commit, ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{
+			PayerAccountID: loc.PayerAccountID,
+			Period:         in.Period,
+			SnapshotID:     committed.SnapshotID,
+			Expected:       expected,
+		}).Get(ctx, &reconciled)
+		if err != nil {
+			// The snapshot is committed and stays inspectable; the failure is
+			// what matters, so the files are not removed here.
+			progress.Stage = "failed"
+			return nil, err
+		}
 	}
 
 	progress.Stage = "done"
@@ -159,6 +163,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		ManifestURL:    loc.ManifestURL,
 		SnapshotID:     committed.SnapshotID,
 		Unchanged:      committed.Unchanged,
+		Superseded:     committed.Superseded,
 		Chunks:         len(loc.ChunkKeys),
 		Rows:           rows,
 		Accounts:       ingest.ByAccount(expected),

@@ -112,8 +112,11 @@ func describeFailure(err error) error {
 
 func printSummary(w io.Writer, r *workflows.IngestBillingPeriodResult) {
 	verb := "Ingested"
-	if r.Unchanged {
+	switch {
+	case r.Unchanged:
 		verb = "Already up to date:"
+	case r.Superseded:
+		verb = "Skipped (a newer assembly is already in the table):"
 	}
 	fmt.Fprintf(w, "%s %s of payer %s, assembly %s: %d rows from %d chunks (snapshot %d)\n\n",
 		verb, r.Period, r.PayerAccountID, r.AssemblyID, r.Rows, r.Chunks, r.SnapshotID)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/costlake/costlake/internal/blob"
 )
@@ -25,8 +26,11 @@ type Delivery struct {
 	// AssemblyManifestKey is the assembly folder's copy of the manifest,
 	// or ManifestKey when the delivery has none.
 	AssemblyManifestKey string
-	Manifest            *Manifest
-	ChunkKeys           []string
+	// DeliveredAt is when AWS wrote the assembly (its manifest's
+	// LastModified): deliveries are ordered by it, never by name.
+	DeliveredAt time.Time
+	Manifest    *Manifest
+	ChunkKeys   []string
 }
 
 // FindLegacyDelivery reads the period manifest of a legacy CUR report.
@@ -42,7 +46,7 @@ func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 		return nil, fmt.Errorf("%w: source %s does not name a report folder", ErrManifestNotFound, src)
 	}
 	key := src.Key(folder, report+"-Manifest.json")
-	m, etag, err := ReadManifest(ctx, store, src, key)
+	m, info, err := ReadManifest(ctx, store, src, key)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, &FileError{File: locationURL(src, key), Err: fmt.Errorf("%w for period %s (is %s the report folder?)", ErrManifestNotFound, period, src)}
 	}
@@ -53,13 +57,14 @@ func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 	if got, _ := m.Period(); got != period {
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w: billingPeriod is %s, asked for %s", ErrInvalidManifest, got, period)}
 	}
-	d := &Delivery{Source: src, Period: period, ManifestKey: key, ManifestETag: etag, Manifest: m}
+	d := &Delivery{Source: src, Period: period, ManifestKey: key, ManifestETag: info.ETag, Manifest: m}
 	// AWS overwrites the period manifest on every delivery; the copy in the
-	// assembly folder never changes, so later reads use it when present.
-	d.AssemblyManifestKey = key
+	// assembly folder never changes, so later reads use it when present,
+	// and its time says when the assembly was delivered.
+	d.AssemblyManifestKey, d.DeliveredAt = key, info.LastModified
 	if ak := src.Key(folder, m.AssemblyID, report+"-Manifest.json"); ak != key {
-		if _, err := store.Stat(ctx, ak); err == nil {
-			d.AssemblyManifestKey = ak
+		if ai, err := store.Stat(ctx, ak); err == nil {
+			d.AssemblyManifestKey, d.DeliveredAt = ak, ai.LastModified
 		}
 	}
 	for _, rk := range m.ReportKeys {
@@ -85,26 +90,27 @@ func (d *Delivery) URL(key string) string { return locationURL(d.Source, key) }
 
 func locationURL(src blob.Location, key string) string { return src.URLOf(key) }
 
-// ReadManifest reads and parses the manifest at key. A missing key wraps
-// blob.ErrNotFound; a bad manifest is a *FileError wrapping ErrInvalidManifest.
-func ReadManifest(ctx context.Context, store blob.Store, src blob.Location, key string) (*Manifest, string, error) {
+// ReadManifest reads and parses the manifest at key and describes the
+// object. A missing key wraps blob.ErrNotFound; a bad manifest is a
+// *FileError wrapping ErrInvalidManifest.
+func ReadManifest(ctx context.Context, store blob.Store, src blob.Location, key string) (*Manifest, blob.Info, error) {
 	url := locationURL(src, key)
 	info, err := store.Stat(ctx, key)
 	if err != nil {
-		return nil, "", err
+		return nil, info, err
 	}
 	rc, err := store.Open(ctx, key)
 	if err != nil {
-		return nil, "", err
+		return nil, info, err
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes))
 	if err != nil {
-		return nil, "", fmt.Errorf("read %s: %w", url, err)
+		return nil, info, fmt.Errorf("read %s: %w", url, err)
 	}
 	m, err := ParseManifest(data)
 	if err != nil {
-		return nil, "", &FileError{File: url, Err: err}
+		return nil, info, &FileError{File: url, Err: err}
 	}
-	return m, info.ETag, nil
+	return m, info, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/costlake/costlake/internal/money"
 )
@@ -51,6 +52,7 @@ type LocateDeliveryResult struct {
 	ManifestURL    string // the period manifest, for messages
 	ManifestKey    string // the assembly's own manifest, which never changes
 	ManifestETag   string
+	DeliveredAt    time.Time // LastModified of the assembly's manifest
 	AssemblyID     string
 	PayerAccountID string
 	Compression    string
@@ -91,6 +93,7 @@ type CommitPeriodInput struct {
 	PayerAccountID string
 	Period         string
 	AssemblyID     string
+	DeliveredAt    time.Time // an assembly delivered before the period's current one never replaces it
 	Source         string
 	RunID          string // the workflow run; makes a retried commit recognise itself
 	DataFiles      []string
@@ -101,6 +104,7 @@ type CommitPeriodInput struct {
 type CommitPeriodResult struct {
 	SnapshotID    int64
 	Unchanged     bool // the same assembly was already the period's latest; nothing was committed
+	Superseded    bool // a newer assembly is already committed; nothing was committed
 	ReplacedFiles int
 }
 
