@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -21,8 +22,13 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
-// heartbeatEvery is how many rows pass between heartbeats of a conversion.
-const heartbeatEvery = 20000
+// A conversion heartbeats at most every heartbeatInterval, checking the
+// clock every heartbeatCheckRows rows; the workflow's heartbeat timeout is
+// several intervals, so a dead worker's chunk is retried within seconds.
+const (
+	heartbeatInterval  = 2 * time.Second
+	heartbeatCheckRows = 1000
+)
 
 // Activities holds the clients the ingestion activities use. The worker
 // builds one and registers it; workflows call the methods by name.
@@ -130,6 +136,7 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 		iType    = billing.MustIndex(billing.ColLineItemType)
 		iCost    = billing.MustIndex(billing.ColUnblendedCost)
 		totals   = map[[2]string]*ingest.Total{}
+		lastBeat = time.Now()
 	)
 	for {
 		err := reader.Next(rec)
@@ -161,8 +168,9 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 			amt, _ := money.Parse(v) // Append already parsed it successfully
 			t.UnblendedCost = t.UnblendedCost.Add(amt)
 		}
-		if w.Rows()%heartbeatEvery == 0 {
+		if w.Rows()%heartbeatCheckRows == 0 && time.Since(lastBeat) >= heartbeatInterval {
 			activity.RecordHeartbeat(ctx, w.Rows())
+			lastBeat = time.Now()
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}

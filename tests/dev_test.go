@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -103,10 +102,7 @@ func TestDevSurvivesRestart(t *testing.T) {
 		t.Skip("builds and runs the costlake binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "costlake")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/costlake")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := costlakeBinary(t)
 
 	data := filepath.Join(dir, "data")
 	temporalPort, uiPort, httpPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)

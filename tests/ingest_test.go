@@ -189,12 +189,17 @@ func TestIngestLocalFolderRestatement(t *testing.T) {
 
 func requireSynthTotals(t *testing.T, s *stack, r *synth.Result, payer string) {
 	t.Helper()
+	requireSynthTotalsFor(t, s, r, payer, "2026-10")
+}
+
+func requireSynthTotalsFor(t *testing.T, s *stack, r *synth.Result, payer, period string) {
+	t.Helper()
 	wantRows, wantCosts := map[string]int{}, map[string]decimal.Decimal{}
 	for a, tot := range r.Accounts {
 		wantRows[a] = tot.Rows
 		wantCosts[a] = decimal.RequireFromString(tot.UnblendedCost)
 	}
-	gotRows, gotCosts := s.tableTotals(payer, "2026-10")
+	gotRows, gotCosts := s.tableTotals(payer, period)
 	requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
 	require.NotEmpty(t, gotRows, fmt.Sprintf("no rows for %s", payer))
 }
