@@ -136,8 +136,26 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 		iType    = billing.MustIndex(billing.ColLineItemType)
 		iCost    = billing.MustIndex(billing.ColUnblendedCost)
 		totals   = map[[2]string]*ingest.Total{}
+		excluded = map[[2]string]*ingest.Total{}
 		lastBeat = time.Now()
 	)
+	count := func(m map[[2]string]*ingest.Total) error {
+		k := [2]string{rec.Values[iAccount], rec.Values[iType]}
+		t, ok := m[k]
+		if !ok {
+			t = &ingest.Total{Account: k[0], LineItemType: k[1]}
+			m[k] = t
+		}
+		t.Rows++
+		if v := rec.Values[iCost]; v != "" {
+			amt, err := money.Parse(v)
+			if err != nil {
+				return err
+			}
+			t.UnblendedCost = t.UnblendedCost.Add(amt)
+		}
+		return nil
+	}
 	for {
 		err := reader.Next(rec)
 		if err == io.EOF {
@@ -154,20 +172,17 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 			rec.Values[iPayer] = in.PayerAccountID
 		}
 		rec.Values[iPeriod] = in.Period
+		if !in.Accounts.Keeps(rec.Values[iAccount]) {
+			if err := count(excluded); err != nil {
+				return res, classify(&cur.FileError{File: chunkURL, Line: reader.Line(),
+					Err: &lakehouse.ValueError{Column: billing.ColUnblendedCost, Value: rec.Values[iCost], Err: err}})
+			}
+			continue
+		}
 		if err := w.Append(rec); err != nil {
 			return res, classify(&cur.FileError{File: chunkURL, Line: reader.Line(), Err: err})
 		}
-		k := [2]string{rec.Values[iAccount], rec.Values[iType]}
-		t, ok := totals[k]
-		if !ok {
-			t = &ingest.Total{Account: k[0], LineItemType: k[1]}
-			totals[k] = t
-		}
-		t.Rows++
-		if v := rec.Values[iCost]; v != "" {
-			amt, _ := money.Parse(v) // Append already parsed it successfully
-			t.UnblendedCost = t.UnblendedCost.Add(amt)
-		}
+		_ = count(totals) // Append has parsed the cost already
 		if w.Rows()%heartbeatCheckRows == 0 && time.Since(lastBeat) >= heartbeatInterval {
 			activity.RecordHeartbeat(ctx, w.Rows())
 			lastBeat = time.Now()
@@ -179,12 +194,15 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 	if err := w.Close(); err != nil {
 		return res, err
 	}
-	list := make([]ingest.Total, 0, len(totals))
-	for _, t := range totals {
-		list = append(list, *t)
+	list := func(m map[[2]string]*ingest.Total) []ingest.Total {
+		out := make([]ingest.Total, 0, len(m))
+		for _, t := range m {
+			out = append(out, *t)
+		}
+		return ingest.MergeTotals(out)
 	}
 	log.Info("converted chunk", slog.String("chunk", chunkURL), slog.Int64("rows", w.Rows()), slog.String("file", path))
-	return ingest.ConvertChunkResult{DataFile: path, Rows: w.Rows(), Totals: ingest.MergeTotals(list)}, nil
+	return ingest.ConvertChunkResult{DataFile: path, Rows: w.Rows(), Totals: list(totals), Excluded: list(excluded)}, nil
 }
 
 // CommitPeriod replaces the payer's period with the converted files in one

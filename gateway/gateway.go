@@ -19,6 +19,7 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -98,6 +99,10 @@ type IngestionRequest struct {
 	Period         string `json:"period"`
 	PayerAccountID string `json:"payer_account_id,omitempty"`
 	Concurrency    int    `json:"concurrency,omitempty"`
+	// LinkedAccounts is "all" (the default) or "connected": keep only the
+	// rows of ConnectedAccounts; the rest are counted in the result.
+	LinkedAccounts    string   `json:"linked_accounts,omitempty"`
+	ConnectedAccounts []string `json:"connected_accounts,omitempty"`
 }
 
 // IngestionResponse describes a started or running ingestion.
@@ -127,6 +132,24 @@ func (r IngestionRequest) validate() error {
 	if r.PayerAccountID != "" && !accountIDPattern.MatchString(r.PayerAccountID) {
 		fields["payer_account_id"] = "must be a 12-digit AWS account ID"
 	}
+	switch r.LinkedAccounts {
+	case "", "all":
+		if len(r.ConnectedAccounts) > 0 {
+			fields["connected_accounts"] = `only with "linked_accounts": "connected"`
+		}
+	case "connected":
+		if len(r.ConnectedAccounts) == 0 {
+			fields["connected_accounts"] = "required when linked_accounts is connected"
+		}
+		for _, a := range r.ConnectedAccounts {
+			if !accountIDPattern.MatchString(a) {
+				fields["connected_accounts"] = fmt.Sprintf("%q is not a 12-digit AWS account ID", a)
+				break
+			}
+		}
+	default:
+		fields["linked_accounts"] = `must be "all" or "connected"`
+	}
 	if r.Concurrency < 0 || r.Concurrency > 64 {
 		fields["concurrency"] = "must be between 1 and 64 (0 for the default)"
 	}
@@ -146,6 +169,7 @@ func (s *Server) handleStartIngestion(c echo.Context) error {
 	}
 	run, err := workflows.StartIngestion(c.Request().Context(), s.temporal, workflows.IngestBillingPeriodInput{
 		Source: req.Source, Period: req.Period, PayerAccountID: req.PayerAccountID, Concurrency: req.Concurrency,
+		Accounts: ingest.AccountPolicy{ConnectedOnly: req.LinkedAccounts == "connected", Connected: req.ConnectedAccounts},
 	})
 	if err != nil {
 		return err

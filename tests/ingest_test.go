@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/workflows"
 )
 
 const samplePayer = "123412340534"
@@ -240,4 +243,52 @@ func TestIngestRestatementOrder(t *testing.T) {
 	wantRows, wantCosts := sourceTotals(t, recordsB)
 	gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
 	requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
+}
+
+// TestIngestConnectedAccountsOnly keeps only two connected usage accounts:
+// the table holds exactly their rows, the others are counted in the
+// result, and kept plus left out equals the source to the last digit.
+func TestIngestConnectedAccountsOnly(t *testing.T) {
+	s := newStack(t, false)
+	root := filepath.Join(t.TempDir(), "bucket")
+	gen, err := synth.Generate(context.Background(), blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "linked", Period: "2026-10", Rows: 3000, Files: 2, Seed: 9})
+	require.NoError(t, err)
+	var accounts []string
+	for a := range gen.Accounts {
+		accounts = append(accounts, a)
+	}
+	slices.Sort(accounts)
+	require.GreaterOrEqual(t, len(accounts), 3)
+	connected := accounts[:2]
+
+	ctx := context.Background()
+	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{
+		Source: "file://" + filepath.Join(root, "cur", "linked"), Period: "2026-10",
+		Accounts: ingest.AccountPolicy{ConnectedOnly: true, Connected: connected},
+	})
+	require.NoError(t, err)
+	var res workflows.IngestBillingPeriodResult
+	require.NoError(t, run.Get(ctx, &res))
+
+	gotRows, gotCosts := s.tableTotals(res.PayerAccountID, "2026-10")
+	require.ElementsMatch(t, connected, slices.Collect(maps.Keys(gotRows)), "only connected accounts in the table")
+	source := decimal.Zero
+	for a, tot := range gen.Accounts {
+		want := decimal.RequireFromString(tot.UnblendedCost)
+		source = source.Add(want)
+		if slices.Contains(connected, a) {
+			require.Equal(t, tot.Rows, gotRows[a])
+			require.Truef(t, want.Equal(gotCosts[a]), "account %s: table %s, source %s", a, gotCosts[a], want)
+		}
+	}
+	for _, ex := range res.Excluded {
+		require.NotContains(t, connected, ex.Account)
+		require.Equal(t, int64(gen.Accounts[ex.Account].Rows), ex.Rows)
+		require.Equal(t, gen.Accounts[ex.Account].UnblendedCost, ex.UnblendedCost.String())
+	}
+	require.Len(t, res.Excluded, len(accounts)-2)
+	kept := decimal.RequireFromString(res.UnblendedCost.String())
+	left := decimal.RequireFromString(res.ExcludedCost.String())
+	require.True(t, kept.Add(left).Equal(source), "kept %s + left out %s != source %s", kept, left, source)
+	require.Equal(t, int64(gen.Rows), res.Rows+res.ExcludedRows)
 }

@@ -34,6 +34,8 @@ type IngestBillingPeriodInput struct {
 	Period         string `json:"period"`           // YYYY-MM
 	PayerAccountID string `json:"payer_account_id"` // optional; when set, the manifest's account must match
 	Concurrency    int    `json:"concurrency"`      // chunks converted at once; 0 means DefaultChunkConcurrency
+	// Accounts says which usage accounts are ingested; the zero value keeps all.
+	Accounts ingest.AccountPolicy `json:"accounts"`
 }
 
 // IngestBillingPeriodResult summarises a finished ingestion.
@@ -50,6 +52,10 @@ type IngestBillingPeriodResult struct {
 	UnblendedCost  money.Amount          `json:"unblended_cost"`
 	Accounts       []ingest.AccountTotal `json:"accounts"`
 	Totals         []ingest.Total        `json:"totals"` // per account and line item type, reconciled with the table
+	// Excluded counts the rows the account policy left out, per account.
+	Excluded     []ingest.AccountTotal `json:"excluded,omitempty"`
+	ExcludedRows int64                 `json:"excluded_rows"`
+	ExcludedCost money.Amount          `json:"excluded_unblended_cost"`
 }
 
 // IngestProgress is what IngestProgressQuery returns.

@@ -70,6 +70,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 				ChunkIndex:     i,
 				PayerAccountID: loc.PayerAccountID,
 				FilePrefix:     info.WorkflowExecution.RunID,
+				Accounts:       in.Accounts,
 			})
 			sel.AddFuture(f, func(f workflow.Future) {
 				running--
@@ -95,13 +96,14 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	}
 
 	var files []string
-	var totals [][]ingest.Total
+	var totals, excluded [][]ingest.Total
 	var rows int64
 	for _, r := range results {
 		if r.DataFile != "" {
 			files = append(files, r.DataFile)
 		}
 		totals = append(totals, r.Totals)
+		excluded = append(excluded, r.Excluded)
 		rows += r.Rows
 	}
 	fail := func(err error) (*IngestBillingPeriodResult, error) {
@@ -171,6 +173,11 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	}
 	for _, a := range res.Accounts {
 		res.UnblendedCost = res.UnblendedCost.Add(a.UnblendedCost)
+	}
+	res.Excluded = ingest.ByAccount(ingest.MergeTotals(excluded...))
+	for _, a := range res.Excluded {
+		res.ExcludedRows += a.Rows
+		res.ExcludedCost = res.ExcludedCost.Add(a.UnblendedCost)
 	}
 	return res, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -27,6 +29,7 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&in.Period, "period", "", "billing period, YYYY-MM (required)")
 	fs.StringVar(&in.PayerAccountID, "payer", "", "expected payer account ID (optional)")
 	fs.IntVar(&in.Concurrency, "concurrency", 0, "chunks converted at once (default 2)")
+	connected := fs.String("connected-accounts", "", "comma-separated usage accounts to keep; others are counted, not ingested (default: all)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	noWait := fs.Bool("no-wait", false, "start the ingestion and return")
 	if err := fs.Parse(args); err != nil {
@@ -35,6 +38,9 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if in.Source == "" || in.Period == "" {
 		fs.Usage()
 		return errors.New("--source and --period are required")
+	}
+	if *connected != "" {
+		in.Accounts = ingest.AccountPolicy{ConnectedOnly: true, Connected: strings.Split(*connected, ",")}
 	}
 	c, err := dial(tc)
 	if err != nil {
@@ -127,4 +133,13 @@ func printSummary(w io.Writer, r *workflows.IngestBillingPeriodResult) {
 	}
 	fmt.Fprintf(tw, "TOTAL\t%d\t%s\t\n", r.Rows, r.UnblendedCost)
 	tw.Flush()
+	if r.ExcludedRows > 0 {
+		fmt.Fprintf(w, "\nLeft out by the linked-account policy (not connected):\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		for _, a := range r.Excluded {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t\n", a.Account, a.Rows, a.UnblendedCost)
+		}
+		fmt.Fprintf(tw, "EXCLUDED\t%d\t%s\t\n", r.ExcludedRows, r.ExcludedCost)
+		tw.Flush()
+	}
 }

@@ -70,13 +70,29 @@ type ConvertChunkInput struct {
 	ChunkIndex     int
 	PayerAccountID string
 	FilePrefix     string // unique per workflow run; data files are FilePrefix-<index>
+	Accounts       AccountPolicy
 }
 
-// ConvertChunkResult is the data file written and the source's totals.
+// AccountPolicy says which usage accounts' rows an ingestion keeps.
+type AccountPolicy struct {
+	// ConnectedOnly keeps only the rows of Connected accounts; the others
+	// are counted in the summary, never silently dropped.
+	ConnectedOnly bool     `json:"connected_only"`
+	Connected     []string `json:"connected,omitempty"`
+}
+
+// Keeps reports whether rows of a usage account are ingested.
+func (p AccountPolicy) Keeps(account string) bool {
+	return !p.ConnectedOnly || slices.Contains(p.Connected, account)
+}
+
+// ConvertChunkResult is the data file written and the source's totals of
+// the rows written and of the rows the account policy left out.
 type ConvertChunkResult struct {
 	DataFile string
 	Rows     int64
 	Totals   []Total
+	Excluded []Total
 }
 
 // Total is the row count and unblended cost of one usage account and line
