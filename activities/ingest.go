@@ -249,6 +249,7 @@ func classify(err error) error {
 		{cur.ErrCorruptChunk, ingest.ErrTypeCorruptChunk},
 		{cur.ErrHeaderMismatch, ingest.ErrTypeHeaderMismatch},
 		{cur.ErrMalformedCSV, ingest.ErrTypeMalformedCSV},
+		{cur.ErrLineTooLong, ingest.ErrTypeMalformedCSV},
 		{cur.ErrEmptyChunk, ingest.ErrTypeEmptyChunk},
 		{cur.ErrUnsupportedCompression, ingest.ErrTypeUnsupportedCompression},
 		{billing.ErrDuplicateColumn, ingest.ErrTypeHeaderMismatch},

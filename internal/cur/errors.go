@@ -15,6 +15,7 @@ var (
 	ErrMalformedCSV           = errors.New("malformed CUR CSV")
 	ErrEmptyChunk             = errors.New("empty CUR chunk")
 	ErrUnsupportedCompression = errors.New("unsupported CUR compression")
+	ErrLineTooLong            = errors.New("CUR line longer than costlake accepts")
 )
 
 // FileError places an error in a source file, and at a line when known.

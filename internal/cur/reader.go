@@ -2,6 +2,7 @@ package cur
 
 import (
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"encoding/csv"
@@ -12,6 +13,32 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 )
+
+// MaxLineBytes bounds one CSV line. Real CUR lines are a few KiB; a line
+// of megabytes is a damaged file, and reading it whole would exhaust memory.
+const MaxLineBytes = 4 << 20
+
+// lineLimiter fails a read once more than max bytes pass without a newline.
+type lineLimiter struct {
+	r       io.Reader
+	max     int
+	sinceNL int
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	first := bytes.IndexByte(p[:n], '\n')
+	if first < 0 {
+		l.sinceNL += n
+	} else if l.sinceNL += first; l.sinceNL <= l.max {
+		l.sinceNL = n - bytes.LastIndexByte(p[:n], '\n') - 1
+	}
+	if l.sinceNL > l.max {
+		// Withhold the bytes, so the reader above cannot complete the line.
+		return 0, fmt.Errorf("%w: more than %d bytes without a line break", ErrLineTooLong, l.max)
+	}
+	return n, err
+}
 
 // ChunkReader streams the rows of one legacy CUR CSV chunk as canonical
 // records, in constant memory.
@@ -39,9 +66,9 @@ func NewChunkReader(r io.Reader, file, compression string, wantHeader []string) 
 			return nil, c.fail(0, fmt.Errorf("%w: %v", ErrCorruptChunk, err))
 		}
 		c.gz = gz
-		c.csv = csv.NewReader(gz)
+		c.csv = csv.NewReader(&lineLimiter{r: gz, max: MaxLineBytes})
 	case "", "NONE", "none":
-		c.csv = csv.NewReader(src)
+		c.csv = csv.NewReader(&lineLimiter{r: src, max: MaxLineBytes})
 	default:
 		return nil, c.fail(0, fmt.Errorf("%w %q (want GZIP)", ErrUnsupportedCompression, compression))
 	}
@@ -107,6 +134,8 @@ func (c *ChunkReader) readError(err error) error {
 	}
 	var fe flate.CorruptInputError
 	switch {
+	case errors.Is(err, ErrLineTooLong):
+		return c.fail(c.line+1, err)
 	case errors.As(err, &pe) && pe.Err != nil && !isCompressionError(pe.Err):
 		return c.fail(pe.Line, fmt.Errorf("%w: %v", ErrMalformedCSV, pe.Err))
 	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &fe):

@@ -92,6 +92,7 @@ func TestChunkReaderBadInput(t *testing.T) {
 		{"extra field", gz(t, good+"c,1,2,3,4\n"), "GZIP", ErrMalformedCSV, 4},
 		{"bad quote", gz(t, good+"c,\"1,2,3\n"), "GZIP", ErrMalformedCSV, 4},
 		{"unknown compression", gz(t, good), "BZIP2", ErrUnsupportedCompression, 0},
+		{"absurdly long line", gz(t, good+"c,111122223333,1,"+strings.Repeat("x", MaxLineBytes+10)+"\n"), "GZIP", ErrLineTooLong, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,7 +105,7 @@ func TestChunkReaderBadInput(t *testing.T) {
 				t.Fatalf("err = %v, want a *FileError naming the file", err)
 			}
 			if c.line != 0 && fe.Line != c.line {
-				t.Errorf("line = %d, want %d", fe.Line, c.line)
+				t.Errorf("line = %d, want %d (%v)", fe.Line, c.line, err)
 			}
 		})
 	}
