@@ -35,6 +35,9 @@ const (
 type Activities struct {
 	Lake  *lakehouse.Lake
 	Blobs blob.Opener
+	// TempDir holds Parquet deliveries while they are read (they need
+	// random access); empty means the system's temporary folder.
+	TempDir string
 }
 
 func (a *Activities) openSource(ctx context.Context, source string) (blob.Store, blob.Location, error) {
@@ -49,33 +52,63 @@ func (a *Activities) openSource(ctx context.Context, source string) (blob.Store,
 	return store, loc, nil
 }
 
-// LocateDelivery reads the period's manifest and lists its chunks.
+// LocateDelivery finds the period's delivery, whatever its format, and
+// lists its data files. When the manifest does not name the payer, the
+// first row of the first file does.
 func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
 	store, loc, err := a.openSource(ctx, in.Source)
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
 	}
-	d, err := cur.FindLegacyDelivery(ctx, store, loc, in.Period)
+	d, err := cur.Locate(ctx, store, loc, in.Period)
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, classify(err)
 	}
-	if c := d.Manifest.Compression; c != "GZIP" && c != "" {
+	if d.Format == cur.FormatLegacyCSV && d.Compression != "GZIP" && d.Compression != "" {
 		return ingest.LocateDeliveryResult{}, classify(&cur.FileError{File: d.URL(d.ManifestKey),
-			Err: fmt.Errorf("%w %q (this version reads GZIP csv chunks)", cur.ErrUnsupportedCompression, c)})
+			Err: fmt.Errorf("%w %q (this version reads GZIP csv chunks)", cur.ErrUnsupportedCompression, d.Compression)})
+	}
+	payer := d.Payer
+	if payer == "" {
+		if payer, err = a.peekPayer(ctx, store, d); err != nil {
+			return ingest.LocateDeliveryResult{}, classify(err)
+		}
 	}
 	return ingest.LocateDeliveryResult{
+		Format:         string(d.Format),
 		ManifestURL:    d.URL(d.ManifestKey),
-		ManifestKey:    d.AssemblyManifestKey,
+		ManifestKey:    d.StableManifestKey,
 		ManifestETag:   d.ManifestETag,
 		DeliveredAt:    d.DeliveredAt,
-		AssemblyID:     d.Manifest.AssemblyID,
-		PayerAccountID: d.Manifest.Account,
-		Compression:    d.Manifest.Compression,
+		AssemblyID:     d.AssemblyID,
+		PayerAccountID: payer,
+		Compression:    d.Compression,
 		ChunkKeys:      d.ChunkKeys,
 	}, nil
 }
 
-// ConvertChunk streams one csv.gz chunk into one Parquet data file in the
+// peekPayer reads bill_payer_account_id from the first row of the delivery.
+func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Delivery) (string, error) {
+	r, err := cur.OpenChunk(ctx, store, d, d.ChunkKeys[0], a.TempDir)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	rec := billing.NewRecord()
+	if err := r.Next(rec); err != nil {
+		if err == io.EOF {
+			return "", &cur.FileError{File: d.URL(d.ChunkKeys[0]), Err: fmt.Errorf("%w: no rows to tell the payer by", cur.ErrEmptyChunk)}
+		}
+		return "", err
+	}
+	payer := rec.Values[billing.MustIndex(billing.ColPayerAccountID)]
+	if payer == "" {
+		return "", &cur.FileError{File: d.URL(d.ChunkKeys[0]), Line: r.Line(), Err: fmt.Errorf("%w: bill_payer_account_id is empty", cur.ErrInvalidManifest)}
+	}
+	return payer, nil
+}
+
+// ConvertChunk streams one data file into one Parquet data file in the
 // table's layout and returns the source's totals per account and type. A
 // failed attempt removes its partial file; a retry rewrites the same path.
 func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) (res ingest.ConvertChunkResult, err error) {
@@ -84,27 +117,12 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 	if err != nil {
 		return res, err
 	}
-	manifestURL := loc.URLOf(in.ManifestKey)
-	m, _, err := cur.ReadManifest(ctx, store, loc, in.ManifestKey)
-	if errors.Is(err, blob.ErrNotFound) {
-		err = &cur.FileError{File: manifestURL, Err: cur.ErrManifestNotFound}
-	}
+	d, err := cur.Reopen(ctx, store, loc, cur.Format(in.Format), in.ManifestKey, in.AssemblyID)
 	if err != nil {
 		return res, classify(err)
 	}
-	if m.AssemblyID != in.AssemblyID {
-		return res, classify(&cur.FileError{File: manifestURL, Err: fmt.Errorf("%w: assemblyId changed from %s to %s during the ingestion", cur.ErrInvalidManifest, in.AssemblyID, m.AssemblyID)})
-	}
 	chunkURL := loc.URLOf(in.ChunkKey)
-	rc, err := store.Open(ctx, in.ChunkKey)
-	if errors.Is(err, blob.ErrNotFound) {
-		return res, classify(&cur.FileError{File: chunkURL, Err: fmt.Errorf("%w (listed in %s)", cur.ErrChunkNotFound, manifestURL)})
-	}
-	if err != nil {
-		return res, err
-	}
-	defer rc.Close()
-	reader, err := cur.NewChunkReader(rc, chunkURL, m.Compression, m.Headers())
+	reader, err := cur.OpenChunk(ctx, store, d, in.ChunkKey, a.TempDir)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -253,6 +271,7 @@ func classify(err error) error {
 		{cur.ErrEmptyChunk, ingest.ErrTypeEmptyChunk},
 		{cur.ErrUnsupportedCompression, ingest.ErrTypeUnsupportedCompression},
 		{billing.ErrDuplicateColumn, ingest.ErrTypeHeaderMismatch},
+		{billing.ErrBadJSONMap, ingest.ErrTypeMalformedCSV},
 		{lakehouse.ErrBadValue, ingest.ErrTypeBadValue},
 		{errPayerMismatch, ingest.ErrTypePayerMismatch},
 		{blob.ErrUnsupportedURL, ingest.ErrTypeInvalidSource},

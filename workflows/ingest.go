@@ -64,6 +64,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			f := workflow.ExecuteActivity(convert, ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
 				Source:         in.Source,
 				Period:         in.Period,
+				Format:         loc.Format,
 				ManifestKey:    loc.ManifestKey,
 				AssemblyID:     loc.AssemblyID,
 				ChunkKey:       loc.ChunkKeys[i],

@@ -15,6 +15,9 @@ var ErrDuplicateColumn = errors.New("two source columns map to the same canonica
 type Target struct {
 	Column int    // index into Columns
 	Key    string // map key when Columns[Column].Kind == Map; empty otherwise
+	// JSON marks a whole map column written as a JSON object, as CUR 2.0
+	// CSV writes product, resource_tags, cost_category and discount.
+	JSON bool
 }
 
 // Mapping maps each position of a source header onto a Target.
@@ -85,6 +88,30 @@ func legacyTarget(h string) Target {
 		return Target{Column: MustIndex(ColDiscount), Key: SnakeCase(name)}
 	}
 	return other
+}
+
+// MapCUR2Header maps a CUR 2.0 (Data Exports) header: names are already
+// canonical; the map columns hold JSON objects; unknown columns go to
+// other_columns under their name.
+func MapCUR2Header(header []string) (*Mapping, error) {
+	m := &Mapping{Source: header, Targets: make([]Target, len(header))}
+	seen := make(map[string]bool, len(header))
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(h))
+		if seen[name] {
+			return nil, fmt.Errorf("%w: %q appears twice", ErrDuplicateColumn, h)
+		}
+		seen[name] = true
+		switch j := Index(name); {
+		case j < 0 || name == ColOtherColumns || name == ColBillingPeriod:
+			m.Targets[i] = Target{Column: MustIndex(ColOtherColumns), Key: h}
+		case Columns[j].Kind == Map:
+			m.Targets[i] = Target{Column: j, JSON: true}
+		default:
+			m.Targets[i] = Target{Column: j}
+		}
+	}
+	return m, nil
 }
 
 func (t Target) describe() string {

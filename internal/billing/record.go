@@ -1,5 +1,12 @@
 package billing
 
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+)
+
 // Entry is one key/value of a map column.
 type Entry struct{ Key, Value string }
 
@@ -26,16 +33,54 @@ func (r *Record) Reset() {
 	}
 }
 
+// ErrBadJSONMap reports a map column whose text is not a JSON object.
+var ErrBadJSONMap = errors.New("map column is not a JSON object")
+
 // Fill resets r and sets it from one source row through m. Empty source
 // values leave map columns without that key.
-func (r *Record) Fill(m *Mapping, row []string) {
+func (r *Record) Fill(m *Mapping, row []string) error {
 	r.Reset()
 	for i, v := range row {
 		t := m.Targets[i]
-		if t.Key == "" {
+		switch {
+		case t.JSON:
+			if err := r.AddJSON(t.Column, v); err != nil {
+				return fmt.Errorf("column %s: %w", m.Source[i], err)
+			}
+		case t.Key == "":
 			r.Values[t.Column] = v
-		} else if v != "" {
+		case v != "":
 			r.Entries[t.Column] = append(r.Entries[t.Column], Entry{Key: t.Key, Value: v})
 		}
 	}
+	return nil
+}
+
+// AddJSON adds the entries of a JSON object; values other than strings
+// (discount amounts are numbers) keep their JSON text, so no number
+// passes through float64.
+func (r *Record) AddJSON(col int, text string) error {
+	if text == "" || text == "{}" || text == "null" {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &obj); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadJSONMap, err)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		raw := obj[k]
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			s = string(raw)
+		}
+		if s != "" && s != "null" {
+			r.Entries[col] = append(r.Entries[col], Entry{Key: k, Value: s})
+		}
+	}
+	return nil
 }

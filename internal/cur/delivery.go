@@ -16,27 +16,64 @@ import (
 // hundred KiB even with thousands of columns and chunks.
 const maxManifestBytes = 64 << 20
 
-// Delivery is one legacy CUR delivery of a billing period: the manifest
-// and the chunk keys it names, resolved inside the source store.
+// Format is the shape of a delivery's data files.
+type Format string
+
+// The delivery formats costlake reads.
+const (
+	FormatLegacyCSV   Format = "legacy-cur-csv" // legacy CUR, csv.gz chunks with a period manifest
+	FormatCUR2CSV     Format = "cur2-csv"       // Data Exports CUR 2.0, csv or csv.gz
+	FormatCUR2Parquet Format = "cur2-parquet"   // Data Exports CUR 2.0, Parquet
+)
+
+// Delivery is one delivery of a billing period: its manifest and the data
+// files it names, resolved inside the source store.
 type Delivery struct {
 	Source       blob.Location
 	Period       string // YYYY-MM
+	Format       Format
 	ManifestKey  string
 	ManifestETag string
-	// AssemblyManifestKey is the assembly folder's copy of the manifest,
-	// or ManifestKey when the delivery has none.
-	AssemblyManifestKey string
+	// StableManifestKey is a copy of the manifest that never changes (the
+	// legacy assembly folder's), or ManifestKey when there is none; later
+	// reads use it, since AWS rewrites the period manifest on each delivery.
+	StableManifestKey string
 	// DeliveredAt is when AWS wrote the assembly (its manifest's
 	// LastModified): deliveries are ordered by it, never by name.
 	DeliveredAt time.Time
-	Manifest    *Manifest
+	AssemblyID  string // legacy assemblyId or Data Exports executionId
+	Payer       string // from the manifest; empty when it does not say
+	Compression string
+	Headers     []string // the columns the manifest promises; nil when it lists none
 	ChunkKeys   []string
 }
 
-// FindLegacyDelivery reads the period manifest of a legacy CUR report.
-// src is the report's location, "<prefix>/<report>" in the bucket; the
-// manifest is "<prefix>/<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json".
-func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
+// Locate finds the delivery of a period under src, whatever its format:
+// src is the report folder of a legacy CUR ("<prefix>/<report>", holding
+// "<yyyymmdd-yyyymmdd>/<report>-Manifest.json") or the export folder of
+// Data Exports ("<prefix>/<export>", holding
+// "metadata/BILLING_PERIOD=YYYY-MM/…-Manifest.json").
+func Locate(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
+	d, err := findLegacyDelivery(ctx, store, src, period)
+	if !errors.Is(err, errNoDelivery) {
+		return d, err
+	}
+	d, err = findExportDelivery(ctx, store, src, period)
+	if err != nil || d != nil {
+		return d, err
+	}
+	folder, _ := PeriodFolder(period)
+	report := path.Base(src.Prefix)
+	return nil, &FileError{File: src.String(), Err: fmt.Errorf(
+		"%w for period %s: looked for %s (legacy CUR) and %s (Data Exports); is %s the report or export folder?",
+		ErrManifestNotFound, period, locationURL(src, src.Key(folder, report+"-Manifest.json")),
+		locationURL(src, src.Key("metadata", exportPeriodFolder(period))+"/"), src)}
+}
+
+// findLegacyDelivery reads the period manifest of a legacy CUR report,
+// "<prefix>/<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json". It
+// returns errNoDelivery when there is none.
+func findLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
 	folder, err := PeriodFolder(period)
 	if err != nil {
 		return nil, err
@@ -48,7 +85,7 @@ func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 	key := src.Key(folder, report+"-Manifest.json")
 	m, info, err := ReadManifest(ctx, store, src, key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, &FileError{File: locationURL(src, key), Err: fmt.Errorf("%w for period %s (is %s the report folder?)", ErrManifestNotFound, period, src)}
+		return nil, errNoDelivery
 	}
 	if err != nil {
 		return nil, err
@@ -57,14 +94,14 @@ func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 	if got, _ := m.Period(); got != period {
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w: billingPeriod is %s, asked for %s", ErrInvalidManifest, got, period)}
 	}
-	d := &Delivery{Source: src, Period: period, ManifestKey: key, ManifestETag: info.ETag, Manifest: m}
-	// AWS overwrites the period manifest on every delivery; the copy in the
-	// assembly folder never changes, so later reads use it when present,
-	// and its time says when the assembly was delivered.
-	d.AssemblyManifestKey, d.DeliveredAt = key, info.LastModified
+	d := &Delivery{
+		Source: src, Period: period, Format: FormatLegacyCSV, ManifestKey: key, ManifestETag: info.ETag,
+		StableManifestKey: key, DeliveredAt: info.LastModified,
+		AssemblyID: m.AssemblyID, Payer: m.Account, Compression: m.Compression, Headers: m.Headers(),
+	}
 	if ak := src.Key(folder, m.AssemblyID, report+"-Manifest.json"); ak != key {
 		if ai, err := store.Stat(ctx, ak); err == nil {
-			d.AssemblyManifestKey, d.DeliveredAt = ak, ai.LastModified
+			d.StableManifestKey, d.DeliveredAt = ak, ai.LastModified
 		}
 	}
 	for _, rk := range m.ReportKeys {
@@ -72,10 +109,8 @@ func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 		// folder so a delivery copied under another prefix or to a local
 		// folder still reads.
 		_, rest, ok := strings.Cut(rk, "/"+folder+"/")
-		if !ok {
-			if strings.HasPrefix(rk, folder+"/") {
-				rest, ok = strings.TrimPrefix(rk, folder+"/"), true
-			}
+		if !ok && strings.HasPrefix(rk, folder+"/") {
+			rest, ok = strings.TrimPrefix(rk, folder+"/"), true
 		}
 		if !ok || rest == "" {
 			return nil, &FileError{File: url, Err: fmt.Errorf("%w: reportKey %q is not under the period folder %s", ErrInvalidManifest, rk, folder)}
@@ -85,13 +120,65 @@ func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 	return d, nil
 }
 
+// FindLegacyDelivery reads the period manifest of a legacy CUR report; a
+// missing manifest is ErrManifestNotFound.
+func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
+	d, err := findLegacyDelivery(ctx, store, src, period)
+	if errors.Is(err, errNoDelivery) {
+		folder, _ := PeriodFolder(period)
+		key := src.Key(folder, path.Base(src.Prefix)+"-Manifest.json")
+		return nil, &FileError{File: locationURL(src, key), Err: fmt.Errorf("%w for period %s (is %s the report folder?)", ErrManifestNotFound, period, src)}
+	}
+	return d, err
+}
+
+// Reopen reads a delivery's stable manifest again, for an activity that
+// gets only keys, and checks it still describes assemblyID.
+func Reopen(ctx context.Context, store blob.Store, src blob.Location, format Format, manifestKey, assemblyID string) (*Delivery, error) {
+	url := locationURL(src, manifestKey)
+	d := &Delivery{Source: src, Format: format, ManifestKey: manifestKey, StableManifestKey: manifestKey}
+	switch format {
+	case FormatLegacyCSV:
+		m, _, err := ReadManifest(ctx, store, src, manifestKey)
+		if err != nil {
+			return nil, notFoundAsManifest(err, url)
+		}
+		d.AssemblyID, d.Compression, d.Headers = m.AssemblyID, m.Compression, m.Headers()
+	case FormatCUR2CSV, FormatCUR2Parquet:
+		m, err := readExportManifest(ctx, store, manifestKey)
+		if err != nil {
+			return nil, notFoundAsManifest(err, url)
+		}
+		d.AssemblyID, d.Headers = m.ExecutionID, m.Headers()
+	default:
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: unknown format %q", ErrInvalidManifest, format)}
+	}
+	if d.AssemblyID != assemblyID {
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: the delivery changed from %s to %s during the ingestion", ErrInvalidManifest, assemblyID, d.AssemblyID)}
+	}
+	return d, nil
+}
+
+func notFoundAsManifest(err error, url string) error {
+	var fe *FileError
+	switch {
+	case errors.As(err, &fe):
+		return err
+	case errors.Is(err, blob.ErrNotFound):
+		return &FileError{File: url, Err: ErrManifestNotFound}
+	case errors.Is(err, ErrInvalidManifest):
+		return &FileError{File: url, Err: err}
+	}
+	return err
+}
+
 // URL returns the URL of a key of the delivery's store.
 func (d *Delivery) URL(key string) string { return locationURL(d.Source, key) }
 
 func locationURL(src blob.Location, key string) string { return src.URLOf(key) }
 
-// ReadManifest reads and parses the manifest at key and describes the
-// object. A missing key wraps blob.ErrNotFound; a bad manifest is a
+// ReadManifest reads and parses the legacy manifest at key and describes
+// the object. A missing key wraps blob.ErrNotFound; a bad manifest is a
 // *FileError wrapping ErrInvalidManifest.
 func ReadManifest(ctx context.Context, store blob.Store, src blob.Location, key string) (*Manifest, blob.Info, error) {
 	url := locationURL(src, key)

@@ -50,10 +50,21 @@ type ChunkReader struct {
 	line    int
 }
 
-// NewChunkReader opens a chunk. compression is the manifest's ("GZIP", or
-// "" for plain CSV); wantHeader, when not nil, is the manifest's column
-// list, which the chunk's header must equal. file names the chunk in errors.
+// NewChunkReader opens a legacy CUR chunk ("lineItem/UnblendedCost"
+// headers). compression is the manifest's ("GZIP", or "" for plain CSV);
+// wantHeader, when not nil, is the manifest's column list, which the
+// chunk's header must equal. file names the chunk in errors.
 func NewChunkReader(r io.Reader, file, compression string, wantHeader []string) (*ChunkReader, error) {
+	return newCSVReader(r, file, compression, wantHeader, billing.MapLegacyHeader)
+}
+
+// NewCUR2CSVReader opens a CUR 2.0 (Data Exports) CSV file: snake_case
+// headers, map columns as JSON objects.
+func NewCUR2CSVReader(r io.Reader, file, compression string, wantHeader []string) (*ChunkReader, error) {
+	return newCSVReader(r, file, compression, wantHeader, billing.MapCUR2Header)
+}
+
+func newCSVReader(r io.Reader, file, compression string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error)) (*ChunkReader, error) {
 	c := &ChunkReader{file: file}
 	src := bufio.NewReaderSize(r, 1<<20)
 	switch compression {
@@ -67,7 +78,7 @@ func NewChunkReader(r io.Reader, file, compression string, wantHeader []string) 
 		}
 		c.gz = gz
 		c.csv = csv.NewReader(&lineLimiter{r: gz, max: MaxLineBytes})
-	case "", "NONE", "none":
+	case "", "NONE", "none", "TEXT_OR_CSV":
 		c.csv = csv.NewReader(&lineLimiter{r: src, max: MaxLineBytes})
 	default:
 		return nil, c.fail(0, fmt.Errorf("%w %q (want GZIP)", ErrUnsupportedCompression, compression))
@@ -85,7 +96,7 @@ func NewChunkReader(r io.Reader, file, compression string, wantHeader []string) 
 	if wantHeader != nil && !slices.Equal(header, wantHeader) {
 		return nil, c.fail(1, fmt.Errorf("%w: %s", ErrHeaderMismatch, headerDiff(wantHeader, header)))
 	}
-	c.mapping, err = billing.MapLegacyHeader(header)
+	c.mapping, err = mapHeader(header)
 	if err != nil {
 		return nil, c.fail(1, err)
 	}
@@ -104,7 +115,9 @@ func (c *ChunkReader) Next(rec *billing.Record) error {
 		return c.readError(err)
 	}
 	c.line++
-	rec.Fill(c.mapping, row)
+	if err := rec.Fill(c.mapping, row); err != nil {
+		return c.fail(c.line, fmt.Errorf("%w: %v", ErrMalformedCSV, err))
+	}
 	return nil
 }
 

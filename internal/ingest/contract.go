@@ -49,8 +49,9 @@ type LocateDeliveryInput struct {
 
 // LocateDeliveryResult describes the delivery found; it carries keys, not rows.
 type LocateDeliveryResult struct {
+	Format         string // cur.Format: legacy-cur-csv, cur2-csv, cur2-parquet
 	ManifestURL    string // the period manifest, for messages
-	ManifestKey    string // the assembly's own manifest, which never changes
+	ManifestKey    string // a copy of the manifest that never changes
 	ManifestETag   string
 	DeliveredAt    time.Time // LastModified of the assembly's manifest
 	AssemblyID     string
@@ -64,6 +65,7 @@ type LocateDeliveryResult struct {
 type ConvertChunkInput struct {
 	Source         string
 	Period         string
+	Format         string
 	ManifestKey    string // re-read by the activity for the header, so history stays small
 	AssemblyID     string
 	ChunkKey       string

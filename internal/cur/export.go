@@ -1,0 +1,131 @@
+package cur
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/costlake/costlake/internal/blob"
+)
+
+// ExportManifest is the manifest AWS Data Exports (CUR 2.0, FOCUS) writes
+// for a billing period under metadata/BILLING_PERIOD=YYYY-MM/. AWS does
+// not publish a schema for it; the fields read here are the ones seen in
+// deliveries, and anything else is ignored.
+type ExportManifest struct {
+	ExecutionID string          `json:"executionId"`
+	ExportARN   string          `json:"exportArn"`
+	ExportName  string          `json:"exportName"`
+	DataFiles   []string        `json:"dataFiles"`
+	Columns     []ExportColumn  `json:"columns"`
+	Account     string          `json:"account"`
+	Bucket      string          `json:"bucket"`
+	Raw         json.RawMessage `json:"-"`
+}
+
+// ExportColumn is one column of an export manifest.
+type ExportColumn struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// ParseExportManifest decodes and checks a Data Exports manifest.
+func ParseExportManifest(data []byte) (*ExportManifest, error) {
+	var m ExportManifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
+	}
+	switch {
+	case m.ExecutionID == "":
+		return nil, fmt.Errorf("%w: executionId is empty", ErrInvalidManifest)
+	case len(m.DataFiles) == 0:
+		return nil, fmt.Errorf("%w: dataFiles is empty", ErrInvalidManifest)
+	}
+	return &m, nil
+}
+
+// Headers returns the column names the manifest promises, or nil when it
+// lists none.
+func (m *ExportManifest) Headers() []string {
+	if len(m.Columns) == 0 {
+		return nil
+	}
+	h := make([]string, len(m.Columns))
+	for i, c := range m.Columns {
+		h[i] = c.Name
+	}
+	return h
+}
+
+// exportPeriodFolder is the Data Exports partition folder of a period.
+func exportPeriodFolder(period string) string { return "BILLING_PERIOD=" + period }
+
+// findExportDelivery finds the newest manifest of a Data Exports period:
+// "<export>/metadata/BILLING_PERIOD=YYYY-MM/[<execution folder>/]<export>-Manifest.json".
+// It returns nil, nil when the export has no manifest for the period.
+func findExportDelivery(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
+	folder := exportPeriodFolder(period)
+	metaPrefix := src.Key("metadata", folder) + "/"
+	objects, err := store.List(ctx, metaPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var newest *blob.Info
+	for i, o := range objects {
+		if strings.HasSuffix(o.Key, "-Manifest.json") && (newest == nil || o.LastModified.After(newest.LastModified)) {
+			newest = &objects[i]
+		}
+	}
+	if newest == nil {
+		return nil, nil
+	}
+	url := locationURL(src, newest.Key)
+	m, err := readExportManifest(ctx, store, newest.Key)
+	if err != nil {
+		return nil, &FileError{File: url, Err: err}
+	}
+	d := &Delivery{
+		Source: src, Period: period, ManifestKey: newest.Key, ManifestETag: newest.ETag,
+		StableManifestKey: newest.Key, DeliveredAt: newest.LastModified,
+		AssemblyID: m.ExecutionID, Payer: m.Account, Headers: m.Headers(),
+	}
+	for _, f := range m.DataFiles {
+		// dataFiles are s3:// URIs; resolve them relative to the period's
+		// data folder so copies under another prefix still read.
+		_, rest, ok := strings.Cut(f, "/data/"+folder+"/")
+		if !ok || rest == "" {
+			return nil, &FileError{File: url, Err: fmt.Errorf("%w: data file %q is not under data/%s/", ErrInvalidManifest, f, folder)}
+		}
+		d.ChunkKeys = append(d.ChunkKeys, src.Key("data", folder, rest))
+	}
+	switch ext := path.Ext(strings.TrimSuffix(d.ChunkKeys[0], ".gz")); {
+	case strings.HasSuffix(d.ChunkKeys[0], ".parquet"):
+		d.Format, d.Compression = FormatCUR2Parquet, "PARQUET"
+	case ext == ".csv" && strings.HasSuffix(d.ChunkKeys[0], ".gz"):
+		d.Format, d.Compression = FormatCUR2CSV, "GZIP"
+	case ext == ".csv":
+		d.Format, d.Compression = FormatCUR2CSV, ""
+	default:
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: data file %q is neither .csv.gz nor .parquet", ErrUnsupportedCompression, d.ChunkKeys[0])}
+	}
+	return d, nil
+}
+
+func readExportManifest(ctx context.Context, store blob.Store, key string) (*ExportManifest, error) {
+	rc, err := store.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes))
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportManifest(data)
+}
+
+var errNoDelivery = errors.New("no delivery")

@@ -1,0 +1,200 @@
+package cur
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/costlake/costlake/internal/billing"
+)
+
+// ParquetReader streams the rows of a CUR 2.0 Parquet file as canonical
+// records, one record batch at a time.
+type ParquetReader struct {
+	file    string
+	pf      *file.Reader
+	rr      pqarrow.RecordReader
+	mapping *billing.Mapping
+	batch   arrow.RecordBatch
+	cols    []arrow.Array
+	row     int // next row in batch
+	rows    int // rows read so far
+}
+
+// NewParquetReader opens a Parquet data file. wantHeader, when not nil,
+// is the manifest's column list, which the file's columns must equal.
+// Doubles (AWS writes costs as double) are turned into their shortest
+// decimal text, which is the decimal AWS started from.
+func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader []string) (*ParquetReader, error) {
+	fail := func(err error) error { return &FileError{File: name, Err: err} }
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fail(fmt.Errorf("%w: %v", ErrEmptyChunk, err))
+		}
+		return nil, fail(fmt.Errorf("%w: not a Parquet file: %v", ErrCorruptChunk, err))
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 8192}, memory.DefaultAllocator)
+	if err != nil {
+		pf.Close()
+		return nil, fail(fmt.Errorf("%w: %v", ErrCorruptChunk, err))
+	}
+	schema, err := fr.Schema()
+	if err != nil {
+		pf.Close()
+		return nil, fail(fmt.Errorf("%w: %v", ErrCorruptChunk, err))
+	}
+	header := make([]string, schema.NumFields())
+	for i, fld := range schema.Fields() {
+		header[i] = fld.Name
+	}
+	if wantHeader != nil && !sameColumns(wantHeader, header) {
+		pf.Close()
+		return nil, fail(fmt.Errorf("%w: %s", ErrHeaderMismatch, headerDiff(wantHeader, header)))
+	}
+	mapping, err := billing.MapCUR2Header(header)
+	if err != nil {
+		pf.Close()
+		return nil, fail(err)
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		pf.Close()
+		return nil, fail(fmt.Errorf("%w: %v", ErrCorruptChunk, err))
+	}
+	return &ParquetReader{file: name, pf: pf, rr: rr, mapping: mapping}, nil
+}
+
+// sameColumns compares column lists as sets: Parquet files keep their own order.
+func sameColumns(want, got []string) bool {
+	if len(want) != len(got) {
+		return false
+	}
+	seen := make(map[string]bool, len(want))
+	for _, w := range want {
+		seen[w] = true
+	}
+	for _, g := range got {
+		if !seen[g] {
+			return false
+		}
+	}
+	return true
+}
+
+// Next fills rec with the next row, or returns io.EOF.
+func (p *ParquetReader) Next(rec *billing.Record) error {
+	for p.batch == nil || p.row >= int(p.batch.NumRows()) {
+		if !p.rr.Next() {
+			if err := p.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: %v", ErrCorruptChunk, err)}
+			}
+			return io.EOF
+		}
+		p.batch = p.rr.RecordBatch()
+		p.cols = p.batch.Columns()
+		p.row = 0
+	}
+	rec.Reset()
+	for i, col := range p.cols {
+		t := p.mapping.Targets[i]
+		if col.IsNull(p.row) {
+			continue
+		}
+		if m, ok := col.(*array.Map); ok {
+			if err := addMapEntries(rec, t.Column, m, p.row); err != nil {
+				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrMalformedCSV, p.mapping.Source[i], err)}
+			}
+			continue
+		}
+		v, err := cellText(col, p.row)
+		if err != nil {
+			return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrMalformedCSV, p.mapping.Source[i], err)}
+		}
+		switch {
+		case t.JSON:
+			if err := rec.AddJSON(t.Column, v); err != nil {
+				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrMalformedCSV, p.mapping.Source[i], err)}
+			}
+		case t.Key != "":
+			rec.Entries[t.Column] = append(rec.Entries[t.Column], billing.Entry{Key: t.Key, Value: v})
+		default:
+			rec.Values[t.Column] = v
+		}
+	}
+	p.row++
+	p.rows++
+	return nil
+}
+
+// Line returns the 1-based number of the last row read.
+func (p *ParquetReader) Line() int { return p.rows }
+
+// Close releases the file.
+func (p *ParquetReader) Close() error {
+	p.rr.Release()
+	return p.pf.Close()
+}
+
+func addMapEntries(rec *billing.Record, col int, m *array.Map, row int) error {
+	start, end := m.ValueOffsets(row)
+	keys, items := m.Keys(), m.Items()
+	for j := int(start); j < int(end); j++ {
+		if items.IsNull(j) {
+			continue
+		}
+		k, err := cellText(keys, j)
+		if err != nil {
+			return err
+		}
+		v, err := cellText(items, j)
+		if err != nil {
+			return err
+		}
+		rec.Entries[col] = append(rec.Entries[col], billing.Entry{Key: k, Value: v})
+	}
+	return nil
+}
+
+// cellText renders one non-null value as the text costlake types from.
+func cellText(a arrow.Array, i int) (string, error) {
+	switch c := a.(type) {
+	case *array.String:
+		return c.Value(i), nil
+	case *array.LargeString:
+		return c.Value(i), nil
+	case *array.Binary:
+		return string(c.Value(i)), nil
+	case *array.Float64:
+		return strconv.FormatFloat(c.Value(i), 'g', -1, 64), nil
+	case *array.Float32:
+		return strconv.FormatFloat(float64(c.Value(i)), 'g', -1, 32), nil
+	case *array.Int64:
+		return strconv.FormatInt(c.Value(i), 10), nil
+	case *array.Int32:
+		return strconv.FormatInt(int64(c.Value(i)), 10), nil
+	case *array.Boolean:
+		return strconv.FormatBool(c.Value(i)), nil
+	case *array.Decimal128:
+		return c.Value(i).ToString(c.DataType().(*arrow.Decimal128Type).Scale), nil
+	case *array.Timestamp:
+		unit := c.DataType().(*arrow.TimestampType).Unit
+		return c.Value(i).ToTime(unit).UTC().Format(time.RFC3339Nano), nil
+	case *array.Date32:
+		return c.Value(i).ToTime().Format("2006-01-02"), nil
+	case *array.Dictionary:
+		return cellText(c.Dictionary(), c.GetValueIndex(i))
+	default:
+		return "", fmt.Errorf("unsupported Parquet type %s", a.DataType())
+	}
+}
