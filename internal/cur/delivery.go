@@ -150,6 +150,9 @@ func Reopen(ctx context.Context, store blob.Store, src blob.Location, format For
 			return nil, notFoundAsManifest(err, url)
 		}
 		d.AssemblyID, d.Headers = m.ExecutionID, m.Headers()
+		if _, d.Compression, err = exportFileFormat(m.DataFiles[0]); err != nil {
+			return nil, &FileError{File: url, Err: err}
+		}
 	default:
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w: unknown format %q", ErrInvalidManifest, format)}
 	}

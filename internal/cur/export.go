@@ -102,17 +102,23 @@ func findExportDelivery(ctx context.Context, store blob.Store, src blob.Location
 		}
 		d.ChunkKeys = append(d.ChunkKeys, src.Key("data", folder, rest))
 	}
-	switch ext := path.Ext(strings.TrimSuffix(d.ChunkKeys[0], ".gz")); {
-	case strings.HasSuffix(d.ChunkKeys[0], ".parquet"):
-		d.Format, d.Compression = FormatCUR2Parquet, "PARQUET"
-	case ext == ".csv" && strings.HasSuffix(d.ChunkKeys[0], ".gz"):
-		d.Format, d.Compression = FormatCUR2CSV, "GZIP"
-	case ext == ".csv":
-		d.Format, d.Compression = FormatCUR2CSV, ""
-	default:
-		return nil, &FileError{File: url, Err: fmt.Errorf("%w: data file %q is neither .csv.gz nor .parquet", ErrUnsupportedCompression, d.ChunkKeys[0])}
+	if d.Format, d.Compression, err = exportFileFormat(d.ChunkKeys[0]); err != nil {
+		return nil, &FileError{File: url, Err: err}
 	}
 	return d, nil
+}
+
+// exportFileFormat tells a Data Exports file's format by its name.
+func exportFileFormat(key string) (Format, string, error) {
+	switch {
+	case strings.HasSuffix(key, ".parquet"):
+		return FormatCUR2Parquet, "PARQUET", nil
+	case strings.HasSuffix(key, ".csv.gz"):
+		return FormatCUR2CSV, "GZIP", nil
+	case strings.HasSuffix(key, ".csv"):
+		return FormatCUR2CSV, "", nil
+	}
+	return "", "", fmt.Errorf("%w: data file %q is neither .csv, .csv.gz nor .parquet", ErrUnsupportedCompression, path.Base(key))
 }
 
 func readExportManifest(ctx context.Context, store blob.Store, key string) (*ExportManifest, error) {

@@ -3,6 +3,7 @@ package cur
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -63,5 +64,43 @@ func TestFindLegacyDeliveryRebasesKeys(t *testing.T) {
 	}
 	if _, err := FindLegacyDelivery(ctx, store, src, "2023-13"); !errors.Is(err, ErrInvalidPeriod) {
 		t.Errorf("bad period: err = %v, want ErrInvalidPeriod", err)
+	}
+}
+
+func TestParseExportManifest(t *testing.T) {
+	m, err := ParseExportManifest([]byte(`{"executionId":"e1","dataFiles":["s3://b/p/x/data/BILLING_PERIOD=2026-10/x-00001.parquet"],"columns":[{"name":"bill_payer_account_id","type":"string"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ExecutionID != "e1" || m.Headers()[0] != "bill_payer_account_id" {
+		t.Errorf("parsed %+v", m)
+	}
+	for name, bad := range map[string]string{
+		"not json":      `{`,
+		"no execution":  `{"dataFiles":["s3://b/k"]}`,
+		"no data files": `{"executionId":"e1","dataFiles":[]}`,
+	} {
+		if _, err := ParseExportManifest([]byte(bad)); !errors.Is(err, ErrInvalidManifest) {
+			t.Errorf("%s: err = %v, want ErrInvalidManifest", name, err)
+		}
+	}
+}
+
+func TestParquetReaderRejectsGarbage(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "x.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("this is not parquet, not even close to a footer")
+	_, err = NewParquetReader(context.Background(), f, "s3://b/x.parquet", nil)
+	var fe *FileError
+	if !errors.Is(err, ErrCorruptChunk) || !errors.As(err, &fe) || fe.File != "s3://b/x.parquet" {
+		t.Fatalf("err = %v, want a CorruptChunk FileError naming the file", err)
+	}
+	empty, _ := os.CreateTemp(t.TempDir(), "empty.parquet")
+	defer empty.Close()
+	if _, err := NewParquetReader(context.Background(), empty, "s3://b/empty.parquet", nil); err == nil {
+		t.Fatal("an empty file must not open")
 	}
 }
