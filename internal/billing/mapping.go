@@ -114,6 +114,38 @@ func MapCUR2Header(header []string) (*Mapping, error) {
 	return m, nil
 }
 
+// MapAthenaHeader maps the snake_case headers of legacy CUR's Athena
+// integration, which partner CUR generators also write
+// ("line_item_unblended_cost", "product_product_name",
+// "resource_tags_user_name"): canonical columns stay columns; other
+// product_, resource_tags_, cost_category_ and discount_ names go into
+// their map under the rest of the name; anything else into other_columns.
+func MapAthenaHeader(header []string) (*Mapping, error) {
+	m := &Mapping{Source: header, Targets: make([]Target, len(header))}
+	seen := make(map[Target]string, len(header))
+	for i, h := range header {
+		t := athenaTarget(strings.ToLower(strings.TrimSpace(h)), h)
+		if prev, dup := seen[t]; dup {
+			return nil, fmt.Errorf("%w: %q and %q both map to %s", ErrDuplicateColumn, prev, h, t.describe())
+		}
+		seen[t] = h
+		m.Targets[i] = t
+	}
+	return m, nil
+}
+
+func athenaTarget(name, original string) Target {
+	if j := Index(name); j >= 0 && Columns[j].Kind != Map && name != ColOtherColumns && name != ColBillingPeriod {
+		return Target{Column: j}
+	}
+	for _, prefix := range []string{ColResourceTags, ColCostCategory, ColDiscount, ColProduct} {
+		if rest, ok := strings.CutPrefix(name, prefix+"_"); ok && rest != "" {
+			return Target{Column: MustIndex(prefix), Key: rest}
+		}
+	}
+	return Target{Column: MustIndex(ColOtherColumns), Key: original}
+}
+
 func (t Target) describe() string {
 	if t.Key != "" {
 		return fmt.Sprintf("%s[%q]", Columns[t.Column].Name, t.Key)

@@ -76,3 +76,28 @@ func TestColumnsCoverKinds(t *testing.T) {
 		t.Error("wrong kinds")
 	}
 }
+
+func TestMapAthenaHeader(t *testing.T) {
+	cases := []struct{ header, col, key string }{
+		{"line_item_unblended_cost", "line_item_unblended_cost", ""},
+		{"product_servicecode", "product_servicecode", ""},
+		{"product_product_name", "product", "product_name"},
+		{"product_account_assistance", "product", "account_assistance"},
+		{"resource_tags_user_name", "resource_tags", "user_name"},
+		{"resource_tags_aws_created_by", "resource_tags", "aws_created_by"},
+		{"cost_category_team", "cost_category", "team"},
+		{"discount_total_discount", "discount_total_discount", ""},
+		{"discount_edp_discount", "discount", "edp_discount"},
+		{"something_new", "other_columns", "something_new"},
+	}
+	for _, c := range cases {
+		m, err := MapAthenaHeader([]string{c.header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.Targets[0]
+		if Columns[got.Column].Name != c.col || got.Key != c.key {
+			t.Errorf("%s -> %s, want %s[%q]", c.header, got.describe(), c.col, c.key)
+		}
+	}
+}

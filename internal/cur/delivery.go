@@ -21,9 +21,10 @@ type Format string
 
 // The delivery formats costlake reads.
 const (
-	FormatLegacyCSV   Format = "legacy-cur-csv" // legacy CUR, csv.gz chunks with a period manifest
-	FormatCUR2CSV     Format = "cur2-csv"       // Data Exports CUR 2.0, csv or csv.gz
-	FormatCUR2Parquet Format = "cur2-parquet"   // Data Exports CUR 2.0, Parquet
+	FormatLegacyCSV   Format = "legacy-cur-csv"  // legacy CUR, csv.gz chunks with a period manifest
+	FormatCUR2CSV     Format = "cur2-csv"        // Data Exports CUR 2.0, csv or csv.gz
+	FormatCUR2Parquet Format = "cur2-parquet"    // Data Exports CUR 2.0, Parquet
+	FormatPartnerCSV  Format = "partner-cur-csv" // a partner generator's RawCURReports layout, Athena snake_case csv.gz
 )
 
 // Delivery is one delivery of a billing period: its manifest and the data
@@ -62,12 +63,17 @@ func Locate(ctx context.Context, store blob.Store, src blob.Location, period str
 	if err != nil || d != nil {
 		return d, err
 	}
+	d, err = findPartnerDelivery(ctx, store, src, period)
+	if err != nil || d != nil {
+		return d, err
+	}
 	folder, _ := PeriodFolder(period)
 	report := path.Base(src.Prefix)
 	return nil, &FileError{File: src.String(), Err: fmt.Errorf(
-		"%w for period %s: looked for %s (legacy CUR) and %s (Data Exports); is %s the report or export folder?",
+		"%w for period %s: looked for %s (legacy CUR), %s (Data Exports) and %s (partner layout); is %s the report or export folder?",
 		ErrManifestNotFound, period, locationURL(src, src.Key(folder, report+"-Manifest.json")),
-		locationURL(src, src.Key("metadata", exportPeriodFolder(period))+"/"), src)}
+		locationURL(src, src.Key("metadata", exportPeriodFolder(period))+"/"),
+		locationURL(src, src.Key("manifests", folder))+"/", src)}
 }
 
 // findLegacyDelivery reads the period manifest of a legacy CUR report,
@@ -80,7 +86,7 @@ func findLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 	}
 	report := path.Base(src.Prefix)
 	if report == "." || report == "/" || report == "" {
-		return nil, fmt.Errorf("%w: source %s does not name a report folder", ErrManifestNotFound, src)
+		return nil, errNoDelivery // a bucket root names no report
 	}
 	key := src.Key(folder, report+"-Manifest.json")
 	m, info, err := ReadManifest(ctx, store, src, key)
@@ -153,6 +159,12 @@ func Reopen(ctx context.Context, store blob.Store, src blob.Location, format For
 		if _, d.Compression, err = exportFileFormat(m.DataFiles[0]); err != nil {
 			return nil, &FileError{File: url, Err: err}
 		}
+	case FormatPartnerCSV:
+		m, err := readPartnerManifest(ctx, store, manifestKey)
+		if err != nil {
+			return nil, notFoundAsManifest(err, url)
+		}
+		d.AssemblyID, d.Compression, d.Headers = m.AssemblyID, "GZIP", m.headers()
 	default:
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w: unknown format %q", ErrInvalidManifest, format)}
 	}

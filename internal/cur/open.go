@@ -34,12 +34,13 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key, tmpDir s
 		return nil, err
 	}
 	switch d.Format {
-	case FormatLegacyCSV, FormatCUR2CSV:
-		open := NewChunkReader
-		if d.Format == FormatCUR2CSV {
-			open = NewCUR2CSVReader
-		}
-		r, err := open(rc, url, d.Compression, d.Headers)
+	case FormatLegacyCSV, FormatCUR2CSV, FormatPartnerCSV:
+		mapHeader := map[Format]func([]string) (*billing.Mapping, error){
+			FormatLegacyCSV:  billing.MapLegacyHeader,
+			FormatCUR2CSV:    billing.MapCUR2Header,
+			FormatPartnerCSV: billing.MapAthenaHeader,
+		}[d.Format]
+		r, err := newCSVReader(rc, url, d.Compression, d.Headers, mapHeader)
 		if err != nil {
 			rc.Close()
 			return nil, err

@@ -1,0 +1,141 @@
+package cur
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/costlake/costlake/internal/blob"
+)
+
+// partnerManifest is the manifest of the partner layout (CUR files that a
+// partner's own generator writes, as the Eco seed describes):
+// "manifests/<yyyymmdd-yyyymmdd>/<report_id>-Manifest.json" beside
+// "RawCURReports/cur/<account>/<yyyymmdd-yyyymmdd>/<assembly_id>/<files>".
+// Generators differ, so both legacy (camelCase) and snake_case field names
+// are read, and the data files are listed when the manifest omits them.
+type partnerManifest struct {
+	AssemblyID  string          `json:"assemblyId"`
+	AssemblyID2 string          `json:"assembly_id"`
+	Account     string          `json:"account"`
+	ReportKeys  []string        `json:"reportKeys"`
+	ReportKeys2 []string        `json:"report_keys"`
+	Columns     json.RawMessage `json:"columns"`
+}
+
+func parsePartnerManifest(data []byte) (*partnerManifest, error) {
+	var m partnerManifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
+	}
+	if m.AssemblyID == "" {
+		m.AssemblyID = m.AssemblyID2
+	}
+	if len(m.ReportKeys) == 0 {
+		m.ReportKeys = m.ReportKeys2
+	}
+	if m.AssemblyID == "" {
+		return nil, fmt.Errorf("%w: assemblyId is empty", ErrInvalidManifest)
+	}
+	return &m, nil
+}
+
+// headers reads the column list in any of the shapes generators write:
+// [{category,name}], [{column_name}], or [{name}].
+func (m *partnerManifest) headers() []string {
+	var cols []struct {
+		Category   string `json:"category"`
+		Name       string `json:"name"`
+		ColumnName string `json:"column_name"`
+	}
+	if len(m.Columns) == 0 || json.Unmarshal(m.Columns, &cols) != nil {
+		return nil
+	}
+	var h []string
+	for _, c := range cols {
+		switch {
+		case c.ColumnName != "":
+			h = append(h, c.ColumnName)
+		case c.Category != "":
+			h = append(h, c.Category+"_"+c.Name)
+		case c.Name != "":
+			h = append(h, c.Name)
+		}
+	}
+	return h
+}
+
+const partnerData = "RawCURReports/cur/"
+
+// findPartnerDelivery finds the newest partner manifest of a period under
+// src (the bucket root, or the prefix holding manifests/ and
+// RawCURReports/). It returns nil, nil when there is none.
+func findPartnerDelivery(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
+	folder, err := PeriodFolder(period)
+	if err != nil {
+		return nil, err
+	}
+	objects, err := store.List(ctx, src.Key("manifests", folder)+"/")
+	if err != nil {
+		return nil, err
+	}
+	var newest *blob.Info
+	for i, o := range objects {
+		if strings.HasSuffix(o.Key, "-Manifest.json") && (newest == nil || o.LastModified.After(newest.LastModified)) {
+			newest = &objects[i]
+		}
+	}
+	if newest == nil {
+		return nil, nil
+	}
+	url := locationURL(src, newest.Key)
+	m, err := readPartnerManifest(ctx, store, newest.Key)
+	if err != nil {
+		return nil, &FileError{File: url, Err: err}
+	}
+	d := &Delivery{
+		Source: src, Period: period, Format: FormatPartnerCSV, ManifestKey: newest.Key, ManifestETag: newest.ETag,
+		StableManifestKey: newest.Key, DeliveredAt: newest.LastModified,
+		AssemblyID: m.AssemblyID, Payer: m.Account, Compression: "GZIP", Headers: m.headers(),
+	}
+	keys := m.ReportKeys
+	if len(keys) == 0 {
+		listed, err := store.List(ctx, src.Key(partnerData))
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range listed {
+			if strings.Contains(o.Key, "/"+folder+"/"+m.AssemblyID+"/") && strings.HasSuffix(o.Key, ".csv.gz") {
+				keys = append(keys, o.Key)
+			}
+		}
+	}
+	for _, k := range keys {
+		i := strings.Index(k, partnerData)
+		if i < 0 || !strings.Contains(k, "/"+folder+"/") {
+			return nil, &FileError{File: url, Err: fmt.Errorf("%w: %q is not under %s<account>/%s/", ErrInvalidManifest, k, partnerData, folder)}
+		}
+		// The <account> folder may be a linked account; the payer comes
+		// from the manifest or, failing that, from the rows.
+		d.ChunkKeys = append(d.ChunkKeys, src.Key(k[i:]))
+	}
+	if len(d.ChunkKeys) == 0 {
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: no data files for assembly %s under %s", ErrChunkNotFound, m.AssemblyID, locationURL(src, src.Key(partnerData)))}
+	}
+	return d, nil
+}
+
+func readPartnerManifest(ctx context.Context, store blob.Store, key string) (*partnerManifest, error) {
+	rc, err := store.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes))
+	if err != nil {
+		return nil, err
+	}
+	return parsePartnerManifest(data)
+}
