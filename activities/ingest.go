@@ -64,10 +64,6 @@ func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliver
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, classify(err)
 	}
-	if d.Format == cur.FormatLegacyCSV && d.Compression != "GZIP" && d.Compression != "" {
-		return ingest.LocateDeliveryResult{}, classify(&cur.FileError{File: d.URL(d.ManifestKey),
-			Err: fmt.Errorf("%w %q (this version reads GZIP csv chunks)", cur.ErrUnsupportedCompression, d.Compression)})
-	}
 	payer := d.Payer
 	if payer == "" {
 		if payer, err = a.peekPayer(ctx, store, d); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 )
 
@@ -21,10 +22,11 @@ type Format string
 
 // The delivery formats costlake reads.
 const (
-	FormatLegacyCSV   Format = "legacy-cur-csv"  // legacy CUR, csv.gz chunks with a period manifest
-	FormatCUR2CSV     Format = "cur2-csv"        // Data Exports CUR 2.0, csv or csv.gz
-	FormatCUR2Parquet Format = "cur2-parquet"    // Data Exports CUR 2.0, Parquet
-	FormatPartnerCSV  Format = "partner-cur-csv" // a partner generator's RawCURReports layout, Athena snake_case csv.gz
+	FormatLegacyCSV     Format = "legacy-cur-csv"     // legacy CUR, csv.gz chunks with a period manifest
+	FormatCUR2CSV       Format = "cur2-csv"           // Data Exports CUR 2.0, csv or csv.gz
+	FormatCUR2Parquet   Format = "cur2-parquet"       // Data Exports CUR 2.0, Parquet
+	FormatPartnerCSV    Format = "partner-cur-csv"    // a partner generator's RawCURReports layout, Athena snake_case csv.gz
+	FormatLegacyParquet Format = "legacy-cur-parquet" // legacy CUR for Athena: Parquet under <report>/year=/month=
 )
 
 // Delivery is one delivery of a billing period: its manifest and the data
@@ -110,20 +112,51 @@ func findLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 			d.StableManifestKey, d.DeliveredAt = ak, ai.LastModified
 		}
 	}
+	switch strings.ToUpper(m.Compression) {
+	case "GZIP", "ZIP", "":
+	case "PARQUET":
+		d.Format, d.Headers = FormatLegacyParquet, athenaHeaders(m.Columns)
+	default:
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w %q (want GZIP, ZIP or Parquet)", ErrUnsupportedCompression, m.Compression)}
+	}
 	for _, rk := range m.ReportKeys {
-		// reportKeys are bucket keys; resolve them relative to the period
-		// folder so a delivery copied under another prefix or to a local
-		// folder still reads.
-		_, rest, ok := strings.Cut(rk, "/"+folder+"/")
-		if !ok && strings.HasPrefix(rk, folder+"/") {
-			rest, ok = strings.TrimPrefix(rk, folder+"/"), true
+		key, err := rebaseLegacyKey(src, report, folder, rk)
+		if err != nil {
+			return nil, &FileError{File: url, Err: err}
 		}
-		if !ok || rest == "" {
-			return nil, &FileError{File: url, Err: fmt.Errorf("%w: reportKey %q is not under the period folder %s", ErrInvalidManifest, rk, folder)}
-		}
-		d.ChunkKeys = append(d.ChunkKeys, src.Key(folder, rest))
+		d.ChunkKeys = append(d.ChunkKeys, key)
 	}
 	return d, nil
+}
+
+// rebaseLegacyKey resolves a manifest's reportKey (a bucket key) inside
+// src, relative to the period folder ("<report>/<yyyymmdd-yyyymmdd>/…")
+// or, for the Athena layout, the report's data folder
+// ("<report>/<report>/year=YYYY/month=M/…"), so a delivery copied under
+// another prefix or to a local folder still reads.
+func rebaseLegacyKey(src blob.Location, report, folder, key string) (string, error) {
+	if _, rest, ok := strings.Cut("/"+key, "/"+folder+"/"); ok && rest != "" {
+		return src.Key(folder, rest), nil
+	}
+	if i := strings.LastIndex("/"+key, "/"+report+"/year="); i >= 0 {
+		return src.Key(key[i:]), nil
+	}
+	return "", fmt.Errorf("%w: reportKey %q is neither under the period folder %s nor under %s/year=", ErrInvalidManifest, key, folder, report)
+}
+
+// athenaHeaders names manifest columns the way the Athena layout's Parquet
+// files do: "lineItem/UnblendedCost" → "line_item_unblended_cost".
+func athenaHeaders(cols []ManifestColumn) []string {
+	h := make([]string, len(cols))
+	for i, c := range cols {
+		prefix := billing.SnakeCase(c.Category) + "_"
+		if c.Category == "" || strings.HasPrefix(c.Name, prefix) {
+			h[i] = c.Name // already the physical name
+		} else {
+			h[i] = prefix + billing.SnakeCase(c.Name)
+		}
+	}
+	return h
 }
 
 // FindLegacyDelivery reads the period manifest of a legacy CUR report; a
@@ -144,12 +177,15 @@ func Reopen(ctx context.Context, store blob.Store, src blob.Location, format For
 	url := locationURL(src, manifestKey)
 	d := &Delivery{Source: src, Format: format, ManifestKey: manifestKey, StableManifestKey: manifestKey}
 	switch format {
-	case FormatLegacyCSV:
+	case FormatLegacyCSV, FormatLegacyParquet:
 		m, _, err := ReadManifest(ctx, store, src, manifestKey)
 		if err != nil {
 			return nil, notFoundAsManifest(err, url)
 		}
 		d.AssemblyID, d.Compression, d.Headers = m.AssemblyID, m.Compression, m.Headers()
+		if format == FormatLegacyParquet {
+			d.Headers = athenaHeaders(m.Columns)
+		}
 	case FormatCUR2CSV, FormatCUR2Parquet:
 		m, err := readExportManifest(ctx, store, manifestKey)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 )
 
@@ -93,14 +94,14 @@ func TestParquetReaderRejectsGarbage(t *testing.T) {
 	}
 	defer f.Close()
 	f.WriteString("this is not parquet, not even close to a footer")
-	_, err = NewParquetReader(context.Background(), f, "s3://b/x.parquet", nil)
+	_, err = NewParquetReader(context.Background(), f, "s3://b/x.parquet", nil, billing.MapCUR2Header)
 	var fe *FileError
 	if !errors.Is(err, ErrCorruptChunk) || !errors.As(err, &fe) || fe.File != "s3://b/x.parquet" {
 		t.Fatalf("err = %v, want a CorruptChunk FileError naming the file", err)
 	}
 	empty, _ := os.CreateTemp(t.TempDir(), "empty.parquet")
 	defer empty.Close()
-	if _, err := NewParquetReader(context.Background(), empty, "s3://b/empty.parquet", nil); err == nil {
+	if _, err := NewParquetReader(context.Background(), empty, "s3://b/empty.parquet", nil, billing.MapCUR2Header); err == nil {
 		t.Fatal("an empty file must not open")
 	}
 }

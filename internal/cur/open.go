@@ -1,11 +1,13 @@
 package cur
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
@@ -33,8 +35,20 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key, tmpDir s
 	if err != nil {
 		return nil, err
 	}
-	switch d.Format {
-	case FormatLegacyCSV, FormatCUR2CSV, FormatPartnerCSV:
+	switch {
+	case d.Format == FormatLegacyCSV && strings.EqualFold(d.Compression, "ZIP"):
+		tmp, err := download(rc, url, tmpDir, "chunk-*.zip")
+		if err != nil {
+			return nil, err
+		}
+		r, err := openZippedCSV(tmp, url, d.Headers)
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			return nil, err
+		}
+		return &closeBoth{RowReader: r, src: tmp, remove: tmp.Name()}, nil
+	case d.Format == FormatLegacyCSV || d.Format == FormatCUR2CSV || d.Format == FormatPartnerCSV:
 		mapHeader := map[Format]func([]string) (*billing.Mapping, error){
 			FormatLegacyCSV:  billing.MapLegacyHeader,
 			FormatCUR2CSV:    billing.MapCUR2Header,
@@ -46,18 +60,16 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key, tmpDir s
 			return nil, err
 		}
 		return &closeBoth{RowReader: r, src: rc}, nil
-	case FormatCUR2Parquet:
-		defer rc.Close()
-		tmp, err := os.CreateTemp(tmpDir, "chunk-*.parquet")
+	case d.Format == FormatCUR2Parquet || d.Format == FormatLegacyParquet:
+		tmp, err := download(rc, url, tmpDir, "chunk-*.parquet")
 		if err != nil {
 			return nil, err
 		}
-		if _, err := io.Copy(tmp, rc); err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			return nil, fmt.Errorf("download %s: %w", url, err)
+		mapHeader := billing.MapCUR2Header
+		if d.Format == FormatLegacyParquet {
+			mapHeader = billing.MapAthenaHeader
 		}
-		r, err := NewParquetReader(ctx, tmp, url, d.Headers)
+		r, err := NewParquetReader(ctx, tmp, url, d.Headers, mapHeader)
 		if err != nil {
 			tmp.Close()
 			os.Remove(tmp.Name())
@@ -68,6 +80,50 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key, tmpDir s
 		rc.Close()
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w: format %q", ErrUnsupportedCompression, d.Format)}
 	}
+}
+
+// download copies an object to a temporary file (for formats that need
+// random access) and closes the object.
+func download(rc io.ReadCloser, url, tmpDir, pattern string) (*os.File, error) {
+	defer rc.Close()
+	tmp, err := os.CreateTemp(tmpDir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(tmp, rc); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("download %s: %w", url, err)
+	}
+	return tmp, nil
+}
+
+// openZippedCSV opens the one CSV inside a legacy .csv.zip chunk.
+func openZippedCSV(f *os.File, url string, wantHeader []string) (RowReader, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() == 0 {
+		return nil, &FileError{File: url, Err: ErrEmptyChunk}
+	}
+	zr, err := zip.NewReader(f, st.Size())
+	if err != nil {
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: not a zip archive: %v", ErrCorruptChunk, err)}
+	}
+	if len(zr.File) != 1 {
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: the zip holds %d files, want one CSV", ErrCorruptChunk, len(zr.File))}
+	}
+	entry, err := zr.File[0].Open()
+	if err != nil {
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: %v", ErrCorruptChunk, err)}
+	}
+	r, err := newCSVReader(entry, url+"!"+zr.File[0].Name, "", wantHeader, billing.MapLegacyHeader)
+	if err != nil {
+		entry.Close()
+		return nil, err
+	}
+	return &closeBoth{RowReader: r, src: entry}, nil
 }
 
 // closeBoth closes the reader, then its source, then removes a temp file.

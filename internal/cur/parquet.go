@@ -18,7 +18,8 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 )
 
-// ParquetReader streams the rows of a CUR 2.0 Parquet file as canonical
+// ParquetReader streams the rows of a Parquet data file (CUR 2.0, or
+// legacy CUR's Athena layout) as canonical
 // records, one record batch at a time.
 type ParquetReader struct {
 	file    string
@@ -35,7 +36,7 @@ type ParquetReader struct {
 // is the manifest's column list, which the file's columns must equal.
 // Doubles (AWS writes costs as double) are turned into their shortest
 // decimal text, which is the decimal AWS started from.
-func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader []string) (*ParquetReader, error) {
+func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error)) (*ParquetReader, error) {
 	fail := func(err error) error { return &FileError{File: name, Err: err} }
 	pf, err := file.NewParquetReader(f)
 	if err != nil {
@@ -62,7 +63,7 @@ func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader [
 		pf.Close()
 		return nil, fail(fmt.Errorf("%w: %s", ErrHeaderMismatch, headerDiff(wantHeader, header)))
 	}
-	mapping, err := billing.MapCUR2Header(header)
+	mapping, err := mapHeader(header)
 	if err != nil {
 		pf.Close()
 		return nil, fail(err)
