@@ -44,9 +44,13 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// Rows per Arrow batch and per Parquet row group. A row group is buffered
+// whole before it is written; 32k rows keeps a 141-column chunk's live
+// heap near 50 MiB (128k rows measured 614 MiB peak RSS for two chunks at
+// once, 32k rows 433 MiB, at the same speed).
 const (
 	batchRows    = 8192
-	rowGroupRows = 128 * 1024
+	rowGroupRows = 32 * 1024
 )
 
 // DataFileWriter writes canonical records into one Parquet data file in

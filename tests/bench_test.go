@@ -54,7 +54,7 @@ func BenchmarkConvertChunk(b *testing.B) {
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		_, err := env.ExecuteActivity(ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
-			Source: source, Period: "2026-10", ManifestKey: located.ManifestKey, AssemblyID: gen.AssemblyID,
+			Source: source, Period: "2026-10", Format: located.Format, ManifestKey: located.ManifestKey, AssemblyID: gen.AssemblyID,
 			ChunkKey: located.ChunkKeys[0], PayerAccountID: located.PayerAccountID, FilePrefix: "bench",
 		})
 		if err != nil {

@@ -33,6 +33,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	httpAddr := fs.String("http", "127.0.0.1:8080", "gateway listen address")
 	demo := fs.Bool("demo", false, "write a generated billing delivery into <data-dir>/source and ingest it")
 	demoRows := fs.Int("demo-rows", 20000, "rows of the demo delivery")
+	runWorker := fs.Bool("worker", true, "run a worker in this process (false to attach `costlake worker` processes yourself)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,11 +68,13 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer lake.Close()
 
-	w := worker.New(c, &activities.Activities{Lake: lake, Blobs: storage.Opener()}, worker.Options{})
-	if err := w.Start(); err != nil {
-		return err
+	if *runWorker {
+		w := worker.New(c, &activities.Activities{Lake: lake, Blobs: storage.Opener()}, worker.Options{})
+		if err := w.Start(); err != nil {
+			return err
+		}
+		defer w.Stop()
 	}
-	defer w.Stop()
 
 	log := logger()
 	gwErr := make(chan error, 1)
