@@ -72,6 +72,7 @@ func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliver
 	}
 	return ingest.LocateDeliveryResult{
 		Format:         string(d.Format),
+		Table:          d.Format.Schema().Table,
 		ManifestURL:    d.URL(d.ManifestKey),
 		ManifestKey:    d.StableManifestKey,
 		ManifestETag:   d.ManifestETag,
@@ -90,16 +91,17 @@ func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Del
 		return "", err
 	}
 	defer r.Close()
-	rec := billing.NewRecord()
+	rec := d.Format.Schema().NewRecord()
 	if err := r.Next(rec); err != nil {
 		if err == io.EOF {
 			return "", &cur.FileError{File: d.URL(d.ChunkKeys[0]), Err: fmt.Errorf("%w: no rows to tell the payer by", cur.ErrEmptyChunk)}
 		}
 		return "", err
 	}
-	payer := rec.Values[billing.MustIndex(billing.ColPayerAccountID)]
+	bs := d.Format.Schema()
+	payer := rec.Values[bs.MustIndex(bs.Payer)]
 	if payer == "" {
-		return "", &cur.FileError{File: d.URL(d.ChunkKeys[0]), Line: r.Line(), Err: fmt.Errorf("%w: bill_payer_account_id is empty", cur.ErrInvalidManifest)}
+		return "", &cur.FileError{File: d.URL(d.ChunkKeys[0]), Line: r.Line(), Err: fmt.Errorf("%w: %s is empty", cur.ErrInvalidManifest, bs.Payer)}
 	}
 	return payer, nil
 }
@@ -124,31 +126,32 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 	}
 	defer reader.Close()
 
-	tbl, err := a.Lake.LineItems(ctx)
+	bs := d.Format.Schema()
+	tbl, err := a.Lake.Table(ctx, bs)
 	if err != nil {
 		return res, err
 	}
-	path := lakehouse.DataFilePath(tbl, in.PayerAccountID, in.Period, fmt.Sprintf("%s-%05d", in.FilePrefix, in.ChunkIndex))
-	w, err := lakehouse.NewDataFileWriter(ctx, tbl, path)
+	path := lakehouse.DataFilePath(tbl, bs, in.PayerAccountID, in.Period, fmt.Sprintf("%s-%05d", in.FilePrefix, in.ChunkIndex))
+	w, err := lakehouse.NewDataFileWriter(ctx, tbl, bs, path)
 	if err != nil {
 		return res, err
 	}
 	defer func() {
 		if err != nil {
 			w.Abort()
-			if rmErr := a.Lake.RemoveFiles(context.WithoutCancel(ctx), []string{path}); rmErr != nil {
+			if rmErr := a.Lake.RemoveFiles(context.WithoutCancel(ctx), bs, []string{path}); rmErr != nil {
 				log.Warn("could not remove partial data file", "file", path, "error", rmErr)
 			}
 		}
 	}()
 
 	var (
-		rec      = billing.NewRecord()
-		iPayer   = billing.MustIndex(billing.ColPayerAccountID)
-		iPeriod  = billing.MustIndex(billing.ColBillingPeriod)
-		iAccount = billing.MustIndex(billing.ColUsageAccountID)
-		iType    = billing.MustIndex(billing.ColLineItemType)
-		iCost    = billing.MustIndex(billing.ColUnblendedCost)
+		rec      = bs.NewRecord()
+		iPayer   = bs.MustIndex(bs.Payer)
+		iPeriod  = bs.MustIndex(bs.Period)
+		iAccount = bs.MustIndex(bs.Account)
+		iType    = bs.MustIndex(bs.ChargeType)
+		iCost    = bs.MustIndex(bs.Cost)
 		totals   = map[[2]string]*ingest.Total{}
 		excluded = map[[2]string]*ingest.Total{}
 		lastBeat = time.Now()
@@ -189,7 +192,7 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 		if !in.Accounts.Keeps(rec.Values[iAccount]) {
 			if err := count(excluded); err != nil {
 				return res, classify(&cur.FileError{File: chunkURL, Line: reader.Line(),
-					Err: &lakehouse.ValueError{Column: billing.ColUnblendedCost, Value: rec.Values[iCost], Err: err}})
+					Err: &lakehouse.ValueError{Column: bs.Cost, Value: rec.Values[iCost], Err: err}})
 			}
 			continue
 		}
@@ -222,14 +225,14 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 // CommitPeriod replaces the payer's period with the converted files in one
 // snapshot.
 func (a *Activities) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
-	return a.Lake.ReplacePeriod(ctx, in)
+	return a.Lake.ReplacePeriod(ctx, schemaOf(in.Table), in)
 }
 
 // ReconcilePeriod reads the committed snapshot back and fails,
 // permanently, when its totals differ from the source's by one row or one
 // digit.
 func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
-	actual, err := a.Lake.PeriodTotals(ctx, in.PayerAccountID, in.Period, in.SnapshotID)
+	actual, err := a.Lake.PeriodTotals(ctx, schemaOf(in.Table), in.PayerAccountID, in.Period, in.SnapshotID)
 	if err != nil {
 		return ingest.ReconcilePeriodResult{}, err
 	}
@@ -244,7 +247,16 @@ func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePer
 // RemoveDataFiles deletes the data files of an attempt that will not be
 // committed.
 func (a *Activities) RemoveDataFiles(ctx context.Context, in ingest.RemoveDataFilesInput) error {
-	return a.Lake.RemoveUncommitted(ctx, in.PayerAccountID, in.Period, in.Files)
+	return a.Lake.RemoveUncommitted(ctx, schemaOf(in.Table), in.PayerAccountID, in.Period, in.Files)
+}
+
+// schemaOf returns a table's schema; histories from before FOCUS carry no
+// table name and mean line_items.
+func schemaOf(table string) *billing.Schema {
+	if bs := billing.SchemaByTable(table); bs != nil {
+		return bs
+	}
+	return billing.LineItems
 }
 
 var errPayerMismatch = errors.New("row belongs to another payer")

@@ -22,14 +22,14 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL catalogs
 	"github.com/uptrace/bun/driver/sqliteshim"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 )
 
-// Namespace and table names of the billing line items.
+// Namespace of the billing tables; each billing.Schema names a table in it.
 const (
-	Namespace      = "billing"
-	LineItemsTable = "line_items"
-	catalogName    = "costlake"
+	Namespace   = "billing"
+	catalogName = "costlake"
 )
 
 // ErrConfig reports a catalog or warehouse setting costlake cannot use.
@@ -57,7 +57,10 @@ type Lake struct {
 }
 
 // LineItemsID is the identifier of billing.line_items.
-var LineItemsID = table.Identifier{Namespace, LineItemsTable}
+var LineItemsID = TableID(billing.LineItems)
+
+// TableID is the identifier of a billing table.
+func TableID(bs *billing.Schema) table.Identifier { return table.Identifier{Namespace, bs.Table} }
 
 // Open connects to the catalog and creates the billing namespace and the
 // line_items table when they are missing.
@@ -98,7 +101,12 @@ func (l *Lake) Catalog() catalog.Catalog { return l.cat }
 
 // LineItems loads the current metadata of billing.line_items.
 func (l *Lake) LineItems(ctx context.Context) (*table.Table, error) {
-	return l.cat.LoadTable(ctx, LineItemsID)
+	return l.Table(ctx, billing.LineItems)
+}
+
+// Table loads the current metadata of a billing table.
+func (l *Lake) Table(ctx context.Context, bs *billing.Schema) (*table.Table, error) {
+	return l.cat.LoadTable(ctx, TableID(bs))
 }
 
 func (l *Lake) ensureTables(ctx context.Context) error {
@@ -113,27 +121,34 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 			return fmt.Errorf("create namespace %s: %w", Namespace, err)
 		}
 	}
-	exists, err = l.cat.CheckTableExists(ctx, LineItemsID)
-	if err != nil {
-		return fmt.Errorf("check table %s: %w", LineItemsID, err)
+	comments := map[*billing.Schema]string{
+		billing.LineItems: "AWS billing line items, CUR 2.0 column names; one partition per payer and billing period",
+		billing.FOCUS:     "AWS FOCUS 1.0 exports, FOCUS column names; one partition per billing account and billing period",
 	}
-	if exists {
-		return nil
-	}
-	schema := LineItemsSchema()
-	spec, err := lineItemsSpec(schema)
-	if err != nil {
-		return err
-	}
-	_, err = l.cat.CreateTable(ctx, LineItemsID, schema,
-		catalog.WithPartitionSpec(&spec),
-		catalog.WithProperties(iceberg.Properties{
-			"format-version":                  "2",
-			"write.parquet.compression-codec": "zstd",
-			"comment":                         "AWS billing line items, CUR 2.0 column names; one partition per payer and billing period",
-		}))
-	if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
-		return fmt.Errorf("create table %s: %w", LineItemsID, err)
+	for _, bs := range billing.Schemas {
+		id := TableID(bs)
+		exists, err = l.cat.CheckTableExists(ctx, id)
+		if err != nil {
+			return fmt.Errorf("check table %s: %w", id, err)
+		}
+		if exists {
+			continue
+		}
+		schema := IcebergSchema(bs)
+		spec, err := partitionSpec(bs, schema)
+		if err != nil {
+			return err
+		}
+		_, err = l.cat.CreateTable(ctx, id, schema,
+			catalog.WithPartitionSpec(&spec),
+			catalog.WithProperties(iceberg.Properties{
+				"format-version":                  "2",
+				"write.parquet.compression-codec": "zstd",
+				"comment":                         comments[bs],
+			}))
+		if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
+			return fmt.Errorf("create table %s: %w", id, err)
+		}
 	}
 	return nil
 }

@@ -57,10 +57,10 @@ func LatestPeriodCommit(tbl *table.Table, payer, period string) (c PeriodCommit,
 	return PeriodCommit{}, false
 }
 
-func periodFilter(payer, period string) iceberg.BooleanExpression {
+func periodFilter(bs *billing.Schema, payer, period string) iceberg.BooleanExpression {
 	return iceberg.NewAnd(
-		iceberg.EqualTo(iceberg.Reference(billing.ColPayerAccountID), payer),
-		iceberg.EqualTo(iceberg.Reference(billing.ColBillingPeriod), period),
+		iceberg.EqualTo(iceberg.Reference(bs.Payer), payer),
+		iceberg.EqualTo(iceberg.Reference(bs.Period), period),
 	)
 }
 
@@ -72,8 +72,8 @@ func periodFilter(payer, period string) iceberg.BooleanExpression {
 // activity) is reported as done, and a different run's files are removed.
 // An assembly delivered before the committed one arrives late and is
 // dropped the same way, so an old delivery never overwrites a restatement.
-func (l *Lake) ReplacePeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
-	tbl, err := l.LineItems(ctx)
+func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return ingest.CommitPeriodResult{}, err
 	}
@@ -84,7 +84,7 @@ func (l *Lake) ReplacePeriod(ctx context.Context, in ingest.CommitPeriodInput) (
 			return ingest.CommitPeriodResult{SnapshotID: prev.SnapshotID}, nil // our own commit, retried
 		}
 		if same || late {
-			if err := l.RemoveFiles(ctx, in.DataFiles); err != nil {
+			if err := l.RemoveFiles(ctx, bs, in.DataFiles); err != nil {
 				return ingest.CommitPeriodResult{}, err
 			}
 			return ingest.CommitPeriodResult{SnapshotID: prev.SnapshotID, Unchanged: same, Superseded: late}, nil
@@ -92,7 +92,7 @@ func (l *Lake) ReplacePeriod(ctx context.Context, in ingest.CommitPeriodInput) (
 	}
 	var existing []string
 	if tbl.CurrentSnapshot() != nil {
-		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(in.PayerAccountID, in.Period))).PlanFiles(ctx)
+		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(bs, in.PayerAccountID, in.Period))).PlanFiles(ctx)
 		if err != nil {
 			return ingest.CommitPeriodResult{}, fmt.Errorf("plan files of %s %s: %w", in.PayerAccountID, in.Period, err)
 		}
@@ -130,17 +130,17 @@ func (l *Lake) ReplacePeriod(ctx context.Context, in ingest.CommitPeriodInput) (
 // RemoveUncommitted deletes the files of payer's period that the current
 // snapshot does not reference, so cleaning up after a failure can never
 // remove committed data.
-func (l *Lake) RemoveUncommitted(ctx context.Context, payer, period string, files []string) error {
+func (l *Lake) RemoveUncommitted(ctx context.Context, bs *billing.Schema, payer, period string, files []string) error {
 	if len(files) == 0 {
 		return nil
 	}
-	tbl, err := l.LineItems(ctx)
+	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return err
 	}
 	referenced := map[string]bool{}
 	if tbl.CurrentSnapshot() != nil {
-		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(payer, period))).PlanFiles(ctx)
+		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(bs, payer, period))).PlanFiles(ctx)
 		if err != nil {
 			return fmt.Errorf("plan files of %s %s: %w", payer, period, err)
 		}
@@ -154,16 +154,16 @@ func (l *Lake) RemoveUncommitted(ctx context.Context, payer, period string, file
 			orphans = append(orphans, f)
 		}
 	}
-	return l.RemoveFiles(ctx, orphans)
+	return l.RemoveFiles(ctx, bs, orphans)
 }
 
 // RemoveFiles deletes data files that no snapshot references (files of a
 // failed or superseded attempt). Missing files are fine.
-func (l *Lake) RemoveFiles(ctx context.Context, files []string) error {
+func (l *Lake) RemoveFiles(ctx context.Context, bs *billing.Schema, files []string) error {
 	if len(files) == 0 {
 		return nil
 	}
-	tbl, err := l.LineItems(ctx)
+	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return err
 	}
@@ -185,9 +185,10 @@ func isNotExist(err error) bool {
 }
 
 // PeriodTotals reads payer's period from a snapshot (0 for the current one)
-// and returns rows and unblended cost per usage account and line item type.
-func (l *Lake) PeriodTotals(ctx context.Context, payer, period string, snapshotID int64) ([]ingest.Total, error) {
-	tbl, err := l.LineItems(ctx)
+// and returns rows and cost per usage account and charge type (for
+// line_items: unblended cost per account and line item type).
+func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) ([]ingest.Total, error) {
+	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return nil, err
 	}
@@ -195,8 +196,8 @@ func (l *Lake) PeriodTotals(ctx context.Context, payer, period string, snapshotI
 		return nil, nil
 	}
 	opts := []table.ScanOption{
-		table.WithRowFilter(periodFilter(payer, period)),
-		table.WithSelectedFields(billing.ColUsageAccountID, billing.ColLineItemType, billing.ColUnblendedCost),
+		table.WithRowFilter(periodFilter(bs, payer, period)),
+		table.WithSelectedFields(bs.Account, bs.ChargeType, bs.Cost),
 	}
 	if snapshotID != 0 {
 		opts = append(opts, table.WithSnapshotID(snapshotID))
@@ -212,9 +213,9 @@ func (l *Lake) PeriodTotals(ctx context.Context, payer, period string, snapshotI
 			return nil, fmt.Errorf("scan %s %s: %w", payer, period, err)
 		}
 		sc := rec.Schema()
-		acct := rec.Column(sc.FieldIndices(billing.ColUsageAccountID)[0]).(*array.String)
-		typ := rec.Column(sc.FieldIndices(billing.ColLineItemType)[0]).(*array.String)
-		cost := rec.Column(sc.FieldIndices(billing.ColUnblendedCost)[0]).(*array.Decimal128)
+		acct := rec.Column(sc.FieldIndices(bs.Account)[0]).(*array.String)
+		typ := rec.Column(sc.FieldIndices(bs.ChargeType)[0]).(*array.String)
+		cost := rec.Column(sc.FieldIndices(bs.Cost)[0]).(*array.Decimal128)
 		for i := 0; i < int(rec.NumRows()); i++ {
 			k := key{acct.Value(i), typ.Value(i)}
 			t, ok := sums[k]

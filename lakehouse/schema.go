@@ -9,13 +9,12 @@ import (
 	"github.com/costlake/costlake/internal/money"
 )
 
-// LineItemsSchema returns the Iceberg schema of billing.line_items, built
-// from billing.Columns. The catalog assigns the final field IDs; writers
-// read them back from the loaded table.
-func LineItemsSchema() *iceberg.Schema {
-	fields := make([]iceberg.NestedField, 0, len(billing.Columns))
-	id := len(billing.Columns) + 1 // map key/value IDs come after the top-level IDs
-	for i, c := range billing.Columns {
+// IcebergSchema returns the Iceberg schema of a billing table. The catalog
+// assigns the final field IDs; writers read them back from the loaded table.
+func IcebergSchema(bs *billing.Schema) *iceberg.Schema {
+	fields := make([]iceberg.NestedField, 0, len(bs.Columns))
+	id := len(bs.Columns) + 1 // map key/value IDs come after the top-level IDs
+	for i, c := range bs.Columns {
 		f := iceberg.NestedField{ID: i + 1, Name: c.Name, Doc: c.Doc, Type: icebergType(c.Kind, &id)}
 		fields = append(fields, f)
 	}
@@ -38,12 +37,12 @@ func icebergType(k billing.Kind, nextID *int) iceberg.Type {
 	}
 }
 
-// lineItemsSpec partitions by payer and billing period (identity), so a
+// partitionSpec partitions by payer and billing period (identity), so a
 // restated period replaces exactly its own files.
-func lineItemsSpec(schema *iceberg.Schema) (iceberg.PartitionSpec, error) {
+func partitionSpec(bs *billing.Schema, schema *iceberg.Schema) (iceberg.PartitionSpec, error) {
 	spec, err := iceberg.NewPartitionSpecOpts(
-		iceberg.AddPartitionFieldByName(billing.ColPayerAccountID, billing.ColPayerAccountID, iceberg.IdentityTransform{}, schema, nil),
-		iceberg.AddPartitionFieldByName(billing.ColBillingPeriod, billing.ColBillingPeriod, iceberg.IdentityTransform{}, schema, nil),
+		iceberg.AddPartitionFieldByName(bs.Payer, bs.Payer, iceberg.IdentityTransform{}, schema, nil),
+		iceberg.AddPartitionFieldByName(bs.Period, bs.Period, iceberg.IdentityTransform{}, schema, nil),
 	)
 	if err != nil {
 		return spec, fmt.Errorf("partition spec: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -74,13 +75,14 @@ type columnWriter struct {
 
 // DataFilePath returns where a chunk's data file goes: under the table's
 // data folder, in its partition's folder, named by the writer.
-func DataFilePath(tbl *table.Table, payer, period, name string) string {
+func DataFilePath(tbl *table.Table, bs *billing.Schema, payer, period, name string) string {
 	return fmt.Sprintf("%s/data/%s=%s/%s=%s/%s.parquet", strings.TrimRight(tbl.Location(), "/"),
-		billing.ColPayerAccountID, payer, billing.ColBillingPeriod, period, name)
+		bs.Payer, url.PathEscape(payer), bs.Period, period, name)
 }
 
-// NewDataFileWriter creates the file at path (replacing any earlier attempt).
-func NewDataFileWriter(ctx context.Context, tbl *table.Table, path string) (*DataFileWriter, error) {
+// NewDataFileWriter creates the file at path (replacing any earlier
+// attempt) for records of schema bs.
+func NewDataFileWriter(ctx context.Context, tbl *table.Table, bs *billing.Schema, path string) (*DataFileWriter, error) {
 	schema, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
 	if err != nil {
 		return nil, fmt.Errorf("arrow schema: %w", err)
@@ -91,7 +93,7 @@ func NewDataFileWriter(ctx context.Context, tbl *table.Table, path string) (*Dat
 	}
 	wfs, ok := fsys.(icebergio.WriteFileIO)
 	if !ok {
-		return nil, fmt.Errorf("warehouse of %s is read-only", LineItemsID)
+		return nil, fmt.Errorf("warehouse of %s is read-only", TableID(bs))
 	}
 	out, err := wfs.Create(path)
 	if err != nil {
@@ -109,11 +111,11 @@ func NewDataFileWriter(ctx context.Context, tbl *table.Table, path string) (*Dat
 		return nil, fmt.Errorf("parquet writer %s: %w", path, err)
 	}
 	w := &DataFileWriter{path: path, out: out, pw: pw, rb: array.NewRecordBuilder(memory.DefaultAllocator, schema)}
-	w.columns = make([]columnWriter, len(billing.Columns))
-	for i, c := range billing.Columns {
+	w.columns = make([]columnWriter, len(bs.Columns))
+	for i, c := range bs.Columns {
 		idx := schema.FieldIndices(c.Name)
 		if len(idx) != 1 {
-			return nil, fmt.Errorf("table %s has no column %s", LineItemsID, c.Name)
+			return nil, fmt.Errorf("table %s has no column %s", TableID(bs), c.Name)
 		}
 		w.columns[i] = columnWriter{col: c, builder: w.rb.Field(idx[0])}
 	}

@@ -42,6 +42,8 @@ type IngestBillingPeriodInput struct {
 type IngestBillingPeriodResult struct {
 	PayerAccountID string                `json:"payer_account_id"`
 	Period         string                `json:"period"`
+	Table          string                `json:"table"`  // billing table the rows went to
+	Format         string                `json:"format"` // delivery format found in the bucket
 	AssemblyID     string                `json:"assembly_id"`
 	ManifestURL    string                `json:"manifest_url"`
 	SnapshotID     int64                 `json:"snapshot_id"`

@@ -110,7 +110,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	fail := func(err error) (*IngestBillingPeriodResult, error) {
 		progress.Stage = "failed"
 		cleanup, _ := workflow.NewDisconnectedContext(short)
-		if rmErr := workflow.ExecuteActivity(cleanup, ingest.RemoveDataFilesActivity, ingest.RemoveDataFilesInput{PayerAccountID: loc.PayerAccountID, Period: in.Period, Files: files}).Get(cleanup, nil); rmErr != nil {
+		if rmErr := workflow.ExecuteActivity(cleanup, ingest.RemoveDataFilesActivity, ingest.RemoveDataFilesInput{Table: loc.Table, PayerAccountID: loc.PayerAccountID, Period: in.Period, Files: files}).Get(cleanup, nil); rmErr != nil {
 			workflow.GetLogger(ctx).Warn("could not remove data files of a failed ingestion", "files", len(files), "error", rmErr)
 		}
 		return nil, err
@@ -127,6 +127,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	})
 	var committed ingest.CommitPeriodResult
 	err := workflow.ExecuteActivity(commit, ingest.CommitPeriodActivity, ingest.CommitPeriodInput{
+		Table:          loc.Table,
 		PayerAccountID: loc.PayerAccountID,
 		Period:         in.Period,
 		AssemblyID:     loc.AssemblyID,
@@ -145,6 +146,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		progress.Stage = "reconciling"
 		var reconciled ingest.ReconcilePeriodResult
 		err = workflow.ExecuteActivity(commit, ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{
+			Table:          loc.Table,
 			PayerAccountID: loc.PayerAccountID,
 			Period:         in.Period,
 			SnapshotID:     committed.SnapshotID,
@@ -162,6 +164,8 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	res := &IngestBillingPeriodResult{
 		PayerAccountID: loc.PayerAccountID,
 		Period:         in.Period,
+		Table:          loc.Table,
+		Format:         loc.Format,
 		AssemblyID:     loc.AssemblyID,
 		ManifestURL:    loc.ManifestURL,
 		SnapshotID:     committed.SnapshotID,

@@ -24,6 +24,9 @@ type Target struct {
 type Mapping struct {
 	Source  []string
 	Targets []Target
+	// Null is text the source writes for an empty value ("NULL" in FOCUS
+	// files); "" when empty fields are empty.
+	Null string
 }
 
 // legacyCategory maps a legacy header category to its CUR 2.0 prefix.

@@ -20,10 +20,8 @@ type Record struct {
 	Entries [][]Entry
 }
 
-// NewRecord returns an empty record sized for Columns.
-func NewRecord() *Record {
-	return &Record{Values: make([]string, len(Columns)), Entries: make([][]Entry, len(Columns))}
-}
+// NewRecord returns an empty record sized for Columns (billing.line_items).
+func NewRecord() *Record { return LineItems.NewRecord() }
 
 // Reset clears every value and entry, keeping the allocations.
 func (r *Record) Reset() {
@@ -41,6 +39,9 @@ var ErrBadJSONMap = errors.New("map column is not a JSON object")
 func (r *Record) Fill(m *Mapping, row []string) error {
 	r.Reset()
 	for i, v := range row {
+		if m.Null != "" && v == m.Null {
+			continue
+		}
 		t := m.Targets[i]
 		switch {
 		case t.JSON:

@@ -27,6 +27,8 @@ const (
 	FormatCUR2Parquet   Format = "cur2-parquet"       // Data Exports CUR 2.0, Parquet
 	FormatPartnerCSV    Format = "partner-cur-csv"    // a partner generator's RawCURReports layout, Athena snake_case csv.gz
 	FormatLegacyParquet Format = "legacy-cur-parquet" // legacy CUR for Athena: Parquet under <report>/year=/month=
+	FormatFOCUSCSV      Format = "focus-csv"          // Data Exports FOCUS 1.x, csv or csv.gz
+	FormatFOCUSParquet  Format = "focus-parquet"      // Data Exports FOCUS 1.x, Parquet
 )
 
 // Delivery is one delivery of a billing period: its manifest and the data
@@ -49,6 +51,16 @@ type Delivery struct {
 	Compression string
 	Headers     []string // the columns the manifest promises; nil when it lists none
 	ChunkKeys   []string
+}
+
+// Schema returns the table the format's rows go to: FOCUS exports keep
+// their FOCUS columns in billing.focus_line_items; everything else is CUR
+// in billing.line_items.
+func (f Format) Schema() *billing.Schema {
+	if f == FormatFOCUSCSV || f == FormatFOCUSParquet {
+		return billing.FOCUS
+	}
+	return billing.LineItems
 }
 
 // Locate finds the delivery of a period under src, whatever its format:
@@ -186,7 +198,7 @@ func Reopen(ctx context.Context, store blob.Store, src blob.Location, format For
 		if format == FormatLegacyParquet {
 			d.Headers = athenaHeaders(m.Columns)
 		}
-	case FormatCUR2CSV, FormatCUR2Parquet:
+	case FormatCUR2CSV, FormatCUR2Parquet, FormatFOCUSCSV, FormatFOCUSParquet:
 		m, err := readExportManifest(ctx, store, manifestKey)
 		if err != nil {
 			return nil, notFoundAsManifest(err, url)

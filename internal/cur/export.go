@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/costlake/costlake/internal/blob"
@@ -105,7 +106,29 @@ func findExportDelivery(ctx context.Context, store blob.Store, src blob.Location
 	if d.Format, d.Compression, err = exportFileFormat(d.ChunkKeys[0]); err != nil {
 		return nil, &FileError{File: url, Err: err}
 	}
+	// FOCUS and CUR 2.0 share the layout; the columns tell them apart.
+	header := d.Headers
+	if header == nil {
+		if header, err = firstHeader(ctx, store, d); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(header, "BilledCost") {
+		d.Format = map[Format]Format{FormatCUR2CSV: FormatFOCUSCSV, FormatCUR2Parquet: FormatFOCUSParquet}[d.Format]
+	}
 	return d, nil
+}
+
+// firstHeader reads the column names of a delivery's first data file.
+func firstHeader(ctx context.Context, store blob.Store, d *Delivery) ([]string, error) {
+	probe := *d
+	probe.Headers = nil // nothing to check it against yet
+	r, err := OpenChunk(ctx, store, &probe, d.ChunkKeys[0], "")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Header(), nil
 }
 
 // exportFileFormat tells a Data Exports file's format by its name.

@@ -20,6 +20,8 @@ type RowReader interface {
 	Next(rec *billing.Record) error
 	// Line is the source line (CSV) or row (Parquet) of the last record.
 	Line() int
+	// Header is the file's column names, as the file writes them.
+	Header() []string
 	Close() error
 }
 
@@ -48,28 +50,19 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key, tmpDir s
 			return nil, err
 		}
 		return &closeBoth{RowReader: r, src: tmp, remove: tmp.Name()}, nil
-	case d.Format == FormatLegacyCSV || d.Format == FormatCUR2CSV || d.Format == FormatPartnerCSV:
-		mapHeader := map[Format]func([]string) (*billing.Mapping, error){
-			FormatLegacyCSV:  billing.MapLegacyHeader,
-			FormatCUR2CSV:    billing.MapCUR2Header,
-			FormatPartnerCSV: billing.MapAthenaHeader,
-		}[d.Format]
-		r, err := newCSVReader(rc, url, d.Compression, d.Headers, mapHeader)
+	case d.Format == FormatLegacyCSV || d.Format == FormatCUR2CSV || d.Format == FormatPartnerCSV || d.Format == FormatFOCUSCSV:
+		r, err := newCSVReader(rc, url, d.Compression, d.Headers, headerMappers[d.Format])
 		if err != nil {
 			rc.Close()
 			return nil, err
 		}
 		return &closeBoth{RowReader: r, src: rc}, nil
-	case d.Format == FormatCUR2Parquet || d.Format == FormatLegacyParquet:
+	case d.Format == FormatCUR2Parquet || d.Format == FormatLegacyParquet || d.Format == FormatFOCUSParquet:
 		tmp, err := download(rc, url, tmpDir, "chunk-*.parquet")
 		if err != nil {
 			return nil, err
 		}
-		mapHeader := billing.MapCUR2Header
-		if d.Format == FormatLegacyParquet {
-			mapHeader = billing.MapAthenaHeader
-		}
-		r, err := NewParquetReader(ctx, tmp, url, d.Headers, mapHeader)
+		r, err := NewParquetReader(ctx, tmp, url, d.Headers, headerMappers[d.Format])
 		if err != nil {
 			tmp.Close()
 			os.Remove(tmp.Name())
@@ -80,6 +73,17 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key, tmpDir s
 		rc.Close()
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w: format %q", ErrUnsupportedCompression, d.Format)}
 	}
+}
+
+// headerMappers maps each format's header onto its table's columns.
+var headerMappers = map[Format]func([]string) (*billing.Mapping, error){
+	FormatLegacyCSV:     billing.MapLegacyHeader,
+	FormatCUR2CSV:       billing.MapCUR2Header,
+	FormatPartnerCSV:    billing.MapAthenaHeader,
+	FormatLegacyParquet: billing.MapAthenaHeader,
+	FormatCUR2Parquet:   billing.MapCUR2Header,
+	FormatFOCUSCSV:      billing.MapFOCUSHeader,
+	FormatFOCUSParquet:  billing.MapFOCUSHeader,
 }
 
 // download copies an object to a temporary file (for formats that need

@@ -141,6 +141,9 @@ func (p *ParquetReader) Next(rec *billing.Record) error {
 // Line returns the 1-based number of the last row read.
 func (p *ParquetReader) Line() int { return p.rows }
 
+// Header returns the file's column names.
+func (p *ParquetReader) Header() []string { return p.mapping.Source }
+
 // Close releases the file.
 func (p *ParquetReader) Close() error {
 	p.rr.Release()

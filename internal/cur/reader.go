@@ -124,6 +124,9 @@ func (c *ChunkReader) Next(rec *billing.Record) error {
 // Line returns the CSV line of the last row read (the header is line 1).
 func (c *ChunkReader) Line() int { return c.line }
 
+// Header returns the file's header row.
+func (c *ChunkReader) Header() []string { return c.mapping.Source }
+
 // Close releases the decompressor; the caller closes the source.
 func (c *ChunkReader) Close() error {
 	if c.gz != nil {

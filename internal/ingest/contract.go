@@ -49,7 +49,8 @@ type LocateDeliveryInput struct {
 
 // LocateDeliveryResult describes the delivery found; it carries keys, not rows.
 type LocateDeliveryResult struct {
-	Format         string // cur.Format: legacy-cur-csv, cur2-csv, cur2-parquet
+	Format         string // cur.Format: legacy-cur-csv, cur2-parquet, focus-csv, …
+	Table          string // the billing table the rows go to: line_items or focus_line_items
 	ManifestURL    string // the period manifest, for messages
 	ManifestKey    string // a copy of the manifest that never changes
 	ManifestETag   string
@@ -108,6 +109,7 @@ type Total struct {
 
 // CommitPeriodInput replaces one payer's period with the given files.
 type CommitPeriodInput struct {
+	Table          string // empty means line_items
 	PayerAccountID string
 	Period         string
 	AssemblyID     string
@@ -128,6 +130,7 @@ type CommitPeriodResult struct {
 
 // ReconcilePeriodInput compares a committed snapshot with the source totals.
 type ReconcilePeriodInput struct {
+	Table          string
 	PayerAccountID string
 	Period         string
 	SnapshotID     int64
@@ -142,6 +145,7 @@ type ReconcilePeriodResult struct {
 // RemoveDataFilesInput lists files of an abandoned attempt in one payer's
 // period. Files the table references are kept.
 type RemoveDataFilesInput struct {
+	Table          string
 	PayerAccountID string
 	Period         string
 	Files          []string
