@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/lakehouse"
@@ -91,14 +92,21 @@ func (s *stack) ingest(source, period string) (*workflows.IngestBillingPeriodRes
 // shopspring/decimal: code independent of costlake's money package.
 func (s *stack) tableTotals(payer, period string) (rows map[string]int, costs map[string]decimal.Decimal) {
 	s.t.Helper()
+	return s.tableSums(billing.LineItems, payer, period)
+}
+
+// tableSums is tableTotals for any billing table: rows and cost per
+// account of one payer's period.
+func (s *stack) tableSums(bs *billing.Schema, payer, period string) (rows map[string]int, costs map[string]decimal.Decimal) {
+	s.t.Helper()
 	ctx := context.Background()
-	tbl, err := s.lake.Catalog().LoadTable(ctx, lakehouse.LineItemsID)
+	tbl, err := s.lake.Catalog().LoadTable(ctx, lakehouse.TableID(bs))
 	require.NoError(s.t, err)
 	rows, costs = map[string]int{}, map[string]decimal.Decimal{}
 	if tbl.CurrentSnapshot() == nil {
 		return rows, costs
 	}
-	arrowTbl, err := tbl.Scan(table.WithSelectedFields("bill_payer_account_id", "billing_period", "line_item_usage_account_id", "line_item_unblended_cost")).ToArrowTable(ctx)
+	arrowTbl, err := tbl.Scan(table.WithSelectedFields(bs.Payer, bs.Period, bs.Account, bs.Cost)).ToArrowTable(ctx)
 	require.NoError(s.t, err)
 	defer arrowTbl.Release()
 	tr := array.NewTableReader(arrowTbl, 4096)
@@ -106,10 +114,10 @@ func (s *stack) tableTotals(payer, period string) (rows map[string]int, costs ma
 	for tr.Next() {
 		rec := tr.RecordBatch()
 		col := func(name string) int { return rec.Schema().FieldIndices(name)[0] }
-		payers := rec.Column(col("bill_payer_account_id")).(*array.String)
-		periods := rec.Column(col("billing_period")).(*array.String)
-		accts := rec.Column(col("line_item_usage_account_id")).(*array.String)
-		cost := rec.Column(col("line_item_unblended_cost")).(*array.Decimal128)
+		payers := rec.Column(col(bs.Payer)).(*array.String)
+		periods := rec.Column(col(bs.Period)).(*array.String)
+		accts := rec.Column(col(bs.Account)).(*array.String)
+		cost := rec.Column(col(bs.Cost)).(*array.Decimal128)
 		for i := 0; i < int(rec.NumRows()); i++ {
 			if payers.Value(i) != payer || periods.Value(i) != period {
 				continue
