@@ -38,7 +38,14 @@ type Activities struct {
 	// TempDir holds Parquet deliveries while they are read (they need
 	// random access); empty means the system's temporary folder.
 	TempDir string
+	// OrphanAge is how old an unreferenced data file in a committed
+	// period's folder must be before it is removed; 0 means DefaultOrphanAge.
+	OrphanAge time.Duration
 }
+
+// DefaultOrphanAge is far longer than any conversion, so a file that old
+// that no snapshot references belongs to a run that died.
+const DefaultOrphanAge = 6 * time.Hour
 
 func (a *Activities) openSource(ctx context.Context, source string) (blob.Store, blob.Location, error) {
 	loc, err := blob.ParseLocation(source)
@@ -225,7 +232,23 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 // CommitPeriod replaces the payer's period with the converted files in one
 // snapshot.
 func (a *Activities) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
-	return a.Lake.ReplacePeriod(ctx, schemaOf(in.Table), in)
+	bs := schemaOf(in.Table)
+	res, err := a.Lake.ReplacePeriod(ctx, bs, in)
+	if err != nil {
+		return res, err
+	}
+	age := a.OrphanAge
+	if age <= 0 {
+		age = DefaultOrphanAge
+	}
+	// Best effort: leftovers never affect readers, so a failure here only
+	// leaves them for the next commit.
+	removed, err := a.Lake.RemoveOrphans(ctx, bs, in.PayerAccountID, in.Period, age)
+	if err != nil {
+		activity.GetLogger(ctx).Warn("orphan cleanup failed", "error", err)
+	}
+	res.OrphansRemoved = len(removed)
+	return res, nil
 }
 
 // ReconcilePeriod reads the committed snapshot back and fails,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strconv"
 	"time"
 
@@ -155,6 +156,24 @@ func (l *Lake) RemoveUncommitted(ctx context.Context, bs *billing.Schema, payer,
 		}
 	}
 	return l.RemoveFiles(ctx, bs, orphans)
+}
+
+// RemoveOrphans deletes the files in a period's data folder that no
+// snapshot references and that are older than olderThan: the leftovers of
+// runs that died without cleaning up (a terminated workflow, a lost
+// worker). The age keeps it clear of a run still writing. It returns the
+// files removed.
+func (l *Lake) RemoveOrphans(ctx context.Context, bs *billing.Schema, payer, period string, olderThan time.Duration) ([]string, error) {
+	tbl, err := l.Table(ctx, bs)
+	if err != nil {
+		return nil, err
+	}
+	dir := path.Dir(DataFilePath(tbl, bs, payer, period, "x"))
+	res, err := tbl.DeleteOrphanFiles(ctx, table.WithLocation(dir), table.WithFilesOlderThan(olderThan))
+	if err != nil {
+		return nil, fmt.Errorf("remove orphans under %s: %w", dir, err)
+	}
+	return res.DeletedFiles, nil
 }
 
 // RemoveFiles deletes data files that no snapshot references (files of a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/synth"
@@ -291,4 +293,47 @@ func TestIngestConnectedAccountsOnly(t *testing.T) {
 	left := decimal.RequireFromString(res.ExcludedCost.String())
 	require.True(t, kept.Add(left).Equal(source), "kept %s + left out %s != source %s", kept, left, source)
 	require.Equal(t, int64(gen.Rows), res.Rows+res.ExcludedRows)
+}
+
+// TestOrphansOfDeadRunsAreRemoved leaves files in a period's folder as a
+// run that died would, then commits the period again: files no snapshot
+// references and older than the orphan age go; a fresh one (a run that may
+// still be writing) and the replaced files of older snapshots stay.
+func TestOrphansOfDeadRunsAreRemoved(t *testing.T) {
+	s := newStack(t, false)
+	root := filepath.Join(t.TempDir(), "bucket")
+	ctx := context.Background()
+	source := "file://" + filepath.Join(root, "cur", "orphans")
+	_, err := synth.Generate(ctx, blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "orphans", Period: "2026-10", Rows: 1000, Files: 2, Seed: 31, AssemblyID: "20261102T000000Z"})
+	require.NoError(t, err)
+	res, err := s.ingest(source, "2026-10")
+	require.NoError(t, err)
+	committed := s.dataFiles()
+	require.Len(t, committed, 2)
+
+	dir := filepath.Dir(committed[0])
+	old, fresh := filepath.Join(dir, "dead-run-00000.parquet"), filepath.Join(dir, "live-run-00000.parquet")
+	for _, f := range []string{old, fresh} {
+		require.NoError(t, os.WriteFile(f, []byte("partial parquet of a run that died"), 0o644))
+	}
+	longAgo := time.Now().Add(-2 * activities.DefaultOrphanAge)
+	require.NoError(t, os.Chtimes(old, longAgo, longAgo))
+
+	_, err = synth.Generate(ctx, blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "orphans", Period: "2026-10", Rows: 1200, Files: 1, Seed: 32, AssemblyID: "20261103T000000Z"})
+	require.NoError(t, err)
+	_, err = s.ingest(source, "2026-10")
+	require.NoError(t, err)
+
+	files := s.dataFiles()
+	require.NotContains(t, files, old, "an old unreferenced file must be removed")
+	require.Contains(t, files, fresh, "a fresh file may belong to a running ingestion")
+	for _, f := range committed {
+		require.Contains(t, files, f, "files of older snapshots stay for time travel")
+	}
+	rows, _ := s.tableTotals(res.PayerAccountID, "2026-10")
+	total := 0
+	for _, n := range rows {
+		total += n
+	}
+	require.Equal(t, 1200, total)
 }

@@ -126,6 +126,9 @@ type CommitPeriodResult struct {
 	Unchanged     bool // the same assembly was already the period's latest; nothing was committed
 	Superseded    bool // a newer assembly is already committed; nothing was committed
 	ReplacedFiles int
+	// OrphansRemoved counts leftover files of dead runs removed from the
+	// period's folder after the commit.
+	OrphansRemoved int
 }
 
 // ReconcilePeriodInput compares a committed snapshot with the source totals.
