@@ -18,16 +18,7 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/ingest"
-	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/lakehouse"
-)
-
-// A conversion heartbeats at most every heartbeatInterval, checking the
-// clock every heartbeatCheckRows rows; the workflow's heartbeat timeout is
-// several intervals, so a dead worker's chunk is retried within seconds.
-const (
-	heartbeatInterval  = 2 * time.Second
-	heartbeatCheckRows = 1000
 )
 
 // Activities holds the clients the ingestion activities use. The worker
@@ -38,6 +29,10 @@ type Activities struct {
 	// TempDir holds Parquet deliveries while they are read (they need
 	// random access); empty means the system's temporary folder.
 	TempDir string
+	// PartRows is how many rows go into one data file before the next one
+	// starts; a retried conversion resumes after the last finished file.
+	// 0 means DefaultPartRows.
+	PartRows int
 	// OrphanAge is how old an unreferenced data file in a committed
 	// period's folder must be before it is removed; 0 means DefaultOrphanAge.
 	OrphanAge time.Duration
@@ -138,95 +133,18 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 	if err != nil {
 		return res, err
 	}
-	path := lakehouse.DataFilePath(tbl, bs, in.PayerAccountID, in.Period, fmt.Sprintf("%s-%05d", in.FilePrefix, in.ChunkIndex))
-	w, err := lakehouse.NewDataFileWriter(ctx, tbl, bs, path)
+	partRows := a.PartRows
+	if partRows <= 0 {
+		partRows = DefaultPartRows
+	}
+	c := &chunkConverter{ctx: ctx, lake: a.Lake, tbl: tbl, bs: bs, in: in, reader: reader, chunkURL: chunkURL, partRows: int64(partRows)}
+	res, err = c.run()
 	if err != nil {
+		c.abort(err)
 		return res, err
 	}
-	defer func() {
-		if err != nil {
-			w.Abort()
-			if rmErr := a.Lake.RemoveFiles(context.WithoutCancel(ctx), bs, []string{path}); rmErr != nil {
-				log.Warn("could not remove partial data file", "file", path, "error", rmErr)
-			}
-		}
-	}()
-
-	var (
-		rec      = bs.NewRecord()
-		iPayer   = bs.MustIndex(bs.Payer)
-		iPeriod  = bs.MustIndex(bs.Period)
-		iAccount = bs.MustIndex(bs.Account)
-		iType    = bs.MustIndex(bs.ChargeType)
-		iCost    = bs.MustIndex(bs.Cost)
-		totals   = map[[2]string]*ingest.Total{}
-		excluded = map[[2]string]*ingest.Total{}
-		lastBeat = time.Now()
-	)
-	count := func(m map[[2]string]*ingest.Total) error {
-		k := [2]string{rec.Values[iAccount], rec.Values[iType]}
-		t, ok := m[k]
-		if !ok {
-			t = &ingest.Total{Account: k[0], LineItemType: k[1]}
-			m[k] = t
-		}
-		t.Rows++
-		if v := rec.Values[iCost]; v != "" {
-			amt, err := money.Parse(v)
-			if err != nil {
-				return err
-			}
-			t.UnblendedCost = t.UnblendedCost.Add(amt)
-		}
-		return nil
-	}
-	for {
-		err := reader.Next(rec)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return res, classify(err)
-		}
-		if p := rec.Values[iPayer]; p != in.PayerAccountID {
-			if p != "" {
-				return res, classify(&cur.FileError{File: chunkURL, Line: reader.Line(),
-					Err: fmt.Errorf("%w: bill/PayerAccountId is %s, the manifest's account is %s", errPayerMismatch, p, in.PayerAccountID)})
-			}
-			rec.Values[iPayer] = in.PayerAccountID
-		}
-		rec.Values[iPeriod] = in.Period
-		if !in.Accounts.Keeps(rec.Values[iAccount]) {
-			if err := count(excluded); err != nil {
-				return res, classify(&cur.FileError{File: chunkURL, Line: reader.Line(),
-					Err: &lakehouse.ValueError{Column: bs.Cost, Value: rec.Values[iCost], Err: err}})
-			}
-			continue
-		}
-		if err := w.Append(rec); err != nil {
-			return res, classify(&cur.FileError{File: chunkURL, Line: reader.Line(), Err: err})
-		}
-		_ = count(totals) // Append has parsed the cost already
-		if w.Rows()%heartbeatCheckRows == 0 && time.Since(lastBeat) >= heartbeatInterval {
-			activity.RecordHeartbeat(ctx, w.Rows())
-			lastBeat = time.Now()
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-		}
-	}
-	if err := w.Close(); err != nil {
-		return res, err
-	}
-	list := func(m map[[2]string]*ingest.Total) []ingest.Total {
-		out := make([]ingest.Total, 0, len(m))
-		for _, t := range m {
-			out = append(out, *t)
-		}
-		return ingest.MergeTotals(out)
-	}
-	log.Info("converted chunk", slog.String("chunk", chunkURL), slog.Int64("rows", w.Rows()), slog.String("file", path))
-	return ingest.ConvertChunkResult{DataFile: path, Rows: w.Rows(), Totals: list(totals), Excluded: list(excluded)}, nil
+	log.Info("converted chunk", slog.String("chunk", chunkURL), slog.Int64("rows", res.Rows), slog.Int("files", len(res.DataFiles)))
+	return res, nil
 }
 
 // CommitPeriod replaces the payer's period with the converted files in one

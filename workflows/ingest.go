@@ -100,9 +100,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	var totals, excluded [][]ingest.Total
 	var rows int64
 	for _, r := range results {
-		if r.DataFile != "" {
-			files = append(files, r.DataFile)
-		}
+		files = append(files, r.DataFiles...)
 		totals = append(totals, r.Totals)
 		excluded = append(excluded, r.Excluded)
 		rows += r.Rows

@@ -43,8 +43,8 @@ func (f *fakeActivities) convert(_ context.Context, in ingest.ConvertChunkInput)
 		return ingest.ConvertChunkResult{}, temporal.NewNonRetryableApplicationError("chunk 3 line 9: corrupt", ingest.ErrTypeCorruptChunk, nil)
 	}
 	return ingest.ConvertChunkResult{
-		DataFile: fmt.Sprintf("file:///w/%s-%d.parquet", in.FilePrefix, in.ChunkIndex),
-		Rows:     10,
+		DataFiles: []string{fmt.Sprintf("file:///w/%s-%d.parquet", in.FilePrefix, in.ChunkIndex)},
+		Rows:      10,
 		Totals: []ingest.Total{
 			{Account: "111122223333", LineItemType: "Usage", Rows: 6, UnblendedCost: money.MustParse("0.1")},
 			{Account: "444455556666", LineItemType: "Tax", Rows: 4, UnblendedCost: money.MustParse("0.2")},

@@ -92,10 +92,10 @@ func (p AccountPolicy) Keeps(account string) bool {
 // ConvertChunkResult is the data file written and the source's totals of
 // the rows written and of the rows the account policy left out.
 type ConvertChunkResult struct {
-	DataFile string
-	Rows     int64
-	Totals   []Total
-	Excluded []Total
+	DataFiles []string
+	Rows      int64
+	Totals    []Total
+	Excluded  []Total
 }
 
 // Total is the row count and unblended cost of one usage account and line

@@ -1,0 +1,222 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/apache/iceberg-go/table"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/lakehouse"
+)
+
+// DefaultPartRows bounds a data file: a chunk of a million rows becomes
+// four files, and a retry after a crash redoes at most one of them.
+const DefaultPartRows = 250_000
+
+// A conversion heartbeats at most every heartbeatInterval, checking the
+// clock every heartbeatCheckRows rows; the workflow's heartbeat timeout is
+// several intervals, so a dead worker's chunk is retried within seconds.
+const (
+	heartbeatInterval  = 2 * time.Second
+	heartbeatCheckRows = 1000
+)
+
+// ChunkProgress is what a conversion heartbeats: the data files it has
+// finished and what went into them. A retry reads it back, skips the
+// source rows already converted and goes on from there.
+type ChunkProgress struct {
+	Parts    []string       `json:"parts"`
+	Rows     int64          `json:"rows"`    // source rows consumed (kept or left out)
+	Written  int64          `json:"written"` // rows in Parts
+	Totals   []ingest.Total `json:"totals"`
+	Excluded []ingest.Total `json:"excluded"`
+}
+
+// chunkConverter streams one source file into numbered Parquet parts.
+type chunkConverter struct {
+	ctx      context.Context
+	lake     *lakehouse.Lake
+	tbl      *table.Table
+	bs       *billing.Schema
+	in       ingest.ConvertChunkInput
+	reader   cur.RowReader
+	chunkURL string
+	partRows int64
+
+	progress ChunkProgress
+	part     *lakehouse.DataFileWriter
+	totals   map[[2]string]*ingest.Total
+	excluded map[[2]string]*ingest.Total
+	lastBeat time.Time
+}
+
+func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
+	var res ingest.ConvertChunkResult
+	c.totals, c.excluded = map[[2]string]*ingest.Total{}, map[[2]string]*ingest.Total{}
+	c.lastBeat = time.Now()
+	if activity.HasHeartbeatDetails(c.ctx) {
+		if err := activity.GetHeartbeatDetails(c.ctx, &c.progress); err != nil {
+			return res, fmt.Errorf("read the progress of the previous attempt: %w", err)
+		}
+		addTotals(c.totals, c.progress.Totals)
+		addTotals(c.excluded, c.progress.Excluded)
+		activity.GetLogger(c.ctx).Info("resuming conversion", "chunk", c.chunkURL, "rows", c.progress.Rows, "files", len(c.progress.Parts))
+	}
+	var (
+		bs       = c.bs
+		rec      = bs.NewRecord()
+		iPayer   = bs.MustIndex(bs.Payer)
+		iPeriod  = bs.MustIndex(bs.Period)
+		iAccount = bs.MustIndex(bs.Account)
+		iType    = bs.MustIndex(bs.ChargeType)
+		iCost    = bs.MustIndex(bs.Cost)
+		consumed int64
+	)
+	for {
+		err := c.reader.Next(rec)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return res, classify(err)
+		}
+		consumed++
+		if consumed <= c.progress.Rows {
+			continue // converted by an earlier attempt
+		}
+		if p := rec.Values[iPayer]; p != c.in.PayerAccountID {
+			if p != "" {
+				return res, classify(&cur.FileError{File: c.chunkURL, Line: c.reader.Line(),
+					Err: fmt.Errorf("%w: %s is %s, the delivery's payer is %s", errPayerMismatch, bs.Payer, p, c.in.PayerAccountID)})
+			}
+			rec.Values[iPayer] = c.in.PayerAccountID
+		}
+		rec.Values[iPeriod] = c.in.Period
+		target := c.totals
+		if !c.in.Accounts.Keeps(rec.Values[iAccount]) {
+			target = c.excluded
+		} else {
+			if err := c.append(rec); err != nil {
+				return res, classify(&cur.FileError{File: c.chunkURL, Line: c.reader.Line(), Err: err})
+			}
+		}
+		if err := count(target, rec.Values[iAccount], rec.Values[iType], rec.Values[iCost]); err != nil {
+			return res, classify(&cur.FileError{File: c.chunkURL, Line: c.reader.Line(),
+				Err: &lakehouse.ValueError{Column: bs.Cost, Value: rec.Values[iCost], Err: err}})
+		}
+		if c.part != nil && c.part.Rows() >= c.partRows {
+			if err := c.finishPart(consumed); err != nil {
+				return res, err
+			}
+		}
+		if consumed%heartbeatCheckRows == 0 && time.Since(c.lastBeat) >= heartbeatInterval {
+			c.beat()
+			if err := c.ctx.Err(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if c.part != nil {
+		if err := c.finishPart(consumed); err != nil {
+			return res, err
+		}
+	}
+	return ingest.ConvertChunkResult{
+		DataFiles: c.progress.Parts,
+		Rows:      c.progress.Written,
+		Totals:    c.progress.Totals,
+		Excluded:  c.progress.Excluded,
+	}, nil
+}
+
+// append writes a record into the current part, starting one if needed.
+func (c *chunkConverter) append(rec *billing.Record) error {
+	if c.part == nil {
+		name := fmt.Sprintf("%s-%05d-%03d", c.in.FilePrefix, c.in.ChunkIndex, len(c.progress.Parts))
+		w, err := lakehouse.NewDataFileWriter(c.ctx, c.tbl, c.bs, lakehouse.DataFilePath(c.tbl, c.bs, c.in.PayerAccountID, c.in.Period, name))
+		if err != nil {
+			return err
+		}
+		c.part = w
+	}
+	return c.part.Append(rec)
+}
+
+// finishPart closes the current part and records it as done.
+func (c *chunkConverter) finishPart(consumed int64) error {
+	if err := c.part.Close(); err != nil {
+		return err
+	}
+	c.progress.Parts = append(c.progress.Parts, c.part.Path())
+	c.progress.Written += c.part.Rows()
+	c.part = nil
+	c.progress.Rows = consumed
+	c.progress.Totals, c.progress.Excluded = listTotals(c.totals), listTotals(c.excluded)
+	c.beat()
+	return nil
+}
+
+// beat reports the finished parts, the only progress a retry can build on.
+func (c *chunkConverter) beat() {
+	activity.RecordHeartbeat(c.ctx, c.progress)
+	c.lastBeat = time.Now()
+}
+
+// abort removes the unfinished part. When the failure is permanent the
+// finished parts go too: no retry will resume from them.
+func (c *chunkConverter) abort(cause error) {
+	files := []string{}
+	if c.part != nil {
+		c.part.Abort()
+		files = append(files, c.part.Path())
+	}
+	var app *temporal.ApplicationError
+	if errors.As(cause, &app) && app.NonRetryable() {
+		files = append(files, c.progress.Parts...)
+	}
+	if err := c.lake.RemoveFiles(context.WithoutCancel(c.ctx), c.bs, files); err != nil {
+		activity.GetLogger(c.ctx).Warn("could not remove data files of a failed conversion", "files", files, "error", err)
+	}
+}
+
+func count(m map[[2]string]*ingest.Total, account, typ, cost string) error {
+	k := [2]string{account, typ}
+	t, ok := m[k]
+	if !ok {
+		t = &ingest.Total{Account: account, LineItemType: typ}
+		m[k] = t
+	}
+	t.Rows++
+	if cost != "" {
+		amt, err := money.Parse(cost)
+		if err != nil {
+			return err
+		}
+		t.UnblendedCost = t.UnblendedCost.Add(amt)
+	}
+	return nil
+}
+
+func addTotals(m map[[2]string]*ingest.Total, list []ingest.Total) {
+	for _, t := range list {
+		c := t
+		m[[2]string{t.Account, t.LineItemType}] = &c
+	}
+}
+
+func listTotals(m map[[2]string]*ingest.Total) []ingest.Total {
+	out := make([]ingest.Total, 0, len(m))
+	for _, t := range m {
+		out = append(out, *t)
+	}
+	return ingest.MergeTotals(out)
+}
