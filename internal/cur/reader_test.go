@@ -110,3 +110,20 @@ func TestChunkReaderBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A gzip whose deflate data is damaged in the middle (not truncated) must
+// be CorruptChunk, never a retryable read error.
+func TestChunkReaderDamagedDeflate(t *testing.T) {
+	data := gz(t, good+strings.Repeat("c,111122223333,1.25,x\n", 20000))
+	for i := len(data) / 3; i < len(data)/3+64; i++ {
+		data[i] ^= 0xA5
+	}
+	_, err := readAll(t, data, "GZIP", header)
+	if !errors.Is(err, ErrCorruptChunk) && !errors.Is(err, ErrMalformedCSV) {
+		t.Fatalf("err = %v, want CorruptChunk", err)
+	}
+	var fe *FileError
+	if !errors.As(err, &fe) {
+		t.Fatalf("err = %v, want a *FileError", err)
+	}
+}
