@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/internal/devserver"
+	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/workflows"
+)
+
+// benchResult is what `costlake bench --json` prints.
+type benchResult struct {
+	Rows          int64   `json:"rows"`
+	Files         int     `json:"files"`
+	Source        string  `json:"source"`
+	WallSeconds   float64 `json:"wall_seconds"`
+	RowsPerSecond float64 `json:"rows_per_second"`
+	WorkerCPU     float64 `json:"worker_cpu_seconds"`
+	WorkerPeakRSS int64   `json:"worker_peak_rss_bytes"`
+	UnblendedCost string  `json:"unblended_cost"`
+}
+
+// runBench measures an ingestion end to end: an embedded Temporal, a
+// generated delivery (in a local folder, or uploaded to S3/MinIO with
+// --bucket), and a `costlake worker` child process whose CPU time and
+// peak RSS are read from the kernel when it exits.
+func runBench(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	rows := fs.Int("rows", 1_000_000, "rows to generate and ingest")
+	files := fs.Int("files", 8, "csv.gz chunks")
+	concurrency := fs.Int("concurrency", 2, "chunks converted at once")
+	bucket := fs.String("bucket", "", "S3 bucket to upload the delivery to first (with --s3-endpoint for MinIO); default a local folder")
+	keep := fs.String("dir", "", "work folder (default a temporary one, removed afterwards)")
+	asJSON := fs.Bool("json", false, "print the figures as JSON")
+	var sc config.Storage
+	config.AddStorageFlags(fs, &sc, ".costlake")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir := *keep
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "costlake-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	log := os.Stderr
+	period := "2026-09"
+
+	fmt.Fprintf(log, "generating %d rows in %d chunks …\n", *rows, *files)
+	// Local sources are keys under the root folder, as file:// URLs read them.
+	var store blob.Store = blob.NewLocal("/")
+	loc := blob.Location{Scheme: "file", Prefix: strings.TrimPrefix(filepath.Join(dir, "source", "cur"), "/")}
+	if *bucket != "" {
+		s3, err := blob.NewS3(ctx, *bucket, sc.S3Options())
+		if err != nil {
+			return err
+		}
+		store, loc = s3, blob.Location{Scheme: "s3", Bucket: *bucket, Prefix: "bench/cur"}
+	}
+	opts := synth.Options{Prefix: loc.Prefix, Report: "bench", Bucket: loc.Bucket, Period: period, Rows: *rows, Files: *files, Seed: 1}
+	if _, err := synth.Generate(ctx, store, opts); err != nil {
+		return err
+	}
+	source := blob.Location{Scheme: loc.Scheme, Bucket: loc.Bucket, Prefix: loc.Prefix + "/bench"}.String()
+
+	srv, err := devserver.Start(devserver.Config{DataDir: filepath.Join(dir, "temporal"), FrontendPort: freePort(), UIPort: -1})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	worker := exec.CommandContext(ctx, self, "worker")
+	worker.Env = append(os.Environ(),
+		"COSTLAKE_TEMPORAL_ADDRESS="+srv.FrontendHostPort(),
+		"COSTLAKE_TEMPORAL_NAMESPACE="+srv.Namespace(),
+		"COSTLAKE_CATALOG="+filepath.Join(dir, "catalog.db"),
+		"COSTLAKE_WAREHOUSE=file://"+filepath.Join(dir, "warehouse"),
+	)
+	if sc.S3Endpoint != "" {
+		worker.Env = append(worker.Env, "COSTLAKE_S3_ENDPOINT="+sc.S3Endpoint)
+	}
+	worker.Stderr = log
+	if err := worker.Start(); err != nil {
+		return err
+	}
+	defer worker.Process.Kill()
+
+	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: srv.Namespace(), Logger: quietLogger()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Fprintf(log, "ingesting %s %s …\n", source, period)
+	start := time.Now()
+	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: source, Period: period, Concurrency: *concurrency})
+	if err != nil {
+		return err
+	}
+	res, err := waitIngestion(ctx, c, run, !*asJSON)
+	if err != nil {
+		return describeFailure(err)
+	}
+	wall := time.Since(start)
+
+	// SIGINT lets the worker stop cleanly; its rusage then has the peak.
+	_ = worker.Process.Signal(syscall.SIGINT)
+	_ = worker.Wait()
+	out := benchResult{Rows: res.Rows, Files: res.Chunks, Source: source, WallSeconds: wall.Seconds(),
+		RowsPerSecond: float64(res.Rows) / wall.Seconds(), UnblendedCost: res.UnblendedCost.String()}
+	if ru, ok := worker.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		out.WorkerCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		out.WorkerPeakRSS = ru.Maxrss * 1024 // Linux reports KiB
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(stdout, "ingested %d rows from %d chunks in %.2f s: %.0f rows/s; worker CPU %.1f s, peak RSS %d MiB\n",
+		out.Rows, out.Files, out.WallSeconds, out.RowsPerSecond, out.WorkerCPU, out.WorkerPeakRSS>>20)
+	return nil
+}
