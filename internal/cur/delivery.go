@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"strings"
 	"time"
@@ -249,12 +248,10 @@ func ReadManifest(ctx context.Context, store blob.Store, src blob.Location, key 
 	if err != nil {
 		return nil, info, err
 	}
-	rc, err := store.Open(ctx, key)
-	if err != nil {
+	data, err := readManifestBytes(ctx, store, key)
+	if errors.Is(err, blob.ErrNotFound) {
 		return nil, info, err
 	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes))
 	if err != nil {
 		return nil, info, fmt.Errorf("read %s: %w", url, err)
 	}

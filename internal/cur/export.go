@@ -70,19 +70,9 @@ func exportPeriodFolder(period string) string { return "BILLING_PERIOD=" + perio
 // It returns nil, nil when the export has no manifest for the period.
 func findExportDelivery(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
 	folder := exportPeriodFolder(period)
-	metaPrefix := src.Key("metadata", folder) + "/"
-	objects, err := store.List(ctx, metaPrefix)
-	if err != nil {
+	newest, err := newestManifest(ctx, store, src.Key("metadata", folder)+"/")
+	if err != nil || newest == nil {
 		return nil, err
-	}
-	var newest *blob.Info
-	for i, o := range objects {
-		if strings.HasSuffix(o.Key, "-Manifest.json") && (newest == nil || o.LastModified.After(newest.LastModified)) {
-			newest = &objects[i]
-		}
-	}
-	if newest == nil {
-		return nil, nil
 	}
 	url := locationURL(src, newest.Key)
 	m, err := readExportManifest(ctx, store, newest.Key)
@@ -145,16 +135,38 @@ func exportFileFormat(key string) (Format, string, error) {
 }
 
 func readExportManifest(ctx context.Context, store blob.Store, key string) (*ExportManifest, error) {
+	data, err := readManifestBytes(ctx, store, key)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportManifest(data)
+}
+
+// newestManifest returns the most recently written *-Manifest.json under
+// prefix, or nil when there is none: Data Exports and partner generators
+// keep one per execution, and the newest describes the delivery.
+func newestManifest(ctx context.Context, store blob.Store, prefix string) (*blob.Info, error) {
+	objects, err := store.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var newest *blob.Info
+	for i, o := range objects {
+		if strings.HasSuffix(o.Key, "-Manifest.json") && (newest == nil || o.LastModified.After(newest.LastModified)) {
+			newest = &objects[i]
+		}
+	}
+	return newest, nil
+}
+
+// readManifestBytes reads a manifest object, bounded by maxManifestBytes.
+func readManifestBytes(ctx context.Context, store blob.Store, key string) ([]byte, error) {
 	rc, err := store.Open(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes))
-	if err != nil {
-		return nil, err
-	}
-	return ParseExportManifest(data)
+	return io.ReadAll(io.LimitReader(rc, maxManifestBytes))
 }
 
 var errNoDelivery = errors.New("no delivery")

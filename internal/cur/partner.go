@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/costlake/costlake/internal/blob"
@@ -77,18 +76,9 @@ func findPartnerDelivery(ctx context.Context, store blob.Store, src blob.Locatio
 	if err != nil {
 		return nil, err
 	}
-	objects, err := store.List(ctx, src.Key("manifests", folder)+"/")
-	if err != nil {
+	newest, err := newestManifest(ctx, store, src.Key("manifests", folder)+"/")
+	if err != nil || newest == nil {
 		return nil, err
-	}
-	var newest *blob.Info
-	for i, o := range objects {
-		if strings.HasSuffix(o.Key, "-Manifest.json") && (newest == nil || o.LastModified.After(newest.LastModified)) {
-			newest = &objects[i]
-		}
-	}
-	if newest == nil {
-		return nil, nil
 	}
 	url := locationURL(src, newest.Key)
 	m, err := readPartnerManifest(ctx, store, newest.Key)
@@ -128,12 +118,7 @@ func findPartnerDelivery(ctx context.Context, store blob.Store, src blob.Locatio
 }
 
 func readPartnerManifest(ctx context.Context, store blob.Store, key string) (*partnerManifest, error) {
-	rc, err := store.Open(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes))
+	data, err := readManifestBytes(ctx, store, key)
 	if err != nil {
 		return nil, err
 	}
