@@ -170,18 +170,6 @@ func athenaHeaders(cols []ManifestColumn) []string {
 	return h
 }
 
-// FindLegacyDelivery reads the period manifest of a legacy CUR report; a
-// missing manifest is ErrManifestNotFound.
-func FindLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
-	d, err := findLegacyDelivery(ctx, store, src, period)
-	if errors.Is(err, errNoDelivery) {
-		folder, _ := PeriodFolder(period)
-		key := src.Key(folder, path.Base(src.Prefix)+"-Manifest.json")
-		return nil, &FileError{File: locationURL(src, key), Err: fmt.Errorf("%w for period %s (is %s the report folder?)", ErrManifestNotFound, period, src)}
-	}
-	return d, err
-}
-
 // Reopen reads a delivery's stable manifest again, for an activity that
 // gets only keys, and checks it still describes assemblyID.
 func Reopen(ctx context.Context, store blob.Store, src blob.Location, format Format, manifestKey, assemblyID string) (*Delivery, error) {

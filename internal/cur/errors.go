@@ -18,6 +18,10 @@ var (
 	ErrLineTooLong            = errors.New("CUR line longer than costlake accepts")
 )
 
+// errNoDelivery tells Locate that a layout has nothing for the period, so
+// the next layout is tried.
+var errNoDelivery = errors.New("no delivery")
+
 // FileError places an error in a source file, and at a line when known.
 type FileError struct {
 	File string // URL of the file

@@ -3,7 +3,6 @@ package cur
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -168,5 +167,3 @@ func readManifestBytes(ctx context.Context, store blob.Store, key string) ([]byt
 	defer rc.Close()
 	return io.ReadAll(io.LimitReader(rc, maxManifestBytes))
 }
-
-var errNoDelivery = errors.New("no delivery")

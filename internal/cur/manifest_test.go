@@ -40,7 +40,7 @@ func TestParseManifest(t *testing.T) {
 	}
 }
 
-func TestFindLegacyDeliveryRebasesKeys(t *testing.T) {
+func TestLocateLegacyRebasesKeys(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	store := blob.NewLocal("/")
@@ -52,7 +52,7 @@ func TestFindLegacyDeliveryRebasesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := FindLegacyDelivery(ctx, store, src, "2023-11")
+	d, err := Locate(ctx, store, src, "2023-11")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +60,10 @@ func TestFindLegacyDeliveryRebasesKeys(t *testing.T) {
 	if len(d.ChunkKeys) != 1 || d.ChunkKeys[0] != want {
 		t.Errorf("chunk keys = %v, want [%s]", d.ChunkKeys, want)
 	}
-	if _, err := FindLegacyDelivery(ctx, store, src, "2023-12"); !errors.Is(err, ErrManifestNotFound) {
+	if _, err := Locate(ctx, store, src, "2023-12"); !errors.Is(err, ErrManifestNotFound) {
 		t.Errorf("other period: err = %v, want ErrManifestNotFound", err)
 	}
-	if _, err := FindLegacyDelivery(ctx, store, src, "2023-13"); !errors.Is(err, ErrInvalidPeriod) {
+	if _, err := Locate(ctx, store, src, "2023-13"); !errors.Is(err, ErrInvalidPeriod) {
 		t.Errorf("bad period: err = %v, want ErrInvalidPeriod", err)
 	}
 }
