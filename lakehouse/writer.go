@@ -99,12 +99,7 @@ func NewDataFileWriter(ctx context.Context, tbl *table.Table, bs *billing.Schema
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	props := parquet.NewWriterProperties(
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithCompressionLevel(1),
-		parquet.WithMaxRowGroupLength(rowGroupRows),
-		parquet.WithStats(true),
-	)
+	props := parquet.NewWriterProperties(writerOptions(bs)...)
 	pw, err := pqarrow.NewFileWriter(schema, out, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		out.Close()
@@ -120,6 +115,22 @@ func NewDataFileWriter(ctx context.Context, tbl *table.Table, bs *billing.Schema
 		w.columns[i] = columnWriter{col: c, builder: w.rb.Field(idx[0])}
 	}
 	return w, nil
+}
+
+// writerOptions keeps min/max statistics only for the columns readers
+// filter on (and the partition columns, whose values Iceberg reads from
+// them): statistics for all 141 columns cost a tenth of the write time.
+func writerOptions(bs *billing.Schema) []parquet.WriterProperty {
+	opts := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(1),
+		parquet.WithMaxRowGroupLength(rowGroupRows),
+		parquet.WithStats(false),
+	}
+	for _, name := range bs.StatsColumns() {
+		opts = append(opts, parquet.WithStatsFor(name, true))
+	}
+	return opts
 }
 
 // Path returns the file's location.

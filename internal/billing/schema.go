@@ -12,19 +12,26 @@ type Schema struct {
 	// Payer and Period partition the table; Account, ChargeType and Cost
 	// are what ingestions reconcile by.
 	Payer, Period, Account, ChargeType, Cost string
+	filters                                  []string // other columns queries filter on
 	index                                    map[string]int
 }
 
-func newSchema(table string, cols []Column, payer, account, chargeType, cost string) *Schema {
+func newSchema(table string, cols []Column, payer, account, chargeType, cost string, filters ...string) *Schema {
 	s := &Schema{Table: table, Columns: cols, Payer: payer, Period: ColBillingPeriod, Account: account, ChargeType: chargeType, Cost: cost,
-		index: make(map[string]int, len(cols))}
+		filters: filters, index: make(map[string]int, len(cols))}
 	for i, c := range cols {
 		s.index[c.Name] = i
 	}
-	for _, name := range []string{payer, account, chargeType, cost, ColBillingPeriod, ColOtherColumns} {
+	for _, name := range append([]string{payer, account, chargeType, cost, ColBillingPeriod, ColOtherColumns}, filters...) {
 		s.MustIndex(name)
 	}
 	return s
+}
+
+// StatsColumns lists the columns worth min/max statistics in data files:
+// the partition columns and the ones queries filter on.
+func (s *Schema) StatsColumns() []string {
+	return append([]string{s.Payer, s.Period, s.Account, s.ChargeType}, s.filters...)
 }
 
 // Index returns the position of a column, or -1.
@@ -50,11 +57,13 @@ func (s *Schema) NewRecord() *Record {
 }
 
 // LineItems is the schema of billing.line_items: CUR in CUR 2.0 names.
-var LineItems = newSchema("line_items", Columns, ColPayerAccountID, ColUsageAccountID, ColLineItemType, ColUnblendedCost)
+var LineItems = newSchema("line_items", Columns, ColPayerAccountID, ColUsageAccountID, ColLineItemType, ColUnblendedCost,
+	ColUsageStartDate, ColProductCode, "line_item_usage_type", "product_region_code")
 
 // FOCUS is the schema of billing.focus_line_items: FOCUS 1.0 exports of
 // AWS Data Exports, kept under their FOCUS column names.
-var FOCUS = newSchema("focus_line_items", focusColumns(), "BillingAccountId", "SubAccountId", "ChargeCategory", "BilledCost")
+var FOCUS = newSchema("focus_line_items", focusColumns(), "BillingAccountId", "SubAccountId", "ChargeCategory", "BilledCost",
+	"ChargePeriodStart", "ServiceName", "RegionId")
 
 // Schemas lists every table's schema.
 var Schemas = []*Schema{LineItems, FOCUS}
