@@ -130,6 +130,9 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 			return res, err
 		}
 	}
+	// Rows after the last part (all left out, or none at all) count too.
+	c.progress.Rows = consumed
+	c.progress.Totals, c.progress.Excluded = listTotals(c.totals), listTotals(c.excluded)
 	return ingest.ConvertChunkResult{
 		DataFiles: c.progress.Parts,
 		Rows:      c.progress.Written,
