@@ -148,6 +148,28 @@ func TestIngestBadInputKeepsTable(t *testing.T) {
 		},
 		wantType: ingest.ErrTypeBadValue,
 		wantIn:   []string{"nan-1.csv.gz line 8", "line_item_unblended_cost", "12,50"},
+	}, {
+		name: "row of another payer",
+		setup: func(t *testing.T) string {
+			recs := readCSV(t, sharedData(t, "aws-legacy-cur-sample/sample-anonymous-aws-export-dataset.csv"))
+			recs[100][column(t, recs[0], "bill/PayerAccountId")] = "999999999999"
+			d := delivery{prefix: "cur", report: "payer", period: "2023-11", assembly: "20231207T000000Z", payer: samplePayer, header: recs[0], chunks: csvChunks(t, recs, 1)}
+			d.upload(t, bucket, "bad-cur")
+			return "s3://bad-cur/cur/payer"
+		},
+		wantType: ingest.ErrTypePayerMismatch,
+		wantIn:   []string{"payer-1.csv.gz line 101", "999999999999"},
+	}, {
+		name: "manifest of another period",
+		setup: func(t *testing.T) string {
+			d, _ := sampleDelivery(t, "period", "20231208T000000Z")
+			m := d.manifest(t, "bad-cur")
+			m.BillingPeriod.Start, m.BillingPeriod.End = "20231001T000000.000Z", "20231101T000000.000Z"
+			putManifest(t, bucket, d.folder(t)+"/period-Manifest.json", m)
+			return "s3://bad-cur/cur/period"
+		},
+		wantType: ingest.ErrTypeInvalidManifest,
+		wantIn:   []string{"period-Manifest.json", "billingPeriod is 2023-10"},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
