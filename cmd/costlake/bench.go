@@ -6,13 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/costlake/costlake/internal/blob"
@@ -32,6 +35,8 @@ type benchResult struct {
 	WorkerCPU     float64 `json:"worker_cpu_seconds"`
 	WorkerPeakRSS int64   `json:"worker_peak_rss_bytes"`
 	UnblendedCost string  `json:"unblended_cost"`
+	// Activities is the summed run time of each activity type, in seconds.
+	Activities map[string]float64 `json:"activity_seconds"`
 }
 
 // runBench measures an ingestion end to end: an embedded Temporal, a
@@ -131,6 +136,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		out.WorkerCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 		out.WorkerPeakRSS = ru.Maxrss * 1024 // Linux reports KiB
 	}
+	if out.Activities, err = activityTimes(ctx, c, run); err != nil {
+		return err
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -138,5 +146,34 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ingested %d rows from %d chunks in %.2f s: %.0f rows/s; worker CPU %.1f s, peak RSS %d MiB\n",
 		out.Rows, out.Files, out.WallSeconds, out.RowsPerSecond, out.WorkerCPU, out.WorkerPeakRSS>>20)
+	names := slices.Sorted(maps.Keys(out.Activities))
+	for _, name := range names {
+		fmt.Fprintf(stdout, "  %-16s %6.2f s\n", name, out.Activities[name])
+	}
 	return nil
+}
+
+// activityTimes sums, per activity type, the time from start to completion
+// of each activity in the run's history: where the wall time went.
+func activityTimes(ctx context.Context, c client.Client, run client.WorkflowRun) (map[string]float64, error) {
+	types := map[int64]string{}
+	started := map[int64]time.Time{}
+	out := map[string]float64{}
+	it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return nil, err
+		}
+		switch ev.GetEventType() {
+		case enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			types[ev.GetEventId()] = ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+		case enums.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			started[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = ev.GetEventTime().AsTime()
+		case enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			id := ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
+			out[types[id]] += ev.GetEventTime().AsTime().Sub(started[id]).Seconds()
+		}
+	}
+	return out, nil
 }
