@@ -56,9 +56,6 @@ type Lake struct {
 	db  *sql.DB
 }
 
-// LineItemsID is the identifier of billing.line_items.
-var LineItemsID = TableID(billing.LineItems)
-
 // TableID is the identifier of a billing table.
 func TableID(bs *billing.Schema) table.Identifier { return table.Identifier{Namespace, bs.Table} }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -86,10 +85,6 @@ func (m *Manifest) Period() (string, error) {
 	}
 	return start.UTC().Format("2006-01"), nil
 }
-
-// Compression returns the chunk compression in lower case ("gzip", "zip",
-// "parquet"); AWS writes it in upper case.
-func (m *Manifest) CompressionKind() string { return strings.ToLower(m.Compression) }
 
 // Headers returns the CSV headers the manifest promises, in order.
 func (m *Manifest) Headers() []string {

@@ -114,18 +114,18 @@ func (p *ParquetReader) Next(rec *billing.Record) error {
 		}
 		if m, ok := col.(*array.Map); ok {
 			if err := addMapEntries(rec, t.Column, m, p.row); err != nil {
-				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrMalformedCSV, p.mapping.Source[i], err)}
+				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrCorruptChunk, p.mapping.Source[i], err)}
 			}
 			continue
 		}
 		v, err := cellText(col, p.row)
 		if err != nil {
-			return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrMalformedCSV, p.mapping.Source[i], err)}
+			return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrCorruptChunk, p.mapping.Source[i], err)}
 		}
 		switch {
 		case t.JSON:
 			if err := rec.AddJSON(t.Column, v); err != nil {
-				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrMalformedCSV, p.mapping.Source[i], err)}
+				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrCorruptChunk, p.mapping.Source[i], err)}
 			}
 		case t.Key != "":
 			rec.Entries[t.Column] = append(rec.Entries[t.Column], billing.Entry{Key: t.Key, Value: v})

@@ -204,15 +204,6 @@ func atoi(s string) (int, bool) {
 	return v, err == nil && v >= -9999 && v <= 9999
 }
 
-// Sum adds amounts; handy in tests and summaries.
-func Sum(as ...Amount) Amount {
-	var t Amount
-	for _, a := range as {
-		t = t.Add(a)
-	}
-	return t
-}
-
 // BigRat returns a as an exact rational, for cross-checks against other
 // decimal libraries.
 func (a Amount) BigRat() *big.Rat {

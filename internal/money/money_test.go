@@ -79,7 +79,7 @@ func TestArithmeticAndJSON(t *testing.T) {
 	if got := a.Sub(b).String(); got != "-0.1" {
 		t.Fatalf("0.1-0.2 = %s", got)
 	}
-	if Sum(a, b, MustParse("-0.3")).IsZero() != true {
+	if !a.Add(b).Add(MustParse("-0.3")).IsZero() {
 		t.Fatal("sum should be zero")
 	}
 	js, err := json.Marshal(struct{ A Amount }{MustParse("-12.000001")})
