@@ -25,6 +25,9 @@ type S3Options struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	SessionToken    string
+	// Credentials, when set, wins over the keys: e.g. a payer's assumed
+	// role from awsauth.
+	Credentials aws.CredentialsProvider
 }
 
 // S3 is a Store on one S3 bucket.
@@ -41,7 +44,10 @@ func NewS3(ctx context.Context, bucket string, o S3Options) (*S3, error) {
 		region = "us-east-1"
 	}
 	loadOpts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region)}
-	if o.AccessKeyID != "" {
+	switch {
+	case o.Credentials != nil:
+		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(o.Credentials))
+	case o.AccessKeyID != "":
 		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, o.SessionToken)))
 	}
