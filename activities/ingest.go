@@ -11,13 +11,16 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -36,18 +39,36 @@ type Activities struct {
 	// OrphanAge is how old an unreferenced data file in a committed
 	// period's folder must be before it is removed; 0 means DefaultOrphanAge.
 	OrphanAge time.Duration
+	// AWSBase is costlake's own AWS identity, which assumes customers'
+	// roles; nil uses the SDK's default chain (environment, instance role).
+	AWSBase aws.CredentialsProvider
+	// Onboarding configures the customer stack and reminders.
+	Onboarding OnboardingConfig
 }
 
 // DefaultOrphanAge is far longer than any conversion, so a file that old
 // that no snapshot references belongs to a run that died.
 const DefaultOrphanAge = 6 * time.Hour
 
-func (a *Activities) openSource(ctx context.Context, source string) (blob.Store, blob.Location, error) {
+// openSource opens a delivery's store, with the payer's credentials when
+// access is given.
+func (a *Activities) openSource(ctx context.Context, source string, access *payer.Access) (blob.Store, blob.Location, error) {
 	loc, err := blob.ParseLocation(source)
 	if err != nil {
 		return nil, loc, classify(err)
 	}
-	store, err := a.Blobs.Open(ctx, loc)
+	opener := a.Blobs
+	if access != nil && loc.Scheme == "s3" {
+		cfg, err := a.payerConfig(ctx, *access, "costlake-ingest")
+		if err != nil {
+			return nil, loc, err
+		}
+		opener.S3.Credentials = cfg.Credentials
+		if access.Region != "" {
+			opener.S3.Region = access.Region
+		}
+	}
+	store, err := opener.Open(ctx, loc)
 	if err != nil {
 		return nil, loc, classify(err)
 	}
@@ -58,7 +79,7 @@ func (a *Activities) openSource(ctx context.Context, source string) (blob.Store,
 // lists its data files. When the manifest does not name the payer, the
 // first row of the first file does.
 func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
-	store, loc, err := a.openSource(ctx, in.Source)
+	store, loc, err := a.openSource(ctx, in.Source, in.Access)
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
 	}
@@ -113,7 +134,7 @@ func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Del
 // failed attempt removes its partial file; a retry rewrites the same path.
 func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) (res ingest.ConvertChunkResult, err error) {
 	log := activity.GetLogger(ctx)
-	store, loc, err := a.openSource(ctx, in.Source)
+	store, loc, err := a.openSource(ctx, in.Source, in.Access)
 	if err != nil {
 		return res, err
 	}
@@ -224,6 +245,8 @@ func classify(err error) error {
 		{lakehouse.ErrBadValue, ingest.ErrTypeBadValue},
 		{errPayerMismatch, ingest.ErrTypePayerMismatch},
 		{blob.ErrUnsupportedURL, ingest.ErrTypeInvalidSource},
+		{payer.ErrInvalid, ingest.ErrTypeInvalidAccess},
+		{awsauth.ErrMissingSecret, ingest.ErrTypeInvalidAccess},
 	}
 	for _, t := range types {
 		if errors.Is(err, t.target) {

@@ -6,6 +6,7 @@ package workflows
 import (
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/payer"
 )
 
 // TaskQueue is the task queue every costlake workflow and activity runs on.
@@ -36,6 +37,9 @@ type IngestBillingPeriodInput struct {
 	Concurrency    int    `json:"concurrency"`      // chunks converted at once; 0 means DefaultChunkConcurrency
 	// Accounts says which usage accounts are ingested; the zero value keeps all.
 	Accounts ingest.AccountPolicy `json:"accounts"`
+	// Access reaches a payer's bucket with its own credentials (an assumed
+	// role); nil reads with the worker's.
+	Access *payer.Access `json:"access,omitempty"`
 }
 
 // IngestBillingPeriodResult summarises a finished ingestion.

@@ -34,7 +34,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
 	})
 	var loc ingest.LocateDeliveryResult
-	if err := workflow.ExecuteActivity(short, ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: in.Source, Period: in.Period}).Get(ctx, &loc); err != nil {
+	if err := workflow.ExecuteActivity(short, ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: in.Source, Period: in.Period, Access: in.Access}).Get(ctx, &loc); err != nil {
 		progress.Stage = "failed"
 		return nil, err
 	}
@@ -72,6 +72,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 				PayerAccountID: loc.PayerAccountID,
 				FilePrefix:     info.WorkflowExecution.RunID,
 				Accounts:       in.Accounts,
+				Access:         in.Access,
 			})
 			sel.AddFuture(f, func(f workflow.Future) {
 				running--

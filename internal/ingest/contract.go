@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/payer"
 )
 
 // Activity names. They equal the method names on activities.Activities,
@@ -39,12 +40,14 @@ const (
 	ErrTypeBadValue               = "BadValue"
 	ErrTypePayerMismatch          = "PayerMismatch"
 	ErrTypeReconciliation         = "ReconciliationFailed"
+	ErrTypeInvalidAccess          = "InvalidAccess" // payer credentials the worker cannot build
 )
 
 // LocateDeliveryInput names a report and a period.
 type LocateDeliveryInput struct {
-	Source string // s3://bucket/prefix/report or file:///path/prefix/report
-	Period string // YYYY-MM
+	Source string        // s3://bucket/prefix/report or file:///path/prefix/report
+	Period string        // YYYY-MM
+	Access *payer.Access // the payer's credentials for an s3:// source; nil uses the worker's own
 }
 
 // LocateDeliveryResult describes the delivery found; it carries keys, not rows.
@@ -74,6 +77,7 @@ type ConvertChunkInput struct {
 	PayerAccountID string
 	FilePrefix     string // unique per workflow run; data files are FilePrefix-<index>
 	Accounts       AccountPolicy
+	Access         *payer.Access
 }
 
 // AccountPolicy says which usage accounts' rows an ingestion keeps.

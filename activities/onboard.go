@@ -1,0 +1,473 @@
+package activities
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bcmdataexports"
+	bcmtypes "github.com/aws/aws-sdk-go-v2/service/bcmdataexports/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	curapi "github.com/aws/aws-sdk-go-v2/service/costandusagereportservice"
+	curtypes "github.com/aws/aws-sdk-go-v2/service/costandusagereportservice/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/costlake/costlake/internal/awsauth"
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/payer"
+)
+
+// OnboardingConfig is what the worker needs to onboard payers.
+type OnboardingConfig struct {
+	// PrincipalARN is costlake's AWS principal that customers' roles trust.
+	PrincipalARN string
+	// Templates is where customer stack templates are published
+	// (s3://bucket/prefix, or a local folder for development).
+	Templates string
+	// ReminderWebhook, when set, receives a JSON POST for each reminder.
+	ReminderWebhook string
+}
+
+// billingRegion is where AWS's billing APIs and billing resources live.
+const billingRegion = "us-east-1"
+
+// payerConfig returns an aws.Config with the payer's credentials.
+func (a *Activities) payerConfig(ctx context.Context, access payer.Access, session string) (aws.Config, error) {
+	cfg, err := awsauth.Config(ctx, access, a.AWSBase, session)
+	if err != nil {
+		return cfg, classify(err)
+	}
+	return cfg, nil
+}
+
+// awsError names an AWS error by its code and message, for people.
+func awsError(err error) (code, msg string) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode(), ae.ErrorMessage()
+	}
+	return "", err.Error()
+}
+
+// DescribeCustomerStack reads the customer stack through the payer's role.
+// Until the stack has created the role, the role cannot be assumed: that
+// is reported as Unreachable, not as a failure, since waiting is normal.
+func (a *Activities) DescribeCustomerStack(ctx context.Context, in onboard.DescribeCustomerStackInput) (onboard.DescribeCustomerStackResult, error) {
+	var res onboard.DescribeCustomerStackResult
+	access := in.Access
+	access.Region = cmp.Or(in.Region, billingRegion)
+	cfg, err := a.payerConfig(ctx, access, "costlake-onboarding")
+	if err != nil {
+		return res, err
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		code, msg := awsError(err)
+		res.Unreachable = strings.TrimSpace(fmt.Sprintf("cannot use %s yet: %s %s", describeAccess(in.Access), code, msg))
+		return res, nil
+	}
+	client := cloudformation.NewFromConfig(cfg)
+	out, err := client.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(in.StackName)})
+	if err != nil {
+		code, msg := awsError(err)
+		if code == "ValidationError" && strings.Contains(msg, "does not exist") {
+			return res, nil
+		}
+		if code == "AccessDenied" || code == "AccessDeniedException" {
+			res.Unreachable = fmt.Sprintf("may not describe stack %s: %s", in.StackName, msg)
+			return res, nil
+		}
+		return res, fmt.Errorf("describe stack %s: %w", in.StackName, err)
+	}
+	if len(out.Stacks) == 0 {
+		return res, nil
+	}
+	st := out.Stacks[0]
+	res.Found = true
+	res.Status = string(st.StackStatus)
+	res.Reason = aws.ToString(st.StackStatusReason)
+	res.UpdatedAt = aws.ToTime(st.CreationTime)
+	if st.LastUpdatedTime != nil {
+		res.UpdatedAt = *st.LastUpdatedTime
+	}
+	res.Outputs = map[string]string{}
+	for _, o := range st.Outputs {
+		res.Outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	if res.Failed() {
+		if reason := firstFailure(ctx, client, in.StackName); reason != "" {
+			res.Reason = reason
+		}
+	}
+	return res, nil
+}
+
+// firstFailure returns the reason of the first resource that failed, which
+// says more than the stack's own "rollback requested" reason.
+func firstFailure(ctx context.Context, client *cloudformation.Client, stack string) string {
+	var first string
+	p := cloudformation.NewDescribeStackEventsPaginator(client, &cloudformation.DescribeStackEventsInput{StackName: aws.String(stack)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return first
+		}
+		// Events come newest first; the last failure seen is the first one.
+		for _, e := range page.StackEvents {
+			if strings.HasSuffix(string(e.ResourceStatus), "_FAILED") && aws.ToString(e.ResourceStatusReason) != "" {
+				first = fmt.Sprintf("%s (%s): %s", aws.ToString(e.LogicalResourceId), aws.ToString(e.ResourceType), aws.ToString(e.ResourceStatusReason))
+			}
+		}
+	}
+	return first
+}
+
+func describeAccess(a payer.Access) string {
+	switch a.Mode {
+	case payer.AssumeRole:
+		return "role " + a.RoleARN + " (assumed with the external ID)"
+	case payer.WebIdentity:
+		return "role " + a.RoleARN + " (web identity)"
+	default:
+		return "the keys of " + a.SecretRef
+	}
+}
+
+// ValidateAccess runs every access check against the payer's account and
+// records each as passed, failed or skipped, with a message a person can
+// act on. Failing checks are results, not errors: the workflow shows them
+// to the operator.
+func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAccessInput) (onboard.ValidateAccessResult, error) {
+	reg := in.Registration
+	res := onboard.ValidateAccessResult{Source: reg.Export.Source()}
+	add := func(name, result, msg string) {
+		res.Checks = append(res.Checks, onboard.Check{Name: name, Result: result, Message: msg})
+		activity.RecordHeartbeat(ctx, name)
+	}
+	skipRest := func(names ...string) {
+		for _, n := range names {
+			add(n, onboard.Skipped, "not run: an earlier check failed")
+		}
+	}
+	access := reg.Access
+	access.Region = billingRegion
+	cfg, err := awsauth.Config(ctx, access, a.AWSBase, "costlake-onboarding")
+	if err == nil {
+		_, err = cfg.Credentials.Retrieve(ctx)
+	}
+	if err != nil {
+		add(onboard.CheckCredentials, onboard.Failed, credentialsAdvice(reg, a.Onboarding.PrincipalARN, err))
+		skipRest(onboard.CheckOrganization, onboard.CheckBucket, onboard.CheckExport, onboard.CheckDelivery)
+		return res, nil
+	}
+	add(onboard.CheckCredentials, onboard.Passed, "authenticated with "+describeAccess(reg.Access))
+
+	accounts, msg, ok := a.checkOrganization(ctx, cfg, reg.PayerAccountID)
+	if !ok {
+		add(onboard.CheckOrganization, onboard.Failed, msg)
+	} else {
+		res.Accounts = accounts
+		add(onboard.CheckOrganization, onboard.Passed, msg)
+	}
+
+	bucketCfg := cfg.Copy()
+	bucketCfg.Region = reg.Export.Region
+	store, msg, ok := a.checkBucket(ctx, bucketCfg, reg.Export)
+	if !ok {
+		add(onboard.CheckBucket, onboard.Failed, msg)
+	} else {
+		add(onboard.CheckBucket, onboard.Passed, msg)
+	}
+
+	exportKnown, msg, ok := a.checkExport(ctx, cfg, reg.Export)
+	if !ok {
+		add(onboard.CheckExport, onboard.Failed, msg)
+	} else {
+		add(onboard.CheckExport, onboard.Passed, msg)
+	}
+
+	if store == nil {
+		skipRest(onboard.CheckDelivery)
+		return res, nil
+	}
+	period, msg, ok := findLatestDelivery(ctx, store, reg.Export, in.AsOf, exportKnown)
+	res.LatestPeriod = period
+	if ok {
+		add(onboard.CheckDelivery, onboard.Passed, msg)
+	} else {
+		add(onboard.CheckDelivery, onboard.Failed, msg)
+	}
+	return res, nil
+}
+
+func credentialsAdvice(reg payer.Registration, principal string, err error) string {
+	code, msg := awsError(err)
+	detail := strings.TrimSpace(code + " " + msg)
+	switch reg.Access.Mode {
+	case payer.AssumeRole:
+		return fmt.Sprintf("costlake could not assume %s: %s. Check that the costlake stack is deployed in account %s, that the role trusts %s, and that its sts:ExternalId condition is %q.",
+			reg.Access.RoleARN, detail, reg.PayerAccountID, cmp.Or(principal, "costlake's principal"), reg.Access.ExternalID)
+	case payer.WebIdentity:
+		return fmt.Sprintf("costlake could not assume %s with its web identity token (%s): %s. Check that the stack's OIDC provider and the role's aud and sub conditions match costlake's tokens.",
+			reg.Access.RoleARN, reg.Access.TokenFile, detail)
+	default:
+		return fmt.Sprintf("costlake could not use the keys of %s: %s. Set them on every worker.", reg.Access.SecretRef, detail)
+	}
+}
+
+func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, msg string, ok bool) {
+	client := organizations.NewFromConfig(cfg)
+	org, err := client.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return nil, organizationAdvice(payerID, err), false
+	}
+	if m := aws.ToString(org.Organization.MasterAccountId); m != payerID {
+		return nil, fmt.Sprintf("account %s is a member of organization %s, whose management (payer) account is %s: register the management account, which receives the consolidated bill.",
+			payerID, aws.ToString(org.Organization.Id), m), false
+	}
+	var total int
+	p := organizations.NewListAccountsPaginator(client, &organizations.ListAccountsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, organizationAdvice(payerID, err), false
+		}
+		for _, acct := range page.Accounts {
+			total++
+			if acct.State == orgtypes.AccountStateActive || (acct.State == "" && acct.Status == orgtypes.AccountStatusActive) {
+				active = append(active, aws.ToString(acct.Id))
+			}
+		}
+	}
+	slices.Sort(active)
+	return active, fmt.Sprintf("organization %s: %d accounts, %d active", aws.ToString(org.Organization.Id), total, len(active)), true
+}
+
+func organizationAdvice(payerID string, err error) string {
+	code, msg := awsError(err)
+	switch code {
+	case "AWSOrganizationsNotInUseException":
+		return fmt.Sprintf("account %s is not in an AWS Organization (%s): register the management (payer) account of the customer's organization.", payerID, msg)
+	case "AccessDeniedException", "AccessDenied":
+		return fmt.Sprintf("the role may not read the organization (%s): redeploy the costlake stack, whose policy grants organizations:ListAccounts and organizations:DescribeOrganization.", msg)
+	}
+	return fmt.Sprintf("could not list the organization's accounts: %s %s", code, msg)
+}
+
+func (a *Activities) checkBucket(ctx context.Context, cfg aws.Config, e payer.Export) (blob.Store, string, bool) {
+	o := a.Blobs.S3
+	o.Credentials = cfg.Credentials
+	o.Region = cfg.Region
+	store, err := blob.NewS3(ctx, e.Bucket, o)
+	if err != nil {
+		return nil, fmt.Sprintf("could not build an S3 client: %v", err), false
+	}
+	url := "s3://" + e.Bucket + "/" + e.Prefix
+	_, err = store.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(e.Bucket), Prefix: aws.String(e.Prefix), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		code, msg := awsError(err)
+		switch code {
+		case "NoSuchBucket":
+			return nil, fmt.Sprintf("bucket %s does not exist: check export.bucket, or let the stack create it (export.create_bucket).", e.Bucket), false
+		case "AccessDenied":
+			return nil, fmt.Sprintf("the role may not list %s (%s): the stack's policy grants s3:ListBucket on the export bucket; check the bucket name and any bucket policy that denies it.", url, msg), false
+		case "PermanentRedirect", "AuthorizationHeaderMalformed":
+			return nil, fmt.Sprintf("bucket %s is not in region %s (%s): set export.region to the bucket's region.", e.Bucket, cfg.Region, msg), false
+		}
+		return nil, fmt.Sprintf("could not list %s: %s %s", url, code, msg), false
+	}
+	return store, "can list " + url, true
+}
+
+// checkExport looks the export definition up (or creates it) when the
+// registration asks; known reports whether an export is known to exist.
+func (a *Activities) checkExport(ctx context.Context, cfg aws.Config, e payer.Export) (known bool, msg string, ok bool) {
+	if !e.DetectExisting && !e.Create {
+		return false, "not looked up (detect_existing is off): the delivery check looks for manifests under the prefix", true
+	}
+	switch e.Type {
+	case payer.LegacyCUR:
+		return checkReportDefinition(ctx, curapi.NewFromConfig(cfg), e)
+	case payer.CUR2, payer.FOCUS:
+		return checkDataExport(ctx, bcmdataexports.NewFromConfig(cfg), e)
+	}
+	return false, "the partner layout has no export definition to look up", true
+}
+
+func checkReportDefinition(ctx context.Context, client *curapi.Client, e payer.Export) (bool, string, bool) {
+	p := curapi.NewDescribeReportDefinitionsPaginator(client, &curapi.DescribeReportDefinitionsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			code, msg := awsError(err)
+			return false, fmt.Sprintf("could not list Cost and Usage Reports (%s %s): the stack's policy grants cur:DescribeReportDefinitions.", code, msg), false
+		}
+		for _, d := range page.ReportDefinitions {
+			if aws.ToString(d.ReportName) != e.Name {
+				continue
+			}
+			got := "s3://" + aws.ToString(d.S3Bucket) + "/" + strings.Trim(aws.ToString(d.S3Prefix), "/")
+			want := "s3://" + e.Bucket + "/" + e.Prefix
+			if got != want {
+				return true, fmt.Sprintf("report %s delivers to %s, not %s: fix export.bucket and export.prefix, or the report.", e.Name, got, want), false
+			}
+			return true, fmt.Sprintf("found report %s (%s, %s, %s) delivering to %s", e.Name, d.Format, d.Compression, d.TimeUnit, got), true
+		}
+	}
+	if !e.Create {
+		return false, fmt.Sprintf("no Cost and Usage Report named %s in this account: create it (export.create), or fix export.name.", e.Name), false
+	}
+	_, err := client.PutReportDefinition(ctx, &curapi.PutReportDefinitionInput{ReportDefinition: &curtypes.ReportDefinition{
+		ReportName:               aws.String(e.Name),
+		TimeUnit:                 curtypes.TimeUnitHourly,
+		Format:                   curtypes.ReportFormatCsv,
+		Compression:              curtypes.CompressionFormatGzip,
+		AdditionalSchemaElements: []curtypes.SchemaElement{curtypes.SchemaElementResources},
+		S3Bucket:                 aws.String(e.Bucket),
+		S3Prefix:                 aws.String(e.Prefix),
+		S3Region:                 curtypes.AWSRegion(e.Region),
+		ReportVersioning:         curtypes.ReportVersioningOverwriteReport,
+		RefreshClosedReports:     aws.Bool(true),
+	}})
+	if err != nil {
+		code, msg := awsError(err)
+		return false, fmt.Sprintf("could not create report %s: %s %s", e.Name, code, msg), false
+	}
+	return true, fmt.Sprintf("created report %s delivering to s3://%s/%s; AWS writes the first delivery within 24 hours", e.Name, e.Bucket, e.Prefix), true
+}
+
+// tableOf is the Data Exports table an export type queries.
+func tableOf(t payer.ExportType) string {
+	if t == payer.FOCUS {
+		return "FOCUS_1_0_AWS"
+	}
+	return "COST_AND_USAGE_REPORT"
+}
+
+func checkDataExport(ctx context.Context, client *bcmdataexports.Client, e payer.Export) (bool, string, bool) {
+	p := bcmdataexports.NewListExportsPaginator(client, &bcmdataexports.ListExportsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			code, msg := awsError(err)
+			return false, fmt.Sprintf("could not list Data Exports (%s %s): the stack's policy grants bcm-data-exports:ListExports.", code, msg), false
+		}
+		for _, ref := range page.Exports {
+			if aws.ToString(ref.ExportName) != e.Name {
+				continue
+			}
+			out, err := client.GetExport(ctx, &bcmdataexports.GetExportInput{ExportArn: ref.ExportArn})
+			if err != nil {
+				code, msg := awsError(err)
+				return true, fmt.Sprintf("could not read export %s (%s %s): the stack's policy grants bcm-data-exports:GetExport.", e.Name, code, msg), false
+			}
+			want := "s3://" + e.Bucket + "/" + e.Prefix
+			got := ""
+			if d := out.Export.DestinationConfigurations; d != nil && d.S3Destination != nil {
+				got = "s3://" + aws.ToString(d.S3Destination.S3Bucket) + "/" + strings.Trim(aws.ToString(d.S3Destination.S3Prefix), "/")
+			}
+			if got != want {
+				return true, fmt.Sprintf("export %s delivers to %s, not %s: fix export.bucket and export.prefix, or the export.", e.Name, got, want), false
+			}
+			if q := aws.ToString(out.Export.DataQuery.QueryStatement); !strings.Contains(strings.ToUpper(q), tableOf(e.Type)) {
+				return true, fmt.Sprintf("export %s does not query %s (its query is %q): export.type is %s.", e.Name, tableOf(e.Type), q, e.Type), false
+			}
+			return true, fmt.Sprintf("found export %s of %s delivering to %s", e.Name, tableOf(e.Type), got), true
+		}
+	}
+	if !e.Create {
+		return false, fmt.Sprintf("no Data Export named %s in this account: create it (export.create), or fix export.name.", e.Name), false
+	}
+	format, compression := bcmtypes.FormatOptionParquet, bcmtypes.CompressionOptionParquet
+	_, err := client.CreateExport(ctx, &bcmdataexports.CreateExportInput{Export: &bcmtypes.Export{
+		Name:      aws.String(e.Name),
+		DataQuery: &bcmtypes.DataQuery{QueryStatement: aws.String("SELECT * FROM " + tableOf(e.Type))},
+		DestinationConfigurations: &bcmtypes.DestinationConfigurations{S3Destination: &bcmtypes.S3Destination{
+			S3Bucket: aws.String(e.Bucket), S3Prefix: aws.String(e.Prefix), S3Region: aws.String(e.Region),
+			S3OutputConfigurations: &bcmtypes.S3OutputConfigurations{
+				Format: format, Compression: compression,
+				OutputType: bcmtypes.S3OutputTypeCustom, Overwrite: bcmtypes.OverwriteOptionOverwriteReport,
+			},
+		}},
+		RefreshCadence: &bcmtypes.RefreshCadence{Frequency: bcmtypes.FrequencyOptionSynchronous},
+	}})
+	if err != nil {
+		code, msg := awsError(err)
+		return false, fmt.Sprintf("could not create export %s: %s %s", e.Name, code, msg), false
+	}
+	return true, fmt.Sprintf("created export %s of %s delivering to s3://%s/%s; AWS writes the first delivery within 24 hours", e.Name, tableOf(e.Type), e.Bucket, e.Prefix), true
+}
+
+// findLatestDelivery looks for a delivery of the month of asOf, then of
+// the month before. With no delivery, a known export passes (AWS writes
+// the first one within a day); otherwise the export is not where the
+// registration says.
+func findLatestDelivery(ctx context.Context, store blob.Store, e payer.Export, asOf time.Time, exportKnown bool) (period, msg string, ok bool) {
+	src, err := blob.ParseLocation(e.Source())
+	if err != nil {
+		return "", err.Error(), false
+	}
+	month := time.Date(asOf.Year(), asOf.Month(), 1, 0, 0, 0, 0, time.UTC)
+	var tried []string
+	for _, m := range []time.Time{month, month.AddDate(0, -1, 0)} {
+		p := m.Format("2006-01")
+		tried = append(tried, p)
+		d, err := cur.Locate(ctx, store, src, p)
+		if errors.Is(err, cur.ErrManifestNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Sprintf("the delivery of %s under %s cannot be read: %v", p, src, err), false
+		}
+		return p, fmt.Sprintf("latest delivery: %s, %s, assembly %s, %d files", p, d.Format, d.AssemblyID, len(d.ChunkKeys)), true
+	}
+	if exportKnown {
+		return "", fmt.Sprintf("no delivery yet under %s (looked for %s); AWS writes the first within 24 hours of creating the export", src, strings.Join(tried, " and ")), true
+	}
+	return "", fmt.Sprintf("export not found under %s: no manifest for %s; check export.bucket, export.prefix and export.name", src, strings.Join(tried, " or ")), false
+}
+
+// RemindCustomer logs a reminder that the customer's stack is still
+// missing and, when a webhook is configured, posts it there.
+func (a *Activities) RemindCustomer(ctx context.Context, in onboard.RemindCustomerInput) error {
+	activity.GetLogger(ctx).Warn("waiting for the customer's stack", "customer", in.CustomerID, "payer", in.PayerAccountID,
+		"stack", in.StackName, "waiting", in.Waiting.String(), "reminder", in.Reminder, "link", in.QuickCreateURL)
+	if a.Onboarding.ReminderWebhook == "" {
+		return nil
+	}
+	body, err := json.Marshal(map[string]any{
+		"event": "stack_reminder", "customer_id": in.CustomerID, "payer_account_id": in.PayerAccountID,
+		"stack_name": in.StackName, "quick_create_url": in.QuickCreateURL, "waiting_seconds": int64(in.Waiting.Seconds()), "reminder": in.Reminder,
+	})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.Onboarding.ReminderWebhook, bytes.NewReader(body))
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("reminder webhook: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reminder webhook: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("reminder webhook answered %s", resp.Status)
+	}
+	return nil
+}

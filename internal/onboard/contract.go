@@ -1,0 +1,144 @@
+// Package onboard is the contract between the OnboardPayer workflow and
+// its activities: activity names, inputs and results, and the checks that
+// validation reports. Workflows and activities both import it; neither
+// imports the other.
+package onboard
+
+import (
+	"time"
+
+	"github.com/costlake/costlake/internal/payer"
+)
+
+// Activity names. They equal the method names on activities.Activities,
+// which a test checks.
+const (
+	PublishStackTemplateActivity  = "PublishStackTemplate"
+	DescribeCustomerStackActivity = "DescribeCustomerStack"
+	ValidateAccessActivity        = "ValidateAccess"
+	RemindCustomerActivity        = "RemindCustomer"
+)
+
+// ErrTypeInvalidSetup is the failure type of a worker that lacks what
+// onboarding needs (e.g. costlake's own AWS principal); the workflow
+// reports it instead of retrying.
+const ErrTypeInvalidSetup = "InvalidOnboardingSetup"
+
+// PublishStackTemplateInput asks for the customer stack of a registration.
+type PublishStackTemplateInput struct {
+	Registration payer.Registration
+	StackName    string
+}
+
+// PublishStackTemplateResult is where the template is and the link the
+// customer's admin opens.
+type PublishStackTemplateResult struct {
+	TemplateURL    string            `json:"template_url"`
+	QuickCreateURL string            `json:"quick_create_url"`
+	Parameters     map[string]string `json:"parameters"`
+	// Note explains a link the AWS console cannot open (a template kept in
+	// a local folder), so the operator knows to publish it elsewhere.
+	Note string `json:"note,omitempty"`
+}
+
+// DescribeCustomerStackInput names the stack in the payer account.
+type DescribeCustomerStackInput struct {
+	Access    payer.Access
+	StackName string
+	Region    string
+}
+
+// Stack statuses that end a deployment, as CloudFormation names them.
+const (
+	StackCreateComplete = "CREATE_COMPLETE"
+	StackUpdateComplete = "UPDATE_COMPLETE"
+)
+
+// DescribeCustomerStackResult is what costlake could see of the stack.
+// Unreachable is set, with a reason, when the stack cannot be read yet
+// (the role does not exist before the stack creates it).
+type DescribeCustomerStackResult struct {
+	Found       bool              `json:"found"`
+	Unreachable string            `json:"unreachable,omitempty"`
+	Status      string            `json:"status,omitempty"`
+	Reason      string            `json:"reason,omitempty"` // StackStatusReason, or the first failed resource's reason
+	Outputs     map[string]string `json:"outputs,omitempty"`
+	UpdatedAt   time.Time         `json:"updated_at"` // last update, or creation
+}
+
+// Complete reports a stack whose deployment finished well.
+func (r DescribeCustomerStackResult) Complete() bool {
+	return r.Status == StackCreateComplete || r.Status == StackUpdateComplete
+}
+
+// Failed reports a stack whose deployment failed or was rolled back.
+func (r DescribeCustomerStackResult) Failed() bool {
+	switch r.Status {
+	case "CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED",
+		"UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED",
+		"DELETE_IN_PROGRESS", "DELETE_COMPLETE", "DELETE_FAILED":
+		return true
+	}
+	return false
+}
+
+// ValidateAccessInput asks for every access check of a registration.
+type ValidateAccessInput struct {
+	Registration payer.Registration
+	// AsOf picks the billing periods to look for deliveries in: its month
+	// and the one before.
+	AsOf time.Time
+}
+
+// Check names, in the order they run.
+const (
+	CheckCredentials  = "credentials"  // assume the role / web identity / keys
+	CheckOrganization = "organization" // list the organization's accounts
+	CheckBucket       = "bucket"       // list the export bucket under the prefix
+	CheckExport       = "export"       // find (or create) the export definition
+	CheckDelivery     = "delivery"     // find a delivery under the prefix
+)
+
+// Check results.
+const (
+	Passed  = "passed"
+	Failed  = "failed"
+	Skipped = "skipped" // an earlier check failed
+)
+
+// Check is one validation step and a message a person can act on.
+type Check struct {
+	Name    string `json:"name"`
+	Result  string `json:"result"`
+	Message string `json:"message"`
+}
+
+// ValidateAccessResult holds every check, and what was found.
+type ValidateAccessResult struct {
+	Checks   []Check  `json:"checks"`
+	Accounts []string `json:"accounts,omitempty"` // the organization's active accounts
+	// LatestPeriod is the newest billing period with a delivery; empty
+	// when there is none yet.
+	LatestPeriod string `json:"latest_period,omitempty"`
+	Source       string `json:"source"` // the report or export folder ingestion reads
+}
+
+// AllPassed reports whether every check passed.
+func (r ValidateAccessResult) AllPassed() bool {
+	for _, c := range r.Checks {
+		if c.Result != Passed {
+			return false
+		}
+	}
+	return len(r.Checks) > 0
+}
+
+// RemindCustomerInput says who is waited for, and since when.
+type RemindCustomerInput struct {
+	CustomerID     string
+	PayerAccountID string
+	StackName      string
+	QuickCreateURL string
+	Waiting        time.Duration
+	Reminder       int // 1 for the first reminder
+}
