@@ -5,15 +5,18 @@ import (
 	"testing"
 
 	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/onboard"
 )
 
-// The workflow calls activities by the names in package ingest; each must
+// The workflow calls activities by the names in packages ingest and onboard; each must
 // be a method here, or the workflow would wait forever for a handler.
 func TestActivityNamesMatchMethods(t *testing.T) {
 	typ := reflect.TypeOf(&Activities{})
 	for _, name := range []string{
 		ingest.LocateDeliveryActivity, ingest.ConvertChunkActivity, ingest.CommitPeriodActivity,
 		ingest.ReconcilePeriodActivity, ingest.RemoveDataFilesActivity,
+		onboard.PublishStackTemplateActivity, onboard.DescribeCustomerStackActivity,
+		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity,
 	} {
 		if _, ok := typ.MethodByName(name); !ok {
 			t.Errorf("Activities has no method %s", name)

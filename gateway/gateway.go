@@ -27,19 +27,27 @@ import (
 type Server struct {
 	temporal client.Client
 	log      *slog.Logger
+	keys     []APIKey
 }
 
-// New returns an Echo instance with every route installed.
-func New(c client.Client, log *slog.Logger) *echo.Echo {
-	s := &Server{temporal: c, log: log}
+// New returns an Echo instance with every route installed. Every route
+// but /healthz needs one of keys as a bearer token.
+func New(c client.Client, log *slog.Logger, keys []APIKey) *echo.Echo {
+	s := &Server{temporal: c, log: log, keys: keys}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit("1M"))
+	e.Use(s.authenticate)
 	e.GET("/healthz", s.handleHealth)
 	e.POST("/v1/ingestions", s.handleStartIngestion)
 	e.GET("/v1/ingestions/*", s.handleGetIngestion)
+	e.POST("/v1/payers", s.handleRegisterPayer)
+	e.GET("/v1/payers/:id", s.handleGetPayer)
+	for action, signal := range payerActions {
+		e.POST("/v1/payers/:id/"+action, s.payerAction(signal))
+	}
 	return e
 }
 
@@ -160,6 +168,12 @@ func (r IngestionRequest) validate() error {
 }
 
 func (s *Server) handleStartIngestion(c echo.Context) error {
+	if err := requireOperator(c); err != nil {
+		return err
+	}
+	if err := requireUnscoped(c); err != nil {
+		return err
+	}
 	var req IngestionRequest
 	if err := c.Bind(&req); err != nil {
 		return validationError(map[string]string{"body": "must be a JSON object: " + err.Error()})
@@ -179,6 +193,9 @@ func (s *Server) handleStartIngestion(c echo.Context) error {
 }
 
 func (s *Server) handleGetIngestion(c echo.Context) error {
+	if err := requireUnscoped(c); err != nil {
+		return err
+	}
 	id := c.Param("*")
 	if !strings.HasPrefix(id, "ingest/") {
 		return &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no ingestion %q", id)}}

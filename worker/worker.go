@@ -36,5 +36,6 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 // tests use it to wire the same set.
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.IngestBillingPeriod, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
+	r.RegisterWorkflowWithOptions(workflows.OnboardPayer, workflow.RegisterOptions{Name: "OnboardPayer"})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 }

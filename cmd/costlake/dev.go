@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -34,6 +35,8 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	demo := fs.Bool("demo", false, "write a generated billing delivery into <data-dir>/source and ingest it")
 	demoRows := fs.Int("demo-rows", 20000, "rows of the demo delivery")
 	runWorker := fs.Bool("worker", true, "run a worker in this process (false to attach `costlake worker` processes yourself)")
+	var oc config.Onboarding
+	config.AddOnboardingFlags(fs, &oc, config.Env("COSTLAKE_DATA_DIR", ".costlake"))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,16 +72,20 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	defer lake.Close()
 
 	if *runWorker {
-		w := worker.New(c, &activities.Activities{Lake: lake, Blobs: storage.Opener()}, worker.Options{})
+		w := worker.New(c, &activities.Activities{Lake: lake, Blobs: storage.Opener(), Onboarding: onboardingConfig(oc)}, worker.Options{})
 		if err := w.Start(); err != nil {
 			return err
 		}
 		defer w.Stop()
 	}
 
+	keyFile, keys, err := devAPIKeys(dir)
+	if err != nil {
+		return err
+	}
 	log := logger()
 	gwErr := make(chan error, 1)
-	go func() { gwErr <- gateway.Serve(ctx, gateway.New(c, log), *httpAddr) }()
+	go func() { gwErr <- gateway.Serve(ctx, gateway.New(c, log, keys), *httpAddr) }()
 
 	tbl, err := lake.LineItems(ctx)
 	if err != nil {
@@ -88,11 +95,12 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 costlake is running.
   Temporal UI:      %s
   Temporal gRPC:    %s (namespace %s)
-  Gateway:          http://%s  (GET /healthz, POST /v1/ingestions)
+  Gateway:          http://%s  (GET /healthz, /v1/payers, /v1/ingestions)
+  Operator API key: in %s (send it as Authorization: Bearer <key>)
   Iceberg catalog:  %s (SQL catalog, SQLite)
   Table:            billing.line_items at %s
 Press Ctrl-C to stop; workflows and tables are kept in %s.
-`, orNone(srv.UIURL()), srv.FrontendHostPort(), srv.Namespace(), *httpAddr, storage.Catalog, tbl.Location(), dir)
+`, orNone(srv.UIURL()), srv.FrontendHostPort(), srv.Namespace(), *httpAddr, keyFile, storage.Catalog, tbl.Location(), dir)
 
 	if *demo {
 		if err := runDemo(ctx, c, stdout, dir, *demoRows, *httpAddr); err != nil {
@@ -169,4 +177,23 @@ func freePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// devAPIKeys returns the dev stack's keys file, creating it with one
+// operator key on the first run; the key itself is kept beside it (0600)
+// so the developer can read it again.
+func devAPIKeys(dir string) (keyFile string, keys []gateway.APIKey, err error) {
+	keyFile = filepath.Join(dir, "operator.key")
+	keysPath := filepath.Join(dir, "api-keys.json")
+	if _, err := os.Stat(keysPath); errors.Is(err, os.ErrNotExist) {
+		key, entry := gateway.NewAPIKey("dev-operator", gateway.RoleOperator, "")
+		if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+			return "", nil, err
+		}
+		if err := addKey(keysPath, entry); err != nil {
+			return "", nil, err
+		}
+	}
+	keys, err = gateway.LoadAPIKeys(keysPath)
+	return keyFile, keys, err
 }

@@ -24,6 +24,7 @@ var commands = []command{
 	{"gateway", "run the HTTP gateway (production)", runGateway},
 	{"ingest", "ingest one billing period of a CUR report and print its totals", runIngest},
 	{"generate", "write a synthetic legacy CUR delivery for demos and benchmarks", runGenerate},
+	{"apikey", "mint a gateway API key (operator or viewer, optionally scoped to one customer)", runAPIKey},
 	{"bench", "measure an ingestion end to end: rows/s, wall time, worker CPU and peak RSS", runBench},
 }
 

@@ -55,9 +55,11 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	var (
 		tc config.Temporal
 		sc config.Storage
+		oc config.Onboarding
 	)
 	config.AddTemporalFlags(fs, &tc)
 	config.AddStorageFlags(fs, &sc, ".costlake")
+	config.AddOnboardingFlags(fs, &oc, ".costlake")
 	maxActs := fs.Int("max-concurrent-activities", envInt("COSTLAKE_MAX_CONCURRENT_ACTIVITIES", 4), "activities this worker runs at once [COSTLAKE_MAX_CONCURRENT_ACTIVITIES]")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,7 +74,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer lake.Close()
-	w := worker.New(c, &activities.Activities{Lake: lake, Blobs: sc.Opener()}, worker.Options{MaxConcurrentActivities: *maxActs})
+	w := worker.New(c, &activities.Activities{Lake: lake, Blobs: sc.Opener(), Onboarding: onboardingConfig(oc)}, worker.Options{MaxConcurrentActivities: *maxActs})
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -88,7 +90,15 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	var tc config.Temporal
 	config.AddTemporalFlags(fs, &tc)
 	addr := fs.String("http", config.Env("COSTLAKE_HTTP_ADDRESS", ":8080"), "gateway listen address [COSTLAKE_HTTP_ADDRESS]")
+	keysFile := fs.String("api-keys", config.Env("COSTLAKE_API_KEYS_FILE", ""), "API keys file (JSON; create keys with `costlake apikey`) [COSTLAKE_API_KEYS_FILE]")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *keysFile == "" {
+		return errors.New("no API keys: set --api-keys (COSTLAKE_API_KEYS_FILE) to a keys file; `costlake apikey --file keys.json` creates one")
+	}
+	keys, err := gateway.LoadAPIKeys(*keysFile)
+	if err != nil {
 		return err
 	}
 	c, err := dial(tc)
@@ -98,11 +108,15 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	defer c.Close()
 	log := logger()
 	log.Info("gateway listening", "address", *addr, "temporal", tc.Address)
-	err = gateway.Serve(ctx, gateway.New(c, log), *addr)
+	err = gateway.Serve(ctx, gateway.New(c, log, keys), *addr)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+func onboardingConfig(o config.Onboarding) activities.OnboardingConfig {
+	return activities.OnboardingConfig{PrincipalARN: o.PrincipalARN, Templates: o.Templates, ReminderWebhook: o.ReminderWebhook}
 }
 
 func envInt(name string, def int) int {

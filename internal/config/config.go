@@ -113,3 +113,21 @@ func (s Storage) S3Options() blob.S3Options {
 func (s Storage) Opener() blob.Opener {
 	return blob.Opener{S3: s.S3Options(), GCS: blob.GCSOptions{Endpoint: s.GCSEndpoint}}
 }
+
+// Onboarding configures how the worker onboards payers.
+type Onboarding struct {
+	PrincipalARN    string // costlake's AWS principal that customers' roles trust
+	Templates       string // where customer stack templates are published
+	ReminderWebhook string
+}
+
+// AddOnboardingFlags registers --aws-principal-arn, --templates and
+// --reminder-webhook.
+func AddOnboardingFlags(fs *flag.FlagSet, o *Onboarding, dataDir string) {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	fs.StringVar(&o.PrincipalARN, "aws-principal-arn", Env("COSTLAKE_AWS_PRINCIPAL_ARN", ""), "costlake's AWS principal (role or account ARN) that customers' roles trust [COSTLAKE_AWS_PRINCIPAL_ARN]")
+	fs.StringVar(&o.Templates, "templates", Env("COSTLAKE_TEMPLATES", filepath.Join(dataDir, "templates")), "where customer stack templates are published: s3://bucket/prefix (the AWS console needs S3) or a local folder [COSTLAKE_TEMPLATES]")
+	fs.StringVar(&o.ReminderWebhook, "reminder-webhook", Env("COSTLAKE_REMINDER_WEBHOOK", ""), "URL that receives a JSON POST when a customer's stack is overdue [COSTLAKE_REMINDER_WEBHOOK]")
+}

@@ -1,0 +1,93 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/costlake/costlake/deploy/cloudformation"
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/payer"
+)
+
+// stackParams renders a registration into the customer stack's parameters.
+func (a *Activities) stackParams(reg payer.Registration, stackName string) cloudformation.Params {
+	p := cloudformation.Params{
+		StackName:            stackName,
+		Region:               billingRegion,
+		AuthMode:             string(reg.Access.Mode),
+		CostlakePrincipalArn: a.Onboarding.PrincipalARN,
+		ExternalID:           reg.Access.ExternalID,
+		ExportBucket:         reg.Export.Bucket,
+		ExportPrefix:         reg.Export.Prefix,
+		CreateBucket:         reg.Export.CreateBucket,
+		CreateExport:         reg.Export.Create,
+		ExportType:           string(reg.Export.Type),
+		ExportName:           reg.Export.Name,
+	}
+	if reg.Export.Type == payer.Partner {
+		// A partner writes the files; the stack creates no export, and the
+		// template's ExportType only matters when it does.
+		p.ExportType, p.CreateExport = string(payer.LegacyCUR), false
+	}
+	if _, name, ok := strings.Cut(reg.Access.RoleARN, ":role/"); ok {
+		p.RoleName = name
+	}
+	if reg.OIDC != nil {
+		p.OIDCProviderURL, p.OIDCAudience, p.OIDCSubject = reg.OIDC.ProviderURL, reg.OIDC.Audience, reg.OIDC.Subject
+		p.CreateOIDCProvider = reg.OIDC.CreateProvider
+	}
+	return p
+}
+
+// PublishStackTemplate uploads the customer stack's template (named by its
+// content, so republishing is idempotent) and renders the quick-create
+// link with the payer's parameters.
+func (a *Activities) PublishStackTemplate(ctx context.Context, in onboard.PublishStackTemplateInput) (onboard.PublishStackTemplateResult, error) {
+	var res onboard.PublishStackTemplateResult
+	p := a.stackParams(in.Registration, in.StackName)
+	if in.Registration.Access.Mode == payer.AssumeRole && p.CostlakePrincipalArn == "" {
+		return res, temporal.NewNonRetryableApplicationError(
+			"costlake's AWS principal is not configured: set --aws-principal-arn (COSTLAKE_AWS_PRINCIPAL_ARN) on the worker to the role or account customers' roles trust",
+			onboard.ErrTypeInvalidSetup, nil)
+	}
+	if err := p.Validate(); err != nil {
+		return res, temporal.NewNonRetryableApplicationError("customer stack parameters: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
+	}
+	if a.Onboarding.Templates == "" {
+		return res, temporal.NewNonRetryableApplicationError("no place to publish templates: set --templates (COSTLAKE_TEMPLATES) to s3://bucket/prefix", onboard.ErrTypeInvalidSetup, nil)
+	}
+	loc, err := blob.ParseLocation(a.Onboarding.Templates)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError("--templates: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
+	}
+	store, err := a.Blobs.Open(ctx, loc)
+	if err != nil {
+		return res, err
+	}
+	body := cloudformation.Template()
+	sum := sha256.Sum256(body)
+	key := loc.Key("costlake-customer-" + hex.EncodeToString(sum[:6]) + ".yaml")
+	if err := store.Put(ctx, key, bytes.NewReader(body)); err != nil {
+		return res, fmt.Errorf("publish template to %s: %w", loc.URLOf(key), err)
+	}
+	switch loc.Scheme {
+	case "s3":
+		res.TemplateURL = fmt.Sprintf("https://%s.s3.amazonaws.com/%s", loc.Bucket, key)
+	default:
+		res.TemplateURL = loc.URLOf(key)
+		res.Note = "the AWS console opens templates from S3 only: set --templates to an s3:// location, or send the customer the template file"
+	}
+	res.QuickCreateURL, err = cloudformation.QuickCreateURL(res.TemplateURL, p)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError("quick-create link: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
+	}
+	res.Parameters = p.StackParameters()
+	return res, nil
+}

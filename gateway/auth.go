@@ -1,0 +1,150 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Roles an API key can have.
+const (
+	RoleOperator = "operator" // drives onboarding and ingestions
+	RoleViewer   = "viewer"   // reads only
+)
+
+// APIKey is one entry of the API keys file. Only the key's SHA-256 is
+// stored, so the file reveals no usable key.
+type APIKey struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// CustomerID scopes the key to one customer: it sees that customer's
+	// payers and nothing else. Empty means every customer.
+	CustomerID string `json:"customer_id,omitempty"`
+	SHA256     string `json:"sha256"`
+}
+
+// KeysFile is the API keys file: {"keys": [APIKey…]}.
+type KeysFile struct {
+	Keys []APIKey `json:"keys"`
+}
+
+// ErrKeysFile reports an API keys file the gateway cannot use.
+var ErrKeysFile = errors.New("invalid API keys file")
+
+// LoadAPIKeys reads and checks an API keys file.
+func LoadAPIKeys(path string) ([]APIKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKeysFile, err)
+	}
+	var f KeysFile
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrKeysFile, path, err)
+	}
+	if len(f.Keys) == 0 {
+		return nil, fmt.Errorf("%w: %s holds no keys; create one with `costlake apikey`", ErrKeysFile, path)
+	}
+	for i, k := range f.Keys {
+		switch {
+		case k.Name == "":
+			return nil, fmt.Errorf("%w: %s: keys[%d] has no name", ErrKeysFile, path, i)
+		case k.Role != RoleOperator && k.Role != RoleViewer:
+			return nil, fmt.Errorf("%w: %s: key %q: role must be %q or %q", ErrKeysFile, path, k.Name, RoleOperator, RoleViewer)
+		case len(k.SHA256) != 64 || !isHex(k.SHA256):
+			return nil, fmt.Errorf("%w: %s: key %q: sha256 must be 64 hex digits (the key's SHA-256, never the key)", ErrKeysFile, path, k.Name)
+		}
+	}
+	return f.Keys, nil
+}
+
+func isHex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// NewAPIKey returns a fresh random key and its file entry.
+func NewAPIKey(name, role, customerID string) (key string, entry APIKey) {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	key = "clk_" + hex.EncodeToString(b)
+	return key, APIKey{Name: name, Role: role, CustomerID: customerID, SHA256: HashKey(key)}
+}
+
+// HashKey is what the keys file stores of a key.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+const principalKey = "costlake.principal"
+
+// authenticate admits requests with a known bearer key and remembers it.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Path() == "/healthz" {
+			return next(c)
+		}
+		token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+		if k := s.lookup(strings.TrimSpace(token)); ok && k != nil {
+			c.Set(principalKey, k)
+			return next(c)
+		}
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake"`)
+		return &apiError{status: http.StatusUnauthorized, body: Error{Code: "unauthorized", Message: "missing or unknown API key: send Authorization: Bearer <key>"}}
+	}
+}
+
+func (s *Server) lookup(token string) *APIKey {
+	if token == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(token))
+	var found *APIKey
+	for i := range s.keys {
+		want, _ := hex.DecodeString(s.keys[i].SHA256)
+		// Compare every key, so timing says nothing about which matched.
+		if subtle.ConstantTimeCompare(sum[:], want) == 1 {
+			found = &s.keys[i]
+		}
+	}
+	return found
+}
+
+func principal(c echo.Context) *APIKey {
+	k, _ := c.Get(principalKey).(*APIKey)
+	return k
+}
+
+// requireOperator refuses viewer keys.
+func requireOperator(c echo.Context) error {
+	if k := principal(c); k == nil || k.Role != RoleOperator {
+		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: fmt.Sprintf("key %q has role %s; this needs an operator key", k.Name, k.Role)}}
+	}
+	return nil
+}
+
+// requireUnscoped refuses keys scoped to one customer, for routes that are
+// not about one customer.
+func requireUnscoped(c echo.Context) error {
+	if k := principal(c); k == nil || k.CustomerID != "" {
+		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: fmt.Sprintf("key %q is scoped to customer %s; this route spans customers", k.Name, k.CustomerID)}}
+	}
+	return nil
+}
+
+// sees reports whether the request's key may see a customer's data.
+func sees(c echo.Context, customerID string) bool {
+	k := principal(c)
+	return k != nil && (k.CustomerID == "" || k.CustomerID == customerID)
+}

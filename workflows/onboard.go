@@ -1,0 +1,319 @@
+package workflows
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/payer"
+)
+
+// ErrTypeInvalidRegistration is the failure type of a registration the
+// workflow cannot use (the gateway validates the same rules first).
+const ErrTypeInvalidRegistration = "InvalidRegistration"
+
+// OnboardPayer takes a payer account from registration to active:
+//
+//  1. publish the customer stack's template and quick-create link;
+//  2. wait for the stack (polling CloudFormation, or a stack-deployed
+//     signal), reminding the customer while it waits;
+//  3. validate access: credentials, organization, bucket, export, delivery;
+//  4. wait for the operator to approve, reject, or request changes (after
+//     which the stack is awaited and the checks run again);
+//  5. on approval, start the payer's first ingestion.
+//
+// It then stays open as the payer's record, queried by the gateway.
+func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, error) {
+	reg := in.Registration
+	reg.Normalize()
+	if err := reg.Validate(); err != nil {
+		return OnboardingState{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRegistration, nil)
+	}
+	if reg.Access.Mode == payer.AssumeRole && reg.Access.ExternalID == "" {
+		// The external ID is random, so it is drawn once and recorded.
+		var id string
+		if err := workflow.SideEffect(ctx, func(workflow.Context) any { return newExternalID() }).Get(&id); err != nil {
+			return OnboardingState{}, err
+		}
+		reg.Access.ExternalID = id
+	}
+	if in.StackName == "" {
+		in.StackName = DefaultStackName
+	}
+	o := &onboarding{
+		timing: in.Timing.withDefaults(),
+		state:  OnboardingState{Registration: reg, Stack: StackState{Name: in.StackName}},
+	}
+	if err := workflow.SetQueryHandler(ctx, OnboardingStateQuery, func() (OnboardingState, error) { return o.state, nil }); err != nil {
+		return o.state, err
+	}
+	o.signals = map[string]workflow.ReceiveChannel{}
+	for _, name := range []string{StackDeployedSignal, ApproveSignal, RejectSignal, RequestChangesSignal} {
+		o.signals[name] = workflow.GetSignalChannel(ctx, name)
+	}
+	o.record(ctx, "registered for customer "+reg.CustomerID)
+
+	if err := o.publish(ctx); err != nil {
+		return o.state, err
+	}
+	var since time.Time // a stack counts once created or updated after this
+	for {
+		switch o.state.Status {
+		case StatusAwaitingStack, StatusChangesRequested:
+			if o.state.Status == StatusChangesRequested {
+				since = workflow.Now(ctx)
+			}
+			if err := o.waitForStack(ctx, since); err != nil {
+				return o.state, err
+			}
+		case StatusValidating:
+			if err := o.validate(ctx); err != nil {
+				return o.state, err
+			}
+		case StatusStackFailed, StatusChecksFailed, StatusAwaitingApproval:
+			o.waitForOperator(ctx)
+		case StatusActive:
+			o.startFirstIngestion(ctx)
+			// The payer's record stays queryable for as long as it is active.
+			err := workflow.Await(ctx, func() bool { return false })
+			return o.state, err
+		case StatusRejected:
+			return o.state, nil
+		default:
+			return o.state, fmt.Errorf("onboarding reached unknown status %q", o.state.Status)
+		}
+	}
+}
+
+func newExternalID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return "costlake-" + hex.EncodeToString(b)
+}
+
+type onboarding struct {
+	timing  OnboardTiming
+	state   OnboardingState
+	signals map[string]workflow.ReceiveChannel
+}
+
+func (o *onboarding) record(ctx workflow.Context, what string) {
+	o.state.Events = append(o.state.Events, OnboardingEvent{At: workflow.Now(ctx), What: what})
+}
+
+func shortActivity(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+}
+
+func (o *onboarding) publish(ctx workflow.Context) error {
+	var res onboard.PublishStackTemplateResult
+	err := workflow.ExecuteActivity(shortActivity(ctx), onboard.PublishStackTemplateActivity,
+		onboard.PublishStackTemplateInput{Registration: o.state.Registration, StackName: o.state.Stack.Name}).Get(ctx, &res)
+	if err != nil {
+		return err
+	}
+	o.state.Stack.TemplateURL = res.TemplateURL
+	o.state.Stack.QuickCreateURL = res.QuickCreateURL
+	o.state.Stack.Parameters = res.Parameters
+	o.state.Stack.Note = res.Note
+	o.state.Status = StatusAwaitingStack
+	o.record(ctx, "published the stack template; waiting for the customer to deploy "+o.state.Stack.Name)
+	return nil
+}
+
+// onSignal applies an operator's signal, or records why it was ignored.
+func (o *onboarding) onSignal(ctx workflow.Context, name string, d Decision) {
+	if !o.state.Accepts(name) {
+		o.record(ctx, fmt.Sprintf("ignored %s from %s: status is %s", name, d.By, o.state.Status))
+		return
+	}
+	switch name {
+	case StackDeployedSignal:
+		o.state.Status = StatusValidating
+		o.record(ctx, "stack reported deployed by "+d.By)
+	case ApproveSignal:
+		o.state.Status = StatusActive
+		o.state.ApprovedBy = d.By
+		o.record(ctx, "approved by "+d.By)
+	case RejectSignal:
+		o.state.Status = StatusRejected
+		o.state.RejectReason = d.Reason
+		o.record(ctx, fmt.Sprintf("rejected by %s: %s", d.By, d.Reason))
+	case RequestChangesSignal:
+		o.state.Status = StatusChangesRequested
+		o.state.RequestedChanges = d.Issues
+		o.record(ctx, fmt.Sprintf("changes requested by %s: %v", d.By, d.Issues))
+	}
+}
+
+// addSignals makes sel receive every operator signal.
+func (o *onboarding) addSignals(ctx workflow.Context, sel workflow.Selector) {
+	for _, name := range []string{StackDeployedSignal, ApproveSignal, RejectSignal, RequestChangesSignal} {
+		sel.AddReceive(o.signals[name], func(c workflow.ReceiveChannel, _ bool) {
+			var d Decision
+			c.Receive(ctx, &d)
+			o.onSignal(ctx, name, d)
+		})
+	}
+}
+
+// waitForStack polls the stack until it is complete (created or updated
+// after since), fails, or the wait times out; an operator's signal can
+// cut it short.
+func (o *onboarding) waitForStack(ctx workflow.Context, since time.Time) error {
+	waiting := o.state.Status
+	start := workflow.Now(ctx)
+	deadline := start.Add(o.timing.StackTimeout)
+	nextReminder := start.Add(o.timing.RemindEvery)
+	reg := o.state.Registration
+	for o.state.Status == waiting {
+		var st onboard.DescribeCustomerStackResult
+		err := workflow.ExecuteActivity(shortActivity(ctx), onboard.DescribeCustomerStackActivity, onboard.DescribeCustomerStackInput{
+			Access: reg.Access, StackName: o.state.Stack.Name,
+		}).Get(ctx, &st)
+		if err != nil {
+			return err
+		}
+		o.state.Stack.Polls++
+		o.state.Stack.Waiting = st.Unreachable
+		if st.Found {
+			o.state.Stack.Status, o.state.Stack.Reason, o.state.Stack.Outputs = st.Status, st.Reason, st.Outputs
+			fresh := since.IsZero() || st.UpdatedAt.After(since)
+			switch {
+			case fresh && st.Complete():
+				if arn := st.Outputs["RoleArn"]; arn != "" && arn != o.state.Registration.Access.RoleARN {
+					o.state.Registration.Access.RoleARN = arn
+					o.record(ctx, "the stack created role "+arn)
+				}
+				o.state.Status = StatusValidating
+				o.record(ctx, "stack "+o.state.Stack.Name+" is "+st.Status)
+				return nil
+			case fresh && st.Failed():
+				o.state.Status = StatusStackFailed
+				o.record(ctx, fmt.Sprintf("stack %s is %s: %s", o.state.Stack.Name, st.Status, st.Reason))
+				return nil
+			}
+		}
+
+		now := workflow.Now(ctx)
+		if !now.Before(deadline) {
+			o.state.Status = StatusStackFailed
+			o.state.Stack.Reason = fmt.Sprintf("no complete stack %s after %s; last seen: %s", o.state.Stack.Name, o.timing.StackTimeout, lastSeen(o.state.Stack))
+			o.record(ctx, "timed out waiting for the stack: "+o.state.Stack.Reason)
+			return nil
+		}
+		if !now.Before(nextReminder) {
+			o.state.Stack.Reminders++
+			nextReminder = now.Add(o.timing.RemindEvery)
+			o.record(ctx, fmt.Sprintf("reminder %d: the stack is not deployed yet", o.state.Stack.Reminders))
+			err := workflow.ExecuteActivity(shortActivity(ctx), onboard.RemindCustomerActivity, onboard.RemindCustomerInput{
+				CustomerID: reg.CustomerID, PayerAccountID: reg.PayerAccountID, StackName: o.state.Stack.Name,
+				QuickCreateURL: o.state.Stack.QuickCreateURL, Waiting: now.Sub(start), Reminder: o.state.Stack.Reminders,
+			}).Get(ctx, nil)
+			if err != nil {
+				workflow.GetLogger(ctx).Warn("reminder failed", "error", err)
+			}
+		}
+
+		wait := min(o.timing.StackPoll, deadline.Sub(now))
+		timerCtx, cancel := workflow.WithCancel(ctx)
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {})
+		o.addSignals(ctx, sel)
+		sel.Select(ctx)
+		cancel()
+	}
+	return nil
+}
+
+func lastSeen(s StackState) string {
+	switch {
+	case s.Status != "":
+		return s.Status
+	case s.Waiting != "":
+		return s.Waiting
+	}
+	return "no stack"
+}
+
+func (o *onboarding) validate(ctx workflow.Context) error {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+	var res onboard.ValidateAccessResult
+	err := workflow.ExecuteActivity(actx, onboard.ValidateAccessActivity, onboard.ValidateAccessInput{
+		Registration: o.state.Registration, AsOf: workflow.Now(ctx),
+	}).Get(ctx, &res)
+	if err != nil {
+		return err
+	}
+	o.state.Checks, o.state.ChecksAt = res.Checks, workflow.Now(ctx)
+	o.state.Accounts, o.state.LatestPeriod = res.Accounts, res.LatestPeriod
+	if res.AllPassed() {
+		o.state.Status = StatusAwaitingApproval
+		o.record(ctx, "every check passed; waiting for the operator's approval")
+	} else {
+		o.state.Status = StatusChecksFailed
+		for _, c := range res.Checks {
+			if c.Result == onboard.Failed {
+				o.record(ctx, "check "+c.Name+" failed: "+c.Message)
+			}
+		}
+	}
+	return nil
+}
+
+// waitForOperator blocks until a signal changes the status.
+func (o *onboarding) waitForOperator(ctx workflow.Context) {
+	status := o.state.Status
+	for o.state.Status == status {
+		sel := workflow.NewSelector(ctx)
+		o.addSignals(ctx, sel)
+		sel.Select(ctx)
+	}
+}
+
+// startFirstIngestion starts the ingestion of the newest period found, as
+// a child that outlives nothing: it keeps running if this record changes.
+func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
+	reg := o.state.Registration
+	if o.state.LatestPeriod == "" {
+		o.state.FirstIngestion = &FirstIngestion{Note: "no delivery yet; the first one is ingested when it arrives"}
+		o.record(ctx, "active; no delivery to ingest yet")
+		return
+	}
+	in := IngestBillingPeriodInput{
+		Source:         reg.Export.Source(),
+		Period:         o.state.LatestPeriod,
+		PayerAccountID: reg.PayerAccountID,
+		Access:         &reg.Access,
+		Accounts:       ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts},
+	}
+	id := IngestWorkflowID(reg.PayerAccountID, in.Source, in.Period)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            id,
+		TaskQueue:             TaskQueue,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, IngestBillingPeriod, in)
+	o.state.FirstIngestion = &FirstIngestion{WorkflowID: id, Period: in.Period}
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		o.state.FirstIngestion.Note = "not started: " + err.Error()
+		o.record(ctx, "active; the first ingestion did not start: "+err.Error())
+		return
+	}
+	o.record(ctx, "active; ingesting "+in.Period+" in "+id)
+}

@@ -1,0 +1,143 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/payer"
+)
+
+// OnboardingWorkflowID is the business key of a payer: "onboarding/<payer>".
+// A payer account belongs to one customer, so registering it twice, for
+// any customer, meets the same workflow and is a conflict.
+func OnboardingWorkflowID(payerAccountID string) string { return "onboarding/" + payerAccountID }
+
+// OnboardingStateQuery returns the OnboardingState of a payer.
+const OnboardingStateQuery = "state"
+
+// Signals an operator (through the gateway or the Temporal UI) sends to
+// OnboardPayer.
+const (
+	// StackDeployedSignal says the customer deployed (or updated) the stack;
+	// the checks run now instead of at the next poll.
+	StackDeployedSignal = "stack-deployed"
+	// ApproveSignal activates a payer whose checks passed.
+	ApproveSignal = "approve"
+	// RejectSignal ends the onboarding; Decision.Reason is required.
+	RejectSignal = "reject"
+	// RequestChangesSignal sends the customer back to the stack with
+	// Decision.Issues; the checks run again once the stack changes.
+	RequestChangesSignal = "request-changes"
+)
+
+// Decision is the payload of the operator's signals.
+type Decision struct {
+	By     string   `json:"by"` // the API key's name, for the record
+	Reason string   `json:"reason,omitempty"`
+	Issues []string `json:"issues,omitempty"`
+}
+
+// Onboarding statuses.
+const (
+	StatusAwaitingStack    = "awaiting_stack"    // the customer has the link; costlake polls the stack
+	StatusStackFailed      = "stack_failed"      // the stack failed or never came; the operator decides
+	StatusValidating       = "validating"        // checks are running
+	StatusChecksFailed     = "checks_failed"     // a check failed; the operator requests changes or rejects
+	StatusAwaitingApproval = "awaiting_approval" // every check passed
+	StatusChangesRequested = "changes_requested" // the customer is fixing the stack
+	StatusActive           = "active"            // approved; ingestion runs
+	StatusRejected         = "rejected"          // final
+)
+
+// OnboardPayerInput starts an onboarding.
+type OnboardPayerInput struct {
+	Registration payer.Registration `json:"registration"`
+	// StackName defaults to DefaultStackName.
+	StackName string        `json:"stack_name,omitempty"`
+	Timing    OnboardTiming `json:"timing"`
+}
+
+// DefaultStackName is the customer stack's name in the payer account.
+const DefaultStackName = "costlake-billing-access"
+
+// OnboardTiming tunes the waits; zero values take the defaults.
+type OnboardTiming struct {
+	StackPoll    time.Duration `json:"stack_poll"`    // default 1 minute
+	StackTimeout time.Duration `json:"stack_timeout"` // default 7 days
+	RemindEvery  time.Duration `json:"remind_every"`  // default 24 hours
+}
+
+func (t OnboardTiming) withDefaults() OnboardTiming {
+	if t.StackPoll <= 0 {
+		t.StackPoll = time.Minute
+	}
+	if t.StackTimeout <= 0 {
+		t.StackTimeout = 7 * 24 * time.Hour
+	}
+	if t.RemindEvery <= 0 {
+		t.RemindEvery = 24 * time.Hour
+	}
+	return t
+}
+
+// StackState is what costlake published and saw of the customer stack.
+type StackState struct {
+	Name           string            `json:"name"`
+	TemplateURL    string            `json:"template_url"`
+	QuickCreateURL string            `json:"quick_create_url"`
+	Parameters     map[string]string `json:"parameters"`
+	Note           string            `json:"note,omitempty"`
+	Status         string            `json:"status,omitempty"` // CloudFormation's stack status
+	Reason         string            `json:"reason,omitempty"`
+	Waiting        string            `json:"waiting,omitempty"` // why the stack cannot be read yet
+	Outputs        map[string]string `json:"outputs,omitempty"`
+	Polls          int               `json:"polls"`
+	Reminders      int               `json:"reminders"`
+}
+
+// OnboardingEvent is one line of the onboarding's timeline.
+type OnboardingEvent struct {
+	At   time.Time `json:"at"`
+	What string    `json:"what"`
+}
+
+// FirstIngestion is the ingestion started on approval.
+type FirstIngestion struct {
+	WorkflowID string `json:"workflow_id,omitempty"`
+	Period     string `json:"period,omitempty"`
+	Note       string `json:"note,omitempty"`
+}
+
+// OnboardingState is everything the gateway shows of a payer.
+type OnboardingState struct {
+	Status           string             `json:"status"`
+	Registration     payer.Registration `json:"registration"`
+	Stack            StackState         `json:"stack"`
+	Checks           []onboard.Check    `json:"checks,omitempty"`
+	ChecksAt         time.Time          `json:"checks_at,omitzero"`
+	Accounts         []string           `json:"accounts,omitempty"`
+	LatestPeriod     string             `json:"latest_period,omitempty"`
+	RequestedChanges []string           `json:"requested_changes,omitempty"`
+	RejectReason     string             `json:"reject_reason,omitempty"`
+	ApprovedBy       string             `json:"approved_by,omitempty"`
+	FirstIngestion   *FirstIngestion    `json:"first_ingestion,omitempty"`
+	Events           []OnboardingEvent  `json:"events"`
+}
+
+// Accepts reports whether a signal makes sense in the current status; the
+// gateway asks before signalling so operators get a clear conflict, and
+// the workflow asks again and records signals it ignores.
+func (s OnboardingState) Accepts(signal string) bool {
+	switch signal {
+	case ApproveSignal:
+		return s.Status == StatusAwaitingApproval
+	case RejectSignal:
+		return s.Status != StatusActive && s.Status != StatusRejected
+	case RequestChangesSignal:
+		return s.Status == StatusStackFailed || s.Status == StatusChecksFailed || s.Status == StatusAwaitingApproval
+	case StackDeployedSignal:
+		return s.Status == StatusAwaitingStack || s.Status == StatusChangesRequested || s.Status == StatusStackFailed ||
+			s.Status == StatusChecksFailed || s.Status == StatusAwaitingApproval
+	}
+	return false
+}
