@@ -218,6 +218,18 @@ func (s *Server) FailNext(operation, code, message string, times int) {
 	}
 }
 
+// ClearFaults drops the faults still queued for operation (all
+// operations if "").
+func (s *Server) ClearFaults(operation string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if operation == "" {
+		clear(s.faults)
+		return
+	}
+	delete(s.faults, operation)
+}
+
 // Deny makes every call of operation fail as IAM would for a principal
 // without permission: AccessDeniedException (AccessDenied on
 // CloudFormation) with "User: arn:... is not authorized to perform:
@@ -443,6 +455,8 @@ func (s *Server) requestID() string {
 func newUUID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

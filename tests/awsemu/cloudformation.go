@@ -195,15 +195,15 @@ type xmlStack struct {
 	StackId           string
 	StackName         string
 	Description       string      `xml:",omitempty"`
-	Parameters        []Parameter `xml:"Parameters>member"`
+	Parameters        []Parameter `xml:"Parameters>member,omitempty"`
 	CreationTime      string
 	LastUpdatedTime   string `xml:",omitempty"`
 	StackStatus       string
 	StackStatusReason string   `xml:",omitempty"`
 	DisableRollback   bool     `xml:"DisableRollback"`
-	Outputs           []Output `xml:"Outputs>member"`
-	Capabilities      []string `xml:"Capabilities>member"`
-	Tags              []Tag    `xml:"Tags>member"`
+	Outputs           []Output `xml:"Outputs>member,omitempty"`
+	Capabilities      []string `xml:"Capabilities>member,omitempty"`
+	Tags              []Tag    `xml:"Tags>member,omitempty"`
 }
 
 func toXMLStack(st Stack) xmlStack {
@@ -274,7 +274,7 @@ func cfnDescribeStacks(s *Server, r *request) (any, *apiError) {
 	}
 	out := struct {
 		XMLName   xml.Name   `xml:"DescribeStacksResult"`
-		Stacks    []xmlStack `xml:"Stacks>member"`
+		Stacks    []xmlStack `xml:"Stacks>member,omitempty"`
 		NextToken string     `xml:",omitempty"`
 	}{NextToken: next}
 	for _, st := range stacks {
@@ -300,7 +300,7 @@ func cfnDescribeStackEvents(s *Server, r *request) (any, *apiError) {
 	}
 	out := struct {
 		XMLName     xml.Name        `xml:"DescribeStackEventsResult"`
-		StackEvents []xmlStackEvent `xml:"StackEvents>member"`
+		StackEvents []xmlStackEvent `xml:"StackEvents>member,omitempty"`
 		NextToken   string          `xml:",omitempty"`
 	}{NextToken: next}
 	for _, e := range events {

@@ -24,10 +24,11 @@ type ReportDefinition struct {
 	ReportStatus             *ReportStatus `json:",omitempty"`
 }
 
-// ReportStatus is a report's last delivery.
+// ReportStatus is a report's last delivery. Its wire members are
+// lowerCamelCase (lastDelivery, lastStatus), unlike the rest of the API.
 type ReportStatus struct {
-	LastDelivery string `json:",omitempty"` // e.g. 20240101T000000Z
-	LastStatus   string `json:",omitempty"` // SUCCESS, ERROR_PERMISSIONS, ERROR_NO_BUCKET
+	LastDelivery string `json:"lastDelivery,omitempty"` // e.g. 20240101T000000Z
+	LastStatus   string `json:"lastStatus,omitempty"`   // SUCCESS, ERROR_PERMISSIONS, ERROR_NO_BUCKET
 }
 
 type curState struct {
