@@ -28,12 +28,22 @@ type Server struct {
 	temporal client.Client
 	log      *slog.Logger
 	keys     []APIKey
+	timing   workflows.OnboardTiming
 }
 
-// New returns an Echo instance with every route installed. Every route
-// but /healthz needs one of keys as a bearer token.
-func New(c client.Client, log *slog.Logger, keys []APIKey) *echo.Echo {
-	s := &Server{temporal: c, log: log, keys: keys}
+// Config configures the gateway.
+type Config struct {
+	// Keys are the accepted API keys; every route but /healthz needs one
+	// as a bearer token.
+	Keys []APIKey
+	// OnboardTiming is given to every onboarding started; zero values take
+	// the workflow's defaults.
+	OnboardTiming workflows.OnboardTiming
+}
+
+// New returns an Echo instance with every route installed.
+func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
+	s := &Server{temporal: c, log: log, keys: cfg.Keys, timing: cfg.OnboardTiming}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -89,7 +89,7 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 		// one may be registered again.
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.OnboardPayer, workflows.OnboardPayerInput{Registration: reg})
+	}, workflows.OnboardPayer, workflows.OnboardPayerInput{Registration: reg, Timing: s.timing})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		msg := fmt.Sprintf("payer %s is already registered", reg.PayerAccountID)

@@ -19,11 +19,35 @@ import (
 	"github.com/costlake/costlake/internal/synth"
 )
 
-func doJSON(t *testing.T, method, url, body string, out any) int {
+// apiClient calls the gateway with one API key.
+type apiClient struct {
+	t    *testing.T
+	base string
+	key  string
+}
+
+func (a apiClient) do(method, path, body string, out any) int {
+	a.t.Helper()
+	return doJSON(a.t, method, a.base+path, a.key, body, out)
+}
+
+// testKeys returns gateway keys for the tests: an operator and a viewer of
+// every customer, and an operator scoped to customer "globex".
+func testKeys() (keys []gateway.APIKey, operator, viewer, globex string) {
+	operator, op := gateway.NewAPIKey("test-operator", gateway.RoleOperator, "")
+	viewer, vw := gateway.NewAPIKey("test-viewer", gateway.RoleViewer, "")
+	globex, gx := gateway.NewAPIKey("globex-operator", gateway.RoleOperator, "globex")
+	return []gateway.APIKey{op, vw, gx}, operator, viewer, globex
+}
+
+func doJSON(t *testing.T, method, url, key, body string, out any) int {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -40,12 +64,25 @@ func doJSON(t *testing.T, method, url, body string, out any) int {
 // checks the error shape of bad requests.
 func TestGatewayIngestion(t *testing.T) {
 	s := newStack(t, false)
-	srv := httptest.NewServer(gateway.New(s.client, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	keys, operator, viewer, globex := testKeys()
+	srv := httptest.NewServer(gateway.New(s.client, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys}))
 	t.Cleanup(srv.Close)
+	op := apiClient{t: t, base: srv.URL, key: operator}
 
 	var health map[string]string
-	require.Equal(t, http.StatusOK, doJSON(t, "GET", srv.URL+"/healthz", "", &health))
+	require.Equal(t, http.StatusOK, doJSON(t, "GET", srv.URL+"/healthz", "", "", &health))
 	require.Equal(t, "ok", health["status"])
+
+	var denied struct {
+		Error gateway.Error `json:"error"`
+	}
+	require.Equal(t, http.StatusUnauthorized, doJSON(t, "GET", srv.URL+"/v1/ingestions/ingest/x/2026-01", "", "", &denied))
+	require.Equal(t, "unauthorized", denied.Error.Code)
+	require.Equal(t, http.StatusUnauthorized, doJSON(t, "GET", srv.URL+"/v1/ingestions/ingest/x/2026-01", "clk_not-a-key", "", &denied))
+	require.Equal(t, http.StatusForbidden, doJSON(t, "POST", srv.URL+"/v1/ingestions", viewer, `{}`, &denied))
+	require.Contains(t, denied.Error.Message, "operator")
+	require.Equal(t, http.StatusForbidden, doJSON(t, "POST", srv.URL+"/v1/ingestions", globex, `{}`, &denied))
+	require.Contains(t, denied.Error.Message, "scoped to customer globex")
 
 	root := filepath.Join(t.TempDir(), "bucket")
 	gen, err := synth.Generate(context.Background(), blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "gw", Period: "2026-09", Rows: 1500, Files: 2, Seed: 7})
@@ -53,13 +90,13 @@ func TestGatewayIngestion(t *testing.T) {
 	source := "file://" + filepath.Join(root, "cur", "gw")
 
 	var started gateway.IngestionResponse
-	code := doJSON(t, "POST", srv.URL+"/v1/ingestions", `{"source":"`+source+`","period":"2026-09"}`, &started)
+	code := op.do("POST", "/v1/ingestions", `{"source":"`+source+`","period":"2026-09"}`, &started)
 	require.Equal(t, http.StatusAccepted, code)
 	require.Equal(t, "ingest/"+source+"/2026-09", started.ID)
 
 	var got gateway.IngestionResponse
 	require.Eventually(t, func() bool {
-		doJSON(t, "GET", srv.URL+"/v1/ingestions/"+started.ID, "", &got)
+		doJSON(t, "GET", srv.URL+"/v1/ingestions/"+started.ID, viewer, "", &got)
 		return got.Status != "running"
 	}, time.Minute, 200*time.Millisecond)
 	require.Equal(t, "completed", got.Status, got.Failure)
@@ -72,18 +109,18 @@ func TestGatewayIngestion(t *testing.T) {
 	var bad struct {
 		Error gateway.Error `json:"error"`
 	}
-	code = doJSON(t, "POST", srv.URL+"/v1/ingestions", `{"source":"ftp://x/y","period":"2026-13","payer_account_id":"42"}`, &bad)
+	code = op.do("POST", "/v1/ingestions", `{"source":"ftp://x/y","period":"2026-13","payer_account_id":"42"}`, &bad)
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Equal(t, "invalid_request", bad.Error.Code)
 	require.Contains(t, bad.Error.Fields, "source")
 	require.Contains(t, bad.Error.Fields, "period")
 	require.Contains(t, bad.Error.Fields, "payer_account_id")
 
-	code = doJSON(t, "POST", srv.URL+"/v1/ingestions", `{"source":`, &bad)
+	code = op.do("POST", "/v1/ingestions", `{"source":`, &bad)
 	require.Equal(t, http.StatusBadRequest, code)
 	require.Contains(t, bad.Error.Fields, "body")
 
-	code = doJSON(t, "GET", srv.URL+"/v1/ingestions/ingest/nobody/2020-01", "", &bad)
+	code = op.do("GET", "/v1/ingestions/ingest/nobody/2020-01", "", &bad)
 	require.Equal(t, http.StatusNotFound, code)
 	require.Equal(t, "not_found", bad.Error.Code)
 }

@@ -85,7 +85,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log := logger()
 	gwErr := make(chan error, 1)
-	go func() { gwErr <- gateway.Serve(ctx, gateway.New(c, log, keys), *httpAddr) }()
+	go func() { gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{Keys: keys}), *httpAddr) }()
 
 	tbl, err := lake.LineItems(ctx)
 	if err != nil {

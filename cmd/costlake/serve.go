@@ -108,7 +108,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	defer c.Close()
 	log := logger()
 	log.Info("gateway listening", "address", *addr, "temporal", tc.Address)
-	err = gateway.Serve(ctx, gateway.New(c, log, keys), *addr)
+	err = gateway.Serve(ctx, gateway.New(c, log, gateway.Config{Keys: keys}), *addr)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
