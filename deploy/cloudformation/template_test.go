@@ -2,6 +2,7 @@ package cloudformation
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ func billingReadActions(bucket, prefix string) map[string]string {
 // writeVerbs start the names of IAM actions that change something.
 var writeVerbs = []string{"Put", "Create", "Delete", "Update", "Modify", "Tag", "Untag", "Attach",
 	"Detach", "Set", "Start", "Stop", "Enable", "Disable", "Accept", "Invite", "Leave", "Remove",
-	"Register", "Deregister", "Restore", "Replicate", "Abort", "Restore", "Upload", "Copy"}
+	"Register", "Deregister", "Restore", "Replicate", "Abort", "Upload", "Copy"}
 
 func TestTemplateIsPlainYAML(t *testing.T) {
 	var doc yaml.Node
@@ -323,7 +324,7 @@ func TestTrustPolicyJSONCannotBeInjected(t *testing.T) {
 		}
 		re := regexp.MustCompile(p)
 		for _, bad := range []string{`x"y`, `x\y`, "x\ny", "x y", `x","y`} {
-			if re.MatchString("https://" + bad) || re.MatchString(bad) {
+			if re.MatchString("https://"+bad) || re.MatchString(bad) {
 				t.Errorf("%s's pattern admits %q, which could break out of the JSON trust policy", name, bad)
 			}
 		}
@@ -731,7 +732,7 @@ func checkExport(t *testing.T, r *rendered, p Params) {
 	ex := dig(props, "Export")
 	table := map[string]string{ExportCUR2: "COST_AND_USAGE_REPORT", ExportFOCUS: "FOCUS_1_0_AWS"}[p.ExportType]
 	dest := dig(ex, "DestinationConfigurations", "S3Destination")
-	wantProps := map[string]any{
+	got := map[string]any{
 		"Name":                          dig(ex, "Name"),
 		"S3Bucket":                      dig(dest, "S3Bucket"),
 		"S3Prefix":                      dig(dest, "S3Prefix"),
@@ -746,12 +747,12 @@ func checkExport(t *testing.T, r *rendered, p Params) {
 	expect := map[string]any{
 		"Name": p.ExportName, "S3Bucket": p.ExportBucket, "S3Prefix": p.ExportPrefix, "S3Region": BillingRegion,
 		"OutputType": "CUSTOM", "Format": "PARQUET", "Compression": "PARQUET", "Overwrite": "OVERWRITE_REPORT",
-		"RefreshCadence": "SYNCHRONOUS",
+		"RefreshCadence":                "SYNCHRONOUS",
 		"table configured (CUR 2 only)": map[string]string{ExportCUR2: "[COST_AND_USAGE_REPORT]", ExportFOCUS: "[]"}[p.ExportType],
 	}
 	for k, v := range expect {
-		if wantProps[k] != v {
-			t.Errorf("%s export %s = %v, want %v", p.ExportType, k, wantProps[k], v)
+		if got[k] != v {
+			t.Errorf("%s export %s = %v, want %v", p.ExportType, k, got[k], v)
 		}
 	}
 	if p.ExportType == ExportCUR2 {
@@ -860,7 +861,7 @@ func TestRulesRejectWhatValidateRejects(t *testing.T) {
 			m := p.StackParameters()
 			c.edit(&p, m)
 			assertFields(t, p.Validate(), c.field)
-			s, err := newStack(tp, m, cmpOr(c.region, BillingRegion))
+			s, err := newStack(tp, m, cmp.Or(c.region, BillingRegion))
 			if err != nil {
 				t.Fatalf("parameters rejected before the rules ran: %v", err)
 			}
@@ -891,13 +892,6 @@ func TestRulesRejectWhatValidateRejects(t *testing.T) {
 	if failed, _ := s.failedRules(); len(failed) > 0 {
 		t.Errorf("rules reject a stack without export in eu-west-1: %v", failed)
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // assertFields checks err is a *ValidationError naming exactly fields.
