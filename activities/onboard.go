@@ -14,10 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bcmdataexports"
-	bcmtypes "github.com/aws/aws-sdk-go-v2/service/bcmdataexports/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	curapi "github.com/aws/aws-sdk-go-v2/service/costandusagereportservice"
-	curtypes "github.com/aws/aws-sdk-go-v2/service/costandusagereportservice/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -293,8 +291,9 @@ func (a *Activities) checkBucket(ctx context.Context, cfg aws.Config, e payer.Ex
 	return store, "can list " + url, true
 }
 
-// checkExport looks the export definition up (or creates it) when the
-// registration asks; known reports whether an export is known to exist.
+// checkExport looks the export definition up when the registration asks
+// to detect or create it (the stack creates it); known reports whether an
+// export is known to exist.
 func (a *Activities) checkExport(ctx context.Context, cfg aws.Config, e payer.Export) (known bool, msg string, ok bool) {
 	if !e.DetectExisting && !e.Create {
 		return false, "not looked up (detect_existing is off): the delivery check looks for manifests under the prefix", true
@@ -328,26 +327,17 @@ func checkReportDefinition(ctx context.Context, client *curapi.Client, e payer.E
 			return true, fmt.Sprintf("found report %s (%s, %s, %s) delivering to %s", e.Name, d.Format, d.Compression, d.TimeUnit, got), true
 		}
 	}
-	if !e.Create {
-		return false, fmt.Sprintf("no Cost and Usage Report named %s in this account: create it (export.create), or fix export.name.", e.Name), false
+	return false, missingExport("Cost and Usage Report", e), false
+}
+
+// missingExport explains an export that is not there. costlake never
+// creates one itself (its role may only read): the customer stack does,
+// when the registration asks.
+func missingExport(kind string, e payer.Export) string {
+	if e.Create {
+		return fmt.Sprintf("no %s named %s in this account, though the stack was asked to create it: check the stack's ExportName and ExportArn outputs, or redeploy it with CreateExport=true.", kind, e.Name)
 	}
-	_, err := client.PutReportDefinition(ctx, &curapi.PutReportDefinitionInput{ReportDefinition: &curtypes.ReportDefinition{
-		ReportName:               aws.String(e.Name),
-		TimeUnit:                 curtypes.TimeUnitHourly,
-		Format:                   curtypes.ReportFormatCsv,
-		Compression:              curtypes.CompressionFormatGzip,
-		AdditionalSchemaElements: []curtypes.SchemaElement{curtypes.SchemaElementResources},
-		S3Bucket:                 aws.String(e.Bucket),
-		S3Prefix:                 aws.String(e.Prefix),
-		S3Region:                 curtypes.AWSRegion(e.Region),
-		ReportVersioning:         curtypes.ReportVersioningOverwriteReport,
-		RefreshClosedReports:     aws.Bool(true),
-	}})
-	if err != nil {
-		code, msg := awsError(err)
-		return false, fmt.Sprintf("could not create report %s: %s %s", e.Name, code, msg), false
-	}
-	return true, fmt.Sprintf("created report %s delivering to s3://%s/%s; AWS writes the first delivery within 24 hours", e.Name, e.Bucket, e.Prefix), true
+	return fmt.Sprintf("no %s named %s in this account: fix export.name, or register with export.create so the stack creates it.", kind, e.Name)
 }
 
 // tableOf is the Data Exports table an export type queries.
@@ -389,27 +379,7 @@ func checkDataExport(ctx context.Context, client *bcmdataexports.Client, e payer
 			return true, fmt.Sprintf("found export %s of %s delivering to %s", e.Name, tableOf(e.Type), got), true
 		}
 	}
-	if !e.Create {
-		return false, fmt.Sprintf("no Data Export named %s in this account: create it (export.create), or fix export.name.", e.Name), false
-	}
-	format, compression := bcmtypes.FormatOptionParquet, bcmtypes.CompressionOptionParquet
-	_, err := client.CreateExport(ctx, &bcmdataexports.CreateExportInput{Export: &bcmtypes.Export{
-		Name:      aws.String(e.Name),
-		DataQuery: &bcmtypes.DataQuery{QueryStatement: aws.String("SELECT * FROM " + tableOf(e.Type))},
-		DestinationConfigurations: &bcmtypes.DestinationConfigurations{S3Destination: &bcmtypes.S3Destination{
-			S3Bucket: aws.String(e.Bucket), S3Prefix: aws.String(e.Prefix), S3Region: aws.String(e.Region),
-			S3OutputConfigurations: &bcmtypes.S3OutputConfigurations{
-				Format: format, Compression: compression,
-				OutputType: bcmtypes.S3OutputTypeCustom, Overwrite: bcmtypes.OverwriteOptionOverwriteReport,
-			},
-		}},
-		RefreshCadence: &bcmtypes.RefreshCadence{Frequency: bcmtypes.FrequencyOptionSynchronous},
-	}})
-	if err != nil {
-		code, msg := awsError(err)
-		return false, fmt.Sprintf("could not create export %s: %s %s", e.Name, code, msg), false
-	}
-	return true, fmt.Sprintf("created export %s of %s delivering to s3://%s/%s; AWS writes the first delivery within 24 hours", e.Name, tableOf(e.Type), e.Bucket, e.Prefix), true
+	return false, missingExport("Data Export", e), false
 }
 
 // findLatestDelivery looks for a delivery of the month of asOf, then of

@@ -89,6 +89,8 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 		// one may be registered again.
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// Without it the SDK quietly returns the running workflow.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.OnboardPayer, workflows.OnboardPayerInput{Registration: reg, Timing: s.timing})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

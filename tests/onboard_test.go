@@ -2,12 +2,14 @@ package tests
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -226,7 +228,10 @@ func TestOnboardingEndToEnd(t *testing.T) {
 	}
 }
 
-// history returns every event of a workflow's history as JSON text.
+var payloadData = regexp.MustCompile(`"data":"([A-Za-z0-9+/=]*)"`)
+
+// history returns every event of a workflow's history as JSON text, with
+// payloads decoded.
 func (e *onboardEnv) history(workflowID string) string {
 	e.t.Helper()
 	var b strings.Builder
@@ -237,7 +242,13 @@ func (e *onboardEnv) history(workflowID string) string {
 		require.NoError(e.t, err)
 		js, err := protojson.Marshal(ev)
 		require.NoError(e.t, err)
-		b.Write(js)
+		// Payloads are base64 in JSON: decode them, or a secret in one
+		// would go unseen.
+		b.WriteString(payloadData.ReplaceAllStringFunc(string(js), func(m string) string {
+			raw, err := base64.StdEncoding.DecodeString(payloadData.FindStringSubmatch(m)[1])
+			require.NoError(e.t, err)
+			return string(raw)
+		}))
 		n++
 	}
 	require.Greater(e.t, n, 3, "history of %s", workflowID)
@@ -297,7 +308,7 @@ func TestOnboardingChecksFailThenChanges(t *testing.T) {
 	require.Equal(t, onboard.Failed, byName[onboard.CheckBucket].Result)
 	require.Contains(t, byName[onboard.CheckBucket].Message, "bucket hooli-cur does not exist")
 	require.Equal(t, onboard.Failed, byName[onboard.CheckExport].Result)
-	require.Contains(t, byName[onboard.CheckExport].Message, "no Cost and Usage Report named billing")
+	require.Contains(t, byName[onboard.CheckExport].Message, "no Cost and Usage Report named billing in this account")
 	require.Equal(t, onboard.Skipped, byName[onboard.CheckDelivery].Result)
 
 	var body apiErrorBody

@@ -25,13 +25,17 @@ import (
 func billingReadActions(bucket, prefix string) map[string]string {
 	return map[string]string{
 		// No resource-level permissions: "*" only.
-		"organizations:ListAccounts":    "*",
-		"ce:GetCostAndUsage":            "*",
-		"cur:DescribeReportDefinitions": "*",
-		"bcm-data-exports:ListExports":  "*",
+		"organizations:ListAccounts":         "*",
+		"organizations:DescribeOrganization": "*",
+		"ce:GetCostAndUsage":                 "*",
+		"cur:DescribeReportDefinitions":      "*",
+		"bcm-data-exports:ListExports":       "*",
 		// Resource-level: this organization's accounts, this account's exports.
 		"organizations:DescribeAccount": "arn:aws:organizations::" + testAccount + ":account/o-*/*",
 		"bcm-data-exports:GetExport":    "arn:aws:bcm-data-exports:us-east-1:" + testAccount + ":export/*",
+		// Onboarding watches the stack itself.
+		"cloudformation:DescribeStacks":      "arn:aws:cloudformation:us-east-1:" + testAccount + ":stack/" + testStack + "/*",
+		"cloudformation:DescribeStackEvents": "arn:aws:cloudformation:us-east-1:" + testAccount + ":stack/" + testStack + "/*",
 		// S3: the export's prefix of the export's bucket.
 		"s3:GetObject":         "arn:aws:s3:::" + bucket + "/" + prefix + "/*",
 		"s3:ListBucket":        "arn:aws:s3:::" + bucket,
