@@ -38,10 +38,18 @@ var payerIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // decodeStrict reads a JSON body, refusing unknown fields: a misspelled
 // field is an error, not a silently ignored setting.
-func decodeStrict(c echo.Context, v any) error {
+func decodeStrict(c echo.Context, v any) error { return decodeBody(c, v, false) }
+
+// decodeOptional is decodeStrict for bodies that may be empty.
+func decodeOptional(c echo.Context, v any) error { return decodeBody(c, v, true) }
+
+func decodeBody(c echo.Context, v any, optional bool) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return validationError(map[string]string{"body": "could not read the request body: " + err.Error()})
+	}
+	if optional && len(bytes.TrimSpace(body)) == 0 {
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -161,10 +169,8 @@ func (s *Server) payerAction(signal string) echo.HandlerFunc {
 			return err
 		}
 		var req ActionRequest
-		if c.Request().ContentLength != 0 {
-			if err := decodeStrict(c, &req); err != nil {
-				return err
-			}
+		if err := decodeOptional(c, &req); err != nil {
+			return err
 		}
 		switch signal {
 		case workflows.RejectSignal:
