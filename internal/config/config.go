@@ -59,8 +59,13 @@ func AddTemporalFlags(fs *flag.FlagSet, t *Temporal) {
 
 // AddStorageFlags registers --catalog, --warehouse and the object-store flags.
 func AddStorageFlags(fs *flag.FlagSet, s *Storage, dataDir string) {
+	// Locations must be absolute (file:///path); a relative data folder is
+	// taken from where the command runs.
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
 	fs.StringVar(&s.Catalog, "catalog", Env("COSTLAKE_CATALOG", filepath.Join(dataDir, "catalog.db")), "Iceberg SQL catalog: SQLite file or postgres:// URI [COSTLAKE_CATALOG]")
-	fs.StringVar(&s.Warehouse, "warehouse", Env("COSTLAKE_WAREHOUSE", filepath.Join(dataDir, "warehouse")), "warehouse root: path, file://, s3:// or gs:// [COSTLAKE_WAREHOUSE]")
+	fs.StringVar(&s.Warehouse, "warehouse", Env("COSTLAKE_WAREHOUSE", "file://"+filepath.Join(dataDir, "warehouse")), "warehouse root: path, file://, s3:// or gs:// [COSTLAKE_WAREHOUSE]")
 	fs.StringVar(&s.S3Endpoint, "s3-endpoint", Env("COSTLAKE_S3_ENDPOINT", ""), "S3-compatible endpoint, e.g. http://127.0.0.1:9000 for MinIO [COSTLAKE_S3_ENDPOINT]")
 	fs.StringVar(&s.S3Region, "s3-region", Env("COSTLAKE_S3_REGION", Env("AWS_REGION", "us-east-1")), "S3 region [COSTLAKE_S3_REGION, AWS_REGION]")
 	fs.StringVar(&s.GCSEndpoint, "gcs-endpoint", Env("COSTLAKE_GCS_ENDPOINT", ""), "GCS endpoint of an emulator [COSTLAKE_GCS_ENDPOINT]")
