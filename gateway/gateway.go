@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -150,24 +152,7 @@ func (r IngestionRequest) validate() error {
 	if r.PayerAccountID != "" && !accountIDPattern.MatchString(r.PayerAccountID) {
 		fields["payer_account_id"] = "must be a 12-digit AWS account ID"
 	}
-	switch r.LinkedAccounts {
-	case "", "all":
-		if len(r.ConnectedAccounts) > 0 {
-			fields["connected_accounts"] = `only with "linked_accounts": "connected"`
-		}
-	case "connected":
-		if len(r.ConnectedAccounts) == 0 {
-			fields["connected_accounts"] = "required when linked_accounts is connected"
-		}
-		for _, a := range r.ConnectedAccounts {
-			if !accountIDPattern.MatchString(a) {
-				fields["connected_accounts"] = fmt.Sprintf("%q is not a 12-digit AWS account ID", a)
-				break
-			}
-		}
-	default:
-		fields["linked_accounts"] = `must be "all" or "connected"`
-	}
+	maps.Copy(fields, payer.LinkedAccountsFieldErrors(r.LinkedAccounts, r.ConnectedAccounts))
 	if r.Concurrency < 0 || r.Concurrency > 64 {
 		fields["concurrency"] = "must be between 1 and 64 (0 for the default)"
 	}

@@ -8,6 +8,7 @@ package payer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -239,23 +240,31 @@ func (r Registration) FieldErrors() map[string]string {
 	if e.Create && e.DetectExisting {
 		f["export.create"] = "choose either create or detect_existing"
 	}
-	switch r.LinkedAccounts {
-	case "all":
-		if len(r.ConnectedAccounts) > 0 {
+	maps.Copy(f, LinkedAccountsFieldErrors(r.LinkedAccounts, r.ConnectedAccounts))
+	return f
+}
+
+// LinkedAccountsFieldErrors checks a linked-account policy: "all" (or
+// empty) keeps every usage account, "connected" only the accounts listed.
+func LinkedAccountsFieldErrors(policy string, connected []string) map[string]string {
+	f := map[string]string{}
+	switch policy {
+	case "", "all":
+		if len(connected) > 0 {
 			f["connected_accounts"] = `only with "linked_accounts": "connected"`
 		}
 	case "connected":
-		if len(r.ConnectedAccounts) == 0 {
+		if len(connected) == 0 {
 			f["connected_accounts"] = "required when linked_accounts is connected"
 		}
-		for _, a := range r.ConnectedAccounts {
+		for _, a := range connected {
 			if !accountIDPattern.MatchString(a) {
 				f["connected_accounts"] = fmt.Sprintf("%q is not a 12-digit AWS account ID", a)
 				break
 			}
 		}
 	default:
-		f["linked_accounts"] = `"all" or "connected"`
+		f["linked_accounts"] = `must be "all" or "connected"`
 	}
 	return f
 }
