@@ -74,13 +74,20 @@ func (m *MinIOServer) CreateBucket(t testing.TB, name string) *blob.S3 {
 // described at minioBinary; the first build takes about five minutes.
 func MinIO(t testing.TB) *MinIOServer {
 	t.Helper()
+	return minioWithEnv(t, nil)
+}
+
+// minioWithEnv is MinIO with extra KEY=value settings in the server's
+// environment, e.g. an identity provider (see MinIOWithOIDC).
+func minioWithEnv(t testing.TB, env []string) *MinIOServer {
+	t.Helper()
 	bin := minioBinary(t)
 	dir := t.TempDir()
 	// The ports come from FreePort and are bound later by MinIO, so another
 	// process may take one in between; a couple of retries absorb that.
 	const attempts = 3
 	for i := 1; ; i++ {
-		srv, err := startMinIO(t, bin, dir, i)
+		srv, err := startMinIO(t, bin, dir, i, env)
 		if err == nil {
 			return srv
 		}
@@ -93,7 +100,7 @@ func MinIO(t testing.TB) *MinIOServer {
 
 var errPortTaken = errors.New("port already in use")
 
-func startMinIO(t testing.TB, bin, dir string, attempt int) (*MinIOServer, error) {
+func startMinIO(t testing.TB, bin, dir string, attempt int, env []string) (*MinIOServer, error) {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(FreePort(t))
 	consoleAddr := "127.0.0.1:" + strconv.Itoa(FreePort(t))
@@ -122,6 +129,7 @@ func startMinIO(t testing.TB, bin, dir string, attempt int) (*MinIOServer, error
 		"MINIO_BROWSER=off",
 		"MINIO_UPDATE=off",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	// No new process group: an interrupted `go test` (Ctrl-C) then signals
