@@ -1,0 +1,75 @@
+package payer
+
+import (
+	"errors"
+	"testing"
+)
+
+func valid() Registration {
+	return Registration{
+		CustomerID: "acme", PayerAccountID: "210987654321",
+		Access: Access{Mode: AssumeRole},
+		Export: Export{Type: LegacyCUR, Bucket: "acme-cur", Prefix: "/cur/", Name: "billing", DetectExisting: true},
+	}
+}
+
+func TestNormalizeFillsDefaults(t *testing.T) {
+	r := valid()
+	r.Normalize()
+	if r.Access.RoleARN != "arn:aws:iam::210987654321:role/costlake-billing-read" {
+		t.Errorf("role ARN = %q", r.Access.RoleARN)
+	}
+	if r.Export.Prefix != "cur" || r.Export.Region != "us-east-1" || r.LinkedAccounts != "all" {
+		t.Errorf("normalized export %+v, policy %q", r.Export, r.LinkedAccounts)
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Export.Source(); got != "s3://acme-cur/cur/billing" {
+		t.Errorf("source = %q", got)
+	}
+	r.Export.Type, r.Export.DetectExisting = Partner, false
+	if got := r.Export.Source(); got != "s3://acme-cur/cur" {
+		t.Errorf("partner source = %q", got)
+	}
+}
+
+func TestFieldErrors(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(*Registration)
+		field string
+	}{
+		{"role in another account", func(r *Registration) { r.Access.RoleARN = "arn:aws:iam::111122223333:role/x" }, "access.role_arn"},
+		{"web identity without token", func(r *Registration) {
+			r.Access = Access{Mode: WebIdentity, RoleARN: "arn:aws:iam::210987654321:role/x"}
+			r.OIDC = &OIDC{ProviderURL: "https://issuer", Audience: "a", Subject: "s"}
+		}, "access.token_file"},
+		{"web identity without oidc", func(r *Registration) {
+			r.Access = Access{Mode: WebIdentity, RoleARN: "arn:aws:iam::210987654321:role/x", TokenFile: "/t"}
+		}, "oidc"},
+		{"oidc over http", func(r *Registration) {
+			r.Access = Access{Mode: WebIdentity, RoleARN: "arn:aws:iam::210987654321:role/x", TokenFile: "/t"}
+			r.OIDC = &OIDC{ProviderURL: "http://issuer", Audience: "a", Subject: "s"}
+		}, "oidc.provider_url"},
+		{"keys instead of a reference", func(r *Registration) { r.Access = Access{Mode: AccessKeys, SecretRef: "AKIAIOSFODNN7EXAMPLE"} }, "access.secret_ref"},
+		{"partner export created", func(r *Registration) { r.Export.Type, r.Export.DetectExisting, r.Export.Create = Partner, false, true }, "export.create"},
+		{"bad bucket", func(r *Registration) { r.Export.Bucket = "Acme_CUR" }, "export.bucket"},
+		{"connected without accounts", func(r *Registration) { r.LinkedAccounts = "connected" }, "connected_accounts"},
+		{"unknown policy", func(r *Registration) { r.LinkedAccounts = "some" }, "linked_accounts"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := valid()
+			r.Normalize()
+			c.edit(&r)
+			f := r.FieldErrors()
+			if _, ok := f[c.field]; !ok {
+				t.Fatalf("no error for %s; got %v", c.field, f)
+			}
+			if err := r.Validate(); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Validate = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
