@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/awsauth"
@@ -44,6 +45,8 @@ type Activities struct {
 	AWSBase aws.CredentialsProvider
 	// Onboarding configures the customer stack and reminders.
 	Onboarding OnboardingConfig
+	// Temporal manages payers' crawl schedules; worker.New sets it.
+	Temporal client.Client
 }
 
 // DefaultOrphanAge is far longer than any conversion, so a file that old

@@ -4,11 +4,12 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/onboard"
 )
 
-// The workflow calls activities by the names in packages ingest and onboard; each must
+// The workflow calls activities by the names in packages ingest, onboard and crawl; each must
 // be a method here, or the workflow would wait forever for a handler.
 func TestActivityNamesMatchMethods(t *testing.T) {
 	typ := reflect.TypeOf(&Activities{})
@@ -17,6 +18,8 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		ingest.ReconcilePeriodActivity, ingest.RemoveDataFilesActivity,
 		onboard.PublishStackTemplateActivity, onboard.DescribeCustomerStackActivity,
 		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity,
+		crawl.DiscoverDeliveriesActivity, crawl.RefreshAccountsActivity, crawl.EnsureScheduleActivity,
+		crawl.DeleteScheduleActivity, crawl.IngestCostExplorerActivity,
 	} {
 		if _, ok := typ.MethodByName(name); !ok {
 			t.Errorf("Activities has no method %s", name)

@@ -25,6 +25,9 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 	if o.MaxConcurrentActivities <= 0 {
 		o.MaxConcurrentActivities = 4
 	}
+	if acts.Temporal == nil {
+		acts.Temporal = c
+	}
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
 	})
@@ -37,5 +40,6 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.IngestBillingPeriod, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
 	r.RegisterWorkflowWithOptions(workflows.OnboardPayer, workflow.RegisterOptions{Name: "OnboardPayer"})
+	r.RegisterWorkflowWithOptions(workflows.CrawlPayer, workflow.RegisterOptions{Name: "CrawlPayer"})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/internal/payer"
@@ -55,7 +57,7 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 		return o.state, err
 	}
 	o.signals = map[string]workflow.ReceiveChannel{}
-	for _, name := range []string{StackDeployedSignal, ApproveSignal, RejectSignal, RequestChangesSignal} {
+	for _, name := range operatorSignals {
 		o.signals[name] = workflow.GetSignalChannel(ctx, name)
 	}
 	o.record(ctx, "registered for customer "+reg.CustomerID)
@@ -80,10 +82,26 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 		case StatusStackFailed, StatusChecksFailed, StatusAwaitingApproval:
 			o.waitForOperator(ctx)
 		case StatusActive:
+			o.state.ActivatedAt = workflow.Now(ctx)
 			o.startFirstIngestion(ctx)
-			// The payer's record stays queryable for as long as it is active.
-			err := workflow.Await(ctx, func() bool { return false })
-			return o.state, err
+			if workflow.GetVersion(ctx, "crawl-schedule", workflow.DefaultVersion, 1) == 1 {
+				if err := o.ensureSchedule(ctx); err != nil {
+					return o.state, err
+				}
+			}
+			// The payer's record stays queryable for as long as it is
+			// active; offboarding ends it.
+			o.waitForOperator(ctx)
+		case StatusOffboarded:
+			if o.state.CrawlSchedule != "" {
+				err := workflow.ExecuteActivity(shortActivity(ctx), crawl.DeleteScheduleActivity,
+					crawl.DeleteScheduleInput{ScheduleID: o.state.CrawlSchedule}).Get(ctx, nil)
+				if err != nil {
+					return o.state, err
+				}
+				o.record(ctx, "deleted crawl schedule "+o.state.CrawlSchedule)
+			}
+			return o.state, nil
 		case StatusRejected:
 			return o.state, nil
 		default:
@@ -97,6 +115,8 @@ func newExternalID() string {
 	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
 	return "costlake-" + hex.EncodeToString(b)
 }
+
+var operatorSignals = []string{StackDeployedSignal, ApproveSignal, RejectSignal, RequestChangesSignal, OffboardSignal}
 
 type onboarding struct {
 	timing  OnboardTiming
@@ -149,6 +169,9 @@ func (o *onboarding) onSignal(ctx workflow.Context, name string, d Decision) {
 		o.state.Status = StatusRejected
 		o.state.RejectReason = d.Reason
 		o.record(ctx, fmt.Sprintf("rejected by %s: %s", d.By, d.Reason))
+	case OffboardSignal:
+		o.state.Status = StatusOffboarded
+		o.record(ctx, fmt.Sprintf("offboarded by %s: %s", d.By, d.Reason))
 	case RequestChangesSignal:
 		o.state.Status = StatusChangesRequested
 		o.state.RequestedChanges = d.Issues
@@ -158,7 +181,7 @@ func (o *onboarding) onSignal(ctx workflow.Context, name string, d Decision) {
 
 // addSignals makes sel receive every operator signal.
 func (o *onboarding) addSignals(ctx workflow.Context, sel workflow.Selector) {
-	for _, name := range []string{StackDeployedSignal, ApproveSignal, RejectSignal, RequestChangesSignal} {
+	for _, name := range operatorSignals {
 		sel.AddReceive(o.signals[name], func(c workflow.ReceiveChannel, _ bool) {
 			var d Decision
 			c.Receive(ctx, &d)
@@ -283,6 +306,26 @@ func (o *onboarding) waitForOperator(ctx workflow.Context) {
 		o.addSignals(ctx, sel)
 		sel.Select(ctx)
 	}
+}
+
+// ensureSchedule creates the payer's crawl schedule.
+func (o *onboarding) ensureSchedule(ctx workflow.Context) error {
+	reg := o.state.Registration
+	args, err := json.Marshal(CrawlInputFor(reg, o.state.ActivatedAt))
+	if err != nil {
+		return err
+	}
+	id := CrawlScheduleID(reg.PayerAccountID)
+	err = workflow.ExecuteActivity(shortActivity(ctx), crawl.EnsureScheduleActivity, crawl.EnsureScheduleInput{
+		ScheduleID: id, Workflow: "CrawlPayer", WorkflowID: id, TaskQueue: TaskQueue, Args: args,
+		Schedule: reg.Schedule, Note: fmt.Sprintf("crawl of payer %s for customer %s", reg.PayerAccountID, reg.CustomerID),
+	}).Get(ctx, nil)
+	if err != nil {
+		return err
+	}
+	o.state.CrawlSchedule = id
+	o.record(ctx, "crawl schedule "+id+" created")
+	return nil
 }
 
 // startFirstIngestion starts the ingestion of the newest period found, as

@@ -28,6 +28,9 @@ const (
 	// RequestChangesSignal sends the customer back to the stack with
 	// Decision.Issues; the checks run again once the stack changes.
 	RequestChangesSignal = "request-changes"
+	// OffboardSignal removes the payer: its crawl schedule is deleted and
+	// the onboarding ends; its tables keep their data.
+	OffboardSignal = "offboard"
 )
 
 // Decision is the payload of the operator's signals.
@@ -47,6 +50,7 @@ const (
 	StatusChangesRequested = "changes_requested" // the customer is fixing the stack
 	StatusActive           = "active"            // approved; ingestion runs
 	StatusRejected         = "rejected"          // final
+	StatusOffboarded       = "offboarded"        // final: removed after being active
 )
 
 // OnboardPayerInput starts an onboarding.
@@ -120,6 +124,8 @@ type OnboardingState struct {
 	RequestedChanges []string           `json:"requested_changes,omitempty"`
 	RejectReason     string             `json:"reject_reason,omitempty"`
 	ApprovedBy       string             `json:"approved_by,omitempty"`
+	ActivatedAt      time.Time          `json:"activated_at,omitzero"`
+	CrawlSchedule    string             `json:"crawl_schedule,omitempty"` // the Temporal Schedule\'s ID
 	FirstIngestion   *FirstIngestion    `json:"first_ingestion,omitempty"`
 	Events           []OnboardingEvent  `json:"events"`
 }
@@ -132,7 +138,9 @@ func (s OnboardingState) Accepts(signal string) bool {
 	case ApproveSignal:
 		return s.Status == StatusAwaitingApproval
 	case RejectSignal:
-		return s.Status != StatusActive && s.Status != StatusRejected
+		return s.Status != StatusActive && s.Status != StatusRejected && s.Status != StatusOffboarded
+	case OffboardSignal:
+		return s.Status != StatusRejected && s.Status != StatusOffboarded
 	case RequestChangesSignal:
 		return s.Status == StatusStackFailed || s.Status == StatusChecksFailed || s.Status == StatusAwaitingApproval
 	case StackDeployedSignal:

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Mode is how costlake authenticates to a payer's account.
@@ -151,6 +152,42 @@ type Registration struct {
 	// ConnectedAccounts, counting the others in each ingestion's summary.
 	LinkedAccounts    string   `json:"linked_accounts,omitempty"`
 	ConnectedAccounts []string `json:"connected_accounts,omitempty"`
+	// Schedule says when the payer is crawled once active; empty means
+	// daily at 00:00 UTC with up to 30 minutes of jitter.
+	Schedule Schedule `json:"schedule,omitzero"`
+}
+
+// Schedule says when a payer is crawled. Durations are Go durations
+// ("6h", "30m").
+type Schedule struct {
+	Cron          string `json:"cron,omitempty"`     // in UTC, 5 fields
+	Interval      string `json:"interval,omitempty"` // instead of Cron
+	Jitter        string `json:"jitter,omitempty"`
+	CatchupWindow string `json:"catchup_window,omitempty"` // how late a missed crawl still runs
+}
+
+// FieldErrors checks the schedule; keys are JSON field names.
+func (s Schedule) FieldErrors() map[string]string {
+	f := map[string]string{}
+	if s.Cron != "" && s.Interval != "" {
+		f["interval"] = "choose either cron or interval"
+	}
+	if s.Cron != "" && len(strings.Fields(s.Cron)) != 5 {
+		f["cron"] = `5 fields: minute hour day-of-month month day-of-week, e.g. "0 0 * * *"`
+	}
+	for name, v := range map[string]string{"interval": s.Interval, "jitter": s.Jitter, "catchup_window": s.CatchupWindow} {
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			f[name] = "a duration such as 6h or 30m"
+		case d <= 0 || (name == "interval" && d < time.Minute):
+			f[name] = "must be positive (an interval at least 1m)"
+		}
+	}
+	return f
 }
 
 // DefaultRoleName is the role the customer stack creates.
@@ -241,6 +278,9 @@ func (r Registration) FieldErrors() map[string]string {
 		f["export.create"] = "choose either create or detect_existing"
 	}
 	maps.Copy(f, LinkedAccountsFieldErrors(r.LinkedAccounts, r.ConnectedAccounts))
+	for k, v := range r.Schedule.FieldErrors() {
+		f["schedule."+k] = v
+	}
 	return f
 }
 

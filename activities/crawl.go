@@ -1,0 +1,210 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/costlake/costlake/internal/crawl"
+	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/lakehouse"
+)
+
+// DiscoverDeliveries reports, per period, the delivery in the bucket and
+// the assembly the table holds, so the crawl ingests only what changed.
+func (a *Activities) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliveriesInput) (crawl.DiscoverDeliveriesResult, error) {
+	var res crawl.DiscoverDeliveriesResult
+	store, loc, err := a.openSource(ctx, in.Source, in.Access)
+	if err != nil {
+		return res, err
+	}
+	for _, period := range in.Periods {
+		found := crawl.Delivery{Period: period}
+		d, err := cur.Locate(ctx, store, loc, period)
+		switch {
+		case errors.Is(err, cur.ErrManifestNotFound):
+		case errors.Is(err, cur.ErrInvalidManifest) || errors.Is(err, cur.ErrInvalidPeriod):
+			found.Found, found.Error = true, err.Error()
+		case err != nil:
+			return res, classify(err)
+		default:
+			found.Found = true
+			found.Format, found.AssemblyID, found.ManifestETag, found.DeliveredAt = string(d.Format), d.AssemblyID, d.ManifestETag, d.DeliveredAt
+			tbl, err := a.Lake.Table(ctx, d.Format.Schema())
+			if err != nil {
+				return res, err
+			}
+			if c, ok := lakehouse.LatestPeriodCommit(tbl, in.PayerAccountID, period); ok {
+				found.Committed = c.AssemblyID
+			}
+		}
+		res.Deliveries = append(res.Deliveries, found)
+	}
+	return res, nil
+}
+
+// listAccounts lists every account of the organization, page by page.
+func listAccounts(ctx context.Context, client *organizations.Client) ([]orgtypes.Account, error) {
+	var out []orgtypes.Account
+	p := organizations.NewListAccountsPaginator(client, &organizations.ListAccountsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Accounts...)
+	}
+	return out, nil
+}
+
+// accountStatus prefers the newer State field over the deprecated Status.
+func accountStatus(a orgtypes.Account) string {
+	if a.State != "" {
+		return string(a.State)
+	}
+	return string(a.Status)
+}
+
+// RefreshAccounts lists the payer's organization, records it in
+// billing.accounts, and reports the accounts that joined, closed or left
+// since the last crawl.
+func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccountsInput) (crawl.AccountChanges, error) {
+	var ch crawl.AccountChanges
+	cfg, err := a.payerConfig(ctx, in.Access, "costlake-crawl")
+	if err != nil {
+		return ch, err
+	}
+	cfg.Region = billingRegion
+	listed, err := listAccounts(ctx, organizations.NewFromConfig(cfg))
+	if err != nil {
+		code, msg := awsError(err)
+		if code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
+			return ch, temporal.NewNonRetryableApplicationError(organizationAdvice(in.PayerAccountID, err), "OrganizationUnreadable", err)
+		}
+		return ch, fmt.Errorf("list accounts of %s: %s %s", in.PayerAccountID, code, msg)
+	}
+	before, err := a.Lake.Accounts(ctx, in.PayerAccountID)
+	if err != nil {
+		return ch, err
+	}
+	prev := map[string]lakehouse.Account{}
+	for _, acct := range before {
+		prev[acct.AccountID] = acct
+	}
+	ch.First = len(before) == 0
+	rows := make([]lakehouse.Account, 0, len(listed))
+	seen := map[string]bool{}
+	for _, acct := range listed {
+		id := aws.ToString(acct.Id)
+		seen[id] = true
+		row := lakehouse.Account{
+			PayerAccountID: in.PayerAccountID, AccountID: id, Name: aws.ToString(acct.Name), Email: aws.ToString(acct.Email),
+			Status: accountStatus(acct), JoinedMethod: string(acct.JoinedMethod), JoinedAt: aws.ToTime(acct.JoinedTimestamp),
+			FirstSeen: in.At, LastSeen: in.At,
+		}
+		old, known := prev[id]
+		if known {
+			row.FirstSeen = old.FirstSeen
+		} else if !ch.First {
+			ch.New = append(ch.New, id)
+		}
+		if row.Status != "ACTIVE" && (!known || old.Status == "ACTIVE") && !ch.First {
+			ch.Closed = append(ch.Closed, id)
+		}
+		rows = append(rows, row)
+	}
+	for id := range prev {
+		if !seen[id] {
+			ch.Left = append(ch.Left, id)
+		}
+	}
+	slices.Sort(ch.New)
+	slices.Sort(ch.Closed)
+	slices.Sort(ch.Left)
+	ch.Accounts = len(rows)
+	if err := a.Lake.ReplaceAccounts(ctx, in.PayerAccountID, rows); err != nil {
+		return ch, err
+	}
+	return ch, nil
+}
+
+// EnsureCrawlSchedule creates a payer's crawl schedule, or updates it to
+// the given settings when it exists, so approving twice is harmless.
+func (a *Activities) EnsureCrawlSchedule(ctx context.Context, in crawl.EnsureScheduleInput) error {
+	if a.Temporal == nil {
+		return temporal.NewNonRetryableApplicationError("the worker has no Temporal client for schedules", "InvalidSetup", nil)
+	}
+	spec, policies, err := scheduleSpec(in.Schedule)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("crawl schedule: "+err.Error(), "InvalidSchedule", err)
+	}
+	action := &client.ScheduleWorkflowAction{ID: in.WorkflowID, Workflow: in.Workflow, Args: []any{in.Args}, TaskQueue: in.TaskQueue}
+	_, err = a.Temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID: in.ScheduleID, Spec: spec, Action: action,
+		Overlap: policies.Overlap, CatchupWindow: policies.CatchupWindow,
+		Paused: in.Paused, Note: in.Note,
+	})
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return err
+	}
+	h := a.Temporal.ScheduleClient().GetHandle(ctx, in.ScheduleID)
+	return h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+		s := u.Description.Schedule
+		s.Spec, s.Action, s.Policy = &spec, action, &policies
+		return &client.ScheduleUpdate{Schedule: &s}, nil
+	}})
+}
+
+func scheduleSpec(s payer.Schedule) (client.ScheduleSpec, client.SchedulePolicies, error) {
+	dur := func(v string, def time.Duration) (time.Duration, error) {
+		if v == "" {
+			return def, nil
+		}
+		return time.ParseDuration(v)
+	}
+	jitter, err := dur(s.Jitter, crawl.DefaultJitter)
+	if err != nil {
+		return client.ScheduleSpec{}, client.SchedulePolicies{}, err
+	}
+	catchup, err := dur(s.CatchupWindow, crawl.DefaultCatchupWindow)
+	if err != nil {
+		return client.ScheduleSpec{}, client.SchedulePolicies{}, err
+	}
+	every, err := dur(s.Interval, 0)
+	if err != nil {
+		return client.ScheduleSpec{}, client.SchedulePolicies{}, err
+	}
+	spec := client.ScheduleSpec{TimeZoneName: "UTC", Jitter: jitter}
+	switch {
+	case every > 0:
+		spec.Intervals = []client.ScheduleIntervalSpec{{Every: every}}
+	case s.Cron != "":
+		spec.CronExpressions = []string{s.Cron}
+	default:
+		spec.CronExpressions = []string{crawl.DefaultCron}
+	}
+	// Skip, never queue: the next crawl finds whatever the running one
+	// did not, and two crawls of one payer at once gain nothing.
+	return spec, client.SchedulePolicies{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, CatchupWindow: catchup}, nil
+}
+
+// DeleteCrawlSchedule removes a payer's schedule; a missing one is fine.
+func (a *Activities) DeleteCrawlSchedule(ctx context.Context, in crawl.DeleteScheduleInput) error {
+	err := a.Temporal.ScheduleClient().GetHandle(ctx, in.ScheduleID).Delete(ctx)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil
+	}
+	return err
+}

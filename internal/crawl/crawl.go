@@ -1,0 +1,94 @@
+// Package crawl is the contract between the CrawlPayer workflow and its
+// activities: activity names, inputs and results. Workflows and activities
+// both import it; neither imports the other.
+package crawl
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/costlake/costlake/internal/payer"
+)
+
+// Activity names. They equal the method names on activities.Activities,
+// which a test checks.
+const (
+	DiscoverDeliveriesActivity = "DiscoverDeliveries"
+	RefreshAccountsActivity    = "RefreshAccounts"
+	EnsureScheduleActivity     = "EnsureCrawlSchedule"
+	DeleteScheduleActivity     = "DeleteCrawlSchedule"
+)
+
+// DiscoverDeliveriesInput names a source and the periods to look at.
+type DiscoverDeliveriesInput struct {
+	PayerAccountID string
+	Source         string
+	Access         *payer.Access
+	Periods        []string // YYYY-MM
+}
+
+// Delivery is what a period holds in the bucket and in the table.
+type Delivery struct {
+	Period       string    `json:"period"`
+	Found        bool      `json:"found"`
+	Format       string    `json:"format,omitempty"`
+	AssemblyID   string    `json:"assembly_id,omitempty"`
+	ManifestETag string    `json:"manifest_etag,omitempty"`
+	DeliveredAt  time.Time `json:"delivered_at,omitzero"`
+	// Committed is the assembly the table holds for the period; empty when
+	// it was never ingested.
+	Committed string `json:"committed,omitempty"`
+	// Error explains a delivery that cannot be read (a bad manifest); the
+	// ingestion would fail the same way, so it is reported, not started.
+	Error string `json:"error,omitempty"`
+}
+
+// Changed reports a delivery that the table does not hold yet: new, or a
+// restatement (another assembly or execution).
+func (d Delivery) Changed() bool { return d.Found && d.Error == "" && d.AssemblyID != d.Committed }
+
+// DiscoverDeliveriesResult lists the periods in the order asked.
+type DiscoverDeliveriesResult struct {
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+// RefreshAccountsInput names the payer whose organization is listed.
+type RefreshAccountsInput struct {
+	PayerAccountID string
+	Access         payer.Access
+	At             time.Time // when the crawl saw the accounts
+}
+
+// AccountChanges is what changed in the organization since the last crawl.
+type AccountChanges struct {
+	Accounts int      `json:"accounts"`         // accounts now in the organization
+	New      []string `json:"new,omitempty"`    // joined since the last crawl
+	Closed   []string `json:"closed,omitempty"` // now suspended or closed
+	Left     []string `json:"left,omitempty"`   // no longer in the organization (moved elsewhere)
+	First    bool     `json:"first,omitempty"`  // no earlier list to compare with
+}
+
+// Defaults of payer.Schedule.
+const (
+	DefaultCron          = "0 0 * * *" // daily at 00:00 UTC
+	DefaultJitter        = 30 * time.Minute
+	DefaultCatchupWindow = 24 * time.Hour
+)
+
+// EnsureScheduleInput creates or updates a payer's crawl schedule; its
+// action starts the workflow named Workflow with Args.
+type EnsureScheduleInput struct {
+	ScheduleID string
+	Workflow   string
+	WorkflowID string // Temporal appends the scheduled time
+	TaskQueue  string
+	Args       json.RawMessage // the workflow input, as JSON
+	Schedule   payer.Schedule
+	Paused     bool
+	Note       string // shown in the Temporal UI
+}
+
+// DeleteScheduleInput removes a payer's crawl schedule.
+type DeleteScheduleInput struct {
+	ScheduleID string
+}

@@ -1,0 +1,220 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/costlake/costlake/internal/crawl"
+)
+
+// CrawlPayer finds what changed in a payer's export and ingests exactly
+// that: it refreshes the organization's accounts, lists the deliveries of
+// the current and previous periods (or the periods of a backfill),
+// compares each with the assembly the table holds, and runs
+// IngestBillingPeriod for the new and restated ones as children with the
+// period's stable ID, so one period is never ingested twice at once. For
+// Cost Explorer payers it pulls daily costs instead.
+func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, error) {
+	res := &CrawlPayerResult{PayerAccountID: in.PayerAccountID, Status: CrawlDone}
+	if err := workflow.SetQueryHandler(ctx, CrawlProgressQuery, func() (*CrawlPayerResult, error) { return res, nil }); err != nil {
+		return nil, err
+	}
+	now := workflow.Now(ctx).UTC()
+	short := shortActivity(ctx)
+
+	var changes crawl.AccountChanges
+	err := workflow.ExecuteActivity(short, crawl.RefreshAccountsActivity, crawl.RefreshAccountsInput{
+		PayerAccountID: in.PayerAccountID, Access: in.Access, At: now,
+	}).Get(ctx, &changes)
+	if err != nil {
+		// The accounts are a report; the billing data is the job.
+		res.AccountsError = rootMessage(err)
+	} else {
+		res.Accounts = &changes
+	}
+
+	if in.CostExplorer {
+		return crawlCostExplorer(ctx, in, now, res)
+	}
+
+	periods := in.Periods
+	if len(periods) == 0 {
+		periods = recentPeriods(now, in.Lookback)
+	}
+	var found crawl.DiscoverDeliveriesResult
+	access := in.Access
+	if err := workflow.ExecuteActivity(short, crawl.DiscoverDeliveriesActivity, crawl.DiscoverDeliveriesInput{
+		PayerAccountID: in.PayerAccountID, Source: in.Source, Access: &access, Periods: periods,
+	}).Get(ctx, &found); err != nil {
+		return nil, err
+	}
+
+	var children []workflow.ChildWorkflowFuture
+	var pending []int
+	anyFound := false
+	for _, d := range found.Deliveries {
+		o := PeriodOutcome{Delivery: d}
+		switch {
+		case !d.Found:
+			o.Action = ActionNoDelivery
+		case d.Error != "":
+			anyFound = true
+			o.Action, o.Failure = ActionFailed, d.Error
+		case !d.Changed():
+			anyFound = true
+			o.Action = ActionUnchanged
+		default:
+			anyFound = true
+			o.IngestionID = IngestWorkflowID(in.PayerAccountID, in.Source, d.Period)
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID:            o.IngestionID,
+				TaskQueue:             TaskQueue,
+				ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			})
+			children = append(children, workflow.ExecuteChildWorkflow(cctx, IngestBillingPeriod, IngestBillingPeriodInput{
+				Source: in.Source, Period: d.Period, PayerAccountID: in.PayerAccountID, Access: &access, Accounts: in.Accounts,
+			}))
+			pending = append(pending, len(res.Periods))
+		}
+		res.Periods = append(res.Periods, o)
+	}
+	for i, f := range children {
+		o := &res.Periods[pending[i]]
+		if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+			var started *temporal.ChildWorkflowExecutionAlreadyStartedError
+			if errors.As(err, &started) {
+				o.Action = ActionAlreadyRunning
+			} else {
+				o.Action, o.Failure = ActionFailed, rootMessage(err)
+			}
+			continue
+		}
+		var r IngestBillingPeriodResult
+		if err := f.Get(ctx, &r); err != nil {
+			o.Action, o.Failure = ActionFailed, rootMessage(err)
+			continue
+		}
+		o.Action, o.Rows = ActionIngested, r.Rows
+		if r.Unchanged || r.Superseded {
+			o.Action = ActionUnchanged
+		}
+	}
+
+	if !anyFound {
+		if now.Sub(in.ActiveSince) < FirstDeliveryGrace {
+			res.Status = CrawlWaitingForFirstDelivery
+			return res, nil
+		}
+		return res, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("export not found under %s: no delivery for %v", in.Source, periods), ErrTypeExportNotFound, nil)
+	}
+	for _, o := range res.Periods {
+		if o.Action == ActionFailed {
+			return res, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("period %s of %s: %s", o.Period, in.Source, o.Failure), "IngestionFailed", nil)
+		}
+	}
+	return res, nil
+}
+
+// CrawlProgressQuery returns the CrawlPayerResult so far.
+const CrawlProgressQuery = "progress"
+
+// recentPeriods is the month of now and lookback months before it, newest
+// first.
+func recentPeriods(now time.Time, lookback int) []string {
+	if lookback <= 0 {
+		lookback = 1
+	}
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	periods := make([]string, 0, lookback+1)
+	for i := 0; i <= lookback; i++ {
+		periods = append(periods, month.AddDate(0, -i, 0).Format("2006-01"))
+	}
+	return periods
+}
+
+// PeriodRange lists the periods from..to (YYYY-MM), oldest first, at most
+// max of them.
+func PeriodRange(from, to string, max int) ([]string, error) {
+	start, err := parsePeriod(from)
+	if err != nil {
+		return nil, err
+	}
+	end, err := parsePeriod(to)
+	if err != nil {
+		return nil, err
+	}
+	if end.Before(start) {
+		return nil, fmt.Errorf("%s is after %s", from, to)
+	}
+	var out []string
+	for m := start; !m.After(end); m = m.AddDate(0, 1, 0) {
+		if len(out) == max {
+			return nil, fmt.Errorf("more than %d periods from %s to %s", max, from, to)
+		}
+		out = append(out, m.Format("2006-01"))
+	}
+	return out, nil
+}
+
+// crawlCostExplorer pulls the daily costs of the crawl's periods (from the
+// first day of the oldest to today) from Cost Explorer.
+func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, res *CrawlPayerResult) (*CrawlPayerResult, error) {
+	periods := in.Periods
+	if len(periods) == 0 {
+		periods = recentPeriods(now, in.Lookback)
+	}
+	oldest, newest := periods[0], periods[0]
+	for _, p := range periods {
+		oldest, newest = min(oldest, p), max(newest, p)
+	}
+	start, _ := parsePeriod(oldest)
+	last, _ := parsePeriod(newest)
+	end := last.AddDate(0, 1, 0)
+	if today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC); end.After(today) {
+		end = today
+	}
+	if !end.After(start) {
+		return res, nil // the first day of the month: nothing complete yet
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
+	})
+	var ce crawl.IngestCostExplorerResult
+	if err := workflow.ExecuteActivity(actx, crawl.IngestCostExplorerActivity, crawl.IngestCostExplorerInput{
+		PayerAccountID: in.PayerAccountID, Access: in.Access,
+		Start: start.Format(time.DateOnly), End: end.Format(time.DateOnly),
+	}).Get(ctx, &ce); err != nil {
+		return res, err
+	}
+	res.CostExplorer = &ce
+	return res, nil
+}
+
+// rootMessage is the innermost message of a workflow-side error chain.
+func rootMessage(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+func parsePeriod(p string) (time.Time, error) {
+	t, err := time.Parse("2006-01", p)
+	if err != nil {
+		return t, fmt.Errorf("period %q: want YYYY-MM", p)
+	}
+	return t, nil
+}

@@ -1,0 +1,92 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/costlake/costlake/internal/crawl"
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/payer"
+)
+
+// CrawlScheduleID is the Temporal Schedule of a payer's daily crawl.
+func CrawlScheduleID(payerAccountID string) string { return "crawl/" + payerAccountID }
+
+// BackfillWorkflowID is the business key of a backfill of a range of
+// periods: running the same backfill twice meets the same workflow.
+func BackfillWorkflowID(payerAccountID, from, to string) string {
+	return "backfill/" + payerAccountID + "/" + from + "_" + to
+}
+
+// CrawlPayerInput says what a crawl looks at. The schedule holds one, made
+// by CrawlInputFor when the payer is approved.
+type CrawlPayerInput struct {
+	PayerAccountID string               `json:"payer_account_id"`
+	CustomerID     string               `json:"customer_id"`
+	Source         string               `json:"source"` // the report or export folder
+	Access         payer.Access         `json:"access"`
+	Accounts       ingest.AccountPolicy `json:"accounts"`
+	// Lookback is how many periods before the current one are looked at
+	// (AWS restates the previous month until its invoice); 0 means 1.
+	Lookback int `json:"lookback,omitempty"`
+	// Periods, when set, are crawled instead (a backfill).
+	Periods []string `json:"periods,omitempty"`
+	// ActiveSince starts the grace period in which "no delivery yet" is a
+	// status, not a failure (AWS writes the first within 24 hours).
+	ActiveSince time.Time `json:"active_since"`
+	// CostExplorer crawls daily costs from Cost Explorer instead of files.
+	CostExplorer bool `json:"cost_explorer,omitempty"`
+}
+
+// FirstDeliveryGrace is how long after activation a missing export is
+// normal.
+const FirstDeliveryGrace = 24 * time.Hour
+
+// CrawlInputFor is the crawl of a registered payer.
+func CrawlInputFor(reg payer.Registration, activeSince time.Time) CrawlPayerInput {
+	return CrawlPayerInput{
+		PayerAccountID: reg.PayerAccountID,
+		CustomerID:     reg.CustomerID,
+		Source:         reg.Export.Source(),
+		Access:         reg.Access,
+		Accounts:       ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts},
+		ActiveSince:    activeSince,
+	}
+}
+
+// What a crawl did with a period.
+const (
+	ActionIngested       = "ingested"        // a new or restated delivery was ingested
+	ActionUnchanged      = "unchanged"       // the table already holds this delivery
+	ActionNoDelivery     = "no_delivery"     // nothing in the bucket for the period
+	ActionAlreadyRunning = "already_running" // an ingestion of the period is running; it carries on
+	ActionFailed         = "failed"          // the delivery cannot be read or its ingestion failed
+)
+
+// PeriodOutcome is what a crawl found and did for one period.
+type PeriodOutcome struct {
+	crawl.Delivery
+	Action      string `json:"action"`
+	IngestionID string `json:"ingestion_id,omitempty"`
+	Rows        int64  `json:"rows,omitempty"`
+	Failure     string `json:"failure,omitempty"`
+}
+
+// Crawl statuses.
+const (
+	CrawlDone                    = "done"
+	CrawlWaitingForFirstDelivery = "waiting_for_first_delivery"
+)
+
+// CrawlPayerResult records what a crawl found and did.
+type CrawlPayerResult struct {
+	PayerAccountID string                          `json:"payer_account_id"`
+	Status         string                          `json:"status"`
+	Periods        []PeriodOutcome                 `json:"periods,omitempty"`
+	Accounts       *crawl.AccountChanges           `json:"accounts,omitempty"`
+	AccountsError  string                          `json:"accounts_error,omitempty"`
+	CostExplorer   *crawl.IngestCostExplorerResult `json:"cost_explorer,omitempty"`
+}
+
+// ErrTypeExportNotFound fails a crawl that finds no delivery past the
+// first day: the export is not where the registration says.
+const ErrTypeExportNotFound = "ExportNotFound"
