@@ -60,6 +60,12 @@ func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	for action, signal := range payerActions {
 		e.POST("/v1/payers/:id/"+action, s.payerAction(signal))
 	}
+	e.DELETE("/v1/payers/:id", s.handleOffboard)
+	e.POST("/v1/payers/:id/crawl", s.handleCrawl)
+	e.POST("/v1/payers/:id/backfill", s.handleBackfill)
+	e.POST("/v1/payers/:id/pause", s.scheduleAction(true))
+	e.POST("/v1/payers/:id/resume", s.scheduleAction(false))
+	e.GET("/v1/payers/:id/runs", s.handleRuns)
 	return e
 }
 

@@ -32,6 +32,7 @@ type PayerResponse struct {
 	ID         string `json:"id"` // the payer account ID
 	WorkflowID string `json:"workflow_id"`
 	workflows.OnboardingState
+	Schedule *ScheduleView `json:"schedule,omitempty"` // the crawl schedule, once active
 }
 
 var payerIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
@@ -152,7 +153,13 @@ func (s *Server) handleGetPayer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, PayerResponse{ID: id, WorkflowID: workflows.OnboardingWorkflowID(id), OnboardingState: st})
+	resp := PayerResponse{ID: id, WorkflowID: workflows.OnboardingWorkflowID(id), OnboardingState: st}
+	if st.CrawlSchedule != "" {
+		if resp.Schedule, err = s.scheduleView(c, id); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
 // ActionRequest is the optional body of the payer action routes.

@@ -1,0 +1,214 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/costlake/costlake/workflows"
+)
+
+// maxBackfillPeriods bounds one backfill: three years of months.
+const maxBackfillPeriods = 36
+
+// activePayer returns a visible payer that is active, or a conflict.
+func (s *Server) activePayer(c echo.Context) (string, workflows.OnboardingState, error) {
+	id, st, err := s.visiblePayer(c)
+	if err != nil {
+		return id, st, err
+	}
+	if st.Status != workflows.StatusActive {
+		return id, st, &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("payer %s is %s, not active", id, st.Status)}}
+	}
+	return id, st, nil
+}
+
+// handleCrawl runs the payer's scheduled crawl now; the schedule's overlap
+// policy skips it when a crawl is already running.
+func (s *Server) handleCrawl(c echo.Context) error {
+	if err := requireOperator(c); err != nil {
+		return err
+	}
+	id, _, err := s.activePayer(c)
+	if err != nil {
+		return err
+	}
+	sid := workflows.CrawlScheduleID(id)
+	if err := s.temporal.ScheduleClient().GetHandle(c.Request().Context(), sid).Trigger(c.Request().Context(), client.ScheduleTriggerOptions{}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"id": id, "schedule_id": sid, "accepted": "crawl"})
+}
+
+// BackfillRequest is the body of POST /v1/payers/{id}/backfill.
+type BackfillRequest struct {
+	From string `json:"from"` // YYYY-MM
+	To   string `json:"to"`   // YYYY-MM, inclusive
+}
+
+func (s *Server) handleBackfill(c echo.Context) error {
+	if err := requireOperator(c); err != nil {
+		return err
+	}
+	var req BackfillRequest
+	if err := decodeStrict(c, &req); err != nil {
+		return err
+	}
+	periods, err := workflows.PeriodRange(req.From, req.To, maxBackfillPeriods)
+	if err != nil {
+		return validationError(map[string]string{"from": "from and to are periods YYYY-MM, from ≤ to, at most 36 apart: " + err.Error()})
+	}
+	id, st, err := s.activePayer(c)
+	if err != nil {
+		return err
+	}
+	in := workflows.CrawlInputFor(st.Registration, st.ActivatedAt)
+	in.Periods = periods
+	wid := workflows.BackfillWorkflowID(id, req.From, req.To)
+	run, err := s.temporal.ExecuteWorkflow(c.Request().Context(), client.StartWorkflowOptions{
+		ID:                       wid,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.CrawlPayer, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"id": id, "workflow_id": wid, "run_id": run.GetRunID(), "periods": periods})
+}
+
+// scheduleAction pauses or resumes the payer's crawl schedule.
+func (s *Server) scheduleAction(pause bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := requireOperator(c); err != nil {
+			return err
+		}
+		id, _, err := s.activePayer(c)
+		if err != nil {
+			return err
+		}
+		ctx := c.Request().Context()
+		h := s.temporal.ScheduleClient().GetHandle(ctx, workflows.CrawlScheduleID(id))
+		note := fmt.Sprintf("by %s through the gateway", principal(c).Name)
+		if pause {
+			err = h.Pause(ctx, client.SchedulePauseOptions{Note: "paused " + note})
+		} else {
+			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "resumed " + note})
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]any{"id": id, "paused": pause})
+	}
+}
+
+// ScheduleView is the crawl schedule as GET /v1/payers/{id} shows it.
+type ScheduleView struct {
+	ID          string      `json:"id"`
+	Paused      bool        `json:"paused"`
+	Note        string      `json:"note,omitempty"`
+	NextRuns    []time.Time `json:"next_runs,omitempty"`
+	Crawls      int         `json:"crawls"`
+	Skipped     int         `json:"skipped_overlap"`
+	RunningNow  int         `json:"running_now"`
+	LastStarted *time.Time  `json:"last_started,omitempty"`
+}
+
+func (s *Server) scheduleView(c echo.Context, id string) (*ScheduleView, error) {
+	ctx := c.Request().Context()
+	sid := workflows.CrawlScheduleID(id)
+	d, err := s.temporal.ScheduleClient().GetHandle(ctx, sid).Describe(ctx)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := &ScheduleView{ID: sid, Paused: d.Schedule.State.Paused, Note: d.Schedule.State.Note, NextRuns: d.Info.NextActionTimes,
+		Crawls: d.Info.NumActions, Skipped: d.Info.NumActionsSkippedOverlap, RunningNow: len(d.Info.RunningWorkflows)}
+	if n := len(d.Info.RecentActions); n > 0 {
+		t := d.Info.RecentActions[n-1].ActualTime
+		v.LastStarted = &t
+	}
+	return v, nil
+}
+
+// RunView is one crawl or backfill of a payer.
+type RunView struct {
+	WorkflowID string                      `json:"workflow_id"`
+	RunID      string                      `json:"run_id"`
+	Status     string                      `json:"status"`
+	Started    time.Time                   `json:"started"`
+	Closed     *time.Time                  `json:"closed,omitempty"`
+	Result     *workflows.CrawlPayerResult `json:"result,omitempty"`
+	Failure    string                      `json:"failure,omitempty"`
+}
+
+// handleRuns lists the payer's recent crawls and backfills, newest first,
+// with what each found and did.
+func (s *Server) handleRuns(c echo.Context) error {
+	id, _, err := s.visiblePayer(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	query := fmt.Sprintf("WorkflowType = 'CrawlPayer' AND (WorkflowId STARTS_WITH '%s' OR WorkflowId STARTS_WITH '%s')",
+		workflows.CrawlScheduleID(id)+"-", "backfill/"+id+"/")
+	resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 20})
+	if err != nil {
+		return err
+	}
+	runs := []RunView{}
+	for _, e := range resp.GetExecutions() {
+		r := RunView{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(), Status: statusName(e.GetStatus()), Started: e.GetStartTime().AsTime()}
+		if e.GetCloseTime() != nil {
+			t := e.GetCloseTime().AsTime()
+			r.Closed = &t
+		}
+		switch e.GetStatus() {
+		case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+			var res workflows.CrawlPayerResult
+			if err := s.temporal.GetWorkflow(ctx, r.WorkflowID, r.RunID).Get(ctx, &res); err == nil {
+				r.Result = &res
+			}
+		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		default:
+			if err := s.temporal.GetWorkflow(ctx, r.WorkflowID, r.RunID).Get(ctx, nil); err != nil {
+				r.Failure = rootCause(err).Error()
+			}
+		}
+		runs = append(runs, r)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": id, "runs": runs})
+}
+
+// handleOffboard removes a payer: its schedule goes, its data stays.
+func (s *Server) handleOffboard(c echo.Context) error {
+	if err := requireOperator(c); err != nil {
+		return err
+	}
+	var req ActionRequest
+	if err := decodeOptional(c, &req); err != nil {
+		return err
+	}
+	id, st, err := s.visiblePayer(c)
+	if err != nil {
+		return err
+	}
+	if !st.Accepts(workflows.OffboardSignal) {
+		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("payer %s is %s", id, st.Status)}}
+	}
+	d := workflows.Decision{By: principal(c).Name, Reason: req.Reason}
+	if err := s.temporal.SignalWorkflow(c.Request().Context(), workflows.OnboardingWorkflowID(id), "", workflows.OffboardSignal, d); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"id": id, "accepted": workflows.OffboardSignal})
+}
