@@ -1,6 +1,7 @@
 package awsemu
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 )
@@ -38,7 +39,9 @@ type Group struct {
 }
 
 type ceState struct {
-	results []ResultByTime
+	results    []ResultByTime
+	records    []CostRecord // see SetCostRecords
+	useRecords bool
 }
 
 // SetCostAndUsage sets the results GetCostAndUsage serves, in time order.
@@ -49,6 +52,7 @@ func (s *Server) SetCostAndUsage(results []ResultByTime) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.costs.results = slices.Clone(results)
+	s.costs.useRecords = false
 }
 
 func init() {
@@ -73,6 +77,7 @@ func ceGetCostAndUsage(s *Server, r *request) (any, *apiError) {
 		Granularity   string
 		Metrics       []string
 		GroupBy       []groupDefinition
+		Filter        json.RawMessage
 		NextPageToken string
 	}
 	if err := r.decode(&in); err != nil {
@@ -89,6 +94,16 @@ func ceGetCostAndUsage(s *Server, r *request) (any, *apiError) {
 		return nil, errorf("ValidationException", "Metrics is required")
 	case len(in.GroupBy) > 2:
 		return nil, errorf("ValidationException", "You can group by up to two dimensions, tags or cost categories")
+	}
+	if s.costs.useRecords {
+		dims := make([]string, len(in.GroupBy))
+		for i, g := range in.GroupBy {
+			if g.Type != "DIMENSION" {
+				return nil, errorf("ValidationException", "awsemu groups records by DIMENSION only, not %s", g.Type)
+			}
+			dims[i] = g.Key
+		}
+		return ceAggregate(s, r, *in.TimePeriod, in.Granularity, in.Metrics, dims, in.Filter, in.NextPageToken)
 	}
 
 	var matched []ResultByTime
