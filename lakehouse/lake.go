@@ -147,7 +147,7 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 			return fmt.Errorf("create table %s: %w", id, err)
 		}
 	}
-	return nil
+	return l.ensureCostExplorerTable(ctx)
 }
 
 func openCatalogDB(uri string) (*sql.DB, sqlcat.SupportedDialect, error) {
