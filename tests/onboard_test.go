@@ -72,6 +72,7 @@ func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 	acts.Blobs.S3 = e.minio.S3Options()
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	e.client = ts.GetDefaultClient()
+	acts.Temporal = e.client
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) }, sdkworker.Options{})
 
 	keys, operator, viewer, globex := testKeys()

@@ -68,7 +68,7 @@ func newStackWith(t *testing.T, withMinIO bool, lakeConfig func(*stack) lakehous
 
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	s.client = ts.GetDefaultClient()
-	acts := &activities.Activities{Lake: lake, Blobs: opener}
+	acts := &activities.Activities{Lake: lake, Blobs: opener, Temporal: s.client}
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
 		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4})
 	return s

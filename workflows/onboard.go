@@ -33,25 +33,27 @@ const ErrTypeInvalidRegistration = "InvalidRegistration"
 //
 // It then stays open as the payer's record, queried by the gateway.
 func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, error) {
-	reg := in.Registration
-	reg.Normalize()
-	if err := reg.Validate(); err != nil {
-		return OnboardingState{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRegistration, nil)
-	}
-	if reg.Access.Mode == payer.AssumeRole && reg.Access.ExternalID == "" {
-		// The external ID is random, so it is drawn once and recorded.
-		var id string
-		if err := workflow.SideEffect(ctx, func(workflow.Context) any { return newExternalID() }).Get(&id); err != nil {
-			return OnboardingState{}, err
-		}
-		reg.Access.ExternalID = id
-	}
 	if in.StackName == "" {
 		in.StackName = DefaultStackName
 	}
-	o := &onboarding{
-		timing: in.Timing.withDefaults(),
-		state:  OnboardingState{Registration: reg, Stack: StackState{Name: in.StackName}},
+	o := &onboarding{timing: in.Timing.withDefaults()}
+	if in.Resume != nil {
+		o.state = *in.Resume // continued as new: the state says where we are
+	} else {
+		reg := in.Registration
+		reg.Normalize()
+		if err := reg.Validate(); err != nil {
+			return OnboardingState{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRegistration, nil)
+		}
+		if reg.Access.Mode == payer.AssumeRole && reg.Access.ExternalID == "" {
+			// The external ID is random, so it is drawn once and recorded.
+			var id string
+			if err := workflow.SideEffect(ctx, func(workflow.Context) any { return newExternalID() }).Get(&id); err != nil {
+				return OnboardingState{}, err
+			}
+			reg.Access.ExternalID = id
+		}
+		o.state = OnboardingState{Registration: reg, Stack: StackState{Name: in.StackName}}
 	}
 	if err := workflow.SetQueryHandler(ctx, OnboardingStateQuery, func() (OnboardingState, error) { return o.state, nil }); err != nil {
 		return o.state, err
@@ -60,41 +62,32 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 	for _, name := range operatorSignals {
 		o.signals[name] = workflow.GetSignalChannel(ctx, name)
 	}
-	o.record(ctx, "registered for customer "+reg.CustomerID)
-
-	if err := o.publish(ctx); err != nil {
-		return o.state, err
+	if o.state.Status == "" {
+		o.record(ctx, "registered for customer "+o.state.Registration.CustomerID)
+		if err := o.publish(ctx); err != nil {
+			return o.state, err
+		}
 	}
-	var since time.Time // a stack counts once created or updated after this
 	for {
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			// Months of polling or signals would outgrow one history.
+			o.drainSignals(ctx)
+			in.Resume = &o.state
+			return o.state, workflow.NewContinueAsNewError(ctx, OnboardPayer, in)
+		}
+		var err error
 		switch o.state.Status {
 		case StatusAwaitingStack, StatusChangesRequested:
-			if o.state.Status == StatusChangesRequested {
-				since = workflow.Now(ctx)
-			}
-			if err := o.waitForStack(ctx, since); err != nil {
-				return o.state, err
-			}
+			err = o.waitForStack(ctx)
 		case StatusValidating:
-			if err := o.validate(ctx); err != nil {
-				return o.state, err
-			}
+			err = o.validate(ctx)
 		case StatusStackFailed, StatusChecksFailed, StatusAwaitingApproval:
-			o.waitForOperator(ctx)
+			err = o.waitForOperator(ctx)
 		case StatusActive:
-			o.state.ActivatedAt = workflow.Now(ctx)
-			o.startFirstIngestion(ctx)
-			if workflow.GetVersion(ctx, "crawl-schedule", workflow.DefaultVersion, 1) == 1 {
-				if err := o.ensureSchedule(ctx); err != nil {
-					return o.state, err
-				}
-			}
-			// The payer's record stays queryable for as long as it is
-			// active; offboarding ends it.
-			o.waitForOperator(ctx)
+			err = o.activate(ctx)
 		case StatusOffboarded:
 			if o.state.CrawlSchedule != "" {
-				err := workflow.ExecuteActivity(shortActivity(ctx), crawl.DeleteScheduleActivity,
+				err := workflow.ExecuteActivity(persistentActivity(ctx), crawl.DeleteScheduleActivity,
 					crawl.DeleteScheduleInput{ScheduleID: o.state.CrawlSchedule}).Get(ctx, nil)
 				if err != nil {
 					return o.state, err
@@ -107,7 +100,36 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 		default:
 			return o.state, fmt.Errorf("onboarding reached unknown status %q", o.state.Status)
 		}
+		if err != nil {
+			return o.state, err
+		}
 	}
+}
+
+// activate starts the first ingestion and the crawl schedule once, then
+// keeps the payer's record open until it is offboarded.
+func (o *onboarding) activate(ctx workflow.Context) error {
+	if o.state.ActivatedAt.IsZero() {
+		o.state.ActivatedAt = workflow.Now(ctx)
+	}
+	if o.state.FirstIngestion == nil {
+		o.startFirstIngestion(ctx)
+	}
+	if o.state.CrawlSchedule == "" && workflow.GetVersion(ctx, "crawl-schedule", workflow.DefaultVersion, 1) == 1 {
+		if err := o.ensureSchedule(ctx); err != nil {
+			return err
+		}
+	}
+	return o.waitForOperator(ctx)
+}
+
+// persistentActivity retries until it succeeds: a Temporal or AWS outage
+// must not end a payer's record.
+func persistentActivity(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 5 * time.Minute},
+	})
 }
 
 func newExternalID() string {
@@ -191,27 +213,41 @@ func (o *onboarding) addSignals(ctx workflow.Context, sel workflow.Selector) {
 }
 
 // waitForStack polls the stack until it is complete (created or updated
-// after since), fails, or the wait times out; an operator's signal can
-// cut it short.
-func (o *onboarding) waitForStack(ctx workflow.Context, since time.Time) error {
+// after the wait began, when changes were requested), fails, or the wait
+// times out; an operator's signal can cut it short. It also returns when
+// the history should continue as new; the wait's clock is in the state.
+func (o *onboarding) waitForStack(ctx workflow.Context) error {
 	waiting := o.state.Status
-	start := workflow.Now(ctx)
-	deadline := start.Add(o.timing.StackTimeout)
-	nextReminder := start.Add(o.timing.RemindEvery)
+	if o.state.Wait == nil {
+		now := workflow.Now(ctx)
+		w := &StackWait{Since: now, Deadline: now.Add(o.timing.StackTimeout), NextReminder: now.Add(o.timing.RemindEvery)}
+		if waiting == StatusChangesRequested {
+			w.FreshAfter = now
+		}
+		o.state.Wait = w
+	}
+	w := o.state.Wait
+	defer func() {
+		if o.state.Status != waiting {
+			o.state.Wait = nil
+		}
+	}()
 	reg := o.state.Registration
-	for o.state.Status == waiting {
+	for o.state.Status == waiting && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 		var st onboard.DescribeCustomerStackResult
 		err := workflow.ExecuteActivity(shortActivity(ctx), onboard.DescribeCustomerStackActivity, onboard.DescribeCustomerStackInput{
 			Access: reg.Access, StackName: o.state.Stack.Name,
 		}).Get(ctx, &st)
-		if err != nil {
-			return err
-		}
 		o.state.Stack.Polls++
-		o.state.Stack.Waiting = st.Unreachable
-		if st.Found {
+		if err != nil {
+			// Waiting is the job here: an outage is reported, not fatal.
+			o.state.Stack.Waiting = "could not read the stack: " + rootMessage(err)
+		} else {
+			o.state.Stack.Waiting = st.Unreachable
+		}
+		if err == nil && st.Found {
 			o.state.Stack.Status, o.state.Stack.Reason, o.state.Stack.Outputs = st.Status, st.Reason, st.Outputs
-			fresh := since.IsZero() || st.UpdatedAt.After(since)
+			fresh := w.FreshAfter.IsZero() || st.UpdatedAt.After(w.FreshAfter)
 			switch {
 			case fresh && st.Complete():
 				if arn := st.Outputs["RoleArn"]; arn != "" && arn != o.state.Registration.Access.RoleARN {
@@ -229,32 +265,35 @@ func (o *onboarding) waitForStack(ctx workflow.Context, since time.Time) error {
 		}
 
 		now := workflow.Now(ctx)
-		if !now.Before(deadline) {
+		if !now.Before(w.Deadline) {
 			o.state.Status = StatusStackFailed
 			o.state.Stack.Reason = fmt.Sprintf("no complete stack %s after %s; last seen: %s", o.state.Stack.Name, o.timing.StackTimeout, lastSeen(o.state.Stack))
 			o.record(ctx, "timed out waiting for the stack: "+o.state.Stack.Reason)
 			return nil
 		}
-		if !now.Before(nextReminder) {
+		if !now.Before(w.NextReminder) {
 			o.state.Stack.Reminders++
-			nextReminder = now.Add(o.timing.RemindEvery)
+			w.NextReminder = now.Add(o.timing.RemindEvery)
 			o.record(ctx, fmt.Sprintf("reminder %d: the stack is not deployed yet", o.state.Stack.Reminders))
 			err := workflow.ExecuteActivity(shortActivity(ctx), onboard.RemindCustomerActivity, onboard.RemindCustomerInput{
 				CustomerID: reg.CustomerID, PayerAccountID: reg.PayerAccountID, StackName: o.state.Stack.Name,
-				QuickCreateURL: o.state.Stack.QuickCreateURL, Waiting: now.Sub(start), Reminder: o.state.Stack.Reminders,
+				QuickCreateURL: o.state.Stack.QuickCreateURL, Waiting: now.Sub(w.Since), Reminder: o.state.Stack.Reminders,
 			}).Get(ctx, nil)
 			if err != nil {
 				workflow.GetLogger(ctx).Warn("reminder failed", "error", err)
 			}
 		}
 
-		wait := min(o.timing.StackPoll, deadline.Sub(now))
+		wait := min(o.timing.StackPoll, w.Deadline.Sub(now))
 		timerCtx, cancel := workflow.WithCancel(ctx)
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {})
 		o.addSignals(ctx, sel)
 		sel.Select(ctx)
 		cancel()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -298,13 +337,31 @@ func (o *onboarding) validate(ctx workflow.Context) error {
 	return nil
 }
 
-// waitForOperator blocks until a signal changes the status.
-func (o *onboarding) waitForOperator(ctx workflow.Context) {
+// waitForOperator blocks until a signal changes the status, the
+// workflow is cancelled, or the history should continue as new.
+func (o *onboarding) waitForOperator(ctx workflow.Context) error {
 	status := o.state.Status
-	for o.state.Status == status {
+	for o.state.Status == status && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 		sel := workflow.NewSelector(ctx)
 		o.addSignals(ctx, sel)
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		sel.Select(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drainSignals applies the signals already received, so none is lost
+// when the workflow continues as new.
+func (o *onboarding) drainSignals(ctx workflow.Context) {
+	for _, name := range operatorSignals {
+		var d Decision
+		for o.signals[name].ReceiveAsync(&d) {
+			o.onSignal(ctx, name, d)
+			d = Decision{}
+		}
 	}
 }
 
@@ -316,7 +373,7 @@ func (o *onboarding) ensureSchedule(ctx workflow.Context) error {
 		return err
 	}
 	id := CrawlScheduleID(reg.PayerAccountID)
-	err = workflow.ExecuteActivity(shortActivity(ctx), crawl.EnsureScheduleActivity, crawl.EnsureScheduleInput{
+	err = workflow.ExecuteActivity(persistentActivity(ctx), crawl.EnsureScheduleActivity, crawl.EnsureScheduleInput{
 		ScheduleID: id, Workflow: "CrawlPayer", WorkflowID: id, TaskQueue: TaskQueue, Args: args,
 		Schedule: reg.Schedule, Note: fmt.Sprintf("crawl of payer %s for customer %s", reg.PayerAccountID, reg.CustomerID),
 	}).Get(ctx, nil)

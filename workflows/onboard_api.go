@@ -59,6 +59,20 @@ type OnboardPayerInput struct {
 	// StackName defaults to DefaultStackName.
 	StackName string        `json:"stack_name,omitempty"`
 	Timing    OnboardTiming `json:"timing"`
+	// Resume carries the state when the workflow continues as new; nil
+	// for a new onboarding.
+	Resume *OnboardingState `json:"resume,omitempty"`
+}
+
+// StackWait is the clock of a wait for the stack, kept in the state so it
+// survives continue-as-new.
+type StackWait struct {
+	Since        time.Time `json:"since"`
+	Deadline     time.Time `json:"deadline"`
+	NextReminder time.Time `json:"next_reminder"`
+	// FreshAfter: after a change request only a stack created or updated
+	// later counts.
+	FreshAfter time.Time `json:"fresh_after,omitzero"`
 }
 
 // DefaultStackName is the customer stack's name in the payer account.
@@ -117,6 +131,7 @@ type OnboardingState struct {
 	Status           string             `json:"status"`
 	Registration     payer.Registration `json:"registration"`
 	Stack            StackState         `json:"stack"`
+	Wait             *StackWait         `json:"wait,omitempty"`
 	Checks           []onboard.Check    `json:"checks,omitempty"`
 	ChecksAt         time.Time          `json:"checks_at,omitzero"`
 	Accounts         []string           `json:"accounts,omitempty"`

@@ -609,7 +609,6 @@ func TestOnboardExternalID(t *testing.T) {
 }
 
 func TestOnboardCancelWhileWaitingForOperator(t *testing.T) {
-	t.Skip("known bug: waitForOperator selects on the signals only, so a cancellation never ends an onboarding in stack_failed, checks_failed, awaiting_approval or active")
 	f := &onboardFakes{
 		stacks: []onboard.DescribeCustomerStackResult{completeStack(onboard.StackCreateComplete, t0)},
 		checks: []onboard.ValidateAccessResult{allPassed},
