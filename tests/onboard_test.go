@@ -127,6 +127,18 @@ func (e *onboardEnv) waitStatus(payerID, status string) gateway.PayerResponse {
 	return p
 }
 
+// waitActive waits until the payer is active and its first ingestion has
+// started.
+func (e *onboardEnv) waitActive(payerID string) gateway.PayerResponse {
+	e.t.Helper()
+	var p gateway.PayerResponse
+	require.Eventuallyf(e.t, func() bool {
+		_, p = e.state(e.operator, payerID)
+		return p.Status == workflows.StatusActive && p.FirstIngestion != nil
+	}, 90*time.Second, 100*time.Millisecond, "payer %s never became active", payerID)
+	return p
+}
+
 type apiErrorBody struct {
 	Error gateway.Error `json:"error"`
 }
@@ -185,7 +197,7 @@ func TestOnboardingEndToEnd(t *testing.T) {
 	require.Equal(t, workflows.StatusAwaitingApproval, e.waitStatus(payerID, workflows.StatusAwaitingApproval).Status)
 
 	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
-	p = e.waitStatus(payerID, workflows.StatusActive)
+	p = e.waitActive(payerID)
 	require.Equal(t, "test-operator", p.ApprovedBy)
 	require.NotNil(t, p.FirstIngestion)
 	require.Equal(t, "ingest/"+payerID+"/"+period, p.FirstIngestion.WorkflowID)
@@ -325,7 +337,7 @@ func TestOnboardingChecksFailThenChanges(t *testing.T) {
 	p = e.waitStatus(payerID, workflows.StatusAwaitingApproval)
 	require.Equal(t, period, p.LatestPeriod)
 	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
-	p = e.waitStatus(payerID, workflows.StatusActive)
+	p = e.waitActive(payerID)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

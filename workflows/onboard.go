@@ -409,8 +409,10 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	})
 	child := workflow.ExecuteChildWorkflow(cctx, IngestBillingPeriod, in)
+	// Shown once started, so whoever reads the state can wait for it.
+	err := child.GetChildWorkflowExecution().Get(ctx, nil)
 	o.state.FirstIngestion = &FirstIngestion{WorkflowID: id, Period: in.Period}
-	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+	if err != nil {
 		o.state.FirstIngestion.Note = "not started: " + err.Error()
 		o.record(ctx, "active; the first ingestion did not start: "+err.Error())
 		return
