@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -36,4 +38,68 @@ func TestBenchCommandFromMinIO(t *testing.T) {
 	require.Equal(t, "s3://bench/bench/cur/bench", res.Source)
 	require.Positive(t, res.RowsPerSecond)
 	require.Positive(t, res.WorkerPeakRSS)
+}
+
+// TestBenchCommandWithDuckDB runs `costlake bench --duckdb`, from a local
+// folder and from MinIO, and checks that DuckDB converted the same rows:
+// the count is read back from the Parquet file DuckDB wrote.
+func TestBenchCommandWithDuckDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the costlake binary")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not on PATH: costlake bench --duckdb runs DuckDB from Node.js (Debian package nodejs)")
+	}
+	const rows = 12000
+	run := func(t *testing.T, env []string, args ...string) {
+		dir := t.TempDir()
+		args = append([]string{"bench", "--rows", strconv.Itoa(rows), "--files", "2", "--duckdb", "--json", "--dir", dir}, args...)
+		cmd := exec.Command(costlakeBinary(t), args...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		require.NoError(t, err)
+		var res struct {
+			Rows   int64 `json:"rows"`
+			DuckDB *struct {
+				Version       string  `json:"duckdb_version"`
+				Threads       int     `json:"threads"`
+				Files         int     `json:"files"`
+				OutputFiles   int     `json:"output_files"`
+				Rows          int64   `json:"rows"`
+				Columns       int     `json:"columns"`
+				ParquetBytes  int64   `json:"parquet_bytes"`
+				WallSeconds   float64 `json:"wall_seconds"`
+				RowsPerSecond float64 `json:"rows_per_second"`
+				CPU           float64 `json:"cpu_seconds"`
+				PeakRSS       int64   `json:"peak_rss_bytes"`
+			} `json:"duckdb"`
+		}
+		require.NoError(t, json.Unmarshal(out, &res), "%s", out)
+		require.Equal(t, int64(rows), res.Rows)
+		require.NotNil(t, res.DuckDB, "no duckdb figures: %s", out)
+		d := res.DuckDB
+		require.Equal(t, int64(rows), d.Rows, "rows DuckDB wrote, read back from its Parquet file")
+		require.Equal(t, 2, d.Files)
+		require.Equal(t, 1, d.OutputFiles)
+		require.Equal(t, 141, d.Columns)
+		require.Equal(t, "v1.5.6", d.Version)
+		require.Positive(t, d.Threads)
+		require.Positive(t, d.WallSeconds)
+		require.Positive(t, d.RowsPerSecond)
+		require.Positive(t, d.CPU)
+		require.Positive(t, d.PeakRSS)
+		st, err := os.Stat(filepath.Join(dir, "duckdb", "bench.parquet"))
+		require.NoError(t, err)
+		require.Equal(t, st.Size(), d.ParquetBytes)
+	}
+	t.Run("local", func(t *testing.T) {
+		run(t, nil)
+	})
+	t.Run("minio", func(t *testing.T) {
+		m := harness.MinIO(t)
+		m.CreateBucket(t, "benchduck")
+		run(t, []string{"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey},
+			"--bucket", "benchduck", "--s3-endpoint", m.Endpoint)
+	})
 }

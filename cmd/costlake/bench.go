@@ -37,6 +37,9 @@ type benchResult struct {
 	UnblendedCost string  `json:"unblended_cost"`
 	// Activities is the summed run time of each activity type, in seconds.
 	Activities map[string]float64 `json:"activity_seconds"`
+	// DuckDB is, with --duckdb, DuckDB converting the same chunks in the
+	// same run, after the ingestion has finished.
+	DuckDB *duckdbResult `json:"duckdb,omitempty"`
 }
 
 // runBench measures an ingestion end to end: an embedded Temporal, a
@@ -51,6 +54,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	bucket := fs.String("bucket", "", "S3 bucket to upload the delivery to first (with --s3-endpoint for MinIO); default a local folder")
 	keep := fs.String("dir", "", "work folder (default a temporary one, removed afterwards)")
 	asJSON := fs.Bool("json", false, "print the figures as JSON")
+	withDuckDB := fs.Bool("duckdb", false, "afterwards, convert the same csv.gz chunks to one zstd Parquet file with DuckDB (npm @duckdb/node-api "+duckdbNodeAPIVersion+", run by node) and print both side by side")
+	allVarchar := fs.Bool("duckdb-all-varchar", false, "with --duckdb, read every column as text (all_varchar) instead of DuckDB's type sniffing")
 	var sc config.Storage
 	config.AddStorageFlags(fs, &sc, ".costlake")
 	if err := fs.Parse(args); err != nil {
@@ -67,6 +72,14 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log := os.Stderr
 	period := "2026-09"
+	var duck *duckdbRunner
+	if *withDuckDB {
+		// Before the long part, so a missing node or npm fails fast.
+		var err error
+		if duck, err = prepareDuckDB(ctx, log); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintf(log, "generating %d rows in %d chunks …\n", *rows, *files)
 	// Local sources are keys under the root folder, as file:// URLs read them.
@@ -80,7 +93,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		store, loc = s3, blob.Location{Scheme: "s3", Bucket: *bucket, Prefix: "bench/cur"}
 	}
 	opts := synth.Options{Prefix: loc.Prefix, Report: "bench", Bucket: loc.Bucket, Period: period, Rows: *rows, Files: *files, Seed: 1}
-	if _, err := synth.Generate(ctx, store, opts); err != nil {
+	gen, err := synth.Generate(ctx, store, opts)
+	if err != nil {
 		return err
 	}
 	source := blob.Location{Scheme: loc.Scheme, Bucket: loc.Bucket, Prefix: loc.Prefix + "/bench"}.String()
@@ -139,6 +153,18 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if out.Activities, err = activityTimes(ctx, c, run); err != nil {
 		return err
 	}
+	if duck != nil {
+		// Nothing of costlake's runs while DuckDB does.
+		_ = srv.Stop()
+		files, err := duckdbInputs(ctx, store, *bucket == "", gen.ReportKeys, filepath.Join(dir, "duckdb", "source"), log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "converting the same %d chunks with DuckDB …\n", len(files))
+		if out.DuckDB, err = duck.run(ctx, files, filepath.Join(dir, "duckdb", "bench.parquet"), *allVarchar, log); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -150,7 +176,30 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, name := range names {
 		fmt.Fprintf(stdout, "  %-16s %6.2f s\n", name, out.Activities[name])
 	}
+	if out.DuckDB != nil {
+		printSideBySide(stdout, out)
+	}
 	return nil
+}
+
+// printSideBySide prints costlake's and DuckDB's figures as a table.
+func printSideBySide(w io.Writer, r benchResult) {
+	d := r.DuckDB
+	typing := "types sniffed"
+	if d.AllVarchar {
+		typing = "all_varchar"
+	}
+	fmt.Fprintf(w, "\nside by side, same %d csv.gz chunks (single runs; noisy if the machine is busy):\n", r.Files)
+	fmt.Fprintf(w, "  %-9s %10s %9s %10s %8s %9s\n", "", "rows", "wall", "rows/s", "CPU", "peak RSS")
+	row := func(name string, rows int64, wall, rps, cpu float64, rss int64) {
+		fmt.Fprintf(w, "  %-9s %10d %7.2f s %10.0f %6.1f s %5d MiB\n", name, rows, wall, rps, cpu, rss>>20)
+	}
+	row("costlake", r.Rows, r.WallSeconds, r.RowsPerSecond, r.WorkerCPU, r.WorkerPeakRSS)
+	row("duckdb", d.Rows, d.WallSeconds, d.RowsPerSecond, d.CPU, d.PeakRSS)
+	fmt.Fprintf(w, "  costlake: ingestion workflow (convert, commit, read back), worker process\n")
+	fmt.Fprintf(w, "  duckdb:   DuckDB %s (@duckdb/node-api %s), %d threads, %s, %d columns (%d VARCHAR), one zstd Parquet file of %d MiB;\n",
+		d.Version, d.NodeAPIVersion, d.Threads, typing, d.Columns, d.VarcharColumns, d.ParquetBytes>>20)
+	fmt.Fprintf(w, "            wall is the COPY statement (%.2f s with node start-up and read-back); CPU and RSS are the node process's\n", d.ProcessWallSeconds)
 }
 
 // activityTimes sums, per activity type, the time from start to completion
