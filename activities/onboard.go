@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bcmdataexports"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/costexplorer"
+	cetypes "github.com/aws/aws-sdk-go-v2/service/costexplorer/types"
 	curapi "github.com/aws/aws-sdk-go-v2/service/costandusagereportservice"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
@@ -182,6 +184,16 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 		add(onboard.CheckOrganization, onboard.Passed, msg)
 	}
 
+	if reg.Export.Type == payer.CostExplorer {
+		result := onboard.Passed
+		msg, ok := checkCostExplorer(ctx, cfg, in.AsOf)
+		if !ok {
+			result = onboard.Failed
+		}
+		add(onboard.CheckCostExplorer, result, msg)
+		return res, nil
+	}
+
 	bucketCfg := cfg.Copy()
 	bucketCfg.Region = reg.Export.Region
 	store, msg, ok := a.checkBucket(ctx, bucketCfg, reg.Export)
@@ -338,6 +350,31 @@ func missingExport(kind string, e payer.Export) string {
 		return fmt.Sprintf("no %s named %s in this account, though the stack was asked to create it: check the stack's ExportName and ExportArn outputs, or redeploy it with CreateExport=true.", kind, e.Name)
 	}
 	return fmt.Sprintf("no %s named %s in this account: fix export.name, or register with export.create so the stack creates it.", kind, e.Name)
+}
+
+// checkCostExplorer asks Cost Explorer for yesterday's cost: one paid call
+// ($0.01) that proves the role may read it.
+func checkCostExplorer(ctx context.Context, cfg aws.Config, asOf time.Time) (string, bool) {
+	day := time.Date(asOf.Year(), asOf.Month(), asOf.Day(), 0, 0, 0, 0, time.UTC)
+	out, err := costexplorer.NewFromConfig(cfg).GetCostAndUsage(ctx, &costexplorer.GetCostAndUsageInput{
+		TimePeriod:  &cetypes.DateInterval{Start: aws.String(day.AddDate(0, 0, -1).Format(time.DateOnly)), End: aws.String(day.Format(time.DateOnly))},
+		Granularity: cetypes.GranularityDaily,
+		Metrics:     []string{"UnblendedCost"},
+	})
+	if err != nil {
+		code, msg := awsError(err)
+		if code == "AccessDeniedException" || code == "AccessDenied" {
+			return fmt.Sprintf("the role may not call ce:GetCostAndUsage (%s): redeploy the costlake stack, whose policy grants it.", msg), false
+		}
+		return fmt.Sprintf("Cost Explorer refused the request: %s %s", code, msg), false
+	}
+	total := "no cost"
+	for _, r := range out.ResultsByTime {
+		if m, ok := r.Total["UnblendedCost"]; ok {
+			total = aws.ToString(m.Amount) + " " + aws.ToString(m.Unit)
+		}
+	}
+	return fmt.Sprintf("Cost Explorer answers: %s on %s (each call costs $0.01)", total, day.AddDate(0, 0, -1).Format(time.DateOnly)), true
 }
 
 // tableOf is the Data Exports table an export type queries.

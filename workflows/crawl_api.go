@@ -50,6 +50,7 @@ func CrawlInputFor(reg payer.Registration, activeSince time.Time) CrawlPayerInpu
 		Access:         reg.Access,
 		Accounts:       ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts},
 		ActiveSince:    activeSince,
+		CostExplorer:   reg.Export.Type == payer.CostExplorer,
 	}
 }
 

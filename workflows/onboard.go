@@ -389,6 +389,10 @@ func (o *onboarding) ensureSchedule(ctx workflow.Context) error {
 // a child that outlives nothing: it keeps running if this record changes.
 func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 	reg := o.state.Registration
+	if reg.Export.Type == payer.CostExplorer {
+		o.startFirstCostCrawl(ctx)
+		return
+	}
 	if o.state.LatestPeriod == "" {
 		o.state.FirstIngestion = &FirstIngestion{Note: "no delivery yet; the first one is ingested when it arrives"}
 		o.record(ctx, "active; no delivery to ingest yet")
@@ -418,4 +422,24 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		return
 	}
 	o.record(ctx, "active; ingesting "+in.Period+" in "+id)
+}
+
+// startFirstCostCrawl pulls a Cost Explorer payer's recent daily costs
+// right away instead of waiting for the schedule.
+func (o *onboarding) startFirstCostCrawl(ctx workflow.Context) {
+	reg := o.state.Registration
+	id := CrawlScheduleID(reg.PayerAccountID) + "-first"
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        id,
+		TaskQueue:         TaskQueue,
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+	})
+	err := workflow.ExecuteChildWorkflow(cctx, CrawlPayer, CrawlInputFor(reg, o.state.ActivatedAt)).GetChildWorkflowExecution().Get(ctx, nil)
+	o.state.FirstIngestion = &FirstIngestion{WorkflowID: id, Note: "daily costs from Cost Explorer"}
+	if err != nil {
+		o.state.FirstIngestion.Note = "not started: " + err.Error()
+		o.record(ctx, "active; the first Cost Explorer crawl did not start: "+err.Error())
+		return
+	}
+	o.record(ctx, "active; pulling daily costs from Cost Explorer in "+id)
 }

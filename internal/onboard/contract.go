@@ -97,6 +97,9 @@ const (
 	CheckBucket       = "bucket"       // list the export bucket under the prefix
 	CheckExport       = "export"       // find (or create) the export definition
 	CheckDelivery     = "delivery"     // find a delivery under the prefix
+	// CheckCostExplorer replaces bucket, export and delivery for payers
+	// read through Cost Explorer: one GetCostAndUsage call.
+	CheckCostExplorer = "cost_explorer"
 )
 
 // Check results.

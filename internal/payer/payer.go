@@ -98,6 +98,9 @@ const (
 	CUR2      ExportType = "cur2"       // Data Exports, CUR 2.0
 	FOCUS     ExportType = "focus"      // Data Exports, FOCUS 1.x
 	Partner   ExportType = "partner"    // a partner generator's RawCURReports layout
+	// CostExplorer is no export at all: for payers that grant only
+	// ce:GetCostAndUsage, daily costs come from the Cost Explorer API.
+	CostExplorer ExportType = "cost_explorer"
 )
 
 // Export says where a payer's billing export lands and whether costlake
@@ -121,6 +124,9 @@ type Export struct {
 // Source is the report or export folder that ingestion reads:
 // s3://bucket/prefix/name, or s3://bucket/prefix for the partner layout.
 func (e Export) Source() string {
+	if e.Type == CostExplorer {
+		return ""
+	}
 	parts := []string{}
 	if e.Prefix != "" {
 		parts = append(parts, e.Prefix)
@@ -265,10 +271,17 @@ func (r Registration) FieldErrors() map[string]string {
 		if e.DetectExisting {
 			f["export.detect_existing"] = "the partner layout has no AWS export to look up; costlake looks for its manifests"
 		}
+	case CostExplorer:
+		for field, set := range map[string]bool{"export.bucket": e.Bucket != "", "export.prefix": e.Prefix != "", "export.name": e.Name != "",
+			"export.create": e.Create, "export.create_bucket": e.CreateBucket, "export.detect_existing": e.DetectExisting} {
+			if set {
+				f[field] = "not used with cost_explorer: costlake reads the Cost Explorer API, not a bucket"
+			}
+		}
 	default:
-		f["export.type"] = `one of "legacy_cur", "cur2", "focus", "partner"`
+		f["export.type"] = `one of "legacy_cur", "cur2", "focus", "partner", "cost_explorer"`
 	}
-	if !bucketPattern.MatchString(e.Bucket) || strings.Contains(e.Bucket, "..") {
+	if e.Type != CostExplorer && (!bucketPattern.MatchString(e.Bucket) || strings.Contains(e.Bucket, "..")) {
 		f["export.bucket"] = "required: an S3 bucket name (3-63 lowercase letters, digits, dots, dashes)"
 	}
 	if strings.Contains(e.Prefix, "//") {

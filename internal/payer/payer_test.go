@@ -73,3 +73,19 @@ func TestFieldErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestCostExplorerPayerNeedsNoBucket(t *testing.T) {
+	r := Registration{CustomerID: "acme", PayerAccountID: "210987654321", Access: Access{Mode: AssumeRole}, Export: Export{Type: CostExplorer}}
+	r.Normalize()
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Export.Source() != "" {
+		t.Errorf("source = %q, want none", r.Export.Source())
+	}
+	r.Export.Bucket, r.Export.Create = "acme-cur", true
+	f := r.FieldErrors()
+	if f["export.bucket"] == "" || f["export.create"] == "" {
+		t.Errorf("field errors %v", f)
+	}
+}
