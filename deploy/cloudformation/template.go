@@ -43,7 +43,15 @@ const (
 	ExportLegacyCUR = "legacy_cur" // Cost and Usage Report, hourly csv.gz
 	ExportCUR2      = "cur2"       // Data Exports, CUR 2.0, Parquet
 	ExportFOCUS     = "focus"      // Data Exports, FOCUS 1.0 with AWS columns, Parquet
+	// ExportCostExplorer is no export at all, for payers that grant only
+	// Cost Explorer: no bucket, no export, and no S3 access in the policy.
+	ExportCostExplorer = "cost_explorer"
 )
+
+// readsBucket reports whether the export type delivers files to a bucket
+// (every type but ExportCostExplorer, including unknown ones, which
+// Validate rejects).
+func readsBucket(exportType string) bool { return exportType != ExportCostExplorer }
 
 // BillingRegion is where AWS's billing APIs live; a stack that creates a
 // billing export must be deployed there (the template's Rules enforce it).
@@ -54,7 +62,8 @@ const DefaultRoleName = "costlake-billing-read"
 
 // Output keys of the stack, for reading DescribeStacks results.
 // OutputRoleArn is absent in access_keys mode, OutputExportArn when the
-// stack did not create the export.
+// stack did not create the export; OutputExportBucket, OutputExportPrefix
+// and OutputExportName are absent with ExportCostExplorer.
 const (
 	OutputAuthMode     = "AuthMode"
 	OutputRoleArn      = "RoleArn"
@@ -87,11 +96,14 @@ type Params struct {
 
 	RoleName string // empty means DefaultRoleName
 
+	// ExportBucket, ExportPrefix and ExportName are required for every
+	// ExportType but ExportCostExplorer, which ignores them; it requires
+	// CreateBucket and CreateExport false.
 	ExportBucket string
 	ExportPrefix string // no leading or trailing slash
 	CreateBucket bool
 	CreateExport bool
-	ExportType   string // ExportLegacyCUR, ExportCUR2 or ExportFOCUS
+	ExportType   string // ExportLegacyCUR, ExportCUR2, ExportFOCUS or ExportCostExplorer
 	ExportName   string
 }
 
@@ -151,8 +163,8 @@ var paramPatterns = map[string]string{
 	"OIDCAudience":         `^$|^[A-Za-z0-9._:/@+=,~-]{1,255}$`,
 	"OIDCSubject":          `^$|^[A-Za-z0-9._:/@+=,~-]{1,255}$`,
 	"ExportName":           `^[A-Za-z0-9!_.*'()-]{1,128}$`,
-	"ExportBucket":         `^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`,
-	"ExportPrefix":         `^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`,
+	"ExportBucket":         `^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`,
+	"ExportPrefix":         `^$|^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$`,
 }
 
 var compiled = func() map[string]*regexp.Regexp {
@@ -173,8 +185,9 @@ var (
 )
 
 // Validate checks every field and returns a *ValidationError naming each
-// bad one, or nil. Fields the chosen AuthMode does not use are ignored
-// (StackParameters leaves them out).
+// bad one, or nil. Fields the chosen AuthMode or ExportType does not use
+// are ignored (StackParameters leaves them out); with ExportCostExplorer,
+// CreateBucket and CreateExport must be false.
 func (p Params) Validate() error {
 	e := &ValidationError{}
 
@@ -187,7 +200,7 @@ func (p Params) Validate() error {
 		e.add("Region", "%q is not an AWS region name such as us-east-1", region)
 	case strings.HasPrefix(region, "cn-") || strings.HasPrefix(region, "us-gov-") || strings.HasPrefix(region, "us-iso"):
 		e.add("Region", "%s is outside the aws partition, whose console the link opens", region)
-	case p.CreateExport && region != BillingRegion:
+	case p.CreateExport && readsBucket(p.ExportType) && region != BillingRegion:
 		e.add("Region", "creating the billing export needs the stack in %s (the CUR and Data Exports APIs live there), not %s", BillingRegion, region)
 	}
 
@@ -209,23 +222,32 @@ func (p Params) Validate() error {
 		e.add("RoleName", "1 to 64 letters, digits and +=,.@_-")
 	}
 
-	if msg := bucketNameProblem(p.ExportBucket); msg != "" {
-		e.add("ExportBucket", "%s", msg)
-	}
-	switch {
-	case p.ExportPrefix == "":
-		e.add("ExportPrefix", "required: the key prefix of the export, e.g. %q", "costlake")
-	case strings.HasPrefix(p.ExportPrefix, "/") || strings.HasSuffix(p.ExportPrefix, "/"):
-		e.add("ExportPrefix", "no leading or trailing slash")
-	case len(p.ExportPrefix) > 256 || !matches("ExportPrefix", p.ExportPrefix):
-		e.add("ExportPrefix", "at most 256 characters: path segments of letters, digits and _.- separated by single slashes")
+	if readsBucket(p.ExportType) {
+		if msg := bucketNameProblem(p.ExportBucket); msg != "" {
+			e.add("ExportBucket", "%s", msg)
+		}
+		switch {
+		case p.ExportPrefix == "":
+			e.add("ExportPrefix", "required: the key prefix of the export, e.g. %q", "costlake")
+		case strings.HasPrefix(p.ExportPrefix, "/") || strings.HasSuffix(p.ExportPrefix, "/"):
+			e.add("ExportPrefix", "no leading or trailing slash")
+		case len(p.ExportPrefix) > 256 || !matches("ExportPrefix", p.ExportPrefix):
+			e.add("ExportPrefix", "at most 256 characters: path segments of letters, digits and _.- separated by single slashes")
+		}
+	} else {
+		if p.CreateBucket {
+			e.add("CreateBucket", "must be false with %s: there is no bucket, costlake reads the Cost Explorer API", ExportCostExplorer)
+		}
+		if p.CreateExport {
+			e.add("CreateExport", "must be false with %s: there is no billing export, costlake reads the Cost Explorer API", ExportCostExplorer)
+		}
 	}
 	switch p.ExportType {
-	case ExportLegacyCUR, ExportCUR2, ExportFOCUS:
+	case ExportLegacyCUR, ExportCUR2, ExportFOCUS, ExportCostExplorer:
 	default:
-		e.add("ExportType", "one of %q, %q, %q", ExportLegacyCUR, ExportCUR2, ExportFOCUS)
+		e.add("ExportType", "one of %q, %q, %q, %q", ExportLegacyCUR, ExportCUR2, ExportFOCUS, ExportCostExplorer)
 	}
-	if !matches("ExportName", p.ExportName) {
+	if readsBucket(p.ExportType) && !matches("ExportName", p.ExportName) {
 		e.add("ExportName", "required: 1 to 128 letters, digits and !_.*'()-")
 	}
 	return e.orNil()
@@ -288,17 +310,22 @@ func (p Params) region() string {
 
 // StackParameters returns the template parameters for p, keyed by their
 // CloudFormation names. It sets only parameters the template declares and
-// leaves out those the chosen AuthMode does not use, and an empty
-// RoleName, so the template's defaults apply. Call Validate first.
+// leaves out those the chosen AuthMode or ExportType does not use
+// (ExportBucket, ExportPrefix and ExportName with ExportCostExplorer), and
+// an empty RoleName, so the template's defaults apply. CreateBucket and
+// CreateExport are always sent: their defaults are "true", which
+// ExportCostExplorer does not allow. Call Validate first.
 func (p Params) StackParameters() map[string]string {
 	m := map[string]string{
 		"AuthMode":     p.AuthMode,
-		"ExportBucket": p.ExportBucket,
-		"ExportPrefix": p.ExportPrefix,
 		"CreateBucket": strconv.FormatBool(p.CreateBucket),
 		"CreateExport": strconv.FormatBool(p.CreateExport),
 		"ExportType":   p.ExportType,
-		"ExportName":   p.ExportName,
+	}
+	if readsBucket(p.ExportType) {
+		m["ExportBucket"] = p.ExportBucket
+		m["ExportPrefix"] = p.ExportPrefix
+		m["ExportName"] = p.ExportName
 	}
 	if p.RoleName != "" {
 		m["RoleName"] = p.RoleName

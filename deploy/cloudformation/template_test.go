@@ -43,6 +43,17 @@ func billingReadActions(bucket, prefix string) map[string]string {
 	}
 }
 
+// costExplorerReadActions is billingReadActions without the S3 actions:
+// with ExportType cost_explorer there is no bucket to read.
+func costExplorerReadActions() map[string]string {
+	m := billingReadActions(testBucket, testPrefix)
+	maps.DeleteFunc(m, func(action, _ string) bool { return strings.HasPrefix(action, "s3:") })
+	return m
+}
+
+// exportTypes are all of the template's ExportType values.
+var exportTypes = []string{ExportLegacyCUR, ExportCUR2, ExportFOCUS, ExportCostExplorer}
+
 // writeVerbs start the names of IAM actions that change something.
 var writeVerbs = []string{"Put", "Create", "Delete", "Update", "Modify", "Tag", "Untag", "Attach",
 	"Detach", "Set", "Start", "Stop", "Enable", "Disable", "Accept", "Invite", "Leave", "Remove",
@@ -261,8 +272,13 @@ func TestParameterContract(t *testing.T) {
 	if got := allowed("AuthMode"); !slices.Equal(got, []string{AuthAssumeRole, AuthWebIdentity, AuthAccessKeys}) {
 		t.Errorf("AuthMode AllowedValues = %v", got)
 	}
-	if got := allowed("ExportType"); !slices.Equal(got, []string{ExportLegacyCUR, ExportCUR2, ExportFOCUS}) {
-		t.Errorf("ExportType AllowedValues = %v", got)
+	if got := allowed("ExportType"); !slices.Equal(got, exportTypes) {
+		t.Errorf("ExportType AllowedValues = %v, want %v", got, exportTypes)
+	}
+	// cost_explorer leaves the bucket and prefix out; their defaults must
+	// then be empty or harmless, and the Rules require them otherwise.
+	if d, ok := tp.Parameters["ExportBucket"]["Default"]; !ok || d != "" {
+		t.Errorf("ExportBucket Default = %v (set %v), want \"\" so cost_explorer may leave it out", d, ok)
 	}
 	for _, p := range []string{"CreateBucket", "CreateExport", "CreateOIDCProvider"} {
 		if got := allowed(p); !slices.Equal(got, []string{"true", "false"}) {
@@ -363,9 +379,24 @@ func baseParams(mode string) Params {
 	return p
 }
 
-// TestScenarios deploys the template on paper for every combination of
-// mode and switches, with the parameters StackParameters produces, and
-// checks what each would create.
+// costExplorerParams is baseParams for a payer that grants only Cost
+// Explorer, as onboarding renders it: no bucket, prefix or export name,
+// nothing to create.
+func costExplorerParams(mode string) Params {
+	p := baseParams(mode)
+	toCostExplorer(&p)
+	return p
+}
+
+func toCostExplorer(p *Params) {
+	p.ExportType = ExportCostExplorer
+	p.ExportBucket, p.ExportPrefix, p.ExportName = "", "", ""
+	p.CreateBucket, p.CreateExport = false, false
+}
+
+// TestScenarios deploys the template on paper for every valid combination
+// of mode, switches and export type, with the parameters StackParameters
+// produces, and checks what each would create.
 func TestScenarios(t *testing.T) {
 	tp := loadTemplate(t)
 	for _, mode := range []string{AuthAssumeRole, AuthWebIdentity, AuthAccessKeys} {
@@ -375,8 +406,14 @@ func TestScenarios(t *testing.T) {
 			}
 			for _, createBucket := range []bool{true, false} {
 				for _, createExport := range []bool{true, false} {
-					for _, typ := range []string{ExportLegacyCUR, ExportCUR2, ExportFOCUS} {
+					for _, typ := range exportTypes {
 						p := baseParams(mode)
+						if typ == ExportCostExplorer {
+							if createBucket || createExport {
+								continue // rejected: TestValidate and TestRulesRejectWhatValidateRejects
+							}
+							toCostExplorer(&p)
+						}
 						p.CreateOIDCProvider = mode == AuthWebIdentity && createOIDC
 						p.CreateBucket, p.CreateExport, p.ExportType = createBucket, createExport, typ
 						name := fmt.Sprintf("%s/oidc=%v/bucket=%v/export=%v/%s", mode, p.CreateOIDCProvider, createBucket, createExport, typ)
@@ -408,11 +445,19 @@ func checkScenario(t *testing.T, tp *tmpl, p Params) {
 	checkManagedPolicy(t, r, p)
 	checkBucket(t, r, p)
 	checkExport(t, r, p)
+	if p.ExportType == ExportCostExplorer {
+		checkNoBucket(t, tp, p, r)
+	}
 
 	wantOut := map[string]string{
 		OutputAuthMode: p.AuthMode, OutputPolicyArn: "ref:BillingReadPolicy",
 		OutputExportBucket: p.ExportBucket, OutputExportPrefix: p.ExportPrefix,
 		OutputExportName: p.ExportName, OutputExportType: p.ExportType,
+	}
+	if p.ExportType == ExportCostExplorer { // no bucket, prefix or export to name
+		delete(wantOut, OutputExportBucket)
+		delete(wantOut, OutputExportPrefix)
+		delete(wantOut, OutputExportName)
 	}
 	if p.AuthMode != AuthAccessKeys {
 		wantOut[OutputRoleArn] = "getatt:BillingReadRole.Arn"
@@ -426,6 +471,48 @@ func checkScenario(t *testing.T, tp *tmpl, p Params) {
 	}
 	if !maps.Equal(r.outputs, wantOut) {
 		t.Errorf("outputs = %v\nwant      %v", r.outputs, wantOut)
+	}
+}
+
+// checkNoBucket: with cost_explorer nothing the stack creates or outputs
+// refers to a bucket, not even one an admin typed into the console's
+// ExportBucket and ExportPrefix fields anyway.
+func checkNoBucket(t *testing.T, tp *tmpl, p Params, r *rendered) {
+	t.Helper()
+	m := p.StackParameters()
+	m["ExportBucket"], m["ExportPrefix"], m["ExportName"] = testBucket, testPrefix, testExport
+	s, err := newStack(tp, m, p.region())
+	if err != nil {
+		t.Fatalf("console values: %v", err)
+	}
+	if failed, err := s.failedRules(); err != nil || len(failed) > 0 {
+		t.Fatalf("console values: rules %v %v", failed, err)
+	}
+	typed, err := s.render()
+	if err != nil {
+		t.Fatalf("console values: render: %v", err)
+	}
+	if !slices.Equal(slices.Sorted(maps.Keys(typed.resources)), slices.Sorted(maps.Keys(r.resources))) {
+		t.Errorf("a bucket typed into the console changes the resources: %v, want %v",
+			slices.Sorted(maps.Keys(typed.resources)), slices.Sorted(maps.Keys(r.resources)))
+	}
+	for _, rr := range []*rendered{r, typed} {
+		for name, res := range rr.resources {
+			switch typ := fmt.Sprint(res["Type"]); {
+			case strings.HasPrefix(typ, "AWS::S3::"), typ == "AWS::CUR::ReportDefinition", typ == "AWS::BCMDataExports::Export":
+				t.Errorf("cost_explorer creates %s (%s)", name, typ)
+			}
+			for _, bad := range []string{testBucket, testPrefix, "arn:aws:s3:", "s3:"} {
+				if str := mustJSON(res); strings.Contains(str, bad) {
+					t.Errorf("cost_explorer: resource %s mentions %q: %s", name, bad, str)
+				}
+			}
+		}
+		for name, v := range rr.outputs {
+			if v == "" || strings.Contains(v, testBucket) || strings.Contains(v, testPrefix) || strings.Contains(v, testExport) {
+				t.Errorf("cost_explorer: output %s = %q", name, v)
+			}
+		}
 	}
 }
 
@@ -525,6 +612,9 @@ func checkManagedPolicy(t *testing.T, r *rendered, p Params) {
 		t.Errorf("ManagedPolicyName = %v", n)
 	}
 	want := billingReadActions(p.ExportBucket, p.ExportPrefix)
+	if p.ExportType == ExportCostExplorer {
+		want = costExplorerReadActions()
+	}
 	got := map[string]string{}
 	for _, st := range asList(dig(pol, "Properties", "PolicyDocument", "Statement")) {
 		if dig(st, "Effect") != "Allow" {
@@ -851,17 +941,38 @@ func TestRulesRejectWhatValidateRejects(t *testing.T) {
 	tp := loadTemplate(t)
 	cases := []struct {
 		name   string
+		typ    string // export type; empty: baseParams' cur2
 		edit   func(p *Params, params map[string]string)
 		field  string // named by Validate
 		region string
 	}{
-		{"export outside us-east-1", func(p *Params, m map[string]string) { p.Region = "eu-west-1" }, "Region", "eu-west-1"},
-		{"assume_role without external ID", func(p *Params, m map[string]string) { p.ExternalID = ""; m["ExternalId"] = "" }, "ExternalID", ""},
-		{"assume_role without principal", func(p *Params, m map[string]string) { p.CostlakePrincipalArn = ""; m["CostlakePrincipalArn"] = "" }, "CostlakePrincipalArn", ""},
+		{"export outside us-east-1", "", func(p *Params, m map[string]string) { p.Region = "eu-west-1" }, "Region", "eu-west-1"},
+		{"assume_role without external ID", "", func(p *Params, m map[string]string) { p.ExternalID = ""; m["ExternalId"] = "" }, "ExternalID", ""},
+		{"assume_role without principal", "", func(p *Params, m map[string]string) { p.CostlakePrincipalArn = ""; m["CostlakePrincipalArn"] = "" }, "CostlakePrincipalArn", ""},
+		{"cur2 with an empty bucket", "", func(p *Params, m map[string]string) { p.ExportBucket = ""; m["ExportBucket"] = "" }, "ExportBucket", ""},
+		{"cur2 leaving the bucket to its default", "", func(p *Params, m map[string]string) { p.ExportBucket = ""; delete(m, "ExportBucket") }, "ExportBucket", ""},
+		{"cur2 with an empty prefix", "", func(p *Params, m map[string]string) { p.ExportPrefix = ""; m["ExportPrefix"] = "" }, "ExportPrefix", ""},
+		{"legacy_cur without bucket, nothing created", ExportLegacyCUR, func(p *Params, m map[string]string) {
+			p.ExportBucket, p.CreateBucket, p.CreateExport = "", false, false
+			m["ExportBucket"], m["CreateBucket"], m["CreateExport"] = "", "false", "false"
+		}, "ExportBucket", ""},
+		{"focus without bucket in eu-west-1", ExportFOCUS, func(p *Params, m map[string]string) {
+			p.ExportBucket, p.CreateBucket, p.CreateExport, p.Region = "", false, false, "eu-west-1"
+			m["ExportBucket"], m["CreateBucket"], m["CreateExport"] = "", "false", "false"
+		}, "ExportBucket", "eu-west-1"},
+		{"cost_explorer creating the bucket", ExportCostExplorer, func(p *Params, m map[string]string) { p.CreateBucket = true; m["CreateBucket"] = "true" }, "CreateBucket", ""},
+		{"cost_explorer creating the export", ExportCostExplorer, func(p *Params, m map[string]string) { p.CreateExport = true; m["CreateExport"] = "true" }, "CreateExport", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := baseParams(AuthAssumeRole)
+			switch c.typ {
+			case ExportCostExplorer:
+				toCostExplorer(&p)
+			case "":
+			default:
+				p.ExportType = c.typ
+			}
 			m := p.StackParameters()
 			c.edit(&p, m)
 			assertFields(t, p.Validate(), c.field)
@@ -896,6 +1007,30 @@ func TestRulesRejectWhatValidateRejects(t *testing.T) {
 	if failed, _ := s.failedRules(); len(failed) > 0 {
 		t.Errorf("rules reject a stack without export in eu-west-1: %v", failed)
 	}
+	p = costExplorerParams(AuthAccessKeys)
+	p.Region = "eu-west-1"
+	if err := p.Validate(); err != nil {
+		t.Errorf("cost_explorer in eu-west-1: %v", err)
+	}
+	s, err = newStack(tp, p.StackParameters(), "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed, _ := s.failedRules(); len(failed) > 0 {
+		t.Errorf("rules reject cost_explorer in eu-west-1: %v", failed)
+	}
+	// cost_explorer with the template's defaults for the switches ("true")
+	// fails the rules: why StackParameters always sends them.
+	m = costExplorerParams(AuthAccessKeys).StackParameters()
+	delete(m, "CreateBucket")
+	delete(m, "CreateExport")
+	s, err = newStack(tp, m, BillingRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed, _ := s.failedRules(); len(failed) != 2 {
+		t.Errorf("cost_explorer with CreateBucket and CreateExport defaulted: rules failed %v, want both switch assertions", failed)
+	}
 }
 
 // assertFields checks err is a *ValidationError naming exactly fields.
@@ -923,6 +1058,9 @@ func TestValidate(t *testing.T) {
 	for _, mode := range []string{AuthAssumeRole, AuthWebIdentity, AuthAccessKeys} {
 		if err := baseParams(mode).Validate(); err != nil {
 			t.Errorf("%s: %v", mode, err)
+		}
+		if err := costExplorerParams(mode).Validate(); err != nil {
+			t.Errorf("%s cost_explorer: %v", mode, err)
 		}
 	}
 	cases := []struct {
@@ -979,6 +1117,23 @@ func TestValidate(t *testing.T) {
 		{"export name with space", AuthAssumeRole, func(p *Params) { p.ExportName = "my export" }, []string{"ExportName"}},
 		{"everything wrong at once", AuthAssumeRole, func(p *Params) { *p = Params{AuthMode: "x"} },
 			[]string{"StackName", "AuthMode", "ExportBucket", "ExportPrefix", "ExportType", "ExportName"}},
+		{"legacy_cur without bucket", AuthAccessKeys, func(p *Params) {
+			p.ExportType, p.ExportBucket, p.CreateBucket, p.CreateExport = ExportLegacyCUR, "", false, false
+		}, []string{"ExportBucket"}},
+		{"focus without bucket or prefix", AuthWebIdentity, func(p *Params) {
+			p.ExportType, p.ExportBucket, p.ExportPrefix = ExportFOCUS, "", ""
+		}, []string{"ExportBucket", "ExportPrefix"}},
+		{"cur2 without bucket, prefix or name", AuthAssumeRole, func(p *Params) {
+			p.ExportBucket, p.ExportPrefix, p.ExportName, p.CreateBucket, p.CreateExport = "", "", "", false, false
+		}, []string{"ExportBucket", "ExportPrefix", "ExportName"}},
+		{"cost_explorer creating the bucket", AuthAssumeRole, func(p *Params) { toCostExplorer(p); p.CreateBucket = true }, []string{"CreateBucket"}},
+		{"cost_explorer creating the export", AuthWebIdentity, func(p *Params) { toCostExplorer(p); p.CreateExport = true }, []string{"CreateExport"}},
+		{"cost_explorer creating both, outside us-east-1", AuthAccessKeys, func(p *Params) {
+			toCostExplorer(p)
+			p.CreateBucket, p.CreateExport, p.Region = true, true, "eu-west-1"
+		}, []string{"CreateBucket", "CreateExport"}},
+		{"cost_explorer switched on from a cur2 registration", AuthAccessKeys, func(p *Params) { p.ExportType = ExportCostExplorer },
+			[]string{"CreateBucket", "CreateExport"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -992,6 +1147,12 @@ func TestValidate(t *testing.T) {
 	p.ExternalID, p.OIDCSubject = "!", `"`
 	if err := p.Validate(); err != nil {
 		t.Errorf("access_keys with stray fields: %v", err)
+	}
+	// So are the bucket, prefix and name with cost_explorer.
+	p = costExplorerParams(AuthAssumeRole)
+	p.ExportBucket, p.ExportPrefix, p.ExportName = "Not_A_Bucket", "/x/", "bad name"
+	if err := p.Validate(); err != nil {
+		t.Errorf("cost_explorer with stray export fields: %v", err)
 	}
 }
 
@@ -1034,6 +1195,27 @@ func TestStackParameters(t *testing.T) {
 	m := p.StackParameters()
 	if m["RoleName"] != "acme-costlake" || m["CreateBucket"] != "false" || m["CreateExport"] != "true" || m["ExternalId"] != testExternal {
 		t.Errorf("StackParameters = %v", m)
+	}
+
+	// cost_explorer sends no bucket, prefix or export name (stray values
+	// included), and switches off what the template would create by
+	// default.
+	p = costExplorerParams(AuthAccessKeys)
+	p.ExportBucket, p.ExportPrefix, p.ExportName = testBucket, testPrefix, testExport
+	want := map[string]string{"AuthMode": AuthAccessKeys, "ExportType": ExportCostExplorer, "CreateBucket": "false", "CreateExport": "false"}
+	if m := p.StackParameters(); !maps.Equal(m, want) {
+		t.Errorf("cost_explorer StackParameters = %v, want %v", m, want)
+	}
+	for _, mode := range []string{AuthAssumeRole, AuthWebIdentity} {
+		m := costExplorerParams(mode).StackParameters()
+		for _, k := range []string{"ExportBucket", "ExportPrefix", "ExportName"} {
+			if _, ok := m[k]; ok {
+				t.Errorf("%s cost_explorer: %s sent", mode, k)
+			}
+		}
+		if m["CreateBucket"] != "false" || m["CreateExport"] != "false" || m["ExportType"] != ExportCostExplorer {
+			t.Errorf("%s cost_explorer StackParameters = %v", mode, m)
+		}
 	}
 }
 
@@ -1092,6 +1274,18 @@ func TestQuickCreateURL(t *testing.T) {
 	if err != nil || !strings.HasPrefix(link, "https://eu-central-1.console.aws.amazon.com/cloudformation/home?region=eu-central-1#") {
 		t.Errorf("eu-central-1 link = %q, %v", link, err)
 	}
+
+	p = costExplorerParams(AuthAssumeRole)
+	p.Region = "eu-central-1"
+	link, err = QuickCreateURL("https://b.s3.amazonaws.com/t.yaml", p)
+	if err != nil || !strings.HasPrefix(link, "https://eu-central-1.console.aws.amazon.com/") ||
+		!strings.Contains(link, "&param_ExportType=cost_explorer") || strings.Contains(link, "param_ExportBucket") ||
+		!strings.Contains(link, "&param_CreateBucket=false") || !strings.Contains(link, "&param_CreateExport=false") {
+		t.Errorf("cost_explorer link = %q, %v", link, err)
+	}
+	p.CreateExport = true
+	_, err = QuickCreateURL("https://b.s3.amazonaws.com/t.yaml", p)
+	assertFields(t, err, "CreateExport")
 
 	_, err = QuickCreateURL("http://b.s3.amazonaws.com/t.yaml", baseParams(AuthAssumeRole))
 	assertFields(t, err, "TemplateURL")
