@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/workflows"
 )
@@ -183,6 +184,12 @@ func (s *Server) handleRuns(c echo.Context) error {
 		default:
 			if err := s.temporal.GetWorkflow(ctx, r.WorkflowID, r.RunID).Get(ctx, nil); err != nil {
 				r.Failure = rootCause(err).Error()
+				// A failed crawl carries its outcomes as the failure's details.
+				var app *temporal.ApplicationError
+				var res workflows.CrawlPayerResult
+				if errors.As(err, &app) && app.HasDetails() && app.Details(&res) == nil {
+					r.Result = &res
+				}
 			}
 		}
 		runs = append(runs, r)

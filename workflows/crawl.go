@@ -106,18 +106,22 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 		}
 	}
 
-	if !anyFound {
+	// A backfill may reach back before the export existed: its empty
+	// periods are outcomes, not a missing export.
+	if !anyFound && len(in.Periods) == 0 {
 		if now.Sub(in.ActiveSince) < FirstDeliveryGrace {
 			res.Status = CrawlWaitingForFirstDelivery
 			return res, nil
 		}
+		// The outcomes travel as the failure's details: a failed
+		// workflow's result is not kept.
 		return res, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("export not found under %s: no delivery for %v", in.Source, periods), ErrTypeExportNotFound, nil)
+			fmt.Sprintf("export not found under %s: no delivery for %v", in.Source, periods), ErrTypeExportNotFound, nil, res)
 	}
 	for _, o := range res.Periods {
 		if o.Action == ActionFailed {
 			return res, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("period %s of %s: %s", o.Period, in.Source, o.Failure), "IngestionFailed", nil)
+				fmt.Sprintf("period %s of %s: %s", o.Period, in.Source, o.Failure), ErrTypeIngestionFailed, nil, res)
 		}
 	}
 	return res, nil
@@ -200,11 +204,16 @@ func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, 
 	return res, nil
 }
 
-// rootMessage is the innermost message of a workflow-side error chain.
+// rootMessage is the innermost message of a workflow-side error chain,
+// without Temporal's "(type: …, retryable: …)" decoration.
 func rootMessage(err error) string {
 	for {
 		next := errors.Unwrap(err)
 		if next == nil {
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) {
+				return app.Message()
+			}
 			return err.Error()
 		}
 		err = next

@@ -91,3 +91,7 @@ type CrawlPayerResult struct {
 // ErrTypeExportNotFound fails a crawl that finds no delivery past the
 // first day: the export is not where the registration says.
 const ErrTypeExportNotFound = "ExportNotFound"
+
+// ErrTypeIngestionFailed fails a crawl one of whose periods could not be
+// read or ingested; the details hold the CrawlPayerResult.
+const ErrTypeIngestionFailed = "IngestionFailed"
