@@ -12,6 +12,7 @@ import (
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -64,6 +65,7 @@ func listAccounts(ctx context.Context, client *organizations.Client) ([]orgtypes
 			return nil, err
 		}
 		out = append(out, page.Accounts...)
+		activity.RecordHeartbeat(ctx, len(out))
 	}
 	return out, nil
 }
@@ -155,6 +157,10 @@ func (a *Activities) EnsureCrawlSchedule(ctx context.Context, in crawl.EnsureSch
 		Overlap: policies.Overlap, CatchupWindow: policies.CatchupWindow,
 		Paused: in.Paused, Note: in.Note,
 	})
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		return temporal.NewNonRetryableApplicationError("Temporal refused the crawl schedule: "+invalid.Message, "InvalidSchedule", err)
+	}
 	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 		return err
 	}

@@ -256,6 +256,7 @@ func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, paye
 		if err != nil {
 			return nil, organizationAdvice(payerID, err), false
 		}
+		activity.RecordHeartbeat(ctx, "listing accounts")
 		for _, acct := range page.Accounts {
 			total++
 			if acct.State == orgtypes.AccountStateActive || (acct.State == "" && acct.Status == orgtypes.AccountStatusActive) {
@@ -404,13 +405,20 @@ func checkDataExport(ctx context.Context, client *bcmdataexports.Client, e payer
 			}
 			want := "s3://" + e.Bucket + "/" + e.Prefix
 			got := ""
+			if out.Export == nil {
+				return true, fmt.Sprintf("export %s has no definition in GetExport's answer", e.Name), false
+			}
 			if d := out.Export.DestinationConfigurations; d != nil && d.S3Destination != nil {
 				got = "s3://" + aws.ToString(d.S3Destination.S3Bucket) + "/" + strings.Trim(aws.ToString(d.S3Destination.S3Prefix), "/")
 			}
 			if got != want {
 				return true, fmt.Sprintf("export %s delivers to %s, not %s: fix export.bucket and export.prefix, or the export.", e.Name, got, want), false
 			}
-			if q := aws.ToString(out.Export.DataQuery.QueryStatement); !strings.Contains(strings.ToUpper(q), tableOf(e.Type)) {
+			q := ""
+			if out.Export != nil && out.Export.DataQuery != nil {
+				q = aws.ToString(out.Export.DataQuery.QueryStatement)
+			}
+			if !strings.Contains(strings.ToUpper(q), tableOf(e.Type)) {
 				return true, fmt.Sprintf("export %s does not query %s (its query is %q): export.type is %s.", e.Name, tableOf(e.Type), q, e.Type), false
 			}
 			return true, fmt.Sprintf("found export %s of %s delivering to %s", e.Name, tableOf(e.Type), got), true

@@ -21,14 +21,23 @@ const maxBackfillPeriods = 36
 
 // activePayer returns a visible payer that is active, or a conflict.
 func (s *Server) activePayer(c echo.Context) (string, workflows.OnboardingState, error) {
-	id, st, err := s.visiblePayer(c)
+	rec, err := s.visiblePayer(c)
 	if err != nil {
-		return id, st, err
+		return rec.ID, rec.State, err
 	}
-	if st.Status != workflows.StatusActive {
-		return id, st, &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("payer %s is %s, not active", id, st.Status)}}
+	if rec.State.Status != workflows.StatusActive {
+		return rec.ID, rec.State, &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("payer %s is %s, not active", rec.ID, rec.State.Status)}}
 	}
-	return id, st, nil
+	return rec.ID, rec.State, nil
+}
+
+// scheduledPayer is an active payer with a crawl schedule.
+func (s *Server) scheduledPayer(c echo.Context) (string, error) {
+	id, st, err := s.activePayer(c)
+	if err == nil && st.CrawlSchedule == "" {
+		err = &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("payer %s has no crawl schedule: %s", id, st.ScheduleError)}}
+	}
+	return id, err
 }
 
 // handleCrawl runs the payer's scheduled crawl now; the schedule's overlap
@@ -37,7 +46,7 @@ func (s *Server) handleCrawl(c echo.Context) error {
 	if err := requireOperator(c); err != nil {
 		return err
 	}
-	id, _, err := s.activePayer(c)
+	id, err := s.scheduledPayer(c)
 	if err != nil {
 		return err
 	}
@@ -91,7 +100,7 @@ func (s *Server) scheduleAction(pause bool) echo.HandlerFunc {
 		if err := requireOperator(c); err != nil {
 			return err
 		}
-		id, _, err := s.activePayer(c)
+		id, err := s.scheduledPayer(c)
 		if err != nil {
 			return err
 		}
@@ -156,13 +165,16 @@ type RunView struct {
 // handleRuns lists the payer's recent crawls and backfills, newest first,
 // with what each found and did.
 func (s *Server) handleRuns(c echo.Context) error {
-	id, _, err := s.visiblePayer(c)
+	rec, err := s.visiblePayer(c)
 	if err != nil {
 		return err
 	}
+	id := rec.ID
 	ctx := c.Request().Context()
-	query := fmt.Sprintf("WorkflowType = 'CrawlPayer' AND (WorkflowId STARTS_WITH '%s' OR WorkflowId STARTS_WITH '%s')",
-		workflows.CrawlScheduleID(id)+"-", "backfill/"+id+"/")
+	// Only this registration's runs: a payer registered again (perhaps for
+	// another customer) does not show its predecessor's.
+	query := fmt.Sprintf("WorkflowType = 'CrawlPayer' AND (WorkflowId STARTS_WITH '%s' OR WorkflowId STARTS_WITH '%s') AND StartTime >= '%s'",
+		workflows.CrawlScheduleID(id)+"-", "backfill/"+id+"/", rec.State.ActivatedAt.UTC().Format(time.RFC3339Nano))
 	resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 20})
 	if err != nil {
 		return err
@@ -206,16 +218,9 @@ func (s *Server) handleOffboard(c echo.Context) error {
 	if err := decodeOptional(c, &req); err != nil {
 		return err
 	}
-	id, st, err := s.visiblePayer(c)
+	rec, err := s.visiblePayer(c)
 	if err != nil {
 		return err
 	}
-	if !st.Accepts(workflows.OffboardSignal) {
-		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("payer %s is %s", id, st.Status)}}
-	}
-	d := workflows.Decision{By: principal(c).Name, Reason: req.Reason}
-	if err := s.temporal.SignalWorkflow(c.Request().Context(), workflows.OnboardingWorkflowID(id), "", workflows.OffboardSignal, d); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, map[string]string{"id": id, "accepted": workflows.OffboardSignal})
+	return s.signalPayer(c, rec, workflows.OffboardSignal, workflows.Decision{By: principal(c).Name, Reason: req.Reason})
 }

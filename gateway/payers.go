@@ -86,8 +86,8 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	if len(fields) > 0 {
 		return validationError(fields)
 	}
-	if !sees(c, reg.CustomerID) {
-		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: fmt.Sprintf("key %q acts only for customer %s", principal(c).Name, principal(c).CustomerID)}}
+	if err := s.mayRegister(c, reg); err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	id := workflows.OnboardingWorkflowID(reg.PayerAccountID)
@@ -104,8 +104,8 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		msg := fmt.Sprintf("payer %s is already registered", reg.PayerAccountID)
-		if st, err := s.payerState(c, id); err == nil && sees(c, st.Registration.CustomerID) {
-			msg += fmt.Sprintf(" for customer %s (status %s)", st.Registration.CustomerID, st.Status)
+		if rec, err := s.payerState(c, reg.PayerAccountID); err == nil && sees(c, rec.State.Registration.CustomerID) {
+			msg += fmt.Sprintf(" for customer %s (status %s)", rec.State.Registration.CustomerID, rec.State.Status)
 		}
 		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: msg + "; reject it first to register it again"}}
 	}
@@ -116,46 +116,93 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]string{"id": reg.PayerAccountID, "workflow_id": id, "run_id": run.GetRunID(), "status": "registered"})
 }
 
-// payerState queries an onboarding's state.
-func (s *Server) payerState(c echo.Context, workflowID string) (workflows.OnboardingState, error) {
-	var st workflows.OnboardingState
-	v, err := s.temporal.QueryWorkflow(c.Request().Context(), workflowID, "", workflows.OnboardingStateQuery)
-	if err != nil {
-		return st, err
+// mayRegister applies the limits of customer-scoped keys: they register
+// for their own customer, only with assume_role (static keys and web
+// identity tokens live on the worker and must not be borrowed across
+// customers), and never take over a payer another customer held.
+func (s *Server) mayRegister(c echo.Context, reg payer.Registration) error {
+	k := principal(c)
+	forbid := func(msg string) error {
+		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: msg}}
 	}
-	return st, v.Get(&st)
+	if k.CustomerID == "" {
+		return nil
+	}
+	if k.CustomerID != reg.CustomerID {
+		return forbid(fmt.Sprintf("key %q acts only for customer %s", k.Name, k.CustomerID))
+	}
+	if reg.Access.Mode != payer.AssumeRole {
+		return forbid(fmt.Sprintf("key %q is scoped to a customer: it may register assume_role payers only; %s needs an unscoped operator key", k.Name, reg.Access.Mode))
+	}
+	rec, err := s.payerState(c, reg.PayerAccountID)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return nil
+	case err != nil:
+		return err
+	case rec.State.Registration.CustomerID != reg.CustomerID:
+		return forbid(fmt.Sprintf("payer %s was registered for another customer; an unscoped operator key must register it again", reg.PayerAccountID))
+	}
+	return nil
 }
 
-// visiblePayer returns the state of the payer in the route, or a 404 that
-// does not tell a scoped key whether another customer's payer exists.
-func (s *Server) visiblePayer(c echo.Context) (string, workflows.OnboardingState, error) {
+// payerRecord is one run of a payer's onboarding and its state. Actions
+// signal that run, so a payer closed and registered again in between
+// never receives a signal meant for its predecessor.
+type payerRecord struct {
+	ID    string
+	RunID string
+	State workflows.OnboardingState
+}
+
+// payerState finds the latest run of an onboarding and queries its state.
+func (s *Server) payerState(c echo.Context, payerID string) (payerRecord, error) {
+	ctx := c.Request().Context()
+	rec := payerRecord{ID: payerID}
+	wid := workflows.OnboardingWorkflowID(payerID)
+	desc, err := s.temporal.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		return rec, err
+	}
+	rec.RunID = desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	v, err := s.temporal.QueryWorkflow(ctx, wid, rec.RunID, workflows.OnboardingStateQuery)
+	if err != nil {
+		return rec, err
+	}
+	return rec, v.Get(&rec.State)
+}
+
+// visiblePayer returns the payer in the route, or a 404 that does not
+// tell a scoped key whether another customer's payer exists.
+func (s *Server) visiblePayer(c echo.Context) (payerRecord, error) {
 	id := c.Param("id")
 	notFound := &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no payer %q", id)}}
 	if !payerIDPattern.MatchString(id) {
-		return id, workflows.OnboardingState{}, notFound
+		return payerRecord{ID: id}, notFound
 	}
-	st, err := s.payerState(c, workflows.OnboardingWorkflowID(id))
+	rec, err := s.payerState(c, id)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return id, st, notFound
+		return rec, notFound
 	}
 	if err != nil {
-		return id, st, err
+		return rec, err
 	}
-	if !sees(c, st.Registration.CustomerID) {
-		return id, st, notFound
+	if !sees(c, rec.State.Registration.CustomerID) {
+		return rec, notFound
 	}
-	return id, st, nil
+	return rec, nil
 }
 
 func (s *Server) handleGetPayer(c echo.Context) error {
-	id, st, err := s.visiblePayer(c)
+	rec, err := s.visiblePayer(c)
 	if err != nil {
 		return err
 	}
-	resp := PayerResponse{ID: id, WorkflowID: workflows.OnboardingWorkflowID(id), OnboardingState: st}
-	if st.CrawlSchedule != "" {
-		if resp.Schedule, err = s.scheduleView(c, id); err != nil {
+	resp := PayerResponse{ID: rec.ID, WorkflowID: workflows.OnboardingWorkflowID(rec.ID), OnboardingState: rec.State}
+	if rec.State.CrawlSchedule != "" && rec.State.Status == workflows.StatusActive {
+		if resp.Schedule, err = s.scheduleView(c, rec.ID); err != nil {
 			return err
 		}
 	}
@@ -189,17 +236,28 @@ func (s *Server) payerAction(signal string) echo.HandlerFunc {
 				return validationError(map[string]string{"issues": "required: the changes the customer must make"})
 			}
 		}
-		id, st, err := s.visiblePayer(c)
+		rec, err := s.visiblePayer(c)
 		if err != nil {
 			return err
 		}
-		if !st.Accepts(signal) {
-			return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("cannot %s payer %s: its onboarding is %s", signal, id, st.Status)}}
-		}
-		d := workflows.Decision{By: principal(c).Name, Reason: req.Reason, Issues: req.Issues}
-		if err := s.temporal.SignalWorkflow(c.Request().Context(), workflows.OnboardingWorkflowID(id), "", signal, d); err != nil {
-			return err
-		}
-		return c.JSON(http.StatusAccepted, map[string]string{"id": id, "accepted": signal, "status": st.Status})
+		return s.signalPayer(c, rec, signal, workflows.Decision{By: principal(c).Name, Reason: req.Reason, Issues: req.Issues})
 	}
+}
+
+// signalPayer sends an operator's signal to the run the caller saw, after
+// checking that its status accepts it. The workflow checks again and
+// records a signal it ignores.
+func (s *Server) signalPayer(c echo.Context, rec payerRecord, signal string, d workflows.Decision) error {
+	if !rec.State.Accepts(signal) {
+		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("cannot %s payer %s: its onboarding is %s", signal, rec.ID, rec.State.Status)}}
+	}
+	err := s.temporal.SignalWorkflow(c.Request().Context(), workflows.OnboardingWorkflowID(rec.ID), rec.RunID, signal, d)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("cannot %s payer %s: its onboarding has just ended", signal, rec.ID)}}
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"id": rec.ID, "accepted": signal, "status": rec.State.Status})
 }

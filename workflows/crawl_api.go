@@ -47,7 +47,7 @@ func CrawlInputFor(reg payer.Registration, activeSince time.Time) CrawlPayerInpu
 		PayerAccountID: reg.PayerAccountID,
 		CustomerID:     reg.CustomerID,
 		Source:         reg.Export.Source(),
-		Access:         reg.Access,
+		Access:         *bucketAccess(reg),
 		Accounts:       ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts},
 		ActiveSince:    activeSince,
 		CostExplorer:   reg.Export.Type == payer.CostExplorer,
@@ -95,3 +95,13 @@ const ErrTypeExportNotFound = "ExportNotFound"
 // ErrTypeIngestionFailed fails a crawl one of whose periods could not be
 // read or ingested; the details hold the CrawlPayerResult.
 const ErrTypeIngestionFailed = "IngestionFailed"
+
+// bucketAccess is the payer's access in its export bucket's region, so
+// reads of a bucket outside us-east-1 are not redirected.
+func bucketAccess(reg payer.Registration) *payer.Access {
+	a := reg.Access
+	if reg.Export.Region != "" {
+		a.Region = reg.Export.Region
+	}
+	return &a
+}

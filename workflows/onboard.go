@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -101,6 +102,14 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 			return o.state, fmt.Errorf("onboarding reached unknown status %q", o.state.Status)
 		}
 		if err != nil {
+			if temporal.IsCanceledError(err) && o.state.CrawlSchedule != "" {
+				// A cancelled record must not leave its payer crawled.
+				dctx, _ := workflow.NewDisconnectedContext(ctx)
+				if derr := workflow.ExecuteActivity(shortActivity(dctx), crawl.DeleteScheduleActivity,
+					crawl.DeleteScheduleInput{ScheduleID: o.state.CrawlSchedule}).Get(dctx, nil); derr != nil {
+					workflow.GetLogger(ctx).Error("could not delete the crawl schedule of a cancelled onboarding", "schedule", o.state.CrawlSchedule, "error", derr)
+				}
+			}
 			return o.state, err
 		}
 	}
@@ -115,9 +124,12 @@ func (o *onboarding) activate(ctx workflow.Context) error {
 	if o.state.FirstIngestion == nil {
 		o.startFirstIngestion(ctx)
 	}
-	if o.state.CrawlSchedule == "" && workflow.GetVersion(ctx, "crawl-schedule", workflow.DefaultVersion, 1) == 1 {
+	if o.state.CrawlSchedule == "" && o.state.ScheduleError == "" && workflow.GetVersion(ctx, "crawl-schedule", workflow.DefaultVersion, 1) == 1 {
 		if err := o.ensureSchedule(ctx); err != nil {
-			return err
+			// The payer stays active and can be offboarded; the operator
+			// sees why it is not crawled.
+			o.state.ScheduleError = rootMessage(err)
+			o.record(ctx, "the crawl schedule could not be created: "+o.state.ScheduleError)
 		}
 	}
 	return o.waitForOperator(ctx)
@@ -179,6 +191,7 @@ func (o *onboarding) onSignal(ctx workflow.Context, name string, d Decision) {
 		o.record(ctx, fmt.Sprintf("ignored %s from %s: status is %s", name, d.By, o.state.Status))
 		return
 	}
+	o.state.Wait = nil // a new status starts a new wait, if any
 	switch name {
 	case StackDeployedSignal:
 		o.state.Status = StatusValidating
@@ -251,8 +264,12 @@ func (o *onboarding) waitForStack(ctx workflow.Context) error {
 			switch {
 			case fresh && st.Complete():
 				if arn := st.Outputs["RoleArn"]; arn != "" && arn != o.state.Registration.Access.RoleARN {
-					o.state.Registration.Access.RoleARN = arn
-					o.record(ctx, "the stack created role "+arn)
+					if strings.Contains(arn, ":"+reg.PayerAccountID+":role/") {
+						o.state.Registration.Access.RoleARN = arn
+						o.record(ctx, "the stack created role "+arn)
+					} else {
+						o.record(ctx, "ignored the stack's RoleArn output "+arn+": it is not in payer account "+reg.PayerAccountID)
+					}
 				}
 				o.state.Status = StatusValidating
 				o.record(ctx, "stack "+o.state.Stack.Name+" is "+st.Status)
@@ -319,7 +336,10 @@ func (o *onboarding) validate(ctx workflow.Context) error {
 		Registration: o.state.Registration, AsOf: workflow.Now(ctx),
 	}).Get(ctx, &res)
 	if err != nil {
-		return err
+		// The checks could not run: the operator sees why and can rerun
+		// them (stack-deployed) rather than lose the onboarding.
+		res = onboard.ValidateAccessResult{Checks: []onboard.Check{{Name: "validation", Result: onboard.Failed,
+			Message: "the checks could not run: " + rootMessage(err) + "; post stack-deployed to run them again"}}}
 	}
 	o.state.Checks, o.state.ChecksAt = res.Checks, workflow.Now(ctx)
 	o.state.Accounts, o.state.LatestPeriod = res.Accounts, res.LatestPeriod
@@ -373,7 +393,11 @@ func (o *onboarding) ensureSchedule(ctx workflow.Context) error {
 		return err
 	}
 	id := CrawlScheduleID(reg.PayerAccountID)
-	err = workflow.ExecuteActivity(persistentActivity(ctx), crawl.EnsureScheduleActivity, crawl.EnsureScheduleInput{
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 20},
+	})
+	err = workflow.ExecuteActivity(actx, crawl.EnsureScheduleActivity, crawl.EnsureScheduleInput{
 		ScheduleID: id, Workflow: "CrawlPayer", WorkflowID: id, TaskQueue: TaskQueue, Args: args,
 		Schedule: reg.Schedule, Note: fmt.Sprintf("crawl of payer %s for customer %s", reg.PayerAccountID, reg.CustomerID),
 	}).Get(ctx, nil)
@@ -402,7 +426,7 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		Source:         reg.Export.Source(),
 		Period:         o.state.LatestPeriod,
 		PayerAccountID: reg.PayerAccountID,
-		Access:         &reg.Access,
+		Access:         bucketAccess(reg),
 		Accounts:       ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts},
 	}
 	id := IngestWorkflowID(reg.PayerAccountID, in.Source, in.Period)

@@ -141,6 +141,7 @@ type OnboardingState struct {
 	ApprovedBy       string             `json:"approved_by,omitempty"`
 	ActivatedAt      time.Time          `json:"activated_at,omitzero"`
 	CrawlSchedule    string             `json:"crawl_schedule,omitempty"` // the Temporal Schedule\'s ID
+	ScheduleError    string             `json:"schedule_error,omitempty"` // why there is no crawl schedule
 	FirstIngestion   *FirstIngestion    `json:"first_ingestion,omitempty"`
 	Events           []OnboardingEvent  `json:"events"`
 }

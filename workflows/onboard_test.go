@@ -354,7 +354,9 @@ func TestOnboardHappyPath(t *testing.T) {
 	require.Equal(t, latestPeriod, child.Input.Period)
 	require.Equal(t, testPayer, child.Input.PayerAccountID)
 	require.NotNil(t, child.Input.Access)
-	require.Equal(t, active.Registration.Access, *child.Input.Access)
+	wantAccess := active.Registration.Access
+	wantAccess.Region = active.Registration.Export.Region // reads go to the bucket's region
+	require.Equal(t, wantAccess, *child.Input.Access)
 	require.Equal(t, stackRole, child.Input.Access.RoleARN)
 	require.NotEmpty(t, child.Input.Access.ExternalID)
 	require.Equal(t, ingest.AccountPolicy{ConnectedOnly: true, Connected: []string{connectedAcct}}, child.Input.Accounts)

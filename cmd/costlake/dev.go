@@ -44,6 +44,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	templatesSet := false
+	fs.Visit(func(f *flag.Flag) { templatesSet = templatesSet || f.Name == "templates" })
+	if !templatesSet && config.Env("COSTLAKE_TEMPLATES", "") == "" {
+		oc.Templates = filepath.Join(dir, "templates") // follow --data-dir
+	}
 	// Check the gateway port first: failing after Temporal started is slower.
 	if l, err := net.Listen("tcp", *httpAddr); err != nil {
 		return fmt.Errorf("gateway address %s is taken (use --http): %w", *httpAddr, err)
@@ -151,7 +156,7 @@ func runDemo(ctx context.Context, c client.Client, stdout io.Writer, dir string,
 	}
 	fmt.Fprintln(stdout)
 	printSummary(stdout, res)
-	fmt.Fprintf(stdout, "\nTry: curl -s http://%s/v1/ingestions/%s\n", httpAddr, run.GetID())
+	fmt.Fprintf(stdout, "\nTry: curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s/v1/ingestions/%s\n", filepath.Join(dir, "operator.key"), httpAddr, run.GetID())
 	return nil
 }
 

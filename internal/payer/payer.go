@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Mode is how costlake authenticates to a payer's account.
@@ -178,8 +180,10 @@ func (s Schedule) FieldErrors() map[string]string {
 	if s.Cron != "" && s.Interval != "" {
 		f["interval"] = "choose either cron or interval"
 	}
-	if s.Cron != "" && len(strings.Fields(s.Cron)) != 5 {
-		f["cron"] = `5 fields: minute hour day-of-month month day-of-week, e.g. "0 0 * * *"`
+	if s.Cron != "" {
+		if _, err := cron.ParseStandard(s.Cron); err != nil || len(strings.Fields(s.Cron)) != 5 {
+			f["cron"] = `5 fields in UTC: minute hour day-of-month month day-of-week, e.g. "0 0 * * *"`
+		}
 	}
 	for name, v := range map[string]string{"interval": s.Interval, "jitter": s.Jitter, "catchup_window": s.CatchupWindow} {
 		if v == "" {

@@ -89,3 +89,23 @@ func TestCostExplorerPayerNeedsNoBucket(t *testing.T) {
 		t.Errorf("field errors %v", f)
 	}
 }
+
+func TestScheduleFieldErrors(t *testing.T) {
+	for _, c := range []struct {
+		s     Schedule
+		field string
+	}{
+		{Schedule{Cron: "61 * * * *"}, "cron"},
+		{Schedule{Cron: "0 0 * *"}, "cron"},
+		{Schedule{Cron: "0 0 * * *", Interval: "6h"}, "interval"},
+		{Schedule{Interval: "30s"}, "interval"},
+		{Schedule{Jitter: "soon"}, "jitter"},
+	} {
+		if _, ok := c.s.FieldErrors()[c.field]; !ok {
+			t.Errorf("%+v: no error for %s", c.s, c.field)
+		}
+	}
+	if f := (Schedule{Cron: "30 6 * * 1-5", Jitter: "10m", CatchupWindow: "12h"}).FieldErrors(); len(f) != 0 {
+		t.Errorf("valid schedule: %v", f)
+	}
+}
