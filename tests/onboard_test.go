@@ -297,6 +297,9 @@ func TestOnboardingFailedStack(t *testing.T) {
 	p = e.waitStatus(payerID, workflows.StatusRejected)
 	require.Equal(t, "customer chose another reseller", p.RejectReason)
 
+	require.Equal(t, http.StatusForbidden, e.globex.do("POST", "/v1/payers", registration("globex", payerID, "initech-cur"), &body),
+		"a scoped key never takes over a payer another customer held")
+	require.Contains(t, body.Error.Message, "registered for another customer")
 	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("initech", payerID, "initech-cur"), nil), "a rejected payer can be registered again")
 }
 
@@ -377,6 +380,16 @@ func TestRegisterPayerBadInput(t *testing.T) {
 	reg := strings.Replace(registration("acme", "610987654321", "acme-cur"), `"mode":"assume_role"`, `"mode":"assume_role","external_id":"mine-1234"`, 1)
 	require.Equal(t, http.StatusBadRequest, e.operator.do("POST", "/v1/payers", reg, &body))
 	require.Contains(t, body.Error.Fields, "access.external_id")
+
+	body = apiErrorBody{}
+	keys := `{"customer_id":"globex","payer_account_id":"610987654321","access":{"mode":"access_keys","secret_ref":"env:ACME"},"export":{"type":"legacy_cur","bucket":"globex-cur","name":"billing"}}`
+	require.Equal(t, http.StatusForbidden, e.globex.do("POST", "/v1/payers", keys, &body), "scoped keys may not use secrets on the worker")
+	require.Contains(t, body.Error.Message, "assume_role payers only")
+
+	body = apiErrorBody{}
+	require.Equal(t, http.StatusBadRequest, e.operator.do("POST", "/v1/payers",
+		`{"customer_id":"acme","payer_account_id":"610987654321","access":{"mode":"assume_role"},"export":{"type":"legacy_cur","bucket":"acme-cur","name":"billing"},"schedule":{"cron":"61 * * * *"}}`, &body))
+	require.Contains(t, body.Error.Fields, "schedule.cron")
 
 	body = apiErrorBody{}
 	require.Equal(t, http.StatusForbidden, e.globex.do("POST", "/v1/payers", registration("acme", "610987654321", "acme-cur"), &body))
