@@ -52,8 +52,9 @@ type Config struct {
 // Lake is an open catalog with the billing tables in it. Safe for
 // concurrent use.
 type Lake struct {
-	cat *sqlcat.Catalog
-	db  *sql.DB
+	cat     *sqlcat.Catalog
+	db      *sql.DB
+	dialect sqlcat.SupportedDialect
 }
 
 // TableID is the identifier of a billing table.
@@ -82,13 +83,18 @@ func Open(ctx context.Context, cfg Config) (*Lake, error) {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", cfg.Catalog, err)
 	}
-	l := &Lake{cat: cat, db: db}
+	l := &Lake{cat: cat, db: db, dialect: dialect}
 	if err := l.ensureTables(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return l, nil
 }
+
+// DB is the catalog's database, where costlake keeps its own small
+// records (customers' accounts, pricebooks, closed cycles) beside the
+// catalog's; postgres tells its SQL dialect (otherwise SQLite).
+func (l *Lake) DB() (db *sql.DB, postgres bool) { return l.db, l.dialect == sqlcat.Postgres }
 
 // Close releases the catalog's database connections.
 func (l *Lake) Close() error { return l.db.Close() }
