@@ -1,0 +1,415 @@
+package pricing
+
+import (
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+
+	"github.com/costlake/costlake/internal/money"
+)
+
+// LineItem is what pricing reads of one canonical line item.
+type LineItem struct {
+	AccountID     string       // line_item_usage_account_id
+	LineItemType  string       // line_item_line_item_type: Usage, Tax, Credit, Refund, SavingsPlanNegation, …
+	ProductCode   string       // line_item_product_code, e.g. AmazonS3
+	ServiceCode   string       // product_servicecode, e.g. AWSDataTransfer
+	UsageType     string       // line_item_usage_type, e.g. USE1-DataTransfer-Out-Bytes
+	UnblendedCost money.Amount // line_item_unblended_cost
+}
+
+// Columns are the canonical CUR 2.0 columns a LineItem is read from, in
+// the order of its fields.
+var Columns = []string{
+	"line_item_usage_account_id",
+	"line_item_line_item_type",
+	"line_item_product_code",
+	"product_servicecode",
+	"line_item_usage_type",
+	"line_item_unblended_cost",
+}
+
+// Line item types with their own treatment (line_item_line_item_type).
+const (
+	TypeTax    = "Tax"
+	TypeCredit = "Credit"
+	TypeRefund = "Refund"
+)
+
+// Class is the invoice line a line item adds to.
+type Class string
+
+// The classes, in invoice order.
+const (
+	ClassUsage      Class = "usage"       // every type but Tax, Credit and Refund, except AWS support
+	ClassAWSSupport Class = "aws_support" // AWS's own support plan charges
+	ClassCredit     Class = "aws_credits" // type Credit
+	ClassRefund     Class = "aws_refunds" // type Refund
+	ClassTax        Class = "tax"         // type Tax
+)
+
+// ClassOf returns the class of a line item: by its type for Tax, Credit
+// and Refund; AWS support for product codes AWSSupport… and
+// AWSDeveloperSupport; usage otherwise.
+func ClassOf(item LineItem) Class {
+	switch item.LineItemType {
+	case TypeTax:
+		return ClassTax
+	case TypeCredit:
+		return ClassCredit
+	case TypeRefund:
+		return ClassRefund
+	}
+	if strings.HasPrefix(item.ProductCode, "AWSSupport") || item.ProductCode == "AWSDeveloperSupport" {
+		return ClassAWSSupport
+	}
+	return ClassUsage
+}
+
+// RuleRef names what priced a line item, as a JSON field path of the
+// pricebook: "rules[N]" (rule N matched), "global_percent" (no rule
+// matched), or "at_cost" (a Tax, Credit or Refund line its Markup… flag
+// leaves at cost).
+type RuleRef string
+
+// RuleRefs that are not rules.
+const (
+	RefGlobal RuleRef = "global_percent"
+	RefAtCost RuleRef = "at_cost"
+)
+
+// RuleRefOf returns the RuleRef of Rules[i].
+func RuleRefOf(i int) RuleRef { return RuleRef("rules[" + strconv.Itoa(i) + "]") }
+
+// Rule returns the index in Pricebook.Rules, and false for global_percent
+// and at_cost.
+func (r RuleRef) Rule() (int, bool) {
+	s, ok := strings.CutPrefix(string(r), "rules[")
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, "]")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(s)
+	return i, err == nil && i >= 0
+}
+
+// multiplier applies a percent: resale_u = cost_u × num / percentDen,
+// with num = 100 + percent at scale 18.
+type multiplier struct {
+	num      *big.Int
+	identity bool // percent 0: resale is cost, untouched
+}
+
+func newMultiplier(percentU *big.Int) multiplier {
+	return multiplier{num: new(big.Int).Add(percentDen, percentU), identity: percentU.Sign() == 0}
+}
+
+func (m multiplier) apply(cost money.Amount) money.Amount {
+	if m.identity || cost.IsZero() {
+		return cost
+	}
+	x := unscaled(cost)
+	return fromUnscaled(quoHalfEven(x.Mul(x, m.num), percentDen))
+}
+
+type compiledRule struct {
+	ref                     RuleRef
+	account, service, usage string
+	prefix                  bool // usage is a prefix
+	tier                    int  // higher is more specific
+	m                       multiplier
+}
+
+// tiers of specificity by (account, service, usage type) named; see the
+// package doc.
+func specificity(account, service, usage bool) int {
+	switch {
+	case account && service && usage:
+		return 7
+	case account && usage:
+		return 6
+	case account && service:
+		return 5
+	case service && usage:
+		return 4
+	case usage:
+		return 3
+	case service:
+		return 2
+	case account:
+		return 1
+	}
+	return 0
+}
+
+// rank orders matching rules; see better.
+type rank struct {
+	tier      int
+	exact     bool // exact usage type
+	prefixLen int
+	viaSC     bool // service matched product_servicecode
+}
+
+func (a rank) better(b rank) bool {
+	if a.tier != b.tier {
+		return a.tier > b.tier
+	}
+	if a.exact != b.exact {
+		return a.exact
+	}
+	if a.prefixLen != b.prefixLen {
+		return a.prefixLen > b.prefixLen
+	}
+	return a.viaSC && !b.viaSC
+}
+
+func (r *compiledRule) match(item LineItem) (rank, bool) {
+	if r.account != "" && r.account != item.AccountID {
+		return rank{}, false
+	}
+	k := rank{tier: r.tier}
+	if r.usage != "" {
+		if r.prefix {
+			if !strings.HasPrefix(item.UsageType, r.usage) {
+				return rank{}, false
+			}
+			k.prefixLen = len(r.usage)
+		} else {
+			if item.UsageType != r.usage {
+				return rank{}, false
+			}
+			k.exact = true
+		}
+	}
+	if r.service != "" {
+		switch r.service {
+		case item.ServiceCode:
+			k.viaSC = true
+		case item.ProductCode:
+		default:
+			return rank{}, false
+		}
+	}
+	return k, true
+}
+
+type supportTier struct {
+	from     money.Amount
+	percentU *big.Int
+	percent  string // normalized, for descriptions
+}
+
+type compiledSupport struct {
+	name    string
+	tiers   []supportTier
+	minimum money.Amount
+}
+
+type compiledCredit struct {
+	description   string
+	amount        money.Amount
+	recurring     bool
+	period, until string
+}
+
+// appliesIn reports whether the credit applies in period (a period the
+// pricebook is in force).
+func (c compiledCredit) appliesIn(period string) bool {
+	if !c.recurring {
+		return period == c.period
+	}
+	return (c.period == "" || c.period <= period) && (c.until == "" || period <= c.until)
+}
+
+// Pricer prices line items and invoices cycles with one validated
+// pricebook, parsed once. It is read-only and safe for concurrent use.
+type Pricer struct {
+	p       Pricebook
+	global  multiplier
+	rules   []compiledRule
+	support *compiledSupport
+	credits []compiledCredit
+}
+
+// NewPricer validates p and prepares it for pricing; the error is a
+// *ValidationError.
+func NewPricer(p Pricebook) (*Pricer, error) { return compile(p) }
+
+// Pricebook returns the pricebook it prices with.
+func (pr *Pricer) Pricebook() Pricebook { return pr.p }
+
+// Resale returns the resale price of one line item at scale 18 and what
+// priced it. p must be valid (Validate returns nil): Resale panics
+// otherwise, as regexp.MustCompile does. It parses p on every call; to
+// price many line items, use NewPricer once and Pricer.Resale.
+func Resale(p Pricebook, item LineItem) (money.Amount, RuleRef) {
+	pr, err := compile(p)
+	if err != nil {
+		panic(fmt.Sprintf("pricing.Resale: %v", err))
+	}
+	return pr.Resale(item)
+}
+
+// Resale returns the resale price of one line item at scale 18, unrounded
+// to cents, and what priced it; see the package doc for precedence, the
+// Markup flags and rounding.
+func (pr *Pricer) Resale(item LineItem) (money.Amount, RuleRef) {
+	switch item.LineItemType {
+	case TypeTax:
+		if !pr.p.MarkupTax {
+			return item.UnblendedCost, RefAtCost
+		}
+	case TypeCredit:
+		if !pr.p.MarkupCredits {
+			return item.UnblendedCost, RefAtCost
+		}
+	case TypeRefund:
+		if !pr.p.MarkupRefunds {
+			return item.UnblendedCost, RefAtCost
+		}
+	}
+	best := -1
+	var bestRank rank
+	for i := range pr.rules {
+		k, ok := pr.rules[i].match(item)
+		if ok && (best < 0 || k.better(bestRank)) {
+			best, bestRank = i, k
+		}
+	}
+	if best < 0 {
+		return pr.global.apply(item.UnblendedCost), RefGlobal
+	}
+	r := &pr.rules[best]
+	return r.m.apply(item.UnblendedCost), r.ref
+}
+
+// Add prices item and adds it to t, returning its resale and what priced
+// it.
+func (pr *Pricer) Add(t *Totals, item LineItem) (money.Amount, RuleRef) {
+	resale, ref := pr.Resale(item)
+	t.Add(item, resale, ref)
+	return resale, ref
+}
+
+// compile validates p, collecting every problem, and parses it.
+func compile(p Pricebook) (*Pricer, error) {
+	var c checker
+	pr := &Pricer{p: p}
+	if p.Version < 0 {
+		c.add("version", "must be ≥ 0 (the store sets it)")
+	}
+	c.period("effective_from", p.EffectiveFrom)
+	if g, ok := c.percent("global_percent", p.GlobalPercent, MinPercent, MaxPercent, true); ok {
+		pr.global = newMultiplier(g)
+	}
+
+	seen := map[[3]string]int{}
+	for i, r := range p.Rules {
+		f := fmt.Sprintf("rules[%d]", i)
+		cr := compiledRule{ref: RuleRefOf(i), account: r.Account, service: r.Service, usage: r.UsageType}
+		if r.Account == "" && r.Service == "" && r.UsageType == "" {
+			c.add(f, "names none of account, service, usage_type (global_percent adjusts everything)")
+		}
+		if r.Account != "" && !validAccount(r.Account) {
+			c.add(f+".account", "must be a 12-digit AWS account ID, got %q", r.Account)
+		}
+		if r.Service != "" {
+			switch {
+			case hasSpace(r.Service) || strings.TrimSpace(r.Service) != r.Service:
+				c.add(f+".service", "must not contain spaces, got %q", r.Service)
+			case strings.Contains(r.Service, wildcard):
+				c.add(f+".service", "no wildcards: a product code or service code, exactly (e.g. AmazonEC2)")
+			}
+		}
+		if u := r.UsageType; u != "" {
+			switch {
+			case u == wildcard:
+				c.add(f+".usage_type", `"*" alone matches everything: leave usage_type out`)
+			case strings.Count(u, wildcard) > 1 || (strings.Contains(u, wildcard) && !strings.HasSuffix(u, wildcard)):
+				c.add(f+".usage_type", `"*" may only end a usage type, as a prefix match, got %q`, u)
+			case hasSpace(u):
+				c.add(f+".usage_type", "must not contain spaces, got %q", u)
+			}
+			if base, ok := strings.CutSuffix(u, wildcard); ok {
+				cr.usage, cr.prefix = base, true
+			}
+		}
+		if pct, ok := c.percent(f+".percent", r.Percent, MinPercent, MaxPercent, false); ok {
+			cr.m = newMultiplier(pct)
+		}
+		key := [3]string{r.Account, r.Service, r.UsageType}
+		if j, dup := seen[key]; dup {
+			c.add(f, "duplicates rules[%d] (same account, service and usage_type): which one applies would be ambiguous", j)
+		} else {
+			seen[key] = i
+		}
+		cr.tier = specificity(r.Account != "", r.Service != "", r.UsageType != "")
+		pr.rules = append(pr.rules, cr)
+	}
+
+	if s := p.Support; s != nil {
+		cs := &compiledSupport{name: s.Name}
+		minFee, minOK := c.amount("support.minimum_fee", s.MinimumFee, false, true)
+		cs.minimum = minFee
+		if len(s.Tiers) == 0 && minOK && minFee.IsZero() {
+			c.add("support", "needs tiers or a minimum_fee (omit support for no support fee)")
+		}
+		var prev money.Amount
+		prevOK := false
+		for i, t := range s.Tiers {
+			f := fmt.Sprintf("support.tiers[%d]", i)
+			from, ok := c.amount(f+".from", t.From, false, false)
+			switch {
+			case !ok:
+			case i == 0 && !from.IsZero():
+				c.add(f+".from", "the first tier must start at 0, got %q", t.From)
+			case i > 0 && prevOK && from.Cmp(prev) <= 0:
+				c.add(f+".from", "must be above support.tiers[%d].from (%s): tiers ascend", i-1, prev)
+			}
+			prev, prevOK = from, ok
+			pct, pok := c.percent(f+".percent", t.Percent, 0, maxSupportPercent, false)
+			if ok && pok {
+				cs.tiers = append(cs.tiers, supportTier{from: from, percentU: pct, percent: fromUnscaled(pct).String()})
+			}
+		}
+		pr.support = cs
+	}
+
+	for i, cr := range p.Credits {
+		f := fmt.Sprintf("credits[%d]", i)
+		cc := compiledCredit{description: cr.Description, recurring: cr.Recurring, period: cr.Period, until: cr.Until}
+		if strings.TrimSpace(cr.Description) == "" {
+			c.add(f+".description", "required: what the credit is for, shown on the invoice")
+		}
+		cc.amount, _ = c.amount(f+".amount", cr.Amount, true, false)
+		effOK := validPeriod(p.EffectiveFrom)
+		if !cr.Recurring {
+			if c.period(f+".period", cr.Period) && effOK && cr.Period < p.EffectiveFrom {
+				c.add(f+".period", "%s is before effective_from %s: the credit would never apply", cr.Period, p.EffectiveFrom)
+			}
+			if cr.Until != "" {
+				c.add(f+".until", "only a recurring credit has an end")
+			}
+		} else {
+			start, startOK := p.EffectiveFrom, effOK
+			if cr.Period != "" {
+				start, startOK = cr.Period, c.period(f+".period", cr.Period)
+				if startOK && effOK && start < p.EffectiveFrom {
+					start = p.EffectiveFrom
+				}
+			}
+			if cr.Until != "" && c.period(f+".until", cr.Until) && startOK && cr.Until < start {
+				c.add(f+".until", "%s is before the credit's first period %s", cr.Until, start)
+			}
+		}
+		pr.credits = append(pr.credits, cc)
+	}
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	return pr, nil
+}
