@@ -1,0 +1,172 @@
+package export
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/money"
+)
+
+// Canonical columns (billing.LineItems, CUR 2.0 names) each report column
+// is read from by FromRecord.
+var (
+	colInvoiceID    = billing.LineItems.MustIndex(billing.ColBillInvoiceID)
+	colPayer        = billing.LineItems.MustIndex(billing.ColPayerAccountID)
+	colAccount      = billing.LineItems.MustIndex(billing.ColUsageAccountID)
+	colLineItemID   = billing.LineItems.MustIndex(billing.ColLineItemID)
+	colProduct      = billing.LineItems.MustIndex(billing.ColProduct)
+	colProductCode  = billing.LineItems.MustIndex(billing.ColProductCode)
+	colRateID       = billing.LineItems.MustIndex("pricing_rate_id")
+	colSubscription = billing.LineItems.MustIndex("reservation_subscription_id")
+	colUsageType    = billing.LineItems.MustIndex("line_item_usage_type")
+	colOperation    = billing.LineItems.MustIndex("line_item_operation")
+	colAZ           = billing.LineItems.MustIndex("line_item_availability_zone")
+	colType         = billing.LineItems.MustIndex(billing.ColLineItemType)
+	colDescription  = billing.LineItems.MustIndex("line_item_line_item_description")
+	colStart        = billing.LineItems.MustIndex(billing.ColUsageStartDate)
+	colEnd          = billing.LineItems.MustIndex("line_item_usage_end_date")
+	colQuantity     = billing.LineItems.MustIndex("line_item_usage_amount")
+	colBlendedRate  = billing.LineItems.MustIndex("line_item_blended_rate")
+	colBlendedCost  = billing.LineItems.MustIndex("line_item_blended_cost")
+	colUnblRate     = billing.LineItems.MustIndex("line_item_unblended_rate")
+	colUnblCost     = billing.LineItems.MustIndex(billing.ColUnblendedCost)
+	colResource     = billing.LineItems.MustIndex("line_item_resource_id")
+	colTags         = billing.LineItems.MustIndex(billing.ColResourceTags)
+)
+
+// FromRecord fills r from one canonical line item (billing.LineItems):
+//
+//	InvoiceID        bill_invoice_id, or "Estimated" while blank (as the DBR did)
+//	PayerAccountId   bill_payer_account_id
+//	LinkedAccountId  line_item_usage_account_id
+//	RecordType       "LineItem"
+//	RecordId         identity_line_item_id
+//	ProductName      product['product_name'], else line_item_product_code
+//	RateId           pricing_rate_id
+//	SubscriptionId   reservation_subscription_id
+//	PricingPlanId    blank (CUR has no equivalent)
+//	UsageType        line_item_usage_type
+//	Operation        line_item_operation
+//	AvailabilityZone line_item_availability_zone
+//	ReservedInstance "Y" for DiscountedUsage and RIFee lines, else "N"
+//	ItemDescription  line_item_line_item_description
+//	UsageStartDate   line_item_usage_start_date
+//	UsageEndDate     line_item_usage_end_date
+//	UsageQuantity    line_item_usage_amount
+//	BlendedRate      line_item_blended_rate
+//	BlendedCost      line_item_blended_cost
+//	UnBlendedRate    line_item_unblended_rate
+//	UnBlendedCost    line_item_unblended_cost
+//	ResourceId       line_item_resource_id
+//	tags             resource_tags, keys through TagColumn
+//
+// Null amounts become 0. Resale and ResaleRate are left for the caller
+// (the pricebook) to set.
+func FromRecord(rec *billing.Record, r *Row) error {
+	v := rec.Values
+	*r = Row{
+		InvoiceID:        v[colInvoiceID],
+		PayerAccountID:   v[colPayer],
+		LinkedAccountID:  v[colAccount],
+		RecordType:       "LineItem",
+		RecordID:         v[colLineItemID],
+		ProductName:      entry(rec.Entries[colProduct], "product_name"),
+		RateID:           v[colRateID],
+		SubscriptionID:   v[colSubscription],
+		UsageType:        v[colUsageType],
+		Operation:        v[colOperation],
+		AvailabilityZone: v[colAZ],
+		ReservedInstance: "N",
+		ItemDescription:  v[colDescription],
+		ResourceID:       v[colResource],
+	}
+	if r.InvoiceID == "" {
+		r.InvoiceID = "Estimated"
+	}
+	if r.ProductName == "" {
+		r.ProductName = v[colProductCode]
+	}
+	if t := v[colType]; t == "DiscountedUsage" || t == "RIFee" {
+		r.ReservedInstance = "Y"
+	}
+	var err error
+	if r.UsageStartDate, err = parseTime(v[colStart]); err != nil {
+		return fmt.Errorf("%s: %w", billing.ColUsageStartDate, err)
+	}
+	if r.UsageEndDate, err = parseTime(v[colEnd]); err != nil {
+		return fmt.Errorf("line_item_usage_end_date: %w", err)
+	}
+	for _, a := range []struct {
+		col int
+		dst *money.Amount
+	}{
+		{colQuantity, &r.UsageQuantity}, {colBlendedRate, &r.BlendedRate}, {colBlendedCost, &r.BlendedCost},
+		{colUnblRate, &r.UnBlendedRate}, {colUnblCost, &r.UnBlendedCost},
+	} {
+		if v[a.col] == "" {
+			continue
+		}
+		if *a.dst, err = money.Parse(v[a.col]); err != nil {
+			return fmt.Errorf("%s: %w", billing.LineItems.Columns[a.col].Name, err)
+		}
+	}
+	if tags := rec.Entries[colTags]; len(tags) > 0 {
+		r.Tags = make(map[string]string, len(tags))
+		for _, e := range tags {
+			r.Tags[TagColumn(e.Key)] = e.Value
+		}
+	}
+	return nil
+}
+
+func entry(es []billing.Entry, key string) string {
+	for _, e := range es {
+		if e.Key == key {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// TagColumn turns a canonical resource_tags key into the report's tag
+// column name: "user_cost_center" → "user:cost_center",
+// "aws_created_by" → "aws:createdBy"; keys that already hold a colon are
+// kept. The canonical key is snake case (CUR 2.0's), so the original
+// capitalisation of user tags ("user:CostCenter") cannot be recovered.
+func TagColumn(key string) string {
+	switch {
+	case strings.Contains(key, ":"):
+		return key
+	case key == "aws_created_by":
+		return "aws:createdBy"
+	case strings.HasPrefix(key, "user_"):
+		return "user:" + strings.TrimPrefix(key, "user_")
+	case strings.HasPrefix(key, "aws_"):
+		return "aws:" + strings.TrimPrefix(key, "aws_")
+	default:
+		return "user:" + key
+	}
+}
+
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.000Z0700",
+	"2006-01-02 15:04:05.000",
+	"2006-01-02 15:04:05",
+	"2006-01-02T15:04:05",
+	"2006-01-02",
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a timestamp: %q", s)
+}
