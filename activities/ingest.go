@@ -22,6 +22,7 @@ import (
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -47,6 +48,8 @@ type Activities struct {
 	Onboarding OnboardingConfig
 	// Temporal manages payers' crawl schedules; worker.New sets it.
 	Temporal client.Client
+	// Reseller holds customers' accounts, pricebooks and closed cycles.
+	Reseller *reseller.Store
 }
 
 // DefaultOrphanAge is far longer than any conversion, so a file that old

@@ -13,7 +13,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/config"
@@ -77,7 +76,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	defer lake.Close()
 
 	if *runWorker {
-		w := worker.New(c, &activities.Activities{Lake: lake, Blobs: storage.Opener(), Onboarding: onboardingConfig(oc)}, worker.Options{})
+		acts, err := newActivities(ctx, lake, storage, oc)
+		if err != nil {
+			return err
+		}
+		w := worker.New(c, acts, worker.Options{})
 		if err := w.Start(); err != nil {
 			return err
 		}

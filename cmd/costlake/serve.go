@@ -16,6 +16,7 @@ import (
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
 )
@@ -74,7 +75,11 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer lake.Close()
-	w := worker.New(c, &activities.Activities{Lake: lake, Blobs: sc.Opener(), Onboarding: onboardingConfig(oc)}, worker.Options{MaxConcurrentActivities: *maxActs})
+	acts, err := newActivities(ctx, lake, sc, oc)
+	if err != nil {
+		return err
+	}
+	w := worker.New(c, acts, worker.Options{MaxConcurrentActivities: *maxActs})
 	if err := w.Start(); err != nil {
 		return err
 	}
@@ -113,6 +118,16 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return nil
 	}
 	return err
+}
+
+// newActivities wires the activities of a worker.
+func newActivities(ctx context.Context, lake *lakehouse.Lake, s config.Storage, o config.Onboarding) (*activities.Activities, error) {
+	db, postgres := lake.DB()
+	store, err := reseller.Open(ctx, db, postgres)
+	if err != nil {
+		return nil, err
+	}
+	return &activities.Activities{Lake: lake, Blobs: s.Opener(), Onboarding: onboardingConfig(o), Reseller: store}, nil
 }
 
 func onboardingConfig(o config.Onboarding) activities.OnboardingConfig {
