@@ -128,3 +128,27 @@ func TestClosedCycleRefusesChanges(t *testing.T) {
 		t.Fatalf("closed cycle: %+v, %v", got, err)
 	}
 }
+
+func TestCustomers(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	c := Customer{ID: "acme", Name: "Acme", Export: &Destination{URL: "gs://acme-billing/aws", Mode: "at_resale", Gzip: true}}
+	if err := s.PutCustomer(ctx, c, "op"); err != nil {
+		t.Fatal(err)
+	}
+	c.Name = "Acme Corp"
+	if err := s.PutCustomer(ctx, c, "op"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CustomerOf(ctx, "acme")
+	if err != nil || got.Name != "Acme Corp" || got.Export.URL != "gs://acme-billing/aws" {
+		t.Fatalf("customer %+v, %v", got, err)
+	}
+	if _, err := s.CustomerOf(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing customer: %v", err)
+	}
+	all, _ := s.Customers(ctx)
+	if len(all) != 1 {
+		t.Fatalf("customers: %+v", all)
+	}
+}
