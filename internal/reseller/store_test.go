@@ -26,7 +26,7 @@ func open(t *testing.T) *Store {
 	return s
 }
 
-const payer = "210987654321"
+const payerID = "210987654321"
 
 func TestAccountsMoveAtAPeriodBoundary(t *testing.T) {
 	ctx := context.Background()
@@ -37,29 +37,29 @@ func TestAccountsMoveAtAPeriodBoundary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(s.SetAccounts(ctx, "acme", "2026-01", []Assignment{{PayerAccountID: payer, Accounts: []string{"111111111111", "222222222222"}}}, "op"))
-	must(s.SetAccounts(ctx, "globex", "2026-01", []Assignment{{PayerAccountID: payer, Accounts: []string{"333333333333"}}}, "op"))
+	must(s.SetAccounts(ctx, "acme", "2026-01", []Assignment{{PayerAccountID: payerID, Accounts: []string{"111111111111", "222222222222"}}}, "op"))
+	must(s.SetAccounts(ctx, "globex", "2026-01", []Assignment{{PayerAccountID: payerID, Accounts: []string{"333333333333"}}}, "op"))
 
 	// globex cannot take an account acme holds…
-	err := s.SetAccounts(ctx, "globex", "2026-03", []Assignment{{PayerAccountID: payer, Accounts: []string{"333333333333", "222222222222"}}}, "op")
+	err := s.SetAccounts(ctx, "globex", "2026-03", []Assignment{{PayerAccountID: payerID, Accounts: []string{"333333333333", "222222222222"}}}, "op")
 	if !errors.Is(err, ErrConflict) {
 		t.Fatalf("taking acme's account: %v, want ErrConflict", err)
 	}
 	// …until acme lets it go from March.
-	must(s.SetAccounts(ctx, "acme", "2026-03", []Assignment{{PayerAccountID: payer, Accounts: []string{"111111111111"}}}, "op"))
-	must(s.SetAccounts(ctx, "globex", "2026-03", []Assignment{{PayerAccountID: payer, Accounts: []string{"333333333333", "222222222222"}}}, "op"))
+	must(s.SetAccounts(ctx, "acme", "2026-03", []Assignment{{PayerAccountID: payerID, Accounts: []string{"111111111111"}}}, "op"))
+	must(s.SetAccounts(ctx, "globex", "2026-03", []Assignment{{PayerAccountID: payerID, Accounts: []string{"333333333333", "222222222222"}}}, "op"))
 
 	feb, err := s.Owners(ctx, "2026-02")
 	must(err)
 	mar, err := s.Owners(ctx, "2026-03")
 	must(err)
-	if got := Owner(feb, payer, "222222222222"); got != "acme" {
+	if got := Owner(feb, payerID, "222222222222"); got != "acme" {
 		t.Errorf("February owner = %q, want acme", got)
 	}
-	if got := Owner(mar, payer, "222222222222"); got != "globex" {
+	if got := Owner(mar, payerID, "222222222222"); got != "globex" {
 		t.Errorf("March owner = %q, want globex", got)
 	}
-	if got := Owner(mar, payer, "444444444444"); got != "" {
+	if got := Owner(mar, payerID, "444444444444"); got != "" {
 		t.Errorf("unknown account owner = %q, want unassigned", got)
 	}
 	a, err := s.CustomerAccounts(ctx, "acme", "2026-03")
@@ -72,11 +72,11 @@ func TestAccountsMoveAtAPeriodBoundary(t *testing.T) {
 func TestWholePayer(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
-	if err := s.SetAccounts(ctx, "initech", "2026-01", []Assignment{{PayerAccountID: payer, Accounts: []string{AllAccounts}}}, "op"); err != nil {
+	if err := s.SetAccounts(ctx, "initech", "2026-01", []Assignment{{PayerAccountID: payerID, Accounts: []string{AllAccounts}}}, "op"); err != nil {
 		t.Fatal(err)
 	}
 	o, _ := s.Owners(ctx, "2026-05")
-	if got := Owner(o, payer, "999999999999"); got != "initech" {
+	if got := Owner(o, payerID, "999999999999"); got != "initech" {
 		t.Errorf("owner = %q, want initech (whole payer)", got)
 	}
 }
@@ -103,14 +103,14 @@ func TestClosedCycleRefusesChanges(t *testing.T) {
 		t.Fatalf("before any pricebook: %v", err)
 	}
 
-	c := Cycle{CustomerID: "acme", Period: "2026-04", PricebookVersion: 2, Snapshots: map[string]int64{payer: 42}}
+	c := Cycle{CustomerID: "acme", Period: "2026-04", PricebookVersion: 2, Snapshots: map[string]int64{payerID: 42}}
 	if err := s.CloseCycle(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CloseCycle(ctx, c); err != nil {
 		t.Fatalf("closing again with the same pins: %v", err)
 	}
-	c.Snapshots = map[string]int64{payer: 43}
+	c.Snapshots = map[string]int64{payerID: 43}
 	if err := s.CloseCycle(ctx, c); !errors.Is(err, ErrClosed) {
 		t.Fatalf("closing again with other data: %v, want ErrClosed", err)
 	}
@@ -124,7 +124,7 @@ func TestClosedCycleRefusesChanges(t *testing.T) {
 		t.Fatalf("accounts of a closed period: %v, want ErrClosed", err)
 	}
 	got, err := s.CycleOf(ctx, "acme", "2026-04")
-	if err != nil || got.Snapshots[payer] != 42 || got.PricebookVersion != 2 {
+	if err != nil || got.Snapshots[payerID] != 42 || got.PricebookVersion != 2 {
 		t.Fatalf("closed cycle: %+v, %v", got, err)
 	}
 }
