@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/costlake/costlake/internal/crawl"
+	"github.com/costlake/costlake/internal/customerops"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/onboard"
 )
@@ -20,6 +21,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity,
 		crawl.DiscoverDeliveriesActivity, crawl.RefreshAccountsActivity, crawl.EnsureScheduleActivity,
 		crawl.DeleteScheduleActivity, crawl.IngestCostExplorerActivity,
+		customerops.ApplyActivity,
 	} {
 		if _, ok := typ.MethodByName(name); !ok {
 			t.Errorf("Activities has no method %s", name)

@@ -66,6 +66,13 @@ func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	e.POST("/v1/payers/:id/pause", s.scheduleAction(true))
 	e.POST("/v1/payers/:id/resume", s.scheduleAction(false))
 	e.GET("/v1/payers/:id/runs", s.handleRuns)
+	e.PUT("/v1/customers/:id", s.handlePutCustomer)
+	e.GET("/v1/customers/:id", s.handleGetCustomer)
+	e.PUT("/v1/customers/:id/accounts", s.handleSetAccounts)
+	e.PUT("/v1/customers/:id/pricebook", s.handlePutPricebook)
+	e.GET("/v1/customers/:id/pricebook", s.handleGetPricebook)
+	e.POST("/v1/exports/verify", s.handleVerifyExport)
+	e.GET("/v1/reports/unassigned", s.handleUnassigned)
 	return e
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 
@@ -254,4 +256,20 @@ func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 		out = append(out, *t)
 	}
 	return ingest.MergeTotals(out), nil
+}
+
+// PayersOfPeriod lists the payers whose period the table holds, from the
+// snapshot summaries of the current snapshot's ancestry.
+func PayersOfPeriod(tbl *table.Table, period string) []string {
+	seen := map[string]bool{}
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil && s.Summary.Properties[PropPeriod] == period && s.Summary.Properties[PropPayer] != "" {
+			seen[s.Summary.Properties[PropPayer]] = true
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = tbl.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return slices.Sorted(maps.Keys(seen))
 }

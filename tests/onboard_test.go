@@ -26,6 +26,7 @@ import (
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/internal/synth"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/tests/awsemu"
@@ -70,6 +71,9 @@ func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 		},
 	}
 	acts.Blobs.S3 = e.minio.S3Options()
+	db, postgres := lake.DB()
+	acts.Reseller, err = reseller.Open(context.Background(), db, postgres)
+	require.NoError(t, err)
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	e.client = ts.GetDefaultClient()
 	acts.Temporal = e.client

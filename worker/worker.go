@@ -41,5 +41,6 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.IngestBillingPeriod, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
 	r.RegisterWorkflowWithOptions(workflows.OnboardPayer, workflow.RegisterOptions{Name: "OnboardPayer"})
 	r.RegisterWorkflowWithOptions(workflows.CrawlPayer, workflow.RegisterOptions{Name: "CrawlPayer"})
+	r.RegisterWorkflowWithOptions(workflows.ManageCustomer, workflow.RegisterOptions{Name: "ManageCustomer"})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 }

@@ -1,0 +1,297 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/pricing"
+	"github.com/costlake/costlake/workflows"
+)
+
+var (
+	customerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	periodPattern     = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
+)
+
+func requestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// customerOp runs a ManageCustomer workflow and waits for its answer.
+// Changes share the customer's workflow ID, so a second change while one
+// runs is a conflict; reads get their own IDs.
+func (s *Server) customerOp(c echo.Context, r customerops.Request, change bool) (json.RawMessage, error) {
+	r.By = principal(c).Name
+	opts := client.StartWorkflowOptions{
+		ID:                       workflows.CustomerWorkflowID(r.CustomerID) + "/" + r.Kind + "/" + requestID(),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowExecutionTimeout: 5 * time.Minute,
+	}
+	if change {
+		opts.ID = workflows.CustomerWorkflowID(r.CustomerID)
+		opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+		opts.WorkflowExecutionErrorWhenAlreadyStarted = true
+	}
+	ctx := c.Request().Context()
+	run, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.ManageCustomer, r)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil, &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("another change to customer %s is running; try again", r.CustomerID)}}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out json.RawMessage
+	if err := run.Get(ctx, &out); err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) {
+			status := map[string]int{
+				customerops.ErrTypeInvalid: http.StatusBadRequest, customerops.ErrTypeConflict: http.StatusConflict,
+				customerops.ErrTypeClosed: http.StatusConflict, customerops.ErrTypeNotFound: http.StatusNotFound,
+			}[app.Type()]
+			if status != 0 {
+				code := map[int]string{http.StatusBadRequest: "invalid_request", http.StatusConflict: "conflict", http.StatusNotFound: "not_found"}[status]
+				return nil, &apiError{status: status, body: Error{Code: code, Message: app.Message()}}
+			}
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// customerFor checks the route's customer ID and what the key may do with
+// it: scoped keys read their own customer only; changes need an unscoped
+// operator key (pricebooks and assignments are the reseller's business).
+func customerFor(c echo.Context, change bool) (string, error) {
+	id := c.Param("id")
+	if !customerIDPattern.MatchString(id) || !sees(c, id) {
+		return id, &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no customer %q", id)}}
+	}
+	if change {
+		if err := requireOperator(c); err != nil {
+			return id, err
+		}
+		if err := requireUnscoped(c); err != nil {
+			return id, err
+		}
+	}
+	return id, nil
+}
+
+func periodParam(c echo.Context) (string, error) {
+	p := c.QueryParam("period")
+	if p == "" {
+		return time.Now().UTC().Format("2006-01"), nil
+	}
+	if !periodPattern.MatchString(p) {
+		return p, validationError(map[string]string{"period": "YYYY-MM"})
+	}
+	return p, nil
+}
+
+func rawBody(c echo.Context) (json.RawMessage, error) {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil || !json.Valid(b) {
+		return nil, validationError(map[string]string{"body": "must be a JSON object"})
+	}
+	return b, nil
+}
+
+func (s *Server) respond(c echo.Context, status int, out json.RawMessage) error {
+	return c.JSONBlob(status, out)
+}
+
+func (s *Server) handlePutCustomer(c echo.Context) error {
+	id, err := customerFor(c, true)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Name   string `json:"name"`
+		Export *struct {
+			URL    string          `json:"url"`
+			Access json.RawMessage `json:"access,omitempty"`
+			Mode   string          `json:"mode,omitempty"`
+			Gzip   bool            `json:"gzip,omitempty"`
+		} `json:"export,omitempty"`
+	}
+	if err := decodeStrict(c, &body); err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	if e := body.Export; e != nil {
+		if _, err := blob.ParseLocation(e.URL); err != nil {
+			fields["export.url"] = "s3://bucket/prefix or gs://bucket/prefix"
+		}
+		if e.Mode != "" && e.Mode != "at_cost" && e.Mode != "at_resale" {
+			fields["export.mode"] = `"at_cost" or "at_resale"`
+		}
+	}
+	if len(fields) > 0 {
+		return validationError(fields)
+	}
+	raw, _ := json.Marshal(body)
+	out, err := s.customerOp(c, customerops.Request{Kind: customerops.PutCustomer, CustomerID: id, Body: raw}, true)
+	if err != nil {
+		return err
+	}
+	return s.respond(c, http.StatusOK, out)
+}
+
+func (s *Server) handleGetCustomer(c echo.Context) error {
+	id, err := customerFor(c, false)
+	if err != nil {
+		return err
+	}
+	period, err := periodParam(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.customerOp(c, customerops.Request{Kind: customerops.GetCustomer, CustomerID: id, Period: period}, false)
+	if err != nil {
+		return err
+	}
+	return s.respond(c, http.StatusOK, out)
+}
+
+func (s *Server) handleSetAccounts(c echo.Context) error {
+	id, err := customerFor(c, true)
+	if err != nil {
+		return err
+	}
+	var ch customerops.AccountsChange
+	if err := decodeStrict(c, &ch); err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	if !periodPattern.MatchString(ch.EffectiveFrom) {
+		fields["effective_from"] = "required: the first billing period, YYYY-MM"
+	}
+	for i, p := range ch.Payers {
+		if !payerIDPattern.MatchString(p.PayerAccountID) {
+			fields[fmt.Sprintf("payers[%d].payer_account_id", i)] = "a 12-digit AWS account ID"
+		}
+		for _, a := range p.Accounts {
+			if a != "*" && !payerIDPattern.MatchString(a) {
+				fields[fmt.Sprintf("payers[%d].accounts", i)] = fmt.Sprintf("%q is neither a 12-digit account ID nor \"*\" (the whole payer)", a)
+			}
+		}
+	}
+	if len(fields) > 0 {
+		return validationError(fields)
+	}
+	raw, _ := json.Marshal(ch)
+	out, err := s.customerOp(c, customerops.Request{Kind: customerops.SetAccounts, CustomerID: id, Body: raw}, true)
+	if err != nil {
+		return err
+	}
+	return s.respond(c, http.StatusOK, out)
+}
+
+func (s *Server) handlePutPricebook(c echo.Context) error {
+	id, err := customerFor(c, true)
+	if err != nil {
+		return err
+	}
+	raw, err := rawBody(c)
+	if err != nil {
+		return err
+	}
+	// Validated here for field errors; the worker validates again.
+	if _, err := pricing.Decode(raw); err != nil {
+		var ve *pricing.ValidationError
+		if errors.As(err, &ve) {
+			fields := map[string]string{}
+			for _, p := range ve.Problems {
+				fields[p.Field] = p.Problem
+			}
+			return validationError(fields)
+		}
+		return validationError(map[string]string{"body": err.Error()})
+	}
+	out, err := s.customerOp(c, customerops.Request{Kind: customerops.PutPricebook, CustomerID: id, Body: raw}, true)
+	if err != nil {
+		return err
+	}
+	return s.respond(c, http.StatusOK, out)
+}
+
+func (s *Server) handleGetPricebook(c echo.Context) error {
+	id, err := customerFor(c, false)
+	if err != nil {
+		return err
+	}
+	if k := principal(c); k.CustomerID != "" {
+		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: "pricebooks are the reseller's; customer-scoped keys may not read them"}}
+	}
+	period, err := periodParam(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.customerOp(c, customerops.Request{Kind: customerops.GetPricebook, CustomerID: id, Period: period}, false)
+	if err != nil {
+		return err
+	}
+	return s.respond(c, http.StatusOK, out)
+}
+
+// handleVerifyExport writes and removes a probe object at a destination
+// and says which permission is missing when it cannot.
+func (s *Server) handleVerifyExport(c echo.Context) error {
+	if err := requireOperator(c); err != nil {
+		return err
+	}
+	if err := requireUnscoped(c); err != nil {
+		return err
+	}
+	raw, err := rawBody(c)
+	if err != nil {
+		return err
+	}
+	var d struct {
+		URL string `json:"url"`
+	}
+	_ = json.Unmarshal(raw, &d)
+	if loc, err := blob.ParseLocation(d.URL); err != nil || loc.Scheme == "file" {
+		return validationError(map[string]string{"url": "s3://bucket/prefix or gs://bucket/prefix"})
+	}
+	out, err := s.customerOp(c, customerops.Request{Kind: customerops.VerifyExport, CustomerID: "verify", Body: raw}, false)
+	if err != nil {
+		return err
+	}
+	return s.respond(c, http.StatusOK, out)
+}
+
+// handleUnassigned reports usage of accounts no customer owns.
+func (s *Server) handleUnassigned(c echo.Context) error {
+	if err := requireUnscoped(c); err != nil {
+		return err
+	}
+	period, err := periodParam(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.customerOp(c, customerops.Request{Kind: customerops.UnassignedCost, CustomerID: "reports", Period: period}, false)
+	if err != nil {
+		return err
+	}
+	return s.respond(c, http.StatusOK, out)
+}

@@ -1,0 +1,103 @@
+package tests
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/internal/export"
+)
+
+// TestCustomersThroughTheGateway: an operator describes customers, assigns
+// them a payer's linked accounts by period, stores pricebooks, checks an
+// export bucket, and reads the usage nobody owns; conflicts, bad input and
+// keys of the wrong role or customer are refused.
+func TestCustomersThroughTheGateway(t *testing.T) {
+	e := newOnboardEnv(t, fastTiming)
+	const payerID = "131987654321"
+	p, gen := e.activate("acme", payerID, "acme-cur")
+	period := time.Now().UTC().AddDate(0, -1, 0).Format("2006-01")
+	var mine, theirs string
+	for _, a := range p.Accounts {
+		switch {
+		case mine == "":
+			mine = a
+		case theirs == "":
+			theirs = a
+		}
+	}
+	e.minio.CreateBucket(t, "acme-exports")
+
+	var body apiErrorBody
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme", `{"name":"Acme","export":{"url":"s3://acme-exports/aws","mode":"at_resale"}}`, nil))
+	require.Equal(t, http.StatusBadRequest, e.operator.do("PUT", "/v1/customers/acme", `{"export":{"url":"ftp://x","mode":"cheap"}}`, &body))
+	require.Contains(t, body.Error.Fields, "export.url")
+	require.Contains(t, body.Error.Fields, "export.mode")
+
+	// Accounts, by period; a second customer may not take one that is owned.
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme/accounts",
+		`{"effective_from":"`+period+`","payers":[{"payer_account_id":"`+payerID+`","accounts":["`+mine+`"]}]}`, nil))
+	require.Equal(t, http.StatusConflict, e.operator.do("PUT", "/v1/customers/globex/accounts",
+		`{"effective_from":"`+period+`","payers":[{"payer_account_id":"`+payerID+`","accounts":["`+mine+`","`+theirs+`"]}]}`, &body))
+	require.Contains(t, body.Error.Message, "belongs to customer acme")
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/globex/accounts",
+		`{"effective_from":"`+period+`","payers":[{"payer_account_id":"`+payerID+`","accounts":["`+theirs+`"]}]}`, nil))
+	require.Equal(t, http.StatusBadRequest, e.operator.do("PUT", "/v1/customers/acme/accounts", `{"effective_from":"26-10","payers":[{"payer_account_id":"1","accounts":["x"]}]}`, &body))
+	require.Contains(t, body.Error.Fields, "effective_from")
+	require.Contains(t, body.Error.Fields, "payers[0].payer_account_id")
+
+	var view activities.CustomerView
+	require.Equal(t, http.StatusOK, e.viewer.do("GET", "/v1/customers/acme?period="+period, "", &view))
+	require.Equal(t, "Acme", view.Name)
+	require.Equal(t, []string{mine}, view.Accounts[0].Accounts)
+
+	// Pricebooks: field errors, then versions.
+	require.Equal(t, http.StatusBadRequest, e.operator.do("PUT", "/v1/customers/acme/pricebook",
+		`{"effective_from":"`+period+`","rules":[{"service":"AmazonEC2","percent":"-250"}]}`, &body))
+	require.Contains(t, body.Error.Fields, "rules[0].percent")
+	var pb struct {
+		Version int `json:"version"`
+	}
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme/pricebook", `{"effective_from":"`+period+`","global_percent":"5"}`, &pb))
+	require.Equal(t, 1, pb.Version)
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme/pricebook", `{"effective_from":"`+period+`","global_percent":"6"}`, &pb))
+	require.Equal(t, 2, pb.Version)
+	var got struct {
+		Version int `json:"version"`
+	}
+	require.Equal(t, http.StatusOK, e.operator.do("GET", "/v1/customers/acme/pricebook?period="+period, "", &got))
+	require.Equal(t, 2, got.Version)
+
+	// Keys: a viewer may not change, another customer's key sees nothing,
+	// a customer's own key reads its record but not its pricebook.
+	require.Equal(t, http.StatusForbidden, e.viewer.do("PUT", "/v1/customers/acme/pricebook", `{"effective_from":"`+period+`"}`, &body))
+	require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/customers/acme", "", &body))
+	require.Equal(t, http.StatusNotFound, e.globex.do("PUT", "/v1/customers/acme/accounts", `{}`, &body))
+	require.Equal(t, http.StatusOK, e.globex.do("GET", "/v1/customers/globex?period="+period, "", nil))
+	require.Equal(t, http.StatusForbidden, e.globex.do("GET", "/v1/customers/globex/pricebook", "", &body))
+
+	// Verify an export bucket: writable, then missing.
+	var v export.VerifyResult
+	require.Equal(t, http.StatusOK, e.operator.do("POST", "/v1/exports/verify", `{"url":"s3://acme-exports/aws"}`, &v))
+	require.True(t, v.OK, v.Message)
+	require.Equal(t, http.StatusOK, e.operator.do("POST", "/v1/exports/verify", `{"url":"s3://no-such-bucket/aws"}`, &v))
+	require.False(t, v.OK)
+	require.Equal(t, "bucket_not_found", string(v.Reason), v.Message)
+
+	// Unassigned usage: every account but the two assigned, exactly.
+	var un activities.UnassignedView
+	require.Equal(t, http.StatusOK, e.operator.do("GET", "/v1/reports/unassigned?period="+period, "", &un))
+	require.Len(t, un.Payers, 1)
+	want := decimal.Zero
+	for acct, tot := range gen.Accounts {
+		if acct != mine && acct != theirs {
+			want = want.Add(decimal.RequireFromString(tot.UnblendedCost))
+		}
+	}
+	require.Equal(t, want.String(), decimal.RequireFromString(un.Payers[0].UnblendedCost.String()).String())
+	require.Len(t, un.Payers[0].Accounts, len(gen.Accounts)-2)
+}
