@@ -1,0 +1,198 @@
+package reseller
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/costlake/costlake/internal/money"
+)
+
+// Adjustment is a change AWS made to a closed cycle's line items after the
+// cycle closed: the closed cycle never changes (closed means closed), so
+// the difference is carried to the customer's next open cycle, where it
+// appears as an invoice line.
+//
+// Amount is the customer's cost (line_item_unblended_cost of the
+// customer's accounts) in the restated snapshot minus the cost the closed
+// cycle pinned, minus the adjustments already recorded for the same
+// customer, origin period and payer: however often a period is restated,
+// the adjustments of a closed cycle add up to the latest restatement's
+// cost minus the pinned cost. It is at cost: the invoice line passes it
+// on as AWS billed it, without the pricebook's uplift or discount.
+type Adjustment struct {
+	CustomerID      string       `json:"customer_id"`
+	OriginPeriod    string       `json:"origin_period"`     // the closed cycle that was restated
+	AppliesToPeriod string       `json:"applies_to_period"` // the cycle whose invoice carries it
+	PayerAccountID  string       `json:"payer_account_id"`
+	Amount          money.Amount `json:"amount"`
+	AssemblyID      string       `json:"assembly_id"` // the restated delivery; one adjustment per assembly
+	SnapshotID      int64        `json:"snapshot_id"` // the line_items snapshot of that delivery
+	RecordedAt      string       `json:"recorded_at"`
+}
+
+func init() {
+	schema = append(schema, `CREATE TABLE IF NOT EXISTS costlake_adjustments (
+		customer_id       TEXT NOT NULL,
+		origin_period     TEXT NOT NULL,
+		applies_to_period TEXT NOT NULL,
+		payer_account_id  TEXT NOT NULL,
+		amount            TEXT NOT NULL,
+		recorded_at       TEXT NOT NULL,
+		assembly_id       TEXT NOT NULL,
+		snapshot_id       BIGINT NOT NULL,
+		PRIMARY KEY (customer_id, origin_period, payer_account_id, assembly_id))`)
+}
+
+// RecordAdjustment stores an adjustment of a closed cycle (a.OriginPeriod)
+// for the customer's next open cycle: the period after the customer's
+// latest closed cycle. The target is chosen in the same transaction as the
+// insert, so an adjustment never lands on a cycle that closed meanwhile.
+// It is idempotent per customer, origin period, payer and assembly: the
+// adjustment already stored is returned with created false. The origin
+// cycle must be closed (ErrNotFound otherwise).
+func (s *Store) RecordAdjustment(ctx context.Context, a Adjustment) (stored Adjustment, created bool, err error) {
+	if a.CustomerID == "" || a.OriginPeriod == "" || a.PayerAccountID == "" || a.AssemblyID == "" {
+		return a, false, errors.New("reseller: an adjustment needs a customer, an origin period, a payer and an assembly")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return a, false, err
+	}
+	defer tx.Rollback()
+	if old, ok, err := s.adjustmentTx(ctx, tx, a.CustomerID, a.OriginPeriod, a.PayerAccountID, a.AssemblyID); err != nil {
+		return a, false, err
+	} else if ok {
+		return old, false, nil
+	}
+	var origin sql.NullString
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT period FROM costlake_cycles WHERE customer_id = ? AND period = ?`), a.CustomerID, a.OriginPeriod).Scan(&origin); errors.Is(err, sql.ErrNoRows) {
+		return a, false, fmt.Errorf("%w: customer %s's cycle %s is not closed; its restatements need no adjustment", ErrNotFound, a.CustomerID, a.OriginPeriod)
+	} else if err != nil {
+		return a, false, err
+	}
+	var last sql.NullString
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT MAX(period) FROM costlake_cycles WHERE customer_id = ?`), a.CustomerID).Scan(&last); err != nil {
+		return a, false, err
+	}
+	a.AppliesToPeriod = nextPeriod(max(last.String, a.OriginPeriod))
+	a.RecordedAt = time.Now().UTC().Format(time.RFC3339)
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO costlake_adjustments (customer_id, origin_period, applies_to_period, payer_account_id, amount, recorded_at, assembly_id, snapshot_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+		a.CustomerID, a.OriginPeriod, a.AppliesToPeriod, a.PayerAccountID, a.Amount.String(), a.RecordedAt, a.AssemblyID, a.SnapshotID)
+	if err != nil {
+		return a, false, fmt.Errorf("store adjustment: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return a, false, err
+	}
+	// A concurrent writer may have stored the same key first: answer with
+	// what is stored.
+	stored, ok, err := s.adjustment(ctx, a.CustomerID, a.OriginPeriod, a.PayerAccountID, a.AssemblyID)
+	if err != nil {
+		return a, false, err
+	}
+	if !ok {
+		return a, false, fmt.Errorf("adjustment of %s %s for %s vanished", a.CustomerID, a.OriginPeriod, a.AssemblyID)
+	}
+	return stored, stored.RecordedAt == a.RecordedAt && stored.Amount.Cmp(a.Amount) == 0, nil
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+const adjustmentColumns = `customer_id, origin_period, applies_to_period, payer_account_id, amount, recorded_at, assembly_id, snapshot_id`
+
+func (s *Store) adjustment(ctx context.Context, customer, origin, payer, assembly string) (Adjustment, bool, error) {
+	return s.adjustmentTx(ctx, s.db, customer, origin, payer, assembly)
+}
+
+func (s *Store) adjustmentTx(ctx context.Context, q queryer, customer, origin, payer, assembly string) (Adjustment, bool, error) {
+	list, err := s.queryAdjustments(ctx, q, `WHERE customer_id = ? AND origin_period = ? AND payer_account_id = ? AND assembly_id = ?`, customer, origin, payer, assembly)
+	if err != nil || len(list) == 0 {
+		return Adjustment{}, false, err
+	}
+	return list[0], true, nil
+}
+
+func (s *Store) queryAdjustments(ctx context.Context, q queryer, where string, args ...any) ([]Adjustment, error) {
+	rows, err := q.QueryContext(ctx, s.q(`SELECT `+adjustmentColumns+` FROM costlake_adjustments `+where+
+		` ORDER BY origin_period, payer_account_id, recorded_at, assembly_id`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read adjustments: %w", err)
+	}
+	defer rows.Close()
+	var out []Adjustment
+	for rows.Next() {
+		var a Adjustment
+		var amount string
+		if err := rows.Scan(&a.CustomerID, &a.OriginPeriod, &a.AppliesToPeriod, &a.PayerAccountID, &amount, &a.RecordedAt, &a.AssemblyID, &a.SnapshotID); err != nil {
+			return nil, err
+		}
+		if a.Amount, err = money.Parse(amount); err != nil {
+			return nil, fmt.Errorf("adjustment %s/%s/%s: amount %q: %w", a.CustomerID, a.OriginPeriod, a.AssemblyID, amount, err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Adjustments returns the adjustments that apply to a customer's cycle
+// period (its invoice carries them), oldest origin first. Once that cycle
+// is closed the list no longer changes: later adjustments go to the next
+// open cycle.
+func (s *Store) Adjustments(ctx context.Context, customer, period string) ([]Adjustment, error) {
+	return s.queryAdjustments(ctx, s.db, `WHERE customer_id = ? AND applies_to_period = ?`, customer, period)
+}
+
+// AdjustmentsOf returns the adjustments recorded for restatements of a
+// customer's closed cycle origin, for one payer ("" for all).
+func (s *Store) AdjustmentsOf(ctx context.Context, customer, origin, payer string) ([]Adjustment, error) {
+	if payer == "" {
+		return s.queryAdjustments(ctx, s.db, `WHERE customer_id = ? AND origin_period = ?`, customer, origin)
+	}
+	return s.queryAdjustments(ctx, s.db, `WHERE customer_id = ? AND origin_period = ? AND payer_account_id = ?`, customer, origin, payer)
+}
+
+// ClosedCycles returns every customer's closed cycle of a period, by
+// customer.
+func (s *Store) ClosedCycles(ctx context.Context, period string) ([]Cycle, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT customer_id FROM costlake_cycles WHERE period = ? ORDER BY customer_id`), period)
+	if err != nil {
+		return nil, fmt.Errorf("read closed cycles: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Cycle, 0, len(ids))
+	for _, id := range ids {
+		c, err := s.CycleOf(ctx, id, period)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// NextPeriod returns the billing period after p ("YYYY-MM").
+func NextPeriod(p string) string { return nextPeriod(p) }
+
+// LastClosed returns the customer's latest closed period, or "".
+func (s *Store) LastClosed(ctx context.Context, customer string) (string, error) {
+	p, err := s.lastClosed(ctx, customer)
+	return p, err
+}
