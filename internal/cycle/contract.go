@@ -1,0 +1,214 @@
+// Package cycle is the contract between the billing-cycle workflows
+// (CloseBillingCycle, ExportResellerPeriod) and their activities: activity
+// names, their one-struct inputs and results, and the failure types the
+// activities report. Payloads carry references (snapshot IDs, object
+// keys) and sums, never line items.
+package cycle
+
+import (
+	"time"
+
+	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/pricing"
+)
+
+// Activity names. They equal the method names on activities.Activities,
+// which a test checks.
+const (
+	CheckFinalActivity     = "CheckCycleFinal"
+	FreezeActivity         = "FreezeCycle"
+	PriceAndExportActivity = "PriceAndExportCycle"
+	ResellerExportActivity = "ExportResellerPeriod"
+)
+
+// Defaults of CloseBillingCycle's input.
+const (
+	DefaultFinalAfterDays = 5
+	DefaultCheckEvery     = 24 * time.Hour
+)
+
+// Stages of a CloseBillingCycle run, in Status.Stage.
+const (
+	StatusWaiting  = "waiting"  // the period is not final yet
+	StatusFreezing = "freezing" // pinning snapshots and pricebook
+	StatusPricing  = "pricing"  // streaming, pricing, exporting
+	StatusDone     = "done"
+	StatusFailed   = "failed"
+)
+
+// Folders of exports under a destination prefix: an at-cost and an
+// at-resale export of the same payer and month have the same file names,
+// so they never share a folder.
+const (
+	ExportFolderAtCost      = "at-cost"
+	ExportFolderAtResale    = "at-resale"
+	ResellerCustomersFolder = "customers"  // <prefix>/customers/<customer>/at-cost|at-resale/
+	ResellerUnassigned      = "unassigned" // <prefix>/unassigned/at-cost/
+)
+
+// Failure types of non-retryable application errors.
+const (
+	ErrTypeInvalidInput  = "InvalidCycleInput" // a bad customer ID or period
+	ErrTypeNoPricebook   = "NoPricebook"       // no pricebook in force in the period
+	ErrTypeBadPricebook  = "InvalidPricebook"  // the pinned version does not decode
+	ErrTypeNotClosed     = "CycleNotClosed"    // pricing a cycle that was never frozen
+	ErrTypeOpenCycles    = "CyclesOpen"        // a reseller export with customers' cycles still open
+	ErrTypeNoReseller    = "InvalidSetup"      // the worker has no reseller records
+	ErrTypeBadLineItem   = "BadLineItem"       // a committed line item that cannot be read
+	ErrTypeDestination   = "InvalidDestination"
+	ErrTypeSnapshotGone  = "SnapshotMissing" // a pinned snapshot was expired from the table
+	ErrTypeClosedChanged = "CycleClosed"     // closing again with other pins
+)
+
+// CheckFinalInput asks whether a customer's period is final.
+type CheckFinalInput struct {
+	CustomerID     string
+	Period         string
+	FinalAfterDays int       // a period is final this many days after its month ends
+	AsOf           time.Time // workflow.Now: when the workflow asks
+}
+
+// PayerStatus is one payer's state for a cycle.
+type PayerStatus struct {
+	PayerAccountID string `json:"payer_account_id"`
+	Committed      bool   `json:"committed"` // the period was ingested
+	SnapshotID     int64  `json:"snapshot_id,omitempty"`
+	AssemblyID     string `json:"assembly_id,omitempty"`
+	// Invoiced: every committed line item carries bill_invoice_id (AWS
+	// writes it in the month's final delivery).
+	Invoiced bool `json:"invoiced"`
+}
+
+// CheckFinalResult says whether the cycle may close, and why.
+type CheckFinalResult struct {
+	Final   bool          `json:"final"`
+	Reason  string        `json:"reason"`   // for people
+	FinalAt time.Time     `json:"final_at"` // month end + FinalAfterDays
+	Closed  bool          `json:"closed"`   // the cycle is already closed
+	Payers  []PayerStatus `json:"payers"`
+}
+
+// FreezeInput closes a customer's cycle.
+type FreezeInput struct {
+	CustomerID string
+	Period     string
+}
+
+// FreezeResult is what the closed cycle pinned.
+type FreezeResult struct {
+	PricebookVersion int              `json:"pricebook_version"`
+	Snapshots        map[string]int64 `json:"snapshots"` // payer → line_items snapshot (0: nothing committed at close)
+	ClosedAt         string           `json:"closed_at"`
+	AlreadyClosed    bool             `json:"already_closed"`
+}
+
+// PriceInput prices and exports a closed cycle.
+type PriceInput struct {
+	CustomerID string
+	Period     string
+}
+
+// ExportRef names one export a cycle wrote: its manifest (written last)
+// and its sums as printed.
+type ExportRef struct {
+	URL            string       `json:"url"` // the manifest, e.g. s3://bucket/prefix/at-resale/<payer>-…-manifest.json
+	Store          string       `json:"store"`
+	ManifestKey    string       `json:"manifest_key"`
+	CustomerID     string       `json:"customer_id,omitempty"` // "" for the unassigned report
+	PayerAccountID string       `json:"payer_account_id"`
+	Mode           string       `json:"mode"`
+	Files          int          `json:"files"`
+	Rows           int64        `json:"rows"`
+	UnblendedCost  money.Amount `json:"unblended_cost"` // as printed: the resale amount in an at_resale export
+}
+
+// PriceResult is a closed cycle's invoice, the resale snapshot and the
+// exports.
+type PriceResult struct {
+	Bill             pricing.Bill `json:"bill"`
+	Rows             int64        `json:"rows"`
+	ResaleSnapshotID int64        `json:"resale_snapshot_id"` // billing.resale_line_items; 0 when the cycle has no line items
+	Exports          []ExportRef  `json:"exports"`
+	// Replayed: the cycle had already been priced and exported with the
+	// same pins; nothing was written and the bill was read back from
+	// billing.resale_line_items.
+	Replayed bool `json:"replayed"`
+}
+
+// ResellerExportInput asks for a reseller-wide export of a period.
+type ResellerExportInput struct {
+	Period string
+	// URL is the reseller's destination: s3://, gs:// or file:///.
+	URL    string
+	Access *payer.Access // S3 only; nil uses the worker's own credentials
+	Gzip   bool
+	// AllowOpenCycles exports even when some customers owning accounts in
+	// the period have not closed it: their usage is counted (as Open) but
+	// not exported. Without it such a period fails with ErrTypeOpenCycles.
+	AllowOpenCycles bool
+}
+
+// PayerReconciliation proves a payer's period is fully accounted for:
+// Total = sum(Customers) + Restated + Open + Unassigned, exactly.
+type PayerReconciliation struct {
+	PayerAccountID string `json:"payer_account_id"`
+	SnapshotID     int64  `json:"snapshot_id"` // the committed snapshot the total and the unassigned report read
+	// Total is the unblended cost of the payer's period in SnapshotID.
+	Total money.Amount `json:"total"`
+	// Customers is each closed customer's cost in the snapshot its cycle pinned.
+	Customers map[string]money.Amount `json:"customers"`
+	// Restated is what SnapshotID changed for the closed customers since
+	// their cycles pinned theirs: the sum of their adjustments.
+	Restated money.Amount `json:"restated"`
+	// Open is the cost of customers whose cycle is not closed (not exported).
+	Open money.Amount `json:"open"`
+	// Unassigned is the cost of accounts no customer owns.
+	Unassigned     money.Amount `json:"unassigned"`
+	UnassignedRows int64        `json:"unassigned_rows"`
+}
+
+// ResellerExportResult lists what the reseller export wrote.
+type ResellerExportResult struct {
+	Period      string                `json:"period"`
+	Customers   []string              `json:"customers"`    // closed cycles exported
+	OpenCycles  []string              `json:"open_cycles"`  // owners whose cycle is not closed
+	Payers      []PayerReconciliation `json:"payers"`       // one per payer with the period committed
+	Exports     []ExportRef           `json:"exports"`      // every manifest written
+	SummaryKey  string                `json:"summary_key"`  // the JSON summary, written last
+	SummaryURL  string                `json:"summary_url"`  // the same, as a URL
+	CustomerSum money.Amount          `json:"customer_sum"` // sum of the customers' at-cost exports
+}
+
+// Status is what a CloseBillingCycle workflow answers to its status query.
+type Status struct {
+	Stage     string        `json:"stage"` // StatusWaiting, …
+	Checks    int           `json:"checks"`
+	Reason    string        `json:"reason,omitempty"`
+	FinalAt   time.Time     `json:"final_at,omitzero"`
+	LastCheck time.Time     `json:"last_check,omitzero"`
+	NextCheck time.Time     `json:"next_check,omitzero"`
+	Payers    []PayerStatus `json:"payers,omitempty"`
+	// PricebookVersion and Snapshots are the pins, once frozen.
+	PricebookVersion int              `json:"pricebook_version,omitempty"`
+	Snapshots        map[string]int64 `json:"snapshots,omitempty"`
+}
+
+// MonthEnd is the first instant after a billing period ("YYYY-MM"), UTC.
+func MonthEnd(period string) (time.Time, bool) {
+	t, err := time.Parse("2006-01", period)
+	if err != nil || len(period) != len("2006-01") {
+		return time.Time{}, false
+	}
+	return t.AddDate(0, 1, 0), true
+}
+
+// FinalAt is when a period is final without an invoice ID: its month end
+// plus days.
+func FinalAt(period string, days int) (time.Time, bool) {
+	end, ok := MonthEnd(period)
+	if !ok {
+		return end, false
+	}
+	return end.AddDate(0, 0, days), true
+}

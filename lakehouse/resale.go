@@ -1,0 +1,511 @@
+package lakehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	icebergio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/costlake/costlake/internal/money"
+)
+
+// ResaleTable is billing.resale_line_items: every line item of a closed
+// billing cycle with what the customer is charged for it. Partitioned by
+// customer and billing period (identity); a cycle's rows are replaced
+// together in one snapshot, whose summary records the cycle's pins
+// (PropCyclePins), so re-pricing the same closed cycle changes nothing.
+const ResaleTable = "resale_line_items"
+
+// Columns of billing.resale_line_items. Those copied from
+// billing.line_items keep their CUR 2.0 names, for joins.
+const (
+	ColResaleCustomer    = "customer_id"
+	ColResalePeriod      = "billing_period"
+	ColResalePayer       = "bill_payer_account_id"
+	ColResaleAccount     = "line_item_usage_account_id"
+	ColResaleLineItemID  = "identity_line_item_id"
+	ColResaleType        = "line_item_line_item_type"
+	ColResaleProductCode = "line_item_product_code"
+	ColResaleServiceCode = "product_servicecode"
+	ColResaleUsageType   = "line_item_usage_type"
+	ColResaleCost        = "unblended_cost"
+	ColResaleResale      = "resale_cost"
+	ColResaleRule        = "rule"
+	ColResaleVersion     = "pricebook_version"
+	ColResaleSnapshot    = "source_snapshot_id"
+)
+
+// Snapshot summary properties of a resale commit, besides PropPeriod and
+// PropRows.
+const (
+	PropCustomer  = "costlake.customer"
+	PropCyclePins = "costlake.cycle-pins" // pricebook version and line_items snapshot per payer
+)
+
+// ResaleSchema is the Iceberg schema of billing.resale_line_items.
+func ResaleSchema() *iceberg.Schema {
+	dec := iceberg.DecimalTypeOf(money.Precision, money.Scale)
+	str := iceberg.PrimitiveTypes.String
+	return iceberg.NewSchema(0,
+		iceberg.NestedField{ID: 1, Name: ColResaleCustomer, Type: str, Required: true, Doc: "the reseller's customer"},
+		iceberg.NestedField{ID: 2, Name: ColResalePeriod, Type: str, Required: true, Doc: "billing period, YYYY-MM"},
+		iceberg.NestedField{ID: 3, Name: ColResalePayer, Type: str, Required: true, Doc: "the payer (management) account"},
+		iceberg.NestedField{ID: 4, Name: ColResaleAccount, Type: str, Doc: "the usage account"},
+		iceberg.NestedField{ID: 5, Name: ColResaleLineItemID, Type: str, Doc: "identity_line_item_id of the line item"},
+		iceberg.NestedField{ID: 6, Name: ColResaleType, Type: str, Doc: "Usage, Tax, Credit, …"},
+		iceberg.NestedField{ID: 7, Name: ColResaleProductCode, Type: str},
+		iceberg.NestedField{ID: 8, Name: ColResaleServiceCode, Type: str},
+		iceberg.NestedField{ID: 9, Name: ColResaleUsageType, Type: str},
+		iceberg.NestedField{ID: 10, Name: ColResaleCost, Type: dec, Required: true, Doc: "line_item_unblended_cost: what AWS charged"},
+		iceberg.NestedField{ID: 11, Name: ColResaleResale, Type: dec, Required: true, Doc: "what the customer is charged, exact (scale 18)"},
+		iceberg.NestedField{ID: 12, Name: ColResaleRule, Type: str, Required: true, Doc: "what priced it: rules[N], global_percent or at_cost"},
+		iceberg.NestedField{ID: 13, Name: ColResaleVersion, Type: iceberg.PrimitiveTypes.Int32, Required: true, Doc: "the customer's pricebook version the cycle pinned"},
+		iceberg.NestedField{ID: 14, Name: ColResaleSnapshot, Type: iceberg.PrimitiveTypes.Int64, Required: true, Doc: "the billing.line_items snapshot the cycle pinned"},
+	)
+}
+
+// ResaleTableID is the identifier of billing.resale_line_items.
+func ResaleTableID() table.Identifier { return table.Identifier{Namespace, ResaleTable} }
+
+// ResaleLineItems loads billing.resale_line_items, creating it on first use.
+func (l *Lake) ResaleLineItems(ctx context.Context) (*table.Table, error) {
+	id := ResaleTableID()
+	tbl, err := l.cat.LoadTable(ctx, id)
+	if err == nil || !errors.Is(err, catalog.ErrNoSuchTable) {
+		return tbl, err
+	}
+	schema := ResaleSchema()
+	spec, err := iceberg.NewPartitionSpecOpts(
+		iceberg.AddPartitionFieldByName(ColResaleCustomer, ColResaleCustomer, iceberg.IdentityTransform{}, schema, nil),
+		iceberg.AddPartitionFieldByName(ColResalePeriod, ColResalePeriod, iceberg.IdentityTransform{}, schema, nil),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("partition spec of %s: %w", id, err)
+	}
+	_, err = l.cat.CreateTable(ctx, id, schema, catalog.WithPartitionSpec(&spec), catalog.WithProperties(iceberg.Properties{
+		"format-version":                  "2",
+		"write.parquet.compression-codec": "zstd",
+		"comment":                         "closed billing cycles' line items with their resale price; one partition per customer and billing period",
+	}))
+	if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
+		return nil, fmt.Errorf("create table %s: %w", id, err)
+	}
+	return l.cat.LoadTable(ctx, id)
+}
+
+// ResaleRow is one row of billing.resale_line_items.
+type ResaleRow struct {
+	CustomerID       string
+	Period           string
+	PayerAccountID   string
+	UsageAccountID   string
+	LineItemID       string
+	LineItemType     string
+	ProductCode      string
+	ServiceCode      string
+	UsageType        string
+	UnblendedCost    money.Amount
+	ResaleCost       money.Amount
+	Rule             string
+	PricebookVersion int
+	SourceSnapshotID int64
+}
+
+// resaleFileRows bounds the rows of one data file.
+const resaleFileRows = 4_000_000
+
+// ResaleWriter streams one cycle's rows into Parquet data files in the
+// table's layout (customer_id=…/billing_period=…/<name>-NNNNN.parquet),
+// rolling to a new file every few million rows, so memory stays bounded.
+// The same name gives the same paths: a retried attempt overwrites its
+// own files. Commit them with ReplaceResale.
+type ResaleWriter struct {
+	ctx      context.Context
+	wfs      icebergio.WriteFileIO
+	schema   *arrow.Schema
+	dir      string
+	name     string
+	customer string
+	period   string
+
+	out    icebergio.FileWriter
+	pw     *pqarrow.FileWriter
+	rb     *array.RecordBuilder
+	cols   resaleBuilders
+	files  []string
+	inFile int64
+	batch  int
+	rows   int64
+}
+
+type resaleBuilders struct {
+	str     []*array.StringBuilder // columns 1-9 and 12, in resaleStringColumns order
+	cost    *array.Decimal128Builder
+	resale  *array.Decimal128Builder
+	version *array.Int32Builder
+	snap    *array.Int64Builder
+}
+
+var resaleStringColumns = []string{ColResaleCustomer, ColResalePeriod, ColResalePayer, ColResaleAccount, ColResaleLineItemID,
+	ColResaleType, ColResaleProductCode, ColResaleServiceCode, ColResaleUsageType, ColResaleRule}
+
+// NewResaleWriter starts the data files of customer's period.
+func (l *Lake) NewResaleWriter(ctx context.Context, customer, period, name string) (*ResaleWriter, error) {
+	tbl, err := l.ResaleLineItems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		return nil, fmt.Errorf("arrow schema: %w", err)
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wfs, ok := fsys.(icebergio.WriteFileIO)
+	if !ok {
+		return nil, fmt.Errorf("warehouse of %s is read-only", ResaleTableID())
+	}
+	dir := fmt.Sprintf("%s/data/%s=%s/%s=%s", strings.TrimRight(tbl.Location(), "/"),
+		ColResaleCustomer, url.PathEscape(customer), ColResalePeriod, url.PathEscape(period))
+	return &ResaleWriter{ctx: ctx, wfs: wfs, schema: schema, dir: dir, name: name, customer: customer, period: period}, nil
+}
+
+func (w *ResaleWriter) open() error {
+	path := fmt.Sprintf("%s/%s-%05d.parquet", w.dir, w.name, len(w.files)+1)
+	out, err := w.wfs.Create(path)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(1),
+		parquet.WithMaxRowGroupLength(128*1024),
+	)
+	pw, err := pqarrow.NewFileWriter(w.schema, out, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		out.Close()
+		return fmt.Errorf("parquet writer %s: %w", path, err)
+	}
+	w.out, w.pw, w.inFile = out, pw, 0
+	w.rb = array.NewRecordBuilder(memory.DefaultAllocator, w.schema)
+	field := func(name string) array.Builder { return w.rb.Field(w.schema.FieldIndices(name)[0]) }
+	w.cols = resaleBuilders{
+		cost:    field(ColResaleCost).(*array.Decimal128Builder),
+		resale:  field(ColResaleResale).(*array.Decimal128Builder),
+		version: field(ColResaleVersion).(*array.Int32Builder),
+		snap:    field(ColResaleSnapshot).(*array.Int64Builder),
+	}
+	for _, c := range resaleStringColumns {
+		w.cols.str = append(w.cols.str, field(c).(*array.StringBuilder))
+	}
+	w.files = append(w.files, path)
+	return nil
+}
+
+// Append adds one row; it must belong to the writer's customer and period.
+func (w *ResaleWriter) Append(r *ResaleRow) error {
+	if r.CustomerID != w.customer || r.Period != w.period {
+		return fmt.Errorf("resale row of %s %s written to %s %s", r.CustomerID, r.Period, w.customer, w.period)
+	}
+	if w.pw == nil {
+		if err := w.open(); err != nil {
+			return err
+		}
+	}
+	for i, v := range []string{r.CustomerID, r.Period, r.PayerAccountID, r.UsageAccountID, r.LineItemID,
+		r.LineItemType, r.ProductCode, r.ServiceCode, r.UsageType, r.Rule} {
+		if v == "" && i >= 3 && i != 9 {
+			w.cols.str[i].AppendNull()
+		} else {
+			w.cols.str[i].Append(v)
+		}
+	}
+	w.cols.cost.Append(r.UnblendedCost.Num())
+	w.cols.resale.Append(r.ResaleCost.Num())
+	w.cols.version.Append(int32(r.PricebookVersion))
+	w.cols.snap.Append(r.SourceSnapshotID)
+	w.rows++
+	w.inFile++
+	w.batch++
+	if w.batch >= batchRows {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if w.inFile >= resaleFileRows {
+		return w.closeFile()
+	}
+	return nil
+}
+
+func (w *ResaleWriter) flush() error {
+	if w.batch == 0 {
+		return nil
+	}
+	rec := w.rb.NewRecordBatch()
+	defer rec.Release()
+	w.batch = 0
+	if err := w.pw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("write %s: %w", w.files[len(w.files)-1], err)
+	}
+	return nil
+}
+
+func (w *ResaleWriter) closeFile() error {
+	if w.pw == nil {
+		return nil
+	}
+	err := w.flush()
+	w.rb.Release()
+	if cerr := w.pw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", w.files[len(w.files)-1], cerr)
+	}
+	w.pw, w.out, w.rb = nil, nil, nil
+	return err
+}
+
+// Rows returns how many rows were appended.
+func (w *ResaleWriter) Rows() int64 { return w.rows }
+
+// Close finishes the last file and returns every file written (none when
+// no row was appended).
+func (w *ResaleWriter) Close() ([]string, error) {
+	if err := w.closeFile(); err != nil {
+		return nil, err
+	}
+	return w.files, nil
+}
+
+// Abort closes without caring about errors; the files stay for the next
+// attempt to overwrite, or for RemoveResaleFiles.
+func (w *ResaleWriter) Abort() {
+	if w.pw != nil {
+		w.rb.Release()
+		_ = w.pw.Close()
+		w.pw = nil
+	}
+}
+
+// ResaleCommit describes the snapshot that last replaced a cycle's rows.
+type ResaleCommit struct {
+	SnapshotID int64
+	Pins       string
+	Rows       int64
+}
+
+// LatestResaleCommit walks the current snapshot's ancestry for the newest
+// commit of customer's period.
+func LatestResaleCommit(tbl *table.Table, customer, period string) (ResaleCommit, bool) {
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil {
+			p := s.Summary.Properties
+			if p[PropCustomer] == customer && p[PropPeriod] == period {
+				rows, _ := strconv.ParseInt(p[PropRows], 10, 64)
+				return ResaleCommit{SnapshotID: s.SnapshotID, Pins: p[PropCyclePins], Rows: rows}, true
+			}
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = tbl.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return ResaleCommit{}, false
+}
+
+func resaleFilter(customer, period string) iceberg.BooleanExpression {
+	return iceberg.NewAnd(
+		iceberg.EqualTo(iceberg.Reference(ColResaleCustomer), customer),
+		iceberg.EqualTo(iceberg.Reference(ColResalePeriod), period),
+	)
+}
+
+// resaleCommitTries bounds how often a commit that lost a race with
+// another cycle's commit is redone on the new snapshot.
+const resaleCommitTries = 8
+
+// ReplaceResale makes files the whole of customer's period in
+// billing.resale_line_items, in one snapshot whose summary records pins.
+// When the period's latest commit already carries the same pins (the same
+// closed cycle priced again), nothing changes and unchanged is true. A
+// commit that loses a race with another customer's is redone on the newer
+// snapshot. With no files and no earlier rows nothing is committed
+// (snapshot 0).
+func (l *Lake) ReplaceResale(ctx context.Context, customer, period, pins string, files []string, rows int64) (snapshotID int64, unchanged bool, err error) {
+	props := iceberg.Properties{
+		PropCustomer:  customer,
+		PropPeriod:    period,
+		PropCyclePins: pins,
+		PropRows:      strconv.FormatInt(rows, 10),
+	}
+	for try := 1; ; try++ {
+		tbl, err := l.ResaleLineItems(ctx)
+		if err != nil {
+			return 0, false, err
+		}
+		if prev, ok := LatestResaleCommit(tbl, customer, period); ok && prev.Pins == pins {
+			return prev.SnapshotID, true, nil
+		}
+		var existing []string
+		if tbl.CurrentSnapshot() != nil {
+			tasks, err := tbl.Scan(table.WithRowFilter(resaleFilter(customer, period))).PlanFiles(ctx)
+			if err != nil {
+				return 0, false, fmt.Errorf("plan resale files of %s %s: %w", customer, period, err)
+			}
+			for _, t := range tasks {
+				existing = append(existing, t.File.FilePath())
+			}
+		}
+		if len(existing) == 0 && len(files) == 0 {
+			return 0, false, nil
+		}
+		tx := tbl.NewTransaction()
+		if len(existing) == 0 {
+			err = tx.AddFiles(ctx, files, props, false)
+		} else {
+			err = tx.ReplaceDataFiles(ctx, existing, files, props)
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("stage resale rows of %s %s: %w", customer, period, err)
+		}
+		committed, err := tx.Commit(ctx)
+		if lostRace(err) && try < resaleCommitTries {
+			continue // another cycle committed first: redo on its snapshot
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("commit resale rows of %s %s: %w", customer, period, err)
+		}
+		return committed.CurrentSnapshot().SnapshotID, false, nil
+	}
+}
+
+// lostRace reports a commit another writer's commit made stale. The SQL
+// catalog reports a failed requirement (the branch moved, or was created
+// by the other writer) without wrapping table.ErrCommitFailed.
+func lostRace(err error) bool {
+	return err != nil && (errors.Is(err, table.ErrCommitFailed) || strings.Contains(err.Error(), "requirement failed"))
+}
+
+// ScanResale streams customer's rows of period from a snapshot of
+// billing.resale_line_items (0 for the current one). The row is reused.
+func (l *Lake) ScanResale(ctx context.Context, customer, period string, snapshotID int64, fn func(*ResaleRow) error) error {
+	tbl, err := l.ResaleLineItems(ctx)
+	if err != nil {
+		return err
+	}
+	if tbl.CurrentSnapshot() == nil {
+		return nil
+	}
+	opts := []table.ScanOption{table.WithRowFilter(resaleFilter(customer, period))}
+	if snapshotID != 0 {
+		if tbl.SnapshotByID(snapshotID) == nil {
+			return fmt.Errorf("%w: %s has no snapshot %d", ErrSnapshotNotFound, ResaleTableID(), snapshotID)
+		}
+		opts = append(opts, table.WithSnapshotID(snapshotID))
+	}
+	_, batches, err := tbl.Scan(opts...).ToArrowRecords(ctx)
+	if err != nil {
+		return fmt.Errorf("scan resale rows of %s %s: %w", customer, period, err)
+	}
+	var r ResaleRow
+	for batch, err := range batches {
+		if err != nil {
+			return fmt.Errorf("scan resale rows of %s %s: %w", customer, period, err)
+		}
+		err := eachResaleRow(batch, &r, fn)
+		batch.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func eachResaleRow(batch arrow.RecordBatch, r *ResaleRow, fn func(*ResaleRow) error) error {
+	sc := batch.Schema()
+	col := func(name string) arrow.Array { return batch.Column(sc.FieldIndices(name)[0]) }
+	strs := make([]stringValues, len(resaleStringColumns))
+	for i, c := range resaleStringColumns {
+		s, ok := col(c).(stringValues)
+		if !ok {
+			return fmt.Errorf("%s: column %s is %s", ResaleTableID(), c, col(c).DataType())
+		}
+		strs[i] = s
+	}
+	cost, ok1 := col(ColResaleCost).(*array.Decimal128)
+	resale, ok2 := col(ColResaleResale).(*array.Decimal128)
+	version, ok3 := col(ColResaleVersion).(*array.Int32)
+	snap, ok4 := col(ColResaleSnapshot).(*array.Int64)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return fmt.Errorf("%s: unexpected column types", ResaleTableID())
+	}
+	str := func(i, row int) string {
+		if strs[i].IsValid(row) {
+			return strs[i].Value(row)
+		}
+		return ""
+	}
+	for i := 0; i < int(batch.NumRows()); i++ {
+		*r = ResaleRow{
+			CustomerID: str(0, i), Period: str(1, i), PayerAccountID: str(2, i), UsageAccountID: str(3, i),
+			LineItemID: str(4, i), LineItemType: str(5, i), ProductCode: str(6, i), ServiceCode: str(7, i),
+			UsageType: str(8, i), Rule: str(9, i),
+			UnblendedCost: money.FromNum(cost.Value(i)), ResaleCost: money.FromNum(resale.Value(i)),
+			PricebookVersion: int(version.Value(i)), SourceSnapshotID: snap.Value(i),
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveResaleFiles deletes data files of an abandoned attempt that the
+// current snapshot does not reference.
+func (l *Lake) RemoveResaleFiles(ctx context.Context, customer, period string, files []string) error {
+	if len(files) == 0 {
+		return nil
+	}
+	tbl, err := l.ResaleLineItems(ctx)
+	if err != nil {
+		return err
+	}
+	referenced := map[string]bool{}
+	if tbl.CurrentSnapshot() != nil {
+		tasks, err := tbl.Scan(table.WithRowFilter(resaleFilter(customer, period))).PlanFiles(ctx)
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			referenced[t.File.FilePath()] = true
+		}
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range files {
+		if referenced[f] {
+			continue
+		}
+		if err := fsys.Remove(f); err != nil && !isNotExist(err) {
+			errs = append(errs, fmt.Errorf("remove %s: %w", f, err))
+		}
+	}
+	return errors.Join(errs...)
+}
