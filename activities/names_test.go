@@ -6,6 +6,7 @@ import (
 
 	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/onboard"
 )
@@ -22,6 +23,8 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		crawl.DiscoverDeliveriesActivity, crawl.RefreshAccountsActivity, crawl.EnsureScheduleActivity,
 		crawl.DeleteScheduleActivity, crawl.IngestCostExplorerActivity,
 		customerops.ApplyActivity,
+		ingest.AdjustClosedCyclesActivity,
+		cycle.CheckFinalActivity, cycle.FreezeActivity, cycle.PriceAndExportActivity, cycle.ResellerExportActivity,
 	} {
 		if _, ok := typ.MethodByName(name); !ok {
 			t.Errorf("Activities has no method %s", name)

@@ -232,7 +232,7 @@ func TestScanLineItemsTimeTravel(t *testing.T) {
 		t.Fatal("scanning a missing snapshot succeeded")
 	}
 	tbl, _ := lake.LineItems(ctx)
-	if got := lakehouse.PeriodPayers(tbl, "2026-09"); !slices.Equal(got, []string{payerA}) {
+	if got := lakehouse.PayersOfPeriod(tbl, "2026-09"); !slices.Equal(got, []string{payerA}) {
 		t.Fatalf("payers %v", got)
 	}
 }

@@ -222,19 +222,3 @@ func (l *Lake) PeriodInvoiced(ctx context.Context, payer, period string, snapsho
 	}
 	return !found, nil
 }
-
-// PeriodPayers lists the payers with a commit of period in the current
-// snapshot's ancestry, sorted.
-func PeriodPayers(tbl *table.Table, period string) []string {
-	seen := map[string]bool{}
-	for s := tbl.CurrentSnapshot(); s != nil; {
-		if s.Summary != nil && s.Summary.Properties[PropPeriod] == period && s.Summary.Properties[PropPayer] != "" {
-			seen[s.Summary.Properties[PropPayer]] = true
-		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = tbl.SnapshotByID(*s.ParentSnapshotID)
-	}
-	return slices.Sorted(maps.Keys(seen))
-}

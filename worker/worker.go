@@ -42,5 +42,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.OnboardPayer, workflow.RegisterOptions{Name: "OnboardPayer"})
 	r.RegisterWorkflowWithOptions(workflows.CrawlPayer, workflow.RegisterOptions{Name: "CrawlPayer"})
 	r.RegisterWorkflowWithOptions(workflows.ManageCustomer, workflow.RegisterOptions{Name: "ManageCustomer"})
+	r.RegisterWorkflowWithOptions(workflows.CloseBillingCycle, workflow.RegisterOptions{Name: "CloseBillingCycle"})
+	r.RegisterWorkflowWithOptions(workflows.ExportResellerPeriod, workflow.RegisterOptions{Name: "ExportResellerPeriod"})
 	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/costlake/costlake/internal/ingest"
 )
 
+// adjustClosedCyclesChange versions the adjustment step, so runs started
+// before it replay without it.
+const adjustClosedCyclesChange = "adjust-closed-cycles"
+
 // IngestBillingPeriod ingests one legacy CUR delivery of a period: it
 // reads the manifest, converts the chunks into Parquet with bounded
 // concurrency, replaces the payer's period in billing.line_items in one
@@ -156,6 +160,31 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			// what matters, so the files are not removed here.
 			progress.Stage = "failed"
 			return nil, err
+		}
+	}
+
+	// A period that changed after customers closed their cycles on it:
+	// the closed cycles stay as they are, and the difference goes to each
+	// customer's next open cycle. The period itself is committed and
+	// reconciled, so a failure here does not fail the ingestion: closing
+	// a customer's next cycle records whatever is still missing (the
+	// activity is idempotent per assembly).
+	if !committed.Unchanged && !committed.Superseded && workflow.GetVersion(ctx, adjustClosedCyclesChange, workflow.DefaultVersion, 1) == 1 {
+		progress.Stage = "adjusting"
+		adjust := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: 30 * time.Minute,
+			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5},
+		})
+		err = workflow.ExecuteActivity(adjust, ingest.AdjustClosedCyclesActivity, ingest.AdjustClosedCyclesInput{
+			Table:          loc.Table,
+			PayerAccountID: loc.PayerAccountID,
+			Period:         in.Period,
+			AssemblyID:     loc.AssemblyID,
+			SnapshotID:     committed.SnapshotID,
+		}).Get(ctx, nil)
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("could not record adjustments of closed cycles; the next cycle close records them",
+				"payer", loc.PayerAccountID, "period", in.Period, "assembly", loc.AssemblyID, "error", err)
 		}
 	}
 

@@ -138,15 +138,15 @@ type PriceResult struct {
 
 // ResellerExportInput asks for a reseller-wide export of a period.
 type ResellerExportInput struct {
-	Period string
+	Period string `json:"period"`
 	// URL is the reseller's destination: s3://, gs:// or file:///.
-	URL    string
-	Access *payer.Access // S3 only; nil uses the worker's own credentials
-	Gzip   bool
+	URL    string        `json:"url"`
+	Access *payer.Access `json:"access,omitempty"` // S3 only; nil uses the worker's own credentials
+	Gzip   bool          `json:"gzip,omitempty"`
 	// AllowOpenCycles exports even when some customers owning accounts in
 	// the period have not closed it: their usage is counted (as Open) but
 	// not exported. Without it such a period fails with ErrTypeOpenCycles.
-	AllowOpenCycles bool
+	AllowOpenCycles bool `json:"allow_open_cycles,omitempty"`
 }
 
 // PayerReconciliation proves a payer's period is fully accounted for:

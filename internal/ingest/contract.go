@@ -23,6 +23,10 @@ const (
 	CommitPeriodActivity    = "CommitPeriod"
 	ReconcilePeriodActivity = "ReconcilePeriod"
 	RemoveDataFilesActivity = "RemoveDataFiles"
+	// AdjustClosedCyclesActivity runs after a commit that replaced a
+	// period: customers whose closed cycle pinned an earlier snapshot of
+	// it get the difference as an adjustment of their next open cycle.
+	AdjustClosedCyclesActivity = "AdjustClosedCycles"
 )
 
 // Failure types of non-retryable application errors. A workflow that sees
@@ -156,6 +160,21 @@ type RemoveDataFilesInput struct {
 	PayerAccountID string
 	Period         string
 	Files          []string
+}
+
+// AdjustClosedCyclesInput names the snapshot that restated a period.
+type AdjustClosedCyclesInput struct {
+	Table          string
+	PayerAccountID string
+	Period         string
+	AssemblyID     string
+	SnapshotID     int64
+}
+
+// AdjustClosedCyclesResult lists the customers whose restated cycle got
+// an adjustment.
+type AdjustClosedCyclesResult struct {
+	Customers []string `json:"customers,omitempty"`
 }
 
 // MergeTotals adds totals with the same account and type, sorted by

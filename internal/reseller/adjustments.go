@@ -196,3 +196,33 @@ func (s *Store) LastClosed(ctx context.Context, customer string) (string, error)
 	p, err := s.lastClosed(ctx, customer)
 	return p, err
 }
+
+// CyclesOf returns a customer's closed cycles, oldest first.
+func (s *Store) CyclesOf(ctx context.Context, customer string) ([]Cycle, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT period FROM costlake_cycles WHERE customer_id = ? ORDER BY period`), customer)
+	if err != nil {
+		return nil, fmt.Errorf("read closed cycles: %w", err)
+	}
+	var periods []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		periods = append(periods, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Cycle, 0, len(periods))
+	for _, p := range periods {
+		c, err := s.CycleOf(ctx, customer, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
