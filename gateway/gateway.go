@@ -71,7 +71,10 @@ func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	e.PUT("/v1/customers/:id/accounts", s.handleSetAccounts)
 	e.PUT("/v1/customers/:id/pricebook", s.handlePutPricebook)
 	e.GET("/v1/customers/:id/pricebook", s.handleGetPricebook)
+	e.POST("/v1/customers/:id/cycles/:period/close", s.handleCloseCycle)
+	e.GET("/v1/customers/:id/cycles/:period", s.handleGetCycle)
 	e.POST("/v1/exports/verify", s.handleVerifyExport)
+	e.POST("/v1/exports/reseller", s.handleResellerExport)
 	e.GET("/v1/reports/unassigned", s.handleUnassigned)
 	return e
 }

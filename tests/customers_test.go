@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/export"
 )
 
@@ -100,4 +101,21 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	}
 	require.Equal(t, want.String(), decimal.RequireFromString(un.Payers[0].UnblendedCost.String()).String())
 	require.Len(t, un.Payers[0].Accounts, len(gen.Accounts)-2)
+
+	// Close acme's cycle through the gateway; after that its pricebook for
+	// the period is frozen.
+	require.Equal(t, http.StatusForbidden, e.viewer.do("POST", "/v1/customers/acme/cycles/"+period+"/close", "", &body))
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/customers/acme/cycles/"+period+"/close", "", nil))
+	var cyc gateway.CycleResponse
+	require.Eventually(t, func() bool {
+		e.viewer.do("GET", "/v1/customers/acme/cycles/"+period, "", &cyc)
+		return cyc.Status != "running"
+	}, 2*time.Minute, 200*time.Millisecond)
+	require.Equal(t, "completed", cyc.Status, cyc.Failure)
+	require.Equal(t, 2, cyc.Result.PricebookVersion)
+	require.Equal(t, gen.Accounts[mine].UnblendedCost, decimal.RequireFromString(cyc.Result.Bill.Cost.String()).String())
+	require.NotEmpty(t, cyc.Result.Exports)
+	require.Equal(t, http.StatusConflict, e.operator.do("PUT", "/v1/customers/acme/pricebook", `{"effective_from":"`+period+`","global_percent":"9"}`, &body))
+	require.Contains(t, body.Error.Message, "closed")
+	require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/customers/acme/cycles/"+period, "", &body))
 }
