@@ -70,7 +70,7 @@ type CycleProgress struct {
 
 func cycleError(typ, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	return temporal.NewNonRetryableApplicationError(msg, typ, errors.New(msg))
+	return temporal.NewNonRetryableApplicationError(msg, typ, nil)
 }
 
 func (a *Activities) resellerStore() (*reseller.Store, error) {

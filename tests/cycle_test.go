@@ -498,11 +498,22 @@ func TestCycleCloseThreeCustomersAndReseller(t *testing.T) {
 	}
 	require.True(t, dec(t, rx2.Payers[0].Total.String()).Equal(restatedTotal))
 
+	// An adjustment the ingestion could not record (simulated by removing
+	// acme's) is caught up when the next cycle closes.
+	lost, err := s.reseller.Adjustments(ctx, "acme", next)
+	require.NoError(t, err)
+	db, _ := s.lake.DB()
+	_, err = db.ExecContext(ctx, `DELETE FROM costlake_adjustments WHERE customer_id = 'acme'`)
+	require.NoError(t, err)
+
 	// October closes with nothing ingested yet: its bill carries the
 	// adjustment as a line, at cost.
 	oct := s.close("acme", next)
 	adjs, err := s.reseller.Adjustments(ctx, "acme", next)
 	require.NoError(t, err)
+	require.Len(t, adjs, 1)
+	require.Equal(t, lost[0].Amount, adjs[0].Amount, "caught up at the close")
+	require.Equal(t, lost[0].AssemblyID, adjs[0].AssemblyID)
 	var line *struct{ amount string }
 	for _, l := range oct.Bill.Lines {
 		if l.Kind == cycle.LineAdjustment {
@@ -527,7 +538,9 @@ func filterRows(rows []lineRow, accounts []string) []lineRow {
 // TestResellerExportRefusesOpenCycles: a customer who owns accounts but
 // has not closed the period blocks the reseller export, unless open
 // cycles are allowed; then its usage is counted as open and the payer
-// still reconciles exactly.
+// still reconciles exactly. A cycle of a month not final yet waits, and
+// its status query says until when; one without a pricebook fails with a
+// named error.
 func TestResellerExportRefusesOpenCycles(t *testing.T) {
 	s := newCycleStack(t)
 	ctx := context.Background()
@@ -561,6 +574,22 @@ func TestResellerExportRefusesOpenCycles(t *testing.T) {
 		total = total.Add(dec(t, a.UnblendedCost))
 	}
 	require.True(t, dec(t, rx.Payers[0].Open.Add(rx.Payers[0].Unassigned).String()).Equal(total))
+
+	// A period that is not final yet: the workflow waits and says why.
+	const current = "2026-11"
+	waiting, err := workflows.StartCycleClose(ctx, s.client, workflows.CloseBillingCycleInput{CustomerID: "hooli", Period: current})
+	require.NoError(t, err)
+	var st cycle.Status
+	require.Eventually(t, func() bool {
+		v, err := s.client.QueryWorkflow(ctx, waiting.GetID(), "", workflows.CycleStatusQuery)
+		return err == nil && v.Get(&st) == nil && st.Checks > 0
+	}, time.Minute, 100*time.Millisecond)
+	require.Equal(t, cycle.StatusWaiting, st.Stage)
+	require.Equal(t, time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), st.FinalAt)
+	require.False(t, st.NextCheck.IsZero())
+	require.Contains(t, st.Reason, "final on 2026-12-06")
+	require.Equal(t, workflows.CycleWorkflowID("hooli", current), waiting.GetID())
+	require.NoError(t, s.client.TerminateWorkflow(ctx, waiting.GetID(), "", "test done"))
 
 	// Closing without a pricebook fails with a named error.
 	run, err := workflows.StartCycleClose(ctx, s.client, workflows.CloseBillingCycleInput{CustomerID: "hooli", Period: period})
