@@ -254,6 +254,15 @@ type destination struct {
 	loc   blob.Location
 }
 
+// url names a key of the destination as a URL: s3://bucket/key,
+// gs://bucket/key or file:///key.
+func (d destination) url(key string) string {
+	if d.loc.Scheme == "file" {
+		return "file:///" + key
+	}
+	return d.loc.Scheme + "://" + d.loc.Bucket + "/" + key
+}
+
 func (d destination) close() {
 	if c, ok := d.store.(io.Closer); ok {
 		_ = c.Close()
@@ -300,7 +309,7 @@ func (t exportTarget) spec(payerID, period string, tags []string, tempDir string
 }
 
 func (t exportTarget) ref(payerID string, m *export.Manifest, key string) cycle.ExportRef {
-	return cycle.ExportRef{URL: t.dest.store.String() + "/" + key, Store: t.dest.store.String(), ManifestKey: key, CustomerID: t.customer,
+	return cycle.ExportRef{URL: t.dest.url(key), Store: t.dest.store.String(), ManifestKey: key, CustomerID: t.customer,
 		PayerAccountID: payerID, Mode: string(t.mode), Files: len(m.Files), Rows: m.Totals.Rows, UnblendedCost: m.Totals.UnBlendedCost}
 }
 
@@ -356,6 +365,7 @@ func (p *payerPass) run(ctx context.Context) ([]cycle.ExportRef, error) {
 			w.Abort()
 		}
 	}
+	activity.RecordHeartbeat(ctx, *p.progress)
 	if len(p.targets) > 0 {
 		tags, err := p.a.tagColumns(ctx, scan)
 		if err != nil {
@@ -715,6 +725,8 @@ func (a *Activities) ExportResellerPeriod(ctx context.Context, in cycle.Reseller
 	// reconciliation of the whole period.
 	progress.CustomerID = ""
 	for _, payerID := range payers {
+		progress.PayerAccountID = payerID
+		activity.RecordHeartbeat(ctx, *progress)
 		commit, _ := lakehouse.LatestPeriodCommit(tbl, payerID, in.Period)
 		rec := cycle.PayerReconciliation{PayerAccountID: payerID, SnapshotID: commit.SnapshotID, Customers: map[string]money.Amount{}}
 		totals, err := a.Lake.PeriodTotals(ctx, billing.LineItems, payerID, in.Period, commit.SnapshotID)
@@ -745,7 +757,6 @@ func (a *Activities) ExportResellerPeriod(ctx context.Context, in cycle.Reseller
 		for customer, cost := range rec.Customers {
 			rec.Restated = rec.Restated.Add(atSnap[customer].Sub(cost))
 		}
-		progress.PayerAccountID = payerID
 		pass := &payerPass{a: a, payerID: payerID, period: in.Period, snapshot: commit.SnapshotID,
 			keep:     func(acct string) bool { return reseller.Owner(owners, payerID, acct) == "" },
 			targets:  []exportTarget{{dest: d, prefix: d.loc.Key(cycle.ResellerUnassigned, cycle.ExportFolderAtCost), mode: export.AtCost, gzip: in.Gzip}},
@@ -770,7 +781,7 @@ func (a *Activities) ExportResellerPeriod(ctx context.Context, in cycle.Reseller
 	}
 
 	res.SummaryKey = d.loc.Key(fmt.Sprintf("costlake-reseller-%s-summary.json", in.Period))
-	res.SummaryURL = d.store.String() + "/" + res.SummaryKey
+	res.SummaryURL = d.url(res.SummaryKey)
 	body, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return res, err
@@ -821,7 +832,15 @@ func (a *Activities) catchUpAdjustments(ctx context.Context, customer string) er
 			if !ok || latest.SnapshotID == c.Snapshots[payerID] {
 				continue
 			}
-			if _, err := a.adjust(ctx, payerID, c.Period, latest.AssemblyID, latest.SnapshotID, []reseller.Cycle{c}); err != nil {
+			_, err := a.adjust(ctx, payerID, c.Period, latest.AssemblyID, latest.SnapshotID, []reseller.Cycle{c})
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) && app.Type() == cycle.ErrTypeSnapshotGone {
+				// An old cycle whose snapshot was expired cannot be compared
+				// any more; it must not keep newer cycles from closing.
+				activity.GetLogger(ctx).Warn("cannot catch up adjustments of a closed cycle", "customer", customer, "period", c.Period, "payer", payerID, "error", err)
+				continue
+			}
+			if err != nil {
 				return err
 			}
 		}
