@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/customerops"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/ingest"
@@ -150,31 +149,13 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 	return json.Marshal(answer)
 }
 
-// OpenDestination opens an export destination's store: S3 with the
-// customer's role when given, GCS with the worker's credentials.
-func (a *Activities) OpenDestination(ctx context.Context, d reseller.Destination) (blob.Store, blob.Location, error) {
-	loc, err := blob.ParseLocation(d.URL)
-	if err != nil {
-		return nil, loc, requestError(customerops.ErrTypeInvalid, err)
-	}
-	opener := a.Blobs
-	if d.Access != nil && loc.Scheme == "s3" {
-		cfg, err := a.payerConfig(ctx, *d.Access, "costlake-export")
-		if err != nil {
-			return nil, loc, err
-		}
-		opener.S3.Credentials = cfg.Credentials
-	}
-	store, err := opener.Open(ctx, loc)
-	return store, loc, err
-}
-
 func (a *Activities) verifyDestination(ctx context.Context, d reseller.Destination) export.VerifyResult {
-	store, loc, err := a.OpenDestination(ctx, d)
+	dest, err := a.openDestination(ctx, d.URL, d.Access)
 	if err != nil {
 		return export.Result(err)
 	}
-	return export.Result(export.Verify(ctx, store, loc.Prefix, export.VerifyOptions{}))
+	defer dest.close()
+	return export.Result(export.Verify(ctx, dest.store, dest.loc.Prefix, export.VerifyOptions{}))
 }
 
 // unassigned sums, per payer with a committed period, the usage of
