@@ -37,6 +37,7 @@ type pqFile struct {
 	decs    []byte // the batch's decimals, 16 bytes big-endian each
 	inBatch int
 	inGroup int
+	gen     int // batches flushed
 }
 
 type pqColumn struct {
@@ -46,6 +47,12 @@ type pqColumn struct {
 	// values go in vals2.
 	vals, vals2 []parquet.Value
 	null, null2 parquet.Value
+	// The last decimal or timestamp typed, and its value, valid in batch
+	// lastGen: billing files repeat them row after row (usage hours,
+	// rates), and a comparison is cheaper than parsing.
+	last    string
+	lastVal parquet.Value
+	lastGen int
 }
 
 // orderedGroup is a Parquet group whose fields keep the table's order
@@ -222,6 +229,10 @@ func (p *pqFile) append(r *billing.Record) error {
 				c.vals = append(c.vals, c.null)
 				continue
 			}
+			if v == c.last && c.lastGen == p.gen {
+				c.vals = append(c.vals, c.lastVal)
+				continue
+			}
 			a, err := money.Parse(v)
 			if err != nil {
 				return &ValueError{Column: c.col.Name, Value: v, Err: err}
@@ -230,18 +241,22 @@ func (p *pqFile) append(r *billing.Record) error {
 			off := len(p.decs)
 			p.decs = binary.BigEndian.AppendUint64(p.decs, uint64(n.HighBits()))
 			p.decs = binary.BigEndian.AppendUint64(p.decs, n.LowBits())
-			c.vals = append(c.vals, level(parquet.FixedLenByteArrayValue(p.decs[off:off+16:off+16]), 0, 1, c.leaf))
+			c.last, c.lastVal, c.lastGen = v, level(parquet.FixedLenByteArrayValue(p.decs[off:off+16:off+16]), 0, 1, c.leaf), p.gen
+			c.vals = append(c.vals, c.lastVal)
 		case billing.Timestamp:
 			v := r.Values[i]
 			if v == "" {
 				c.vals = append(c.vals, c.null)
 				continue
 			}
-			t, err := ParseTimestamp(v)
-			if err != nil {
-				return &ValueError{Column: c.col.Name, Value: v, Err: err}
+			if v != c.last {
+				t, err := ParseTimestamp(v)
+				if err != nil {
+					return &ValueError{Column: c.col.Name, Value: v, Err: err}
+				}
+				c.last, c.lastVal = v, level(parquet.Int64Value(t.UnixMicro()), 0, 1, c.leaf)
 			}
-			c.vals = append(c.vals, level(parquet.Int64Value(t.UnixMicro()), 0, 1, c.leaf))
+			c.vals = append(c.vals, c.lastVal) // holds no pointer: valid in any batch
 		case billing.Map:
 			entries := r.Entries[i]
 			if len(entries) == 0 {
@@ -285,7 +300,8 @@ func (p *pqFile) flushBatch() error {
 			c.vals2 = c.vals2[:0]
 		}
 	}
-	p.decs = p.decs[:0]
+	p.decs = p.decs[:0] // the decimals' values are now stale
+	p.gen++
 	p.inGroup += p.inBatch
 	p.inBatch = 0
 	if p.inGroup >= rowGroupRows {
