@@ -46,7 +46,7 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 type ChunkReader struct {
 	file    string
 	gz      *gzip.Reader
-	csv     *csv.Reader
+	csv     *csvReader
 	mapping *billing.Mapping
 	line    int
 }
@@ -78,13 +78,12 @@ func newCSVReader(r io.Reader, file, compression string, wantHeader []string, ma
 			return nil, c.fail(0, fmt.Errorf("%w: %v", ErrCorruptChunk, err))
 		}
 		c.gz = gz
-		c.csv = csv.NewReader(&lineLimiter{r: gz, max: MaxLineBytes})
+		c.csv = newCSVReaderFast(&lineLimiter{r: gz, max: MaxLineBytes})
 	case "", "NONE", "none", "TEXT_OR_CSV":
-		c.csv = csv.NewReader(&lineLimiter{r: src, max: MaxLineBytes})
+		c.csv = newCSVReaderFast(&lineLimiter{r: src, max: MaxLineBytes})
 	default:
 		return nil, c.fail(0, fmt.Errorf("%w %q (want GZIP)", ErrUnsupportedCompression, compression))
 	}
-	c.csv.ReuseRecord = true
 	header, err := c.csv.Read()
 	c.line = 1
 	if errors.Is(err, io.EOF) {

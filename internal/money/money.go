@@ -49,8 +49,46 @@ func init() {
 // notation, exactly. It never rounds: a value with more than 18
 // significant fractional digits returns ErrTooPrecise.
 func Parse(s string) (Amount, error) {
+	if n, ok := parsePlain(s); ok {
+		return Amount{n}, nil
+	}
 	n, err := parseNum(s)
 	return Amount{n}, err
+}
+
+// parsePlain reads the common case in one pass: an optional sign, at most
+// 19 digits in all with at most Scale after an optional point, no
+// exponent. Anything else (and every error) is left to parseNum.
+func parsePlain(s string) (decimal128.Num, bool) {
+	i, neg := 0, false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg, i = s[0] == '-', 1
+	}
+	var acc uint64
+	digits, frac, point := 0, 0, false
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			acc = acc*10 + uint64(c-'0')
+			digits++
+			if point {
+				frac++
+			}
+		case c == '.' && !point:
+			point = true
+		default:
+			return decimal128.Num{}, false
+		}
+	}
+	if digits == 0 || digits > 19 || frac > Scale {
+		return decimal128.Num{}, false
+	}
+	n := decimal128.FromU64(acc).Mul(pow10[Scale-frac])
+	if neg {
+		n = n.Negate()
+	}
+	return n, true
 }
 
 // MustParse is Parse for constants in code and tests; it panics on error.

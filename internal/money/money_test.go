@@ -3,6 +3,7 @@ package money
 import (
 	"encoding/json"
 	"errors"
+	"math/rand"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -114,4 +115,36 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip %q -> %s -> %v (%v)", s, a, back, err)
 		}
 	})
+}
+
+// The one-pass path for plain decimals gives what the general parser gives.
+func TestParsePlainMatchesParseNum(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	in := []string{"0", "-0", "+0", "0.", ".0", "1", "-1.5", "18446744073709551615", "9999999999999999999", "-9999999999.999999999",
+		"0.000000000000000001", "1234567890123456789", ".123456789012345678", "-.5", "+.5", "00001.10000"}
+	for i := 0; i < 100000; i++ {
+		var b []byte
+		if rng.Intn(4) == 0 {
+			b = append(b, "+-"[rng.Intn(2)])
+		}
+		n := rng.Intn(22)
+		dot := rng.Intn(n + 2)
+		for j := 0; j < n; j++ {
+			if j == dot {
+				b = append(b, '.')
+			}
+			b = append(b, byte('0'+rng.Intn(10)))
+		}
+		in = append(in, string(b))
+	}
+	for _, s := range in {
+		fast, ok := parsePlain(s)
+		if !ok {
+			continue
+		}
+		slow, err := parseNum(s)
+		if err != nil || fast != slow {
+			t.Fatalf("%q: fast %v, general %v (%v)", s, FromNum(fast), FromNum(slow), err)
+		}
+	}
 }
