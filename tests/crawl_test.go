@@ -230,8 +230,7 @@ func TestCrawlSchedule(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, e.operator.do("DELETE", "/v1/payers/"+payerID, `{"reason":"contract ended"}`, nil))
 	p = e.waitStatus(payerID, workflows.StatusOffboarded)
 	require.Nil(t, p.Schedule)
-	_, err = h.Describe(ctx)
-	require.Error(t, err, "the schedule is deleted")
+	require.Eventually(t, func() bool { _, err = h.Describe(ctx); return err != nil }, 30*time.Second, 100*time.Millisecond, "the schedule is deleted")
 }
 
 // TestCrawlWithoutDelivery: no delivery within a day of activation is a
