@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/costlake/costlake/internal/costexplorer"
 	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -30,8 +30,6 @@ var (
 	// clients.
 	CostExplorerRetryer func() aws.Retryer
 )
-
-var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // Cost Explorer error codes that a retry does not fix.
 var ceRejections = map[string]bool{
@@ -51,7 +49,7 @@ var ceRejections = map[string]bool{
 // wait. The result counts the paid requests the crawl made.
 func (a *Activities) IngestCostExplorer(ctx context.Context, in crawl.IngestCostExplorerInput) (crawl.IngestCostExplorerResult, error) {
 	var res crawl.IngestCostExplorerResult
-	if !accountIDPattern.MatchString(in.PayerAccountID) {
+	if !payer.ValidAccountID(in.PayerAccountID) {
 		return res, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("payer account ID %q: want 12 digits", in.PayerAccountID), crawl.ErrTypeCostExplorerRejected, nil)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,13 +18,10 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/cycle"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/workflows"
-)
-
-var (
-	customerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	periodPattern     = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
 )
 
 func requestID() string {
@@ -82,7 +78,7 @@ func (s *Server) customerOp(c echo.Context, r customerops.Request, change bool) 
 // operator key (pricebooks and assignments are the reseller's business).
 func customerFor(c echo.Context, change bool) (string, error) {
 	id := c.Param("id")
-	if !customerIDPattern.MatchString(id) || !sees(c, id) {
+	if !payer.ValidCustomerID(id) || !sees(c, id) {
 		return id, &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no customer %q", id)}}
 	}
 	if change {
@@ -101,7 +97,7 @@ func periodParam(c echo.Context) (string, error) {
 	if p == "" {
 		return time.Now().UTC().Format("2006-01"), nil
 	}
-	if !periodPattern.MatchString(p) {
+	if !cycle.ValidPeriod(p) {
 		return p, validationError(map[string]string{"period": "YYYY-MM"})
 	}
 	return p, nil
@@ -182,15 +178,15 @@ func (s *Server) handleSetAccounts(c echo.Context) error {
 		return err
 	}
 	fields := map[string]string{}
-	if !periodPattern.MatchString(ch.EffectiveFrom) {
+	if !cycle.ValidPeriod(ch.EffectiveFrom) {
 		fields["effective_from"] = "required: the first billing period, YYYY-MM"
 	}
 	for i, p := range ch.Payers {
-		if !payerIDPattern.MatchString(p.PayerAccountID) {
+		if !payer.ValidAccountID(p.PayerAccountID) {
 			fields[fmt.Sprintf("payers[%d].payer_account_id", i)] = "a 12-digit AWS account ID"
 		}
 		for _, a := range p.Accounts {
-			if a != "*" && !payerIDPattern.MatchString(a) {
+			if a != "*" && !payer.ValidAccountID(a) {
 				fields[fmt.Sprintf("payers[%d].accounts", i)] = fmt.Sprintf("%q is neither a 12-digit account ID nor \"*\" (the whole payer)", a)
 			}
 		}

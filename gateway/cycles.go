@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -30,7 +31,7 @@ func (s *Server) handleCloseCycle(c echo.Context) error {
 		return err
 	}
 	period := c.Param("period")
-	if !periodPattern.MatchString(period) {
+	if !cycle.ValidPeriod(period) {
 		return validationError(map[string]string{"period": "YYYY-MM"})
 	}
 	var req struct {
@@ -55,7 +56,7 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 		return err
 	}
 	period := c.Param("period")
-	if !periodPattern.MatchString(period) {
+	if !cycle.ValidPeriod(period) {
 		return validationError(map[string]string{"period": "YYYY-MM"})
 	}
 	ctx := c.Request().Context()
@@ -106,7 +107,7 @@ func (s *Server) handleResellerExport(c echo.Context) error {
 		return err
 	}
 	fields := map[string]string{}
-	if !periodPattern.MatchString(in.Period) {
+	if !cycle.ValidPeriod(in.Period) {
 		fields["period"] = "YYYY-MM"
 	}
 	if _, err := blob.ParseLocation(in.URL); err != nil {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -151,8 +150,6 @@ type IngestionResponse struct {
 	Failure  string                               `json:"failure,omitempty"`
 }
 
-var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
-
 func (r IngestionRequest) validate() error {
 	fields := map[string]string{}
 	if r.Source == "" {
@@ -165,7 +162,7 @@ func (r IngestionRequest) validate() error {
 	if _, err := cur.ParsePeriod(r.Period); err != nil {
 		fields["period"] = "required, as YYYY-MM"
 	}
-	if r.PayerAccountID != "" && !accountIDPattern.MatchString(r.PayerAccountID) {
+	if r.PayerAccountID != "" && !payer.ValidAccountID(r.PayerAccountID) {
 		fields["payer_account_id"] = "must be a 12-digit AWS account ID"
 	}
 	maps.Copy(fields, payer.LinkedAccountsFieldErrors(r.LinkedAccounts, r.ConnectedAccounts))

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -34,8 +33,6 @@ type PayerResponse struct {
 	workflows.OnboardingState
 	Schedule *ScheduleView `json:"schedule,omitempty"` // the crawl schedule, once active
 }
-
-var payerIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // decodeStrict reads a JSON body, refusing unknown fields: a misspelled
 // field is an error, not a silently ignored setting.
@@ -178,7 +175,7 @@ func (s *Server) payerState(c echo.Context, payerID string) (payerRecord, error)
 func (s *Server) visiblePayer(c echo.Context) (payerRecord, error) {
 	id := c.Param("id")
 	notFound := &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no payer %q", id)}}
-	if !payerIDPattern.MatchString(id) {
+	if !payer.ValidAccountID(id) {
 		return payerRecord{ID: id}, notFound
 	}
 	rec, err := s.payerState(c, id)

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/costlake/costlake/internal/cycle"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/pricing"
 )
 
@@ -82,7 +83,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 		status.Stage = cycle.StatusFailed
 		return nil, err
 	}
-	if !cycle.ValidCustomerID(in.CustomerID) || !cycle.ValidPeriod(in.Period) {
+	if !payer.ValidCustomerID(in.CustomerID) || !cycle.ValidPeriod(in.Period) {
 		return fail(temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("customer %q and period %q: want a customer ID and YYYY-MM", in.CustomerID, in.Period), cycle.ErrTypeInvalidInput, nil))
 	}

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 
 	"github.com/costlake/costlake/gateway"
+	"github.com/costlake/costlake/internal/payer"
 )
 
 // runAPIKey mints a gateway API key: it prints the key once and stores
@@ -30,7 +30,7 @@ func runAPIKey(_ context.Context, args []string, stdout io.Writer) error {
 	if *role != gateway.RoleOperator && *role != gateway.RoleViewer {
 		return fmt.Errorf("--role must be %s or %s", gateway.RoleOperator, gateway.RoleViewer)
 	}
-	if *customer != "" && !customerPattern.MatchString(*customer) {
+	if *customer != "" && !payer.ValidCustomerID(*customer) {
 		return fmt.Errorf("--customer %q is not a customer ID (lowercase letters, digits and dashes)", *customer)
 	}
 	key, entry := gateway.NewAPIKey(*name, *role, *customer)
@@ -46,8 +46,6 @@ func runAPIKey(_ context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(os.Stderr, "added key %q (%s) to %s; the key above is shown only once\n", *name, *role, *file)
 	return nil
 }
-
-var customerPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // addKey appends an entry to a keys file, creating it when missing.
 func addKey(path string, entry gateway.APIKey) error {

@@ -44,14 +44,7 @@ func AddLines(b *pricing.Bill, lines ...pricing.BillLine) {
 	b.Due = pricing.RoundCents(b.Total)
 }
 
-var (
-	customerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	periodPattern     = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
-)
-
-// ValidCustomerID reports whether id is a customer ID (as the gateway
-// accepts them): it names folders of exports.
-func ValidCustomerID(id string) bool { return customerIDPattern.MatchString(id) }
+var periodPattern = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
 
 // ValidPeriod reports whether p is a billing period "YYYY-MM".
 func ValidPeriod(p string) bool { return periodPattern.MatchString(p) }

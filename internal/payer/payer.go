@@ -210,6 +210,13 @@ var (
 	namePattern       = regexp.MustCompile(`^[0-9A-Za-z!\-_.*'()]{1,256}$`)
 )
 
+// ValidAccountID reports whether s is a 12-digit AWS account ID.
+func ValidAccountID(s string) bool { return accountIDPattern.MatchString(s) }
+
+// ValidCustomerID reports whether s is a customer ID: lowercase letters,
+// digits and dashes, at most 63; it names folders of exports.
+func ValidCustomerID(s string) bool { return customerIDPattern.MatchString(s) }
+
 // Normalize fills defaults: the role ARN from the payer account and the
 // default role name, the export region, the linked-account policy.
 func (r *Registration) Normalize() {
