@@ -249,19 +249,14 @@ func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, paye
 		return nil, fmt.Sprintf("account %s is a member of organization %s, whose management (payer) account is %s: register the management account, which receives the consolidated bill.",
 			payerID, aws.ToString(org.Organization.Id), m), false
 	}
-	var total int
-	p := organizations.NewListAccountsPaginator(client, &organizations.ListAccountsInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, organizationAdvice(payerID, err), false
-		}
-		activity.RecordHeartbeat(ctx, "listing accounts")
-		for _, acct := range page.Accounts {
-			total++
-			if acct.State == orgtypes.AccountStateActive || (acct.State == "" && acct.Status == orgtypes.AccountStatusActive) {
-				active = append(active, aws.ToString(acct.Id))
-			}
+	accounts, err := listAccounts(ctx, client)
+	if err != nil {
+		return nil, organizationAdvice(payerID, err), false
+	}
+	total := len(accounts)
+	for _, acct := range accounts {
+		if accountStatus(acct) == string(orgtypes.AccountStateActive) {
+			active = append(active, aws.ToString(acct.Id))
 		}
 	}
 	slices.Sort(active)

@@ -31,14 +31,6 @@ type Customer struct {
 	Export *Destination `json:"export,omitempty"`
 }
 
-func init() {
-	schema = append(schema, `CREATE TABLE IF NOT EXISTS costlake_customers (
-		customer_id TEXT NOT NULL PRIMARY KEY,
-		body        TEXT NOT NULL,
-		updated_by  TEXT NOT NULL,
-		updated_at  TEXT NOT NULL)`)
-}
-
 // PutCustomer creates or replaces a customer's record.
 func (s *Store) PutCustomer(ctx context.Context, c Customer, by string) error {
 	body, err := json.Marshal(c)

@@ -62,6 +62,11 @@ var schema = []string{
 		totals            TEXT NOT NULL,
 		closed_at         TEXT NOT NULL,
 		PRIMARY KEY (customer_id, period))`,
+	`CREATE TABLE IF NOT EXISTS costlake_customers (
+		customer_id TEXT NOT NULL PRIMARY KEY,
+		body        TEXT NOT NULL,
+		updated_by  TEXT NOT NULL,
+		updated_at  TEXT NOT NULL)`,
 }
 
 // Open creates the tables when missing.
@@ -99,9 +104,10 @@ type Assignment struct {
 	Accounts       []string `json:"accounts"` // or ["*"] for the whole payer
 }
 
-// owners returns, per payer and account, the customer owning it in period
-// ("" when unassigned), from the rows effective at or before period.
-func (s *Store) owners(ctx context.Context, period string) (map[[2]string]string, error) {
+// Owners returns, per payer and account, the customer owning it in period
+// ("" when unassigned), from the rows effective at or before period; Owner
+// reads it.
+func (s *Store) Owners(ctx context.Context, period string) (map[[2]string]string, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT payer_account_id, account_id, effective_from, customer_id
 		FROM costlake_account_owners WHERE effective_from <= ? ORDER BY effective_from`), period)
 	if err != nil {
@@ -121,7 +127,7 @@ func (s *Store) owners(ctx context.Context, period string) (map[[2]string]string
 
 // CustomerAccounts returns what a customer owns in period.
 func (s *Store) CustomerAccounts(ctx context.Context, customer, period string) ([]Assignment, error) {
-	owners, err := s.owners(ctx, period)
+	owners, err := s.Owners(ctx, period)
 	if err != nil {
 		return nil, err
 	}
@@ -149,10 +155,6 @@ func Owner(owners map[[2]string]string, payer, account string) string {
 	return owners[[2]string{payer, AllAccounts}]
 }
 
-// Owners returns the owners in period, for Owner.
-func (s *Store) Owners(ctx context.Context, period string) (map[[2]string]string, error) {
-	return s.owners(ctx, period)
-}
 
 // SetAccounts makes want what customer owns from period on: accounts it
 // no longer lists become unassigned, new ones become its own. An account
@@ -165,7 +167,7 @@ func (s *Store) SetAccounts(ctx context.Context, customer, period string, want [
 	} else if closed != "" && period <= closed {
 		return fmt.Errorf("%w: customer %s's cycle %s is closed; assignments may change from %s on", ErrClosed, customer, closed, nextPeriod(closed))
 	}
-	owners, err := s.owners(ctx, period)
+	owners, err := s.Owners(ctx, period)
 	if err != nil {
 		return err
 	}
