@@ -33,19 +33,6 @@ type Adjustment struct {
 	RecordedAt      string       `json:"recorded_at"`
 }
 
-func init() {
-	schema = append(schema, `CREATE TABLE IF NOT EXISTS costlake_adjustments (
-		customer_id       TEXT NOT NULL,
-		origin_period     TEXT NOT NULL,
-		applies_to_period TEXT NOT NULL,
-		payer_account_id  TEXT NOT NULL,
-		amount            TEXT NOT NULL,
-		recorded_at       TEXT NOT NULL,
-		assembly_id       TEXT NOT NULL,
-		snapshot_id       BIGINT NOT NULL,
-		PRIMARY KEY (customer_id, origin_period, payer_account_id, assembly_id))`)
-}
-
 // RecordAdjustment stores an adjustment of a closed cycle (a.OriginPeriod)
 // for the customer's next open cycle: the period after the customer's
 // latest closed cycle. The target is chosen in the same transaction as the

@@ -67,6 +67,16 @@ var schema = []string{
 		body        TEXT NOT NULL,
 		updated_by  TEXT NOT NULL,
 		updated_at  TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS costlake_adjustments (
+		customer_id       TEXT NOT NULL,
+		origin_period     TEXT NOT NULL,
+		applies_to_period TEXT NOT NULL,
+		payer_account_id  TEXT NOT NULL,
+		amount            TEXT NOT NULL,
+		recorded_at       TEXT NOT NULL,
+		assembly_id       TEXT NOT NULL,
+		snapshot_id       BIGINT NOT NULL,
+		PRIMARY KEY (customer_id, origin_period, payer_account_id, assembly_id))`,
 }
 
 // Open creates the tables when missing.
@@ -154,7 +164,6 @@ func Owner(owners map[[2]string]string, payer, account string) string {
 	}
 	return owners[[2]string{payer, AllAccounts}]
 }
-
 
 // SetAccounts makes want what customer owns from period on: accounts it
 // no longer lists become unassigned, new ones become its own. An account
