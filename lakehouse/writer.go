@@ -38,16 +38,26 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// Rows per Parquet row group, and bytes a column buffers before it encodes
-// and compresses a data page. A row group's pages and dictionaries are
-// kept until it is written; 32k rows kept the pqarrow writer's peak RSS for
-// two chunks at once at 433 MiB (128k rows: 614 MiB, at the same speed).
-// With parquet-go, convbench (1M rows, 2 chunks at a time) measured peak
-// RSS 339 MiB with 256 KiB pages, 309 MiB with 128 KiB and 259 MiB with
-// 64 KiB, for files 1.5% and 3.6% larger and the same CPU time.
+// A Parquet file is written a row group at a time: until its row group is
+// flushed, a column holds its dictionary and its compressed pages, and
+// every column buffers up to a page of values. So these bound a
+// conversion's memory, whatever the size of the chunk. Measured with
+// convbench (1M rows × 141 columns, 2 chunks at a time; peak anonymous
+// memory, Parquet bytes):
+//
+//	32k rows, 64 KiB pages, 32 KiB page chunks   196 MiB   107.4 MiB
+//	32k rows, 32 KiB pages, 4 KiB page chunks    162 MiB   110.6 MiB
+//	16k rows, 32 KiB pages, 4 KiB page chunks    126 MiB   117.5 MiB
+//
+// at the same CPU time. The last keeps a worker converting two chunks
+// under 256 MiB of RSS, for files 9% larger (a row group repeats the
+// dictionaries). Compressed pages go into chunks of pageChunkBytes: most
+// columns compress a row group into a few KiB, and parquet-go's default
+// 32 KiB chunk per column was mostly empty.
 const (
-	rowGroupRows = 32 * 1024
-	pageBytes    = 64 << 10
+	rowGroupRows   = 16 * 1024
+	pageBytes      = 32 << 10
+	pageChunkBytes = 4 << 10
 )
 
 // DataFileWriter writes canonical records into one Parquet data file in

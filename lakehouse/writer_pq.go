@@ -48,6 +48,10 @@ type pqColumn struct {
 	lastGen int
 }
 
+// pageChunks holds every writer's compressed pages until their row group is
+// written.
+var pageChunks = parquet.NewChunkBufferPool(pageChunkBytes)
+
 // orderedGroup is a Parquet group whose fields keep the table's order
 // (parquet.Group sorts them by name).
 type orderedGroup struct {
@@ -136,6 +140,7 @@ func newPQFile(out interface{ Write([]byte) (int, error) }, schema *iceberg.Sche
 		parquet.Compression(pageCodec),
 		parquet.DataPageVersion(1),
 		parquet.PageBufferSize(pageBytes),
+		parquet.ColumnPageBuffers(pageChunks),
 		// Min/max go in the column chunks and the page index, not in every
 		// page header. parquet-go always writes a page index, and for a
 		// column left without bounds (SkipPageBounds) it claims min = max

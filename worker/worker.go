@@ -30,6 +30,7 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 	}
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
+		BuildID:                            buildID(),
 	})
 	Register(w, acts)
 	return w

@@ -1,7 +1,10 @@
+//go:build !nodev
+
 package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -15,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apache/iceberg-go/table"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
@@ -22,6 +26,7 @@ import (
 	"github.com/costlake/costlake/internal/config"
 	"github.com/costlake/costlake/internal/devserver"
 	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -34,7 +39,12 @@ type benchResult struct {
 	RowsPerSecond float64 `json:"rows_per_second"`
 	WorkerCPU     float64 `json:"worker_cpu_seconds"`
 	WorkerPeakRSS int64   `json:"worker_peak_rss_bytes"`
-	UnblendedCost string  `json:"unblended_cost"`
+	// WorkerBinary is the costlake binary that ran the worker, and
+	// WorkerProduction whether it is a production build (-tags nodev),
+	// without the embedded Temporal server whose code takes memory too.
+	WorkerBinary     string `json:"worker_binary"`
+	WorkerProduction bool   `json:"worker_production_build"`
+	UnblendedCost    string `json:"unblended_cost"`
 	// Activities is the summed run time of each activity type, in seconds.
 	Activities map[string]float64 `json:"activity_seconds"`
 	// DuckDB is, with --duckdb, DuckDB converting the same chunks in the
@@ -55,6 +65,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	keep := fs.String("dir", "", "work folder (default a temporary one, removed afterwards)")
 	asJSON := fs.Bool("json", false, "print the figures as JSON")
 	withDuckDB := fs.Bool("duckdb", false, "afterwards, convert the same csv.gz chunks to one zstd Parquet file with DuckDB (npm @duckdb/node-api "+duckdbNodeAPIVersion+", run by node) and print both side by side")
+	workerBinary := fs.String("worker-binary", "", "costlake binary to run as the worker, such as a production build (default this one)")
 	allVarchar := fs.Bool("duckdb-all-varchar", false, "with --duckdb, read every column as text (all_varchar) instead of DuckDB's type sniffing")
 	var sc config.Storage
 	config.AddStorageFlags(fs, &sc, ".costlake")
@@ -104,7 +115,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer srv.Stop()
-	self, err := os.Executable()
+	self := *workerBinary
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	production, err := productionBuild(self)
 	if err != nil {
 		return err
 	}
@@ -145,7 +162,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	_ = worker.Process.Signal(syscall.SIGINT)
 	_ = worker.Wait()
 	out := benchResult{Rows: res.Rows, Files: res.Chunks, Source: source, WallSeconds: wall.Seconds(),
-		RowsPerSecond: float64(res.Rows) / wall.Seconds(), UnblendedCost: res.UnblendedCost.String()}
+		RowsPerSecond: float64(res.Rows) / wall.Seconds(), UnblendedCost: res.UnblendedCost.String(),
+		WorkerBinary: self, WorkerProduction: production}
 	if ru, ok := worker.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		out.WorkerCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 		out.WorkerPeakRSS = ru.Maxrss * 1024 // Linux reports KiB
@@ -164,6 +182,21 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		if out.DuckDB, err = duck.run(ctx, files, filepath.Join(dir, "duckdb", "bench.parquet"), *allVarchar, log); err != nil {
 			return err
 		}
+		fmt.Fprintf(log, "reading costlake's data files back with DuckDB …\n")
+		committed, err := committedDataFiles(ctx, dir, res.SnapshotID)
+		if err != nil {
+			return err
+		}
+		accounts := make([]string, len(res.Accounts))
+		for i, a := range res.Accounts {
+			accounts[i] = a.Account
+		}
+		if out.DuckDB.ReadBack, err = duck.readBack(ctx, committed, accounts, log); err != nil {
+			return err
+		}
+		if err := out.DuckDB.ReadBack.check(res); err != nil {
+			return err
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -172,6 +205,12 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ingested %d rows from %d chunks in %.2f s: %.0f rows/s; worker CPU %.1f s, peak RSS %d MiB\n",
 		out.Rows, out.Files, out.WallSeconds, out.RowsPerSecond, out.WorkerCPU, out.WorkerPeakRSS>>20)
+	if out.WorkerProduction {
+		fmt.Fprintf(stdout, "  worker: %s, a production build (-tags nodev)\n", out.WorkerBinary)
+	} else {
+		fmt.Fprintf(stdout, "  worker: %s, a development build: its embedded Temporal server adds about 70 MiB to the RSS;\n"+
+			"  measure a production build with --worker-binary (go tool task bench:e2e does)\n", out.WorkerBinary)
+	}
 	names := slices.Sorted(maps.Keys(out.Activities))
 	for _, name := range names {
 		fmt.Fprintf(stdout, "  %-16s %6.2f s\n", name, out.Activities[name])
@@ -200,6 +239,10 @@ func printSideBySide(w io.Writer, r benchResult) {
 	fmt.Fprintf(w, "  duckdb:   DuckDB %s (@duckdb/node-api %s), %d threads, %s, %d columns (%d VARCHAR), one zstd Parquet file of %d MiB;\n",
 		d.Version, d.NodeAPIVersion, d.Threads, typing, d.Columns, d.VarcharColumns, d.ParquetBytes>>20)
 	fmt.Fprintf(w, "            wall is the COPY statement (%.2f s with node start-up and read-back); CPU and RSS are the node process's\n", d.ProcessWallSeconds)
+	if rb := d.ReadBack; rb != nil {
+		fmt.Fprintf(w, "DuckDB read costlake's %d data files back: %d rows, %d columns, unblended cost %s, and each of %d accounts through a filter: equal to the ingestion\n",
+			rb.Files, rb.Rows, rb.Columns, rb.UnblendedCost, len(rb.Accounts))
+	}
 }
 
 // activityTimes sums, per activity type, the time from start to completion
@@ -225,4 +268,42 @@ func activityTimes(ctx context.Context, c client.Client, run client.WorkflowRun)
 		}
 	}
 	return out, nil
+}
+
+// productionBuild says whether the costlake binary at path was built with
+// -tags nodev.
+func productionBuild(path string) (bool, error) {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("worker binary %s: %w", path, err)
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-tags" && slices.Contains(strings.Split(s.Value, ","), "nodev") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// committedDataFiles lists the local paths of the data files of
+// billing.line_items at snapshot, in the bench's file:// warehouse.
+func committedDataFiles(ctx context.Context, dir string, snapshot int64) ([]string, error) {
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
+	if err != nil {
+		return nil, err
+	}
+	defer lake.Close()
+	tbl, err := lake.LineItems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := tbl.Scan(table.WithSnapshotID(snapshot)).PlanFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]string, len(tasks))
+	for i, t := range tasks {
+		files[i] = strings.TrimPrefix(t.File.FilePath(), "file://")
+	}
+	return files, nil
 }

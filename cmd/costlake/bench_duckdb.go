@@ -1,3 +1,5 @@
+//go:build !nodev
+
 package main
 
 import (
@@ -19,13 +21,16 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/workflows"
 )
 
 // duckdbNodeAPIVersion is the @duckdb/node-api release `costlake bench
 // --duckdb` installs from npm (it bundles DuckDB 1.5.6).
 const duckdbNodeAPIVersion = "1.5.6-r.1"
 
-//go:embed duckdb/convert.mjs
+//go:embed duckdb/bench.mjs
 var duckdbScript []byte
 
 // duckdbResult is DuckDB's side of `costlake bench --duckdb`: the same
@@ -50,14 +55,45 @@ type duckdbResult struct {
 	RowsPerSecond      float64 `json:"rows_per_second"`
 	CPU                float64 `json:"cpu_seconds"`
 	PeakRSS            int64   `json:"peak_rss_bytes"`
+	// ReadBack is DuckDB reading the Parquet files costlake committed,
+	// untimed, after the conversion.
+	ReadBack *duckdbReadBack `json:"read_back,omitempty"`
+}
+
+// duckdbReadBack is what DuckDB found in costlake's data files: it must
+// equal what the ingestion committed, or the bench fails.
+type duckdbReadBack struct {
+	Files         int                   `json:"files"`
+	Rows          int64                 `json:"rows"`
+	Columns       int                   `json:"columns"`
+	UnblendedCost money.Amount          `json:"unblended_cost"`
+	Accounts      []ingest.AccountTotal `json:"accounts"` // each read with a filter on the account
+}
+
+// check compares DuckDB's reading with the ingestion's reconciled result.
+func (rb *duckdbReadBack) check(res *workflows.IngestBillingPeriodResult) error {
+	if rb.Rows != res.Rows || rb.UnblendedCost.Cmp(res.UnblendedCost) != 0 {
+		return fmt.Errorf("DuckDB read %d rows costing %s from costlake's %d data files; the ingestion committed %d rows costing %s",
+			rb.Rows, rb.UnblendedCost, rb.Files, res.Rows, res.UnblendedCost)
+	}
+	if len(rb.Accounts) != len(res.Accounts) {
+		return fmt.Errorf("DuckDB read %d accounts, the ingestion committed %d", len(rb.Accounts), len(res.Accounts))
+	}
+	for i, a := range res.Accounts {
+		if got := rb.Accounts[i]; got.Account != a.Account || got.Rows != a.Rows || got.UnblendedCost.Cmp(a.UnblendedCost) != 0 {
+			return fmt.Errorf("DuckDB read %d rows costing %s for account %s (filtered on it); the ingestion committed %d rows costing %s",
+				got.Rows, got.UnblendedCost, got.Account, a.Rows, a.UnblendedCost)
+		}
+	}
+	return nil
 }
 
 // duckdbRunner is a Node installation with @duckdb/node-api, ready to run
 // the embedded conversion script.
 type duckdbRunner struct {
-	node   string
-	dir    string // where node_modules/@duckdb/node-api is
-	script string
+	node string
+	dir  string // where node_modules/@duckdb/node-api is
+	path string // of the script
 }
 
 // duckdbManualInstall says how to install @duckdb/node-api by hand into dir.
@@ -104,8 +140,8 @@ func prepareDuckDB(ctx context.Context, log io.Writer) (*duckdbRunner, error) {
 	// package from it; its name carries its hash, so runs of different
 	// costlake builds never overwrite each other's.
 	sum := sha256.Sum256(duckdbScript)
-	r.script = filepath.Join(r.dir, "costlake-bench-"+hex.EncodeToString(sum[:6])+".mjs")
-	if err := writeFileAtomic(r.script, duckdbScript); err != nil {
+	r.path = filepath.Join(r.dir, "costlake-bench-"+hex.EncodeToString(sum[:6])+".mjs")
+	if err := writeFileAtomic(r.path, duckdbScript); err != nil {
 		return nil, fmt.Errorf("--duckdb: %w", err)
 	}
 	return r, nil
@@ -237,26 +273,10 @@ func download(ctx context.Context, store blob.Store, key, dst string) error {
 // run converts files to output with DuckDB in a Node child process, whose
 // CPU time and peak RSS are read from the kernel when it exits.
 func (r *duckdbRunner) run(ctx context.Context, files []string, output string, allVarchar bool, log io.Writer) (*duckdbResult, error) {
-	threads := runtime.NumCPU()
-	spec, err := json.Marshal(map[string]any{"files": files, "output": output, "threads": threads, "all_varchar": allVarchar})
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
 		return nil, err
 	}
 	_ = os.Remove(output)
-	cmd := exec.CommandContext(ctx, r.node, r.script, string(spec))
-	cmd.Dir = r.dir
-	cmd.Stderr = log
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	start := time.Now()
-	err = cmd.Run()
-	wall := time.Since(start)
-	if err != nil {
-		return nil, fmt.Errorf("DuckDB (node %s): %w", r.script, err)
-	}
 	var got struct {
 		Version        string  `json:"duckdb_version"`
 		Threads        int     `json:"threads"`
@@ -265,8 +285,10 @@ func (r *duckdbRunner) run(ctx context.Context, files []string, output string, a
 		VarcharColumns int     `json:"varchar_columns"`
 		Seconds        float64 `json:"seconds"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
-		return nil, fmt.Errorf("DuckDB script printed %q: %w", stdout.String(), err)
+	spec := map[string]any{"convert": map[string]any{"files": files, "output": output, "all_varchar": allVarchar}}
+	cmd, wall, err := r.script(ctx, spec, &got, log)
+	if err != nil {
+		return nil, err
 	}
 	out := &duckdbResult{Version: got.Version, NodeAPIVersion: duckdbNodeAPIVersion, Threads: got.Threads,
 		AllVarchar: allVarchar, Files: len(files), OutputFiles: 1, Rows: got.Rows, Columns: got.Columns,
@@ -282,4 +304,40 @@ func (r *duckdbRunner) run(ctx context.Context, files []string, output string, a
 		out.PeakRSS = ru.Maxrss * 1024 // Linux reports KiB
 	}
 	return out, nil
+}
+
+// readBack has DuckDB read costlake's data files: all of them, then each
+// account's rows with a filter on the account.
+func (r *duckdbRunner) readBack(ctx context.Context, files, accounts []string, log io.Writer) (*duckdbReadBack, error) {
+	var got duckdbReadBack
+	spec := map[string]any{"read_back": map[string]any{"files": files, "accounts": accounts}}
+	if _, _, err := r.script(ctx, spec, &got, log); err != nil {
+		return nil, err
+	}
+	return &got, nil
+}
+
+// script runs the DuckDB script with spec (and as many threads as CPUs)
+// in a Node child process and decodes the JSON line it prints into out.
+func (r *duckdbRunner) script(ctx context.Context, spec map[string]any, out any, log io.Writer) (*exec.Cmd, time.Duration, error) {
+	spec["threads"] = runtime.NumCPU()
+	arg, err := json.Marshal(spec)
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.CommandContext(ctx, r.node, r.path, string(arg))
+	cmd.Dir = r.dir
+	cmd.Stderr = log
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return nil, 0, fmt.Errorf("DuckDB (node %s): %w", r.path, err)
+	}
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		return nil, 0, fmt.Errorf("DuckDB script printed %q: %w", stdout.String(), err)
+	}
+	return cmd, wall, nil
 }

@@ -1,3 +1,5 @@
+//go:build !nodev
+
 package main
 
 import (
@@ -23,6 +25,9 @@ import (
 	"github.com/costlake/costlake/worker"
 	"github.com/costlake/costlake/workflows"
 )
+
+// hasDevServer says whether this build embeds the Temporal server.
+const hasDevServer = true
 
 func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
