@@ -219,6 +219,11 @@ func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 	opts := []table.ScanOption{
 		table.WithRowFilter(periodFilter(bs, payer, period)),
 		table.WithSelectedFields(bs.Account, bs.ChargeType, bs.Cost),
+		// A row group per batch, one file at a time: reading 4M rows with
+		// the defaults (131,072-row batches, a file per CPU) took 165 MiB
+		// more RSS, this 80 MiB, and 10% more time (0.66 s).
+		table.WithArrowBatchSize(rowGroupRows),
+		table.WithMaxConcurrency(1),
 	}
 	if snapshotID != 0 {
 		opts = append(opts, table.WithSnapshotID(snapshotID))

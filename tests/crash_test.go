@@ -20,10 +20,11 @@ import (
 	"github.com/costlake/costlake/workflows"
 )
 
-// startWorker runs `costlake worker` as its own process.
+// startWorker runs `costlake worker`, from a production build, as its own
+// process.
 func startWorker(t *testing.T, env []string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(costlakeBinary(t), "worker")
+	cmd := exec.Command(productionBinary(t), "worker")
 	cmd.Env = append(os.Environ(), env...)
 	log, err := os.Create(filepath.Join(t.TempDir(), "worker.log"))
 	require.NoError(t, err)

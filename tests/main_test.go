@@ -8,31 +8,53 @@ import (
 	"testing"
 )
 
+// A costlake binary built once per test run, for the tests that run it as
+// a separate process, the way users and operators do.
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
+	binDir string
+	// devBinary is the default build: every command, `dev` and `bench`
+	// with their embedded Temporal server included.
+	devBinary builtBinary
+	// prodBinary is the production build (-tags nodev): what runs workers.
+	prodBinary builtBinary
 )
 
-// costlakeBinary builds cmd/costlake once per test run, for the tests that
-// run it as a separate process, the way users and operators do.
-func costlakeBinary(t *testing.T) string {
+// costlakeBinary builds cmd/costlake, the default build.
+func costlakeBinary(t *testing.T) string { return build(t, &devBinary, "costlake") }
+
+// productionBinary builds cmd/costlake with -tags nodev.
+func productionBinary(t *testing.T) string {
+	return build(t, &prodBinary, "costlake-production", "-tags", "nodev")
+}
+
+var (
+	binDirOnce sync.Once
+	binDirErr  error
+)
+
+func build(t *testing.T, b *builtBinary, name string, flags ...string) string {
 	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "costlake-bin-")
-		if binErr != nil {
+	b.once.Do(func() {
+		binDirOnce.Do(func() { binDir, binDirErr = os.MkdirTemp("", "costlake-bin-") })
+		if b.err = binDirErr; b.err != nil {
 			return
 		}
-		binPath = filepath.Join(binDir, "costlake")
-		build := exec.Command("go", "build", "-o", binPath, "../cmd/costlake")
-		build.Stderr = os.Stderr
-		binErr = build.Run()
+		b.path = filepath.Join(binDir, name)
+		args := append(append([]string{"build"}, flags...), "-o", b.path, "../cmd/costlake")
+		cmd := exec.Command("go", args...)
+		cmd.Stderr = os.Stderr
+		b.err = cmd.Run()
 	})
-	if binErr != nil {
-		t.Fatalf("build costlake: %v", binErr)
+	if b.err != nil {
+		t.Fatalf("build %s: %v", name, b.err)
 	}
-	return binPath
+	return b.path
 }
 
 func TestMain(m *testing.M) {
