@@ -208,7 +208,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if out.WorkerProduction {
 		fmt.Fprintf(stdout, "  worker: %s, a production build (-tags nodev)\n", out.WorkerBinary)
 	} else {
-		fmt.Fprintf(stdout, "  worker: %s, a development build: its embedded Temporal server adds about 70 MiB to the RSS;\n"+
+		fmt.Fprintf(stdout, "  worker: %s, a development build: its embedded Temporal server adds about 80 MiB to the RSS;\n"+
 			"  measure a production build with --worker-binary (go tool task bench:e2e does)\n", out.WorkerBinary)
 	}
 	names := slices.Sorted(maps.Keys(out.Activities))

@@ -12,11 +12,16 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/costlake/costlake/internal/billing"
 )
+
+// parquetBatchRows is the rows per Arrow batch: 8192 took 85 MiB more for
+// the file above, 1024 8% more CPU time.
+const parquetBatchRows = 2048
 
 // ParquetReader streams the rows of a Parquet data file (CUR 2.0, or
 // legacy CUR's Athena layout) as canonical
@@ -38,14 +43,25 @@ type ParquetReader struct {
 // decimal text, which is the decimal AWS started from.
 func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error)) (*ParquetReader, error) {
 	fail := func(err error) error { return &FileError{File: name, Err: err} }
-	pf, err := file.NewParquetReader(f)
+	// A conversion holds a page of every column at once, so memory follows
+	// the source's pages, never its row groups: columns are read through
+	// a buffer (not a whole column chunk each), large PLAIN pages are
+	// decoded as they stream, and batches are small. Reading a 1M-row,
+	// 141-column file that DuckDB wrote (122,880-row row groups) took a
+	// peak RSS of 263 MiB before, 147 MiB with these, at the same speed;
+	// with one 1M-row row group, 739 MiB before, 347 MiB with them.
+	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 64 << 10
+	props.PageStreamingEnabled = true
+	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fail(fmt.Errorf("%w: %v", ErrEmptyChunk, err))
 		}
 		return nil, fail(fmt.Errorf("%w: not a Parquet file: %v", ErrCorruptChunk, err))
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 8192}, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: parquetBatchRows}, memory.DefaultAllocator)
 	if err != nil {
 		pf.Close()
 		return nil, fail(fmt.Errorf("%w: %v", ErrCorruptChunk, err))
