@@ -89,7 +89,7 @@ func (rb *duckdbReadBack) check(res *workflows.IngestBillingPeriodResult) error 
 }
 
 // duckdbRunner is a Node installation with @duckdb/node-api, ready to run
-// the embedded conversion script.
+// the embedded bench script (conversion and read-back).
 type duckdbRunner struct {
 	node string
 	dir  string // where node_modules/@duckdb/node-api is
