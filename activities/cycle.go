@@ -89,7 +89,7 @@ func (a *Activities) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInp
 	if err != nil {
 		return cycle.CheckFinalResult{}, err
 	}
-	finalAt, ok := cycle.FinalAt(in.Period, in.FinalAfterDays)
+	finalByDate, finalAt, ok := cycle.FinalByDate(in.Period, in.FinalAfterDays, in.AsOf)
 	if !ok {
 		return cycle.CheckFinalResult{}, cycleError(cycle.ErrTypeInvalidInput, "period %q: want YYYY-MM", in.Period)
 	}
@@ -130,7 +130,7 @@ func (a *Activities) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInp
 	switch {
 	case invoiced:
 		res.Final, res.Reason = true, "every payer's line items carry an invoice ID"
-	case !in.AsOf.Before(finalAt):
+	case finalByDate:
 		res.Final, res.Reason = true, fmt.Sprintf("final since %s (%d days after the month ended)", finalAt.Format("2006-01-02"), in.FinalAfterDays)
 	case len(assignments) == 0:
 		res.Reason = fmt.Sprintf("the customer owns no accounts in %s; final on %s", in.Period, finalAt.Format("2006-01-02"))

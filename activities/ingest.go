@@ -19,6 +19,7 @@ import (
 	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
@@ -50,6 +51,15 @@ type Activities struct {
 	Temporal client.Client
 	// Reseller holds customers' accounts, pricebooks and closed cycles.
 	Reseller *reseller.Store
+	// Clock is the business date workflows judge periods by; nil reads
+	// the system clock. Test stands pin it.
+	Clock clock.Clock
+}
+
+// BusinessNow is the clock.NowActivity local activity: the worker's
+// business date, recorded in the calling workflow's history.
+func (a *Activities) BusinessNow(context.Context) (time.Time, error) {
+	return a.Clock.Now(), nil
 }
 
 // DefaultOrphanAge is far longer than any conversion, so a file that old

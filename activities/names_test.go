@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/customerops"
 	"github.com/costlake/costlake/internal/cycle"
@@ -25,6 +26,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		customerops.ApplyActivity,
 		ingest.AdjustClosedCyclesActivity,
 		cycle.CheckFinalActivity, cycle.FreezeActivity, cycle.PriceAndExportActivity, cycle.ResellerExportActivity,
+		clock.NowActivity,
 	} {
 		if _, ok := typ.MethodByName(name); !ok {
 			t.Errorf("Activities has no method %s", name)

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/customerops"
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/payer"
@@ -92,10 +93,11 @@ func customerFor(c echo.Context, change bool) (string, error) {
 	return id, nil
 }
 
-func periodParam(c echo.Context) (string, error) {
+// periodParam is the request's ?period, or the business clock's month.
+func (s *Server) periodParam(c echo.Context) (string, error) {
 	p := c.QueryParam("period")
 	if p == "" {
-		return time.Now().UTC().Format("2006-01"), nil
+		return clock.Period(s.clock.Now(), 0), nil
 	}
 	if !cycle.ValidPeriod(p) {
 		return p, validationError(map[string]string{"period": "YYYY-MM"})
@@ -157,7 +159,7 @@ func (s *Server) handleGetCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	period, err := periodParam(c)
+	period, err := s.periodParam(c)
 	if err != nil {
 		return err
 	}
@@ -238,7 +240,7 @@ func (s *Server) handleGetPricebook(c echo.Context) error {
 	if k := principal(c); k.CustomerID != "" {
 		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: "pricebooks are the reseller's; customer-scoped keys may not read them"}}
 	}
-	period, err := periodParam(c)
+	period, err := s.periodParam(c)
 	if err != nil {
 		return err
 	}
@@ -281,7 +283,7 @@ func (s *Server) handleUnassigned(c echo.Context) error {
 	if err := requireUnscoped(c); err != nil {
 		return err
 	}
-	period, err := periodParam(c)
+	period, err := s.periodParam(c)
 	if err != nil {
 		return err
 	}

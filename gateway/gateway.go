@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
@@ -30,6 +31,7 @@ type Server struct {
 	log      *slog.Logger
 	keys     []APIKey
 	timing   workflows.OnboardTiming
+	clock    clock.Clock
 }
 
 // Config configures the gateway.
@@ -40,11 +42,14 @@ type Config struct {
 	// OnboardTiming is given to every onboarding started; zero values take
 	// the workflow's defaults.
 	OnboardTiming workflows.OnboardTiming
+	// Clock is the business date that picks the period a read means when
+	// it names none; nil reads the system clock.
+	Clock clock.Clock
 }
 
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
-	s := &Server{temporal: c, log: log, keys: cfg.Keys, timing: cfg.OnboardTiming}
+	s := &Server{temporal: c, log: log, keys: cfg.Keys, timing: cfg.OnboardTiming, clock: cfg.Clock}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -3,10 +3,10 @@ package tests
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/tests/awsemu"
 	"github.com/costlake/costlake/workflows"
@@ -20,9 +20,7 @@ func TestOnboardCostExplorerPayer(t *testing.T) {
 	e := newOnboardEnv(t, fastTiming)
 	const payerID = "121987654321"
 	e.emu.SetOrganization(payerID, []awsemu.Account{{Id: payerID}})
-	first := time.Now().UTC().AddDate(0, -1, 0)
-	first = time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.UTC)
-	e.emu.SetCostRecords(ceRecords(3, first.Format(time.DateOnly), 20))
+	e.emu.SetCostRecords(ceRecords(3, clock.Period(e.today, 1)+"-01", 20))
 	e.completeStack(payerID)
 
 	var body apiErrorBody

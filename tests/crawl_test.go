@@ -13,6 +13,7 @@ import (
 
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/synth"
 	"github.com/costlake/costlake/tests/awsemu"
 	"github.com/costlake/costlake/workflows"
@@ -98,8 +99,7 @@ func TestCrawlIngestsWhatChanged(t *testing.T) {
 	e := newOnboardEnv(t, fastTiming)
 	const payerID = "710987654321"
 	p, gen := e.activate("acme", payerID, "acme-cur")
-	now := time.Now().UTC()
-	current, previous := now.Format("2006-01"), now.AddDate(0, -1, 0).Format("2006-01")
+	current, previous := clock.Period(e.today, 0), clock.Period(e.today, 1)
 
 	// The delivery onboarding ingested is unchanged; the current month has none.
 	r := e.crawlNow(payerID)
@@ -148,10 +148,9 @@ func TestBackfill(t *testing.T) {
 	e := newOnboardEnv(t, fastTiming)
 	const payerID = "810987654321"
 	e.activate("acme", payerID, "acme-cur")
-	now := time.Now().UTC()
 	var periods []string
 	for i := 4; i >= 2; i-- {
-		p := now.AddDate(0, -i, 0).Format("2006-01")
+		p := clock.Period(e.today, i)
 		periods = append(periods, p)
 		e.generate("acme-cur", payerID, p, int64(i))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/export"
 )
 
@@ -21,7 +22,7 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	e := newOnboardEnv(t, fastTiming)
 	const payerID = "131987654321"
 	p, gen := e.activate("acme", payerID, "acme-cur")
-	period := time.Now().UTC().AddDate(0, -1, 0).Format("2006-01")
+	period := clock.Period(e.today, 1) // final by date on the stand's clock
 	var mine, theirs string
 	for _, a := range p.Accounts {
 		switch {

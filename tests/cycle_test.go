@@ -26,6 +26,7 @@ import (
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/reseller"
@@ -39,6 +40,9 @@ import (
 // cycleStack is a stack (real Temporal server, worker, SQLite catalog,
 // local warehouse, MinIO) whose worker also has the reseller records and
 // reaches fake-gcs-server.
+// cycleToday is the business date of the cycle stand.
+var cycleToday = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+
 type cycleStack struct {
 	*stack
 	gcs      *harness.GCSServer
@@ -61,7 +65,10 @@ func newCycleStack(t *testing.T) *cycleStack {
 
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	s.client = ts.GetDefaultClient()
-	acts := &activities.Activities{Lake: lake, Blobs: blob.Opener{S3: s.minio.S3Options(), GCS: gcs.GCSOptions()}, Temporal: s.client, Reseller: store, TempDir: t.TempDir()}
+	// The business date is pinned: 2026-08 to 2026-10 are final by date,
+	// 2026-11 is not until 2026-12-06, whatever day the test runs.
+	acts := &activities.Activities{Lake: lake, Blobs: blob.Opener{S3: s.minio.S3Options(), GCS: gcs.GCSOptions()}, Temporal: s.client, Reseller: store, TempDir: t.TempDir(),
+		Clock: clock.Fixed(cycleToday)}
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
 		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4})
 	return &cycleStack{stack: s, gcs: gcs, reseller: store}

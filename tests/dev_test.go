@@ -110,7 +110,8 @@ func TestDevSurvivesRestart(t *testing.T) {
 	args := []string{"--data-dir", data, "--temporal-port", fmt.Sprint(temporalPort), "--ui-port", fmt.Sprint(uiPort),
 		"--http", fmt.Sprintf("127.0.0.1:%d", httpPort)}
 
-	first := startDev(t, bin, append(args, "--demo", "--demo-rows", "3000")...)
+	const period = "2026-09" // pinned: the test never asks the wall clock which month is "last"
+	first := startDev(t, bin, append(args, "--demo", "--demo-rows", "3000", "--demo-period", period)...)
 	first.waitFor(t, "TOTAL", 3*time.Minute)
 	require.Equal(t, http.StatusOK, getStatus(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort)))
 	require.Equal(t, http.StatusOK, getStatus(t, fmt.Sprintf("http://127.0.0.1:%d/", uiPort)))
@@ -123,7 +124,6 @@ func TestDevSurvivesRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := context.Background()
-	period := time.Now().UTC().AddDate(0, -1, 0).Format("2006-01")
 	id := "ingest/file://" + filepath.Join(data, "source", "cur", "costlake-demo") + "/" + period
 	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
 	require.NoError(t, err, "the demo workflow must survive the restart")

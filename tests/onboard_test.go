@@ -25,6 +25,7 @@ import (
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/internal/synth"
@@ -47,13 +48,20 @@ type onboardEnv struct {
 	minio                    *harness.MinIOServer
 	emu                      *awsemu.Server
 	operator, viewer, globex apiClient
+	// today is the worker's business date: the periods the stand's
+	// deliveries are for, and finality, follow it, never the wall clock.
+	today time.Time
 }
+
+// onboardToday is the business date of every onboarding stand: mid-month,
+// so "last month" (2026-09) is final by date and the current month is open.
+var onboardToday = time.Date(2026, 10, 15, 9, 30, 0, 0, time.UTC)
 
 const testPrincipal = "arn:aws:iam::999999999999:role/costlake-worker"
 
 func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 	t.Helper()
-	e := &onboardEnv{t: t, emu: awsemu.Start(t), minio: harness.MinIO(t)}
+	e := &onboardEnv{t: t, emu: awsemu.Start(t), minio: harness.MinIO(t), today: onboardToday}
 	e.emu.Setenv(t)
 	t.Setenv("AWS_ENDPOINT_URL_STS", e.minio.Endpoint)
 	e.minio.CreateBucket(t, "costlake-templates")
@@ -64,6 +72,7 @@ func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 	t.Cleanup(func() { lake.Close() })
 	acts := &activities.Activities{
 		Lake:    lake,
+		Clock:   clock.Fixed(e.today),
 		AWSBase: credentials.NewStaticCredentialsProvider(e.minio.AccessKey, e.minio.SecretKey, ""),
 		Onboarding: activities.OnboardingConfig{
 			PrincipalARN: testPrincipal,
@@ -80,7 +89,7 @@ func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) }, sdkworker.Options{})
 
 	keys, operator, viewer, globex := testKeys()
-	srv := httptest.NewServer(gateway.New(e.client, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys, OnboardTiming: timing}))
+	srv := httptest.NewServer(gateway.New(e.client, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys, OnboardTiming: timing, Clock: clock.Fixed(e.today)}))
 	t.Cleanup(srv.Close)
 	e.operator = apiClient{t: t, base: srv.URL, key: operator}
 	e.viewer = apiClient{t: t, base: srv.URL, key: viewer}
@@ -95,7 +104,7 @@ var fastTiming = workflows.OnboardTiming{StackPoll: 200 * time.Millisecond, Stac
 func (e *onboardEnv) delivery(bucket, payerID string) (string, *synth.Result) {
 	e.t.Helper()
 	store := e.minio.CreateBucket(e.t, bucket)
-	period := time.Now().UTC().AddDate(0, -1, 0).Format("2006-01")
+	period := clock.Period(e.today, 1)
 	gen, err := synth.Generate(context.Background(), store, synth.Options{Prefix: "cur", Report: "billing", Bucket: bucket, Period: period, Rows: 3000, Files: 2, Seed: 11, Payer: payerID})
 	require.NoError(e.t, err)
 	var accounts []awsemu.Account

@@ -24,7 +24,9 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 	if err := workflow.SetQueryHandler(ctx, CrawlProgressQuery, func() (*CrawlPayerResult, error) { return res, nil }); err != nil {
 		return nil, err
 	}
-	now := workflow.Now(ctx).UTC()
+	// Which periods are current is a business date; how long the payer
+	// has waited for its first delivery is Temporal time, like ActiveSince.
+	now := businessNow(ctx)
 	short := shortActivity(ctx)
 
 	var changes crawl.AccountChanges
@@ -109,7 +111,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 	// A backfill may reach back before the export existed: its empty
 	// periods are outcomes, not a missing export.
 	if !anyFound && len(in.Periods) == 0 {
-		if now.Sub(in.ActiveSince) < FirstDeliveryGrace {
+		if workflow.Now(ctx).Sub(in.ActiveSince) < FirstDeliveryGrace {
 			res.Status = CrawlWaitingForFirstDelivery
 			return res, nil
 		}

@@ -136,6 +136,7 @@ func newCrawlTestEnv(f *crawlFakes, start time.Time) *testsuite.TestWorkflowEnvi
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(start)
 	env.RegisterWorkflow(CrawlPayer)
+	registerClock(env, time.Time{})
 	env.RegisterWorkflowWithOptions(f.ingest, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
 	env.RegisterActivityWithOptions(f.refresh, activityName(crawl.RefreshAccountsActivity))
 	env.RegisterActivityWithOptions(f.discover, activityName(crawl.DiscoverDeliveriesActivity))

@@ -100,10 +100,12 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
 	})
 	for {
-		now := workflow.Now(ctx)
+		// Finality is judged on the business clock; the wait runs on
+		// Temporal's.
+		asOf, now := businessNow(ctx), workflow.Now(ctx)
 		var chk cycle.CheckFinalResult
 		err := workflow.ExecuteActivity(short, cycle.CheckFinalActivity, cycle.CheckFinalInput{
-			CustomerID: in.CustomerID, Period: in.Period, FinalAfterDays: in.FinalAfterDays, AsOf: now,
+			CustomerID: in.CustomerID, Period: in.Period, FinalAfterDays: in.FinalAfterDays, AsOf: asOf,
 		}).Get(ctx, &chk)
 		if err != nil {
 			return fail(err)
@@ -115,7 +117,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 			break
 		}
 		wait := in.CheckEvery
-		if d := status.FinalAt.Sub(now); d > 0 && d < wait {
+		if d := status.FinalAt.Sub(asOf); d > 0 && d < wait {
 			wait = d // wake up when the period becomes final by date
 		}
 		status.NextCheck = now.Add(wait)

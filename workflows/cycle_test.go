@@ -17,7 +17,8 @@ import (
 
 type cycleFakes struct {
 	mu       sync.Mutex
-	finalOn  int // the check that first answers final (1-based)
+	finalOn  int       // the check that first answers final (1-based)
+	business time.Time // the business clock; zero follows the test clock
 	checks   []cycle.CheckFinalInput
 	freezes  int
 	prices   int
@@ -58,6 +59,7 @@ func newCycleEnv(f *cycleFakes, start time.Time) *testsuite.TestWorkflowEnvironm
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(start)
 	env.RegisterWorkflow(CloseBillingCycle)
+	registerClock(env, f.business)
 	env.RegisterActivityWithOptions(f.check, activityName(cycle.CheckFinalActivity))
 	env.RegisterActivityWithOptions(f.freeze, activityName(cycle.FreezeActivity))
 	env.RegisterActivityWithOptions(f.price, activityName(cycle.PriceAndExportActivity))
@@ -127,6 +129,22 @@ func TestCloseBillingCycleWakesAtTheFinalDate(t *testing.T) {
 	}
 	if len(f.checks) != 2 || !f.checks[1].AsOf.Equal(time.Date(2026, 10, 6, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("checks %+v", f.checks)
+	}
+}
+
+// Finality is judged on the business clock, not on Temporal's: a worker
+// whose clock says October 7 closes September at once, although Temporal's
+// clock is still on October 2.
+func TestCloseBillingCycleJudgesByTheBusinessClock(t *testing.T) {
+	business := time.Date(2026, 10, 7, 9, 0, 0, 0, time.UTC)
+	f := &cycleFakes{finalOn: 1, business: business}
+	env := newCycleEnv(f, time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC))
+	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: "2026-09"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.checks) != 1 || !f.checks[0].AsOf.Equal(business) {
+		t.Fatalf("checks %+v, want one as of %s", f.checks, business)
 	}
 }
 

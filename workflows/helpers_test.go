@@ -1,5 +1,24 @@
 package workflows
 
-import "go.temporal.io/sdk/activity"
+import (
+	"context"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/costlake/costlake/internal/clock"
+)
 
 func activityName(name string) activity.RegisterOptions { return activity.RegisterOptions{Name: name} }
+
+// registerClock gives env a business clock: at, or env's own clock when
+// at is zero.
+func registerClock(env *testsuite.TestWorkflowEnvironment, at time.Time) {
+	env.RegisterActivityWithOptions(func(context.Context) (time.Time, error) {
+		if at.IsZero() {
+			return env.Now(), nil
+		}
+		return at, nil
+	}, activityName(clock.NowActivity))
+}

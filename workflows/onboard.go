@@ -333,7 +333,7 @@ func (o *onboarding) validate(ctx workflow.Context) error {
 	})
 	var res onboard.ValidateAccessResult
 	err := workflow.ExecuteActivity(actx, onboard.ValidateAccessActivity, onboard.ValidateAccessInput{
-		Registration: o.state.Registration, AsOf: workflow.Now(ctx),
+		Registration: o.state.Registration, AsOf: businessNow(ctx),
 	}).Get(ctx, &res)
 	if err != nil {
 		// The checks could not run: the operator sees why and can rerun

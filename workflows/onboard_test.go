@@ -180,6 +180,7 @@ func newOnboardTestEnv(f *onboardFakes) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
 	env.RegisterWorkflow(OnboardPayer)
+	registerClock(env, time.Time{})
 	env.RegisterWorkflowWithOptions(f.ingest, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
 	env.RegisterActivityWithOptions(f.publish, activityName(onboard.PublishStackTemplateActivity))
 	env.RegisterActivityWithOptions(f.describe, activityName(onboard.DescribeCustomerStackActivity))

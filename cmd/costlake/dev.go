@@ -17,8 +17,10 @@ import (
 
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/config"
 	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/devserver"
 	"github.com/costlake/costlake/internal/synth"
 	"github.com/costlake/costlake/lakehouse"
@@ -38,6 +40,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	httpAddr := fs.String("http", "127.0.0.1:8080", "gateway listen address")
 	demo := fs.Bool("demo", false, "write a generated billing delivery into <data-dir>/source and ingest it")
 	demoRows := fs.Int("demo-rows", 20000, "rows of the demo delivery")
+	demoPeriod := fs.String("demo-period", "", "billing period (YYYY-MM) of the demo delivery; empty means last month")
 	runWorker := fs.Bool("worker", true, "run a worker in this process (false to attach `costlake worker` processes yourself)")
 	var oc config.Onboarding
 	config.AddOnboardingFlags(fs, &oc, config.Env("COSTLAKE_DATA_DIR", ".costlake"))
@@ -116,7 +119,7 @@ Press Ctrl-C to stop; workflows and tables are kept in %s.
 `, orNone(srv.UIURL()), srv.FrontendHostPort(), srv.Namespace(), *httpAddr, keyFile, storage.Catalog, tbl.Location(), dir)
 
 	if *demo {
-		if err := runDemo(ctx, c, stdout, dir, *demoRows, *httpAddr); err != nil {
+		if err := runDemo(ctx, c, stdout, dir, *demoRows, *demoPeriod, *httpAddr); err != nil {
 			return err
 		}
 	}
@@ -135,9 +138,14 @@ Press Ctrl-C to stop; workflows and tables are kept in %s.
 	}
 }
 
-// runDemo writes last month's demo delivery (once) and ingests it.
-func runDemo(ctx context.Context, c client.Client, stdout io.Writer, dir string, rows int, httpAddr string) error {
-	period := time.Now().UTC().AddDate(0, -1, 0).Format("2006-01")
+// runDemo writes a period's demo delivery (once; last month's by default)
+// and ingests it.
+func runDemo(ctx context.Context, c client.Client, stdout io.Writer, dir string, rows int, period, httpAddr string) error {
+	if period == "" {
+		period = clock.Period(time.Now(), 1)
+	} else if !cycle.ValidPeriod(period) {
+		return fmt.Errorf("--demo-period %q: want YYYY-MM", period)
+	}
 	root := filepath.Join(dir, "source")
 	store := blob.NewLocal(root)
 	opts := synth.Options{Prefix: "cur", Report: "costlake-demo", Period: period, Rows: rows, Files: 4, Seed: 1}

@@ -203,6 +203,14 @@ func MonthEnd(period string) (time.Time, bool) {
 	return t.AddDate(0, 1, 0), true
 }
 
+// FinalByDate tells whether a period is final by date alone on asOf: at
+// or after FinalAt. asOf is the business clock's date (package clock),
+// never the wall clock of whoever asks.
+func FinalByDate(period string, days int, asOf time.Time) (bool, time.Time, bool) {
+	at, ok := FinalAt(period, days)
+	return ok && !asOf.Before(at), at, ok
+}
+
 // FinalAt is when a period is final without an invoice ID: its month end
 // plus days.
 func FinalAt(period string, days int) (time.Time, bool) {

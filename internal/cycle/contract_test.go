@@ -1,0 +1,44 @@
+package cycle
+
+import (
+	"testing"
+	"time"
+)
+
+// The finality rule on the days that matter: before, on and after month
+// end plus the default five days, and at the end of February (leap and
+// common years).
+func TestFinalByDate(t *testing.T) {
+	day := func(y int, m time.Month, d, h int) time.Time { return time.Date(y, m, d, h, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		period string
+		asOf   time.Time
+		final  bool
+		at     time.Time
+	}{
+		{"2026-11", day(2026, 12, 1, 0), false, day(2026, 12, 6, 0)},
+		{"2026-11", day(2026, 12, 5, 23), false, day(2026, 12, 6, 0)},
+		{"2026-11", day(2026, 12, 6, 0), true, day(2026, 12, 6, 0)},
+		{"2026-11", day(2026, 12, 28, 12), true, day(2026, 12, 6, 0)},
+		{"2026-12", day(2027, 1, 1, 0), false, day(2027, 1, 6, 0)}, // across a year
+		{"2026-12", day(2027, 1, 6, 0), true, day(2027, 1, 6, 0)},
+		{"2027-01", day(2027, 2, 28, 12), true, day(2027, 2, 6, 0)},  // last day of a common February
+		{"2027-02", day(2027, 2, 28, 23), false, day(2027, 3, 6, 0)}, // February itself is still open
+		{"2028-02", day(2028, 2, 29, 12), false, day(2028, 3, 6, 0)}, // leap year
+		{"2028-02", day(2028, 3, 5, 23), false, day(2028, 3, 6, 0)},
+		{"2028-02", day(2028, 3, 6, 0), true, day(2028, 3, 6, 0)},
+		{"2026-11", day(2026, 11, 15, 0), false, day(2026, 12, 6, 0)}, // during the month
+	} {
+		final, at, ok := FinalByDate(tc.period, DefaultFinalAfterDays, tc.asOf)
+		if !ok || final != tc.final || !at.Equal(tc.at) {
+			t.Errorf("%s as of %s: final %v at %s (ok %v), want %v at %s", tc.period, tc.asOf, final, at, ok, tc.final, tc.at)
+		}
+	}
+	if _, _, ok := FinalByDate("2026-13", 5, day(2027, 1, 1, 0)); ok {
+		t.Error("2026-13 is not a period")
+	}
+	// Ten days, as a reseller waiting for support fees would set it.
+	if final, at, _ := FinalByDate("2027-02", 10, day(2027, 3, 10, 23)); final || !at.Equal(day(2027, 3, 11, 0)) {
+		t.Errorf("2027-02 with 10 days: final %v at %s", final, at)
+	}
+}
