@@ -94,7 +94,7 @@ func TestS3SourceErrorsAreNamed(t *testing.T) {
 	t.Run("keys the store does not accept", func(t *testing.T) {
 		_, err, took := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", &payer.Access{Mode: payer.AccessKeys, SecretRef: "env:BADKEYS"})
 		requireNamedFailure(t, err, took, ingest.ErrTypeAccessDenied,
-			[]string{"s3://customer-cur/cur/sample/", "env:BADKEYS", "SignatureDoesNotMatch"}, secrets)
+			[]string{"s3://customer-cur/cur/sample/", "env:BADKEYS"}, secrets)
 	})
 	t.Run("bucket does not exist", func(t *testing.T) {
 		_, err, took := s.ingestAs("s3://no-such-bucket/cur/sample", "2023-11", roleWith("readwrite"))
