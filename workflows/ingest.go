@@ -20,7 +20,9 @@ const adjustClosedCyclesChange = "adjust-closed-cycles"
 // concurrency, replaces the payer's period in billing.line_items in one
 // snapshot, and reconciles the table with the source to the last digit.
 // On failure it removes the files it wrote; the table keeps its last good
-// snapshot.
+// snapshot. A delivery rewritten while it is read (DeliveryChanged) is
+// located again and converted from the start, at most MaxDeliveryChanges
+// times, so the period always holds one delivery.
 func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*IngestBillingPeriodResult, error) {
 	progress := IngestProgress{Stage: "locating"}
 	if err := workflow.SetQueryHandler(ctx, IngestProgressQuery, func() (IngestProgress, error) { return progress, nil }); err != nil {
