@@ -79,57 +79,70 @@ func (d delivery) uploadOverwrite(t *testing.T, store blob.Store, bucket string,
 // TestDeliveryRewrittenMidIngestion rewrites an overwrite-mode delivery
 // in the middle of an ingestion: chunk 1 is held after chunk 0 of delivery
 // A was converted, and AWS's next delivery B replaces the chunks at the
-// same keys. The held conversion finds its chunk is not the version
-// pinned when A was located and fails with DeliveryChanged; the workflow
-// locates the delivery again and converts B from scratch. The period then
-// equals B exactly, with no row of A and no file of the first attempt.
+// same keys (and, in the second case, the manifest too). The held
+// conversion finds its chunk is not the version pinned when A was located
+// (or the manifest names another assembly) and fails with
+// DeliveryChanged; the workflow locates the delivery again and converts B
+// from scratch. The period then equals B exactly, with no row of A and no
+// file of the first attempt.
 func TestDeliveryRewrittenMidIngestion(t *testing.T) {
-	hold := newHoldChunk(1)
-	s := newStackOpts(t, stackOptions{minio: harness.MinIO(t), interceptors: []interceptor.WorkerInterceptor{hold}})
-	bucket := s.minio.CreateBucket(t, "overwrite")
-	a, recordsA := sampleDelivery(t, "cur", "20231203T000000Z")
-	a.chunks = csvChunks(t, recordsA, 3)
-	a.uploadOverwrite(t, bucket, "overwrite", true)
-	// B restates the month: 200 rows fewer, the rest as before.
-	recordsB := recordsA[:len(recordsA)-200]
-	b := a
-	b.assembly, b.chunks = "20231205T000000Z", csvChunks(t, recordsB, 3)
+	for _, c := range []struct {
+		name         string
+		withManifest bool // B's manifest lands before the held conversion goes on
+	}{
+		{"chunks rewritten, manifest not yet", false},
+		{"chunks and manifest rewritten", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hold := newHoldChunk(1)
+			s := newStackOpts(t, stackOptions{minio: harness.MinIO(t), interceptors: []interceptor.WorkerInterceptor{hold}})
+			bucket := s.minio.CreateBucket(t, "overwrite")
+			a, recordsA := sampleDelivery(t, "cur", "20231203T000000Z")
+			a.uploadOverwrite(t, bucket, "overwrite", true)
+			// B restates the month: 200 rows fewer, the rest as before.
+			recordsB := recordsA[:len(recordsA)-200]
+			b := a
+			b.assembly, b.chunks = "20231205T000000Z", csvChunks(t, recordsB, 3)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{
-		Source: "s3://overwrite/cur/cur", Period: "2023-11", Concurrency: 1,
-	})
-	require.NoError(t, err)
-	select {
-	case <-hold.reached:
-	case <-ctx.Done():
-		t.Fatal("the conversion of chunk 1 never started")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{
+				Source: "s3://overwrite/cur/cur", Period: "2023-11", Concurrency: 1,
+			})
+			require.NoError(t, err)
+			select {
+			case <-hold.reached:
+			case <-ctx.Done():
+				t.Fatal("the conversion of chunk 1 never started")
+			}
+			// AWS writes the data files first and the manifest last.
+			b.uploadOverwrite(t, bucket, "overwrite", c.withManifest)
+			close(hold.release)
+
+			var res workflows.IngestBillingPeriodResult
+			require.NoError(t, run.Get(ctx, &res))
+			require.Equal(t, 1, res.DeliveryChanges, "one restart from the new delivery")
+			require.Equal(t, int64(len(recordsB)-1), res.Rows)
+			wantRows, wantCosts := sourceTotals(t, recordsB)
+			gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
+			requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
+			rowsA, _ := sourceTotals(t, recordsA)
+			require.NotEqual(t, rowsA, gotRows, "the table must not be delivery A")
+			require.Len(t, s.dataFiles(), 3, "the first attempt's files are removed")
+			if c.withManifest {
+				require.Equal(t, b.assembly, res.AssemblyID)
+				return
+			}
+
+			// The manifest lands; the next ingestion commits B under its
+			// own name and the table still equals B.
+			b.uploadOverwrite(t, bucket, "overwrite", true)
+			res2, err := s.ingest("s3://overwrite/cur/cur", "2023-11")
+			require.NoError(t, err)
+			require.Equal(t, b.assembly, res2.AssemblyID)
+			require.Zero(t, res2.DeliveryChanges)
+			gotRows, gotCosts = s.tableTotals(samplePayer, "2023-11")
+			requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
+		})
 	}
-	// AWS writes the data files first and the manifest last; the
-	// ingestion sees the new chunks under the old manifest.
-	b.uploadOverwrite(t, bucket, "overwrite", false)
-	close(hold.release)
-
-	var res workflows.IngestBillingPeriodResult
-	require.NoError(t, run.Get(ctx, &res))
-	require.Equal(t, 1, res.DeliveryChanges, "one restart from the new chunks")
-	require.Equal(t, int64(len(recordsB)-1), res.Rows)
-
-	wantRows, wantCosts := sourceTotals(t, recordsB)
-	gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
-	requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
-	rowsA, _ := sourceTotals(t, recordsA)
-	require.NotEqual(t, rowsA, gotRows, "the table must not be delivery A")
-	require.Len(t, s.dataFiles(), 3, "the first attempt's files are removed")
-
-	// The manifest lands; the next ingestion commits B under its own name
-	// and the table still equals B.
-	b.uploadOverwrite(t, bucket, "overwrite", true)
-	res2, err := s.ingest("s3://overwrite/cur/cur", "2023-11")
-	require.NoError(t, err)
-	require.Equal(t, b.assembly, res2.AssemblyID)
-	require.Zero(t, res2.DeliveryChanges)
-	gotRows, gotCosts = s.tableTotals(samplePayer, "2023-11")
-	requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
 }

@@ -96,6 +96,15 @@ func TestS3SourceErrorsAreNamed(t *testing.T) {
 		requireNamedFailure(t, err, took, ingest.ErrTypeAccessDenied,
 			[]string{"s3://customer-cur/cur/sample/", "env:BADKEYS"}, secrets)
 	})
+	t.Run("role that cannot be assumed", func(t *testing.T) {
+		// costlake's own keys, which assume the role, are wrong: STS refuses.
+		t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", wrongSecret)
+		const role = "arn:aws:iam::123456789012:role/costlake-billing-read"
+		_, err, took := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", &payer.Access{Mode: payer.AssumeRole, RoleARN: role, ExternalID: "costlake-ext-1234"})
+		requireNamedFailure(t, err, took, ingest.ErrTypeAccessDenied,
+			[]string{"s3://customer-cur/cur/sample/", "role " + role, "the role could not be assumed"}, secrets)
+	})
 	t.Run("bucket does not exist", func(t *testing.T) {
 		_, err, took := s.ingestAs("s3://no-such-bucket/cur/sample", "2023-11", roleWith("readwrite"))
 		requireNamedFailure(t, err, took, ingest.ErrTypeBucketNotFound,

@@ -103,6 +103,8 @@ func (s *S3) wrap(err error, op, key string) error {
 	switch {
 	case errors.As(err, &nsb) || code == "NoSuchBucket":
 		return fmt.Errorf("%w: %s %s as %s: %s", ErrBucketNotFound, op, url, s.identity, code)
+	case accessDeniedCodes[code] && fromSTS(err):
+		return fmt.Errorf("%w: %s %s as %s: the role could not be assumed: %s: %s", ErrAccessDenied, op, url, s.identity, code, msg)
 	case accessDeniedCodes[code]:
 		return fmt.Errorf("%w: %s %s as %s: %s: %s", ErrAccessDenied, op, url, s.identity, code, msg)
 	case errors.As(err, &nsk) || errors.As(err, &nf) || code == "NoSuchKey" || code == "NotFound":
@@ -111,6 +113,17 @@ func (s *S3) wrap(err error, op, key string) error {
 		return fmt.Errorf("%w: %s", ErrChanged, url)
 	}
 	return fmt.Errorf("%s %s: %w", op, url, err)
+}
+
+// fromSTS reports whether an error came from STS, not S3: the credentials
+// of an assumed role could not be had.
+func fromSTS(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if op, ok := e.(*smithy.OperationError); ok && op.ServiceID == "STS" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
