@@ -172,6 +172,7 @@ func runConformance(t *testing.T, s blob.Store, multipartParts int) {
 		require.NoError(t, s.Delete(ctx, key))
 		_, err = s.OpenPinned(ctx, key, infos[0].Pin())
 		assert.True(t, errors.Is(err, blob.ErrChanged), "OpenPinned of a removed object: %v", err)
+		assert.False(t, errors.Is(err, blob.ErrNotFound), "a pinned object that went is a change, not a missing key: %v", err)
 		_, err = s.OpenPinned(ctx, key, blob.Pin{})
 		assert.True(t, errors.Is(err, blob.ErrNotFound), "OpenPinned without a pin: %v", err)
 	})

@@ -31,6 +31,22 @@ var ErrBucketNotFound = errors.New("bucket not found")
 // pinned: it was rewritten or removed since.
 var ErrChanged = errors.New("object changed since it was pinned")
 
+// storeError is a store failure named by kind (ErrNotFound,
+// ErrAccessDenied, …) with a short message for people; the provider's own
+// error stays in the chain for callers that look closer (export checks).
+type storeError struct {
+	kind  error
+	msg   string
+	cause error
+}
+
+func (e *storeError) Error() string   { return e.kind.Error() + ": " + e.msg }
+func (e *storeError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+func named(kind, cause error, format string, args ...any) error {
+	return &storeError{kind: kind, msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
 // defaultIdentity names the worker's own credentials in messages.
 const defaultIdentity = "costlake's own credentials"
 

@@ -78,13 +78,13 @@ func (g *GCS) wrap(err error, op, key string) error {
 	}
 	switch {
 	case errors.Is(err, storage.ErrBucketNotExist):
-		return fmt.Errorf("%w: %s %s as %s", ErrBucketNotFound, op, url, g.identity)
+		return named(ErrBucketNotFound, err, "%s %s as %s", op, url, g.identity)
 	case errors.Is(err, storage.ErrObjectNotExist):
-		return fmt.Errorf("%w: %s as %s", ErrNotFound, url, g.identity)
+		return named(ErrNotFound, err, "%s as %s", url, g.identity)
 	case status == http.StatusForbidden || status == http.StatusUnauthorized:
-		return fmt.Errorf("%w: %s %s as %s: %d %s", ErrAccessDenied, op, url, g.identity, status, api.Message)
+		return named(ErrAccessDenied, err, "%s %s as %s: %d %s", op, url, g.identity, status, api.Message)
 	case status == http.StatusPreconditionFailed:
-		return fmt.Errorf("%w: %s", ErrChanged, url)
+		return named(ErrChanged, err, "%s", url)
 	}
 	return fmt.Errorf("%s %s: %w", op, url, err)
 }
@@ -103,11 +103,11 @@ func (g *GCS) OpenPinned(ctx context.Context, key string, pin Pin) (io.ReadClose
 	}
 	r, err := obj.NewReader(ctx)
 	if err != nil {
-		err = g.wrap(err, "get", key)
-		if !pin.IsZero() && errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w: gs://%s/%s generation %d is gone", ErrChanged, g.bucket, key, pin.Generation)
+		werr := g.wrap(err, "get", key)
+		if !pin.IsZero() && errors.Is(werr, ErrNotFound) {
+			return nil, named(ErrChanged, err, "gs://%s/%s generation %d is gone", g.bucket, key, pin.Generation)
 		}
-		return nil, err
+		return nil, werr
 	}
 	if pin.IsZero() {
 		return r, nil

@@ -102,15 +102,15 @@ func (s *S3) wrap(err error, op, key string) error {
 	var nsb *types.NoSuchBucket
 	switch {
 	case errors.As(err, &nsb) || code == "NoSuchBucket":
-		return fmt.Errorf("%w: %s %s as %s: %s", ErrBucketNotFound, op, url, s.identity, code)
+		return named(ErrBucketNotFound, err, "%s %s as %s: %s", op, url, s.identity, code)
 	case accessDeniedCodes[code] && fromSTS(err):
-		return fmt.Errorf("%w: %s %s as %s: the role could not be assumed: %s: %s", ErrAccessDenied, op, url, s.identity, code, msg)
+		return named(ErrAccessDenied, err, "%s %s as %s: the role could not be assumed: %s: %s", op, url, s.identity, code, msg)
 	case accessDeniedCodes[code]:
-		return fmt.Errorf("%w: %s %s as %s: %s: %s", ErrAccessDenied, op, url, s.identity, code, msg)
+		return named(ErrAccessDenied, err, "%s %s as %s: %s: %s", op, url, s.identity, code, msg)
 	case errors.As(err, &nsk) || errors.As(err, &nf) || code == "NoSuchKey" || code == "NotFound":
-		return fmt.Errorf("%w: %s as %s", ErrNotFound, url, s.identity)
+		return named(ErrNotFound, err, "%s as %s", url, s.identity)
 	case code == "PreconditionFailed":
-		return fmt.Errorf("%w: %s", ErrChanged, url)
+		return named(ErrChanged, err, "%s", url)
 	}
 	return fmt.Errorf("%s %s: %w", op, url, err)
 }
@@ -137,11 +137,11 @@ func (s *S3) OpenPinned(ctx context.Context, key string, pin Pin) (io.ReadCloser
 	}
 	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
-		err = s.wrap(err, "get", key)
-		if !pin.IsZero() && errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w: s3://%s/%s is gone", ErrChanged, s.bucket, key)
+		werr := s.wrap(err, "get", key)
+		if !pin.IsZero() && errors.Is(werr, ErrNotFound) {
+			return nil, named(ErrChanged, err, "s3://%s/%s is gone", s.bucket, key)
 		}
-		return nil, err
+		return nil, werr
 	}
 	if !pin.IsZero() && aws.ToInt64(out.ContentLength) != pin.Size {
 		out.Body.Close()
