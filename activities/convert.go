@@ -39,6 +39,7 @@ type ChunkProgress struct {
 	Written  int64          `json:"written"` // rows in Parts
 	Totals   []ingest.Total `json:"totals"`
 	Excluded []ingest.Total `json:"excluded"`
+	Rounded  int64          `json:"rounded"` // values rounded in the rows consumed
 }
 
 // chunkConverter streams one source file into numbered Parquet parts.
@@ -56,6 +57,7 @@ type chunkConverter struct {
 	part     *lakehouse.DataFileWriter
 	totals   map[[2]string]*ingest.Total
 	excluded map[[2]string]*ingest.Total
+	rounded  int64 // values rounded in the rows consumed, earlier attempts' included
 	lastBeat time.Time
 }
 
@@ -69,6 +71,7 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 		}
 		addTotals(c.totals, c.progress.Totals)
 		addTotals(c.excluded, c.progress.Excluded)
+		c.rounded = c.progress.Rounded
 		activity.GetLogger(c.ctx).Info("resuming conversion", "chunk", c.chunkURL, "rows", c.progress.Rows, "files", len(c.progress.Parts))
 	}
 	var (
@@ -80,6 +83,7 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 		iType    = bs.MustIndex(bs.ChargeType)
 		iCost    = bs.MustIndex(bs.Cost)
 		consumed int64
+		seen     int64 // the reader's rounding count before this row
 	)
 	for {
 		err := c.reader.Next(rec)
@@ -91,8 +95,11 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 		}
 		consumed++
 		if consumed <= c.progress.Rows {
-			continue // converted by an earlier attempt
+			seen = c.reader.Rounded()
+			continue // converted by an earlier attempt, which counted its rounding
 		}
+		c.rounded += c.reader.Rounded() - seen
+		seen = c.reader.Rounded()
 		if p := rec.Values[iPayer]; p != c.in.PayerAccountID {
 			if p != "" {
 				return res, classify(&cur.FileError{File: c.chunkURL, Line: c.reader.Line(),
@@ -131,13 +138,14 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 		}
 	}
 	// Rows after the last part (all left out, or none at all) count too.
-	c.progress.Rows = consumed
+	c.progress.Rows, c.progress.Rounded = consumed, c.rounded
 	c.progress.Totals, c.progress.Excluded = listTotals(c.totals), listTotals(c.excluded)
 	return ingest.ConvertChunkResult{
 		DataFiles: c.progress.Parts,
 		Rows:      c.progress.Written,
 		Totals:    c.progress.Totals,
 		Excluded:  c.progress.Excluded,
+		Rounded:   c.progress.Rounded,
 	}, nil
 }
 
@@ -162,7 +170,7 @@ func (c *chunkConverter) finishPart(consumed int64) error {
 	c.progress.Parts = append(c.progress.Parts, c.part.Path())
 	c.progress.Written += c.part.Rows()
 	c.part = nil
-	c.progress.Rows = consumed
+	c.progress.Rows, c.progress.Rounded = consumed, c.rounded
 	c.progress.Totals, c.progress.Excluded = listTotals(c.totals), listTotals(c.excluded)
 	c.beat()
 	return nil

@@ -35,8 +35,10 @@ func (a *Activities) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDe
 		d, err := cur.Locate(ctx, store, loc, period)
 		switch {
 		case errors.Is(err, cur.ErrManifestNotFound):
-		case errors.Is(err, cur.ErrInvalidManifest) || errors.Is(err, cur.ErrInvalidPeriod):
+		case errors.Is(err, cur.ErrInvalidManifest) || errors.Is(err, cur.ErrInvalidPeriod) || errors.Is(err, cur.ErrChunkNotFound):
 			found.Found, found.Error = true, err.Error()
+		case errors.Is(err, cur.ErrDeliveryChanged):
+			return res, err // AWS is writing the delivery: look again on the activity's retry
 		case err != nil:
 			return res, classify(err)
 		default:

@@ -75,6 +75,8 @@ func (a *Activities) openSource(ctx context.Context, source string, access *paye
 	}
 	opener := a.Blobs
 	if access != nil && loc.Scheme == "s3" {
+		// Messages name the role, so an operator knows whose policy to fix.
+		opener.S3.Identity = describeAccess(*access)
 		cfg, err := a.payerConfig(ctx, *access, "costlake-ingest")
 		if err != nil {
 			return nil, loc, err
@@ -120,12 +122,13 @@ func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliver
 		PayerAccountID: payer,
 		Compression:    d.Compression,
 		ChunkKeys:      d.ChunkKeys,
+		ChunkPins:      objectPins(d.ChunkPins),
 	}, nil
 }
 
 // peekPayer reads bill_payer_account_id from the first row of the delivery.
 func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Delivery) (string, error) {
-	r, err := cur.OpenChunk(ctx, store, d, d.ChunkKeys[0], a.TempDir)
+	r, err := cur.OpenChunk(ctx, store, d, d.ChunkKeys[0], d.ChunkPins[0], a.TempDir)
 	if err != nil {
 		return "", err
 	}
@@ -159,7 +162,8 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 		return res, classify(err)
 	}
 	chunkURL := loc.URLOf(in.ChunkKey)
-	reader, err := cur.OpenChunk(ctx, store, d, in.ChunkKey, a.TempDir)
+	pin := blob.Pin{ETag: in.ChunkPin.ETag, Size: in.ChunkPin.Size, Generation: in.ChunkPin.Generation}
+	reader, err := cur.OpenChunk(ctx, store, d, in.ChunkKey, pin, a.TempDir)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -237,15 +241,29 @@ func schemaOf(table string) *billing.Schema {
 	return billing.LineItems
 }
 
+// objectPins copies the store's pins into the workflow contract.
+func objectPins(pins []blob.Pin) []ingest.ObjectPin {
+	out := make([]ingest.ObjectPin, len(pins))
+	for i, p := range pins {
+		out[i] = ingest.ObjectPin{ETag: p.ETag, Size: p.Size, Generation: p.Generation}
+	}
+	return out
+}
+
 var errPayerMismatch = errors.New("row belongs to another payer")
 
 // classify turns errors about the input into non-retryable application
-// errors with a named type; anything else stays retryable.
+// errors with a named type; anything else stays retryable. DeliveryChanged
+// is non-retryable too, since a retry of the same activity reads the same
+// pinned versions: the workflow locates the delivery again instead.
 func classify(err error) error {
 	types := []struct {
 		target error
 		name   string
 	}{
+		{blob.ErrAccessDenied, ingest.ErrTypeAccessDenied},
+		{blob.ErrBucketNotFound, ingest.ErrTypeBucketNotFound},
+		{cur.ErrDeliveryChanged, ingest.ErrTypeDeliveryChanged},
 		{cur.ErrManifestNotFound, ingest.ErrTypeManifestNotFound},
 		{cur.ErrInvalidManifest, ingest.ErrTypeInvalidManifest},
 		{cur.ErrInvalidPeriod, ingest.ErrTypeInvalidSource},

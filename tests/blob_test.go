@@ -149,6 +149,34 @@ func runConformance(t *testing.T, s blob.Store, multipartParts int) {
 		assert.True(t, errors.Is(err, blob.ErrNotFound), "Stat: %v", err)
 	})
 
+	t.Run("OpenPinned", func(t *testing.T) {
+		const key = "pinned/chunk.csv"
+		require.NoError(t, s.Put(ctx, key, strings.NewReader("version 1")))
+		info, err := s.Stat(ctx, key)
+		require.NoError(t, err)
+		pin := info.Pin()
+		assert.Equal(t, "version 1", readPinned(t, s, key, pin))
+
+		// Rewritten between the Stat and the read, to the same size: the
+		// read itself must notice.
+		require.NoError(t, s.Put(ctx, key, strings.NewReader("version 2")))
+		_, err = s.OpenPinned(ctx, key, pin)
+		assert.True(t, errors.Is(err, blob.ErrChanged), "OpenPinned of a rewritten object: %v", err)
+
+		// A listing pins the same way.
+		infos, err := s.List(ctx, "pinned/")
+		require.NoError(t, err)
+		require.Len(t, infos, 1)
+		assert.Equal(t, "version 2", readPinned(t, s, key, infos[0].Pin()))
+
+		require.NoError(t, s.Delete(ctx, key))
+		_, err = s.OpenPinned(ctx, key, infos[0].Pin())
+		assert.True(t, errors.Is(err, blob.ErrChanged), "OpenPinned of a removed object: %v", err)
+		assert.False(t, errors.Is(err, blob.ErrNotFound), "a pinned object that went is a change, not a missing key: %v", err)
+		_, err = s.OpenPinned(ctx, key, blob.Pin{})
+		assert.True(t, errors.Is(err, blob.ErrNotFound), "OpenPinned without a pin: %v", err)
+	})
+
 	t.Run("Delete", func(t *testing.T) {
 		const key = "delete/me"
 		require.NoError(t, s.Put(ctx, key, strings.NewReader("x")))
@@ -198,6 +226,16 @@ func TestParseLocation(t *testing.T) {
 func readAll(t *testing.T, s blob.Store, key string) string {
 	t.Helper()
 	rc, err := s.Open(context.Background(), key)
+	require.NoError(t, err, key)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err, key)
+	return string(b)
+}
+
+func readPinned(t *testing.T, s blob.Store, key string, pin blob.Pin) string {
+	t.Helper()
+	rc, err := s.OpenPinned(context.Background(), key, pin)
 	require.NoError(t, err, key)
 	defer rc.Close()
 	b, err := io.ReadAll(rc)

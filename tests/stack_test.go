@@ -19,6 +19,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
@@ -54,14 +55,40 @@ func newStack(t *testing.T, withMinIO bool) *stack {
 // warehouse on MinIO.
 func newStackWith(t *testing.T, withMinIO bool, lakeConfig func(*stack) lakehouse.Config) *stack {
 	t.Helper()
-	s := &stack{t: t, dir: t.TempDir()}
-	var opener blob.Opener
+	o := stackOptions{lakeConfig: lakeConfig}
 	if withMinIO {
-		s.minio = harness.MinIO(t)
-		opener.S3 = s.minio.S3Options()
+		o.minio = harness.MinIO(t)
+	}
+	return newStackOpts(t, o)
+}
+
+// stackOptions are the parts a test may choose.
+type stackOptions struct {
+	minio      *harness.MinIOServer // the worker's S3; nil for none
+	gcs        *harness.GCSServer   // the worker's GCS; nil for none
+	lakeConfig func(*stack) lakehouse.Config
+	// interceptors wrap the worker's activities, e.g. to hold one at a
+	// point the test controls.
+	interceptors []interceptor.WorkerInterceptor
+}
+
+func newStackOpts(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	s := &stack{t: t, dir: t.TempDir(), minio: o.minio}
+	var opener blob.Opener
+	if o.minio != nil {
+		opener.S3 = o.minio.S3Options()
+	}
+	if o.gcs != nil {
+		opener.GCS = o.gcs.GCSOptions()
+	}
+	if o.lakeConfig == nil {
+		o.lakeConfig = func(s *stack) lakehouse.Config {
+			return lakehouse.Config{Catalog: filepath.Join(s.dir, "catalog.db"), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")}
+		}
 	}
 	ctx := context.Background()
-	lake, err := lakehouse.Open(ctx, lakeConfig(s))
+	lake, err := lakehouse.Open(ctx, o.lakeConfig(s))
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
 	s.lake = lake
@@ -70,7 +97,7 @@ func newStackWith(t *testing.T, withMinIO bool, lakeConfig func(*stack) lakehous
 	s.client = ts.GetDefaultClient()
 	acts := &activities.Activities{Lake: lake, Blobs: opener, Temporal: s.client}
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
-		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4})
+		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4, Interceptors: o.interceptors})
 	return s
 }
 

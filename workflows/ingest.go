@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,7 +20,9 @@ const adjustClosedCyclesChange = "adjust-closed-cycles"
 // concurrency, replaces the payer's period in billing.line_items in one
 // snapshot, and reconciles the table with the source to the last digit.
 // On failure it removes the files it wrote; the table keeps its last good
-// snapshot.
+// snapshot. A delivery rewritten while it is read (DeliveryChanged) is
+// located again and converted from the start, at most MaxDeliveryChanges
+// times, so the period always holds one delivery.
 func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*IngestBillingPeriodResult, error) {
 	progress := IngestProgress{Stage: "locating"}
 	if err := workflow.SetQueryHandler(ctx, IngestProgressQuery, func() (IngestProgress, error) { return progress, nil }); err != nil {
@@ -37,85 +40,72 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		StartToCloseTimeout: 5 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
 	})
-	var loc ingest.LocateDeliveryResult
-	if err := workflow.ExecuteActivity(short, ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: in.Source, Period: in.Period, Access: in.Access}).Get(ctx, &loc); err != nil {
-		progress.Stage = "failed"
-		return nil, err
-	}
-	if in.PayerAccountID != "" && in.PayerAccountID != loc.PayerAccountID {
-		progress.Stage = "failed"
-		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s belongs to payer %s, not %s", loc.ManifestURL, loc.PayerAccountID, in.PayerAccountID),
-			ingest.ErrTypePayerMismatch, nil)
-	}
-	progress.AssemblyID = loc.AssemblyID
-	progress.ChunksTotal = len(loc.ChunkKeys)
-	progress.Stage = "converting"
-
 	info := workflow.GetInfo(ctx)
 	convert := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour,
 		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5},
 	})
-	results := make([]ingest.ConvertChunkResult, len(loc.ChunkKeys))
-	var convertErr error
-	sel := workflow.NewSelector(ctx)
-	running, next := 0, 0
-	for next < len(loc.ChunkKeys) || running > 0 {
-		if next < len(loc.ChunkKeys) && running < concurrency && convertErr == nil {
-			i := next
-			f := workflow.ExecuteActivity(convert, ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
-				Source:         in.Source,
-				Period:         in.Period,
-				Format:         loc.Format,
-				ManifestKey:    loc.ManifestKey,
-				AssemblyID:     loc.AssemblyID,
-				ChunkKey:       loc.ChunkKeys[i],
-				ChunkIndex:     i,
-				PayerAccountID: loc.PayerAccountID,
-				FilePrefix:     info.WorkflowExecution.RunID,
-				Accounts:       in.Accounts,
-				Access:         in.Access,
-			})
-			sel.AddFuture(f, func(f workflow.Future) {
-				running--
-				if err := f.Get(ctx, &results[i]); err != nil {
-					// The first failure is the one reported: its type names
-					// the bad input. Later ones only stop the fan-out.
-					if convertErr == nil {
-						convertErr = err
-					}
-					return
-				}
-				progress.ChunksDone++
-				progress.Rows += results[i].Rows
-			})
-			running++
-			next++
-			continue
+	// One ingestion reads one delivery: chunks are pinned to the versions
+	// seen when the delivery was located. When AWS rewrites the delivery
+	// meanwhile (overwrite mode), the attempt's files go and the delivery
+	// is located again, a bounded number of times.
+	var (
+		loc        ingest.LocateDeliveryResult
+		results    []ingest.ConvertChunkResult
+		convertErr error
+		changes    int
+	)
+	for {
+		progress.Stage = "locating"
+		loc = ingest.LocateDeliveryResult{}
+		err := workflow.ExecuteActivity(short, ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: in.Source, Period: in.Period, Access: in.Access}).Get(ctx, &loc)
+		if err != nil {
+			if isDeliveryChanged(err) && changes < MaxDeliveryChanges {
+				changes++
+				_ = workflow.Sleep(ctx, time.Duration(changes)*DeliveryChangeBackoff)
+				continue
+			}
+			progress.Stage = "failed"
+			return nil, err
 		}
-		if running == 0 {
+		if in.PayerAccountID != "" && in.PayerAccountID != loc.PayerAccountID {
+			progress.Stage = "failed"
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s belongs to payer %s, not %s", loc.ManifestURL, loc.PayerAccountID, in.PayerAccountID),
+				ingest.ErrTypePayerMismatch, nil)
+		}
+		progress.AssemblyID = loc.AssemblyID
+		progress.ChunksTotal, progress.ChunksDone, progress.Rows = len(loc.ChunkKeys), 0, 0
+		progress.Stage = "converting"
+		// A restart writes files of its own names, never an earlier attempt's.
+		prefix := info.WorkflowExecution.RunID
+		if changes > 0 {
+			prefix = fmt.Sprintf("%s-restart%d", prefix, changes)
+		}
+		results, convertErr = convertChunks(ctx, convert, in, loc, prefix, concurrency, &progress)
+		if convertErr == nil || !isDeliveryChanged(convertErr) || changes >= MaxDeliveryChanges {
 			break
 		}
-		sel.Select(ctx)
+		changes++
+		workflow.GetLogger(ctx).Info("delivery changed while it was converted; locating it again",
+			"assembly", loc.AssemblyID, "attempt", changes, "error", convertErr)
+		removeFiles(ctx, short, loc, in.Period, dataFilesOf(results))
+		_ = workflow.Sleep(ctx, time.Duration(changes)*DeliveryChangeBackoff)
 	}
 
-	var files []string
+	files := dataFilesOf(results)
 	var totals, excluded [][]ingest.Total
-	var rows int64
+	var rows, rounded int64
 	for _, r := range results {
-		files = append(files, r.DataFiles...)
 		totals = append(totals, r.Totals)
 		excluded = append(excluded, r.Excluded)
 		rows += r.Rows
+		rounded += r.Rounded
 	}
 	fail := func(err error) (*IngestBillingPeriodResult, error) {
 		progress.Stage = "failed"
-		cleanup, _ := workflow.NewDisconnectedContext(short)
-		if rmErr := workflow.ExecuteActivity(cleanup, ingest.RemoveDataFilesActivity, ingest.RemoveDataFilesInput{Table: loc.Table, PayerAccountID: loc.PayerAccountID, Period: in.Period, Files: files}).Get(cleanup, nil); rmErr != nil {
-			workflow.GetLogger(ctx).Warn("could not remove data files of a failed ingestion", "files", len(files), "error", rmErr)
-		}
+		removeFiles(ctx, short, loc, in.Period, files)
 		return nil, err
 	}
 	if convertErr != nil {
@@ -190,19 +180,21 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 
 	progress.Stage = "done"
 	res := &IngestBillingPeriodResult{
-		PayerAccountID: loc.PayerAccountID,
-		Period:         in.Period,
-		Table:          loc.Table,
-		Format:         loc.Format,
-		AssemblyID:     loc.AssemblyID,
-		ManifestURL:    loc.ManifestURL,
-		SnapshotID:     committed.SnapshotID,
-		Unchanged:      committed.Unchanged,
-		Superseded:     committed.Superseded,
-		Chunks:         len(loc.ChunkKeys),
-		Rows:           rows,
-		Accounts:       ingest.ByAccount(expected),
-		Totals:         expected,
+		PayerAccountID:  loc.PayerAccountID,
+		Period:          in.Period,
+		Table:           loc.Table,
+		Format:          loc.Format,
+		AssemblyID:      loc.AssemblyID,
+		ManifestURL:     loc.ManifestURL,
+		SnapshotID:      committed.SnapshotID,
+		Unchanged:       committed.Unchanged,
+		Superseded:      committed.Superseded,
+		Chunks:          len(loc.ChunkKeys),
+		Rows:            rows,
+		RoundedValues:   rounded,
+		DeliveryChanges: changes,
+		Accounts:        ingest.ByAccount(expected),
+		Totals:          expected,
 	}
 	for _, a := range res.Accounts {
 		res.UnblendedCost = res.UnblendedCost.Add(a.UnblendedCost)
@@ -213,4 +205,89 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		res.ExcludedCost = res.ExcludedCost.Add(a.UnblendedCost)
 	}
 	return res, nil
+}
+
+// MaxDeliveryChanges bounds how often one ingestion starts over because
+// the delivery was rewritten while it was read; DeliveryChangeBackoff,
+// times the attempt, is the pause before locating it again, so a writer
+// in the middle of a delivery can finish.
+const (
+	MaxDeliveryChanges    = 3
+	DeliveryChangeBackoff = 5 * time.Second
+)
+
+func isDeliveryChanged(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == ingest.ErrTypeDeliveryChanged
+}
+
+// convertChunks converts every chunk of a located delivery with bounded
+// concurrency. The first failure stops the fan-out and is returned, with
+// the results of the chunks that finished, whose files need removing.
+func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBillingPeriodInput, loc ingest.LocateDeliveryResult, filePrefix string, concurrency int, progress *IngestProgress) ([]ingest.ConvertChunkResult, error) {
+	results := make([]ingest.ConvertChunkResult, len(loc.ChunkKeys))
+	var convertErr error
+	sel := workflow.NewSelector(ctx)
+	running, next := 0, 0
+	for next < len(loc.ChunkKeys) || running > 0 {
+		if next < len(loc.ChunkKeys) && running < concurrency && convertErr == nil {
+			i := next
+			var pin ingest.ObjectPin // none in histories from before pins
+			if i < len(loc.ChunkPins) {
+				pin = loc.ChunkPins[i]
+			}
+			f := workflow.ExecuteActivity(actx, ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
+				Source:         in.Source,
+				Period:         in.Period,
+				Format:         loc.Format,
+				ManifestKey:    loc.ManifestKey,
+				AssemblyID:     loc.AssemblyID,
+				ChunkKey:       loc.ChunkKeys[i],
+				ChunkPin:       pin,
+				ChunkIndex:     i,
+				PayerAccountID: loc.PayerAccountID,
+				FilePrefix:     filePrefix,
+				Accounts:       in.Accounts,
+				Access:         in.Access,
+			})
+			sel.AddFuture(f, func(f workflow.Future) {
+				running--
+				if err := f.Get(ctx, &results[i]); err != nil {
+					// The first failure is the one reported: its type names
+					// the bad input. Later ones only stop the fan-out.
+					if convertErr == nil {
+						convertErr = err
+					}
+					return
+				}
+				progress.ChunksDone++
+				progress.Rows += results[i].Rows
+			})
+			running++
+			next++
+			continue
+		}
+		if running == 0 {
+			break
+		}
+		sel.Select(ctx)
+	}
+	return results, convertErr
+}
+
+func dataFilesOf(results []ingest.ConvertChunkResult) []string {
+	var files []string
+	for _, r := range results {
+		files = append(files, r.DataFiles...)
+	}
+	return files
+}
+
+// removeFiles deletes the data files of an attempt that will not be
+// committed; it runs even when the workflow is being cancelled.
+func removeFiles(ctx, short workflow.Context, loc ingest.LocateDeliveryResult, period string, files []string) {
+	cleanup, _ := workflow.NewDisconnectedContext(short)
+	if err := workflow.ExecuteActivity(cleanup, ingest.RemoveDataFilesActivity, ingest.RemoveDataFilesInput{Table: loc.Table, PayerAccountID: loc.PayerAccountID, Period: period, Files: files}).Get(cleanup, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("could not remove data files of a failed ingestion", "files", len(files), "error", err)
+	}
 }

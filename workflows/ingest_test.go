@@ -23,9 +23,15 @@ type fakeActivities struct {
 	running, max int
 	removed      []string
 	failChunk    int // -1: none
+	// changes is how many times chunk 2 reports DeliveryChanged before it
+	// converts; locates counts LocateDelivery calls.
+	changes, locates int
 }
 
 func (f *fakeActivities) locate(_ context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
+	f.mu.Lock()
+	f.locates++
+	f.mu.Unlock()
 	keys := make([]string, 7)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("cur/r/20261001-20261101/a1/r-%d.csv.gz", i+1)
@@ -39,6 +45,15 @@ func (f *fakeActivities) convert(_ context.Context, in ingest.ConvertChunkInput)
 	f.max = max(f.max, f.running)
 	f.mu.Unlock()
 	defer func() { f.mu.Lock(); f.running--; f.mu.Unlock() }()
+	if in.ChunkIndex == 2 {
+		f.mu.Lock()
+		changed := f.changes > 0
+		f.changes--
+		f.mu.Unlock()
+		if changed {
+			return ingest.ConvertChunkResult{}, temporal.NewNonRetryableApplicationError("r-3.csv.gz: the delivery changed while it was read", ingest.ErrTypeDeliveryChanged, nil)
+		}
+	}
 	if in.ChunkIndex == f.failChunk {
 		return ingest.ConvertChunkResult{}, temporal.NewNonRetryableApplicationError("chunk 3 line 9: corrupt", ingest.ErrTypeCorruptChunk, nil)
 	}
@@ -127,4 +142,32 @@ func TestIngestPayerMismatch(t *testing.T) {
 func TestIngestWorkflowID(t *testing.T) {
 	require.Equal(t, "ingest/111122223333/2026-10", IngestWorkflowID("111122223333", "s3://b/p", "2026-10"))
 	require.Equal(t, "ingest/s3://b/p/2026-10", IngestWorkflowID("", "s3://b/p", "2026-10"))
+}
+
+func TestIngestStartsOverWhenTheDeliveryChanges(t *testing.T) {
+	f := &fakeActivities{failChunk: -1, changes: 1}
+	env := newEnv(t, f)
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10", Concurrency: 1})
+	require.NoError(t, env.GetWorkflowError())
+	var res IngestBillingPeriodResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, 1, res.DeliveryChanges)
+	require.Equal(t, 2, f.locates, "located again after the change")
+	require.Equal(t, int64(70), res.Rows, "only the second attempt's chunks count")
+	// Chunks 0 and 1 of the first attempt were converted, then removed.
+	require.Len(t, f.removed, 2)
+	for _, r := range f.removed {
+		require.NotContains(t, r, "restart")
+	}
+}
+
+func TestIngestDeliveryThatKeepsChangingFails(t *testing.T) {
+	f := &fakeActivities{failChunk: -1, changes: 100}
+	env := newEnv(t, f)
+	env.OnActivity(ingest.CommitPeriodActivity, mock.Anything, mock.Anything).Never()
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10"})
+	var app *temporal.ApplicationError
+	require.True(t, errors.As(env.GetWorkflowError(), &app), "got %v", env.GetWorkflowError())
+	require.Equal(t, ingest.ErrTypeDeliveryChanged, app.Type())
+	require.Equal(t, MaxDeliveryChanges+1, f.locates, "bounded")
 }

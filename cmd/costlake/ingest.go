@@ -142,4 +142,10 @@ func printSummary(w io.Writer, r *workflows.IngestBillingPeriodResult) {
 		fmt.Fprintf(tw, "EXCLUDED\t%d\t%s\t\n", r.ExcludedRows, r.ExcludedCost)
 		tw.Flush()
 	}
+	if r.RoundedValues > 0 {
+		fmt.Fprintf(w, "\n%d Parquet doubles had more than 18 fractional digits and were rounded half-even to 18.\n", r.RoundedValues)
+	}
+	if r.DeliveryChanges > 0 {
+		fmt.Fprintf(w, "\nThe delivery was rewritten while it was read; the ingestion started over %d time(s) and holds only the newest.\n", r.DeliveryChanges)
+	}
 }

@@ -20,19 +20,70 @@ var ErrNotFound = errors.New("object not found")
 // ErrUnsupportedURL reports a location URL whose scheme costlake cannot open.
 var ErrUnsupportedURL = errors.New("unsupported location URL")
 
+// ErrAccessDenied reports a store that refused the credentials used: no
+// permission, or credentials it does not accept. Retrying does not help.
+var ErrAccessDenied = errors.New("access denied")
+
+// ErrBucketNotFound reports a bucket that does not exist.
+var ErrBucketNotFound = errors.New("bucket not found")
+
+// ErrChanged reports an object that is no longer the version a reader
+// pinned: it was rewritten or removed since.
+var ErrChanged = errors.New("object changed since it was pinned")
+
+// storeError is a store failure named by kind (ErrNotFound,
+// ErrAccessDenied, …) with a short message for people; the provider's own
+// error stays in the chain for callers that look closer (export checks).
+type storeError struct {
+	kind  error
+	msg   string
+	cause error
+}
+
+func (e *storeError) Error() string   { return e.kind.Error() + ": " + e.msg }
+func (e *storeError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+func named(kind, cause error, format string, args ...any) error {
+	return &storeError{kind: kind, msg: fmt.Sprintf(format, args...), cause: cause}
+}
+
+// defaultIdentity names the worker's own credentials in messages.
+const defaultIdentity = "costlake's own credentials"
+
 // Info describes one object.
 type Info struct {
 	Key          string
 	Size         int64
 	ETag         string
 	LastModified time.Time
+	Generation   int64 // GCS only: the object's generation
 }
+
+// Pin is one version of an object, as a reader holds on to it: the ETag and
+// size a listing or Stat reported, and on GCS the generation.
+type Pin struct {
+	ETag       string
+	Size       int64
+	Generation int64
+}
+
+// Pin returns the version the info describes.
+func (i Info) Pin() Pin { return Pin{ETag: i.ETag, Size: i.Size, Generation: i.Generation} }
+
+// IsZero reports a pin that pins nothing.
+func (p Pin) IsZero() bool { return p == Pin{} }
 
 // Store is a flat key space (a bucket, or a folder on disk). Keys use "/"
 // and never start with one. Implementations are safe for concurrent use.
 type Store interface {
 	// Open streams an object; a missing key returns an error wrapping ErrNotFound.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// OpenPinned streams an object only if it is still the version pinned,
+	// checked by the read itself (a conditional GET, or the generation), so
+	// a rewrite between a Stat and this read is caught too: another version,
+	// or no object, returns an error wrapping ErrChanged. A zero pin opens
+	// whatever is there, like Open.
+	OpenPinned(ctx context.Context, key string, pin Pin) (io.ReadCloser, error)
 	// Stat describes an object; a missing key returns an error wrapping ErrNotFound.
 	Stat(ctx context.Context, key string) (Info, error)
 	// Put writes an object from r, replacing any object at key.

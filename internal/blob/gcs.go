@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 
 	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 )
@@ -20,13 +22,17 @@ type GCSOptions struct {
 	// http://127.0.0.1:4443/storage/v1/ for fake-gcs-server. When set, requests
 	// are sent unauthenticated.
 	Endpoint string
+	// Identity names who the requests are made as, for error messages;
+	// empty means costlake's own credentials.
+	Identity string
 }
 
 // GCS is a Store on one Google Cloud Storage bucket.
 type GCS struct {
-	bucket string
-	client *storage.Client
-	handle *storage.BucketHandle
+	bucket   string
+	identity string
+	client   *storage.Client
+	handle   *storage.BucketHandle
 }
 
 // NewGCS returns a store for a GCS bucket. It does not contact GCS, so a
@@ -47,7 +53,11 @@ func NewGCS(ctx context.Context, bucket string, o GCSOptions) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gs://%s: %w", bucket, err)
 	}
-	return &GCS{bucket: bucket, client: client, handle: client.Bucket(bucket)}, nil
+	identity := o.Identity
+	if identity == "" {
+		identity = defaultIdentity
+	}
+	return &GCS{bucket: bucket, identity: identity, client: client, handle: client.Bucket(bucket)}, nil
 }
 
 // Client returns the underlying SDK client.
@@ -58,17 +68,53 @@ func (g *GCS) Close() error { return g.client.Close() }
 
 func (g *GCS) String() string { return "gs://" + g.bucket }
 
+// wrap names a GCS failure the way S3.wrap does.
 func (g *GCS) wrap(err error, op, key string) error {
-	if errors.Is(err, storage.ErrObjectNotExist) {
-		return fmt.Errorf("%w: gs://%s/%s", ErrNotFound, g.bucket, key)
+	url := "gs://" + g.bucket + "/" + key
+	var api *googleapi.Error
+	status := 0
+	if errors.As(err, &api) {
+		status = api.Code
 	}
-	return fmt.Errorf("%s gs://%s/%s: %w", op, g.bucket, key, err)
+	switch {
+	case errors.Is(err, storage.ErrBucketNotExist):
+		return named(ErrBucketNotFound, err, "%s %s as %s", op, url, g.identity)
+	case errors.Is(err, storage.ErrObjectNotExist):
+		return named(ErrNotFound, err, "%s as %s", url, g.identity)
+	case status == http.StatusForbidden || status == http.StatusUnauthorized:
+		return named(ErrAccessDenied, err, "%s %s as %s: %d %s", op, url, g.identity, status, api.Message)
+	case status == http.StatusPreconditionFailed:
+		return named(ErrChanged, err, "%s", url)
+	}
+	return fmt.Errorf("%s %s: %w", op, url, err)
 }
 
 func (g *GCS) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	r, err := g.handle.Object(key).NewReader(ctx)
+	return g.OpenPinned(ctx, key, Pin{})
+}
+
+// OpenPinned reads the pinned generation: once an object is rewritten its
+// old generation is gone (without versioning) or no longer current, and
+// the reader's attributes say which generation it reads either way.
+func (g *GCS) OpenPinned(ctx context.Context, key string, pin Pin) (io.ReadCloser, error) {
+	obj := g.handle.Object(key)
+	if pin.Generation != 0 {
+		obj = obj.Generation(pin.Generation)
+	}
+	r, err := obj.NewReader(ctx)
 	if err != nil {
-		return nil, g.wrap(err, "open", key)
+		werr := g.wrap(err, "get", key)
+		if !pin.IsZero() && errors.Is(werr, ErrNotFound) {
+			return nil, named(ErrChanged, err, "gs://%s/%s generation %d is gone", g.bucket, key, pin.Generation)
+		}
+		return nil, werr
+	}
+	if pin.IsZero() {
+		return r, nil
+	}
+	if (pin.Generation != 0 && r.Attrs.Generation != pin.Generation) || r.Attrs.Size != pin.Size {
+		r.Close()
+		return nil, fmt.Errorf("%w: gs://%s/%s is generation %d of %d bytes, pinned %d of %d", ErrChanged, g.bucket, key, r.Attrs.Generation, r.Attrs.Size, pin.Generation, pin.Size)
 	}
 	return r, nil
 }
@@ -88,7 +134,7 @@ func gcsInfo(a *storage.ObjectAttrs) Info {
 	if etag == "" && len(a.MD5) > 0 {
 		etag = hex.EncodeToString(a.MD5)
 	}
-	return Info{Key: a.Name, Size: a.Size, ETag: etag, LastModified: a.Updated.UTC()}
+	return Info{Key: a.Name, Size: a.Size, ETag: etag, LastModified: a.Updated.UTC(), Generation: a.Generation}
 }
 
 func (g *GCS) Put(ctx context.Context, key string, r io.Reader) error {
@@ -100,17 +146,17 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader) error {
 	if _, err := io.Copy(w, r); err != nil {
 		cancel()
 		_ = w.Close()
-		return fmt.Errorf("put gs://%s/%s: %w", g.bucket, key, err)
+		return g.wrap(err, "put", key)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("put gs://%s/%s: %w", g.bucket, key, err)
+		return g.wrap(err, "put", key)
 	}
 	return nil
 }
 
 func (g *GCS) List(ctx context.Context, prefix string) ([]Info, error) {
 	q := &storage.Query{Prefix: prefix}
-	if err := q.SetAttrSelection([]string{"Name", "Size", "Etag", "MD5", "Updated"}); err != nil {
+	if err := q.SetAttrSelection([]string{"Name", "Size", "Etag", "MD5", "Updated", "Generation"}); err != nil {
 		return nil, err
 	}
 	var out []Info
@@ -121,7 +167,7 @@ func (g *GCS) List(ctx context.Context, prefix string) ([]Info, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list gs://%s/%s: %w", g.bucket, prefix, err)
+			return nil, g.wrap(err, "list", prefix)
 		}
 		out = append(out, gcsInfo(a))
 	}
@@ -136,5 +182,5 @@ func (g *GCS) Delete(ctx context.Context, key string) error {
 	if err == nil || errors.Is(err, storage.ErrObjectNotExist) {
 		return nil
 	}
-	return fmt.Errorf("delete gs://%s/%s: %w", g.bucket, key, err)
+	return g.wrap(err, "delete", key)
 }

@@ -24,18 +24,46 @@ func (l *Local) String() string { return "file://" + l.root }
 
 func (l *Local) path(key string) string { return filepath.Join(l.root, filepath.FromSlash(key)) }
 
-func (l *Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
+func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	return l.OpenPinned(ctx, key, Pin{})
+}
+
+// OpenPinned checks the open file itself: Put replaces files by rename, so
+// an open file keeps the version it checked.
+func (l *Local) OpenPinned(_ context.Context, key string, pin Pin) (io.ReadCloser, error) {
 	f, err := os.Open(l.path(key))
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !pin.IsZero():
+		return nil, fmt.Errorf("%w: %s is gone", ErrChanged, l.path(key))
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, l.path(key))
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("%w: %s", ErrAccessDenied, err)
+	case err != nil:
+		return nil, err
 	}
-	return f, err
+	if pin.IsZero() {
+		return f, nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.Size() != pin.Size || (pin.ETag != "" && localETag(st) != pin.ETag) {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s", ErrChanged, l.path(key))
+	}
+	return f, nil
 }
 
 func (l *Local) Stat(_ context.Context, key string) (Info, error) {
 	st, err := os.Stat(l.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Info{}, fmt.Errorf("%w: %s", ErrNotFound, l.path(key))
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return Info{}, fmt.Errorf("%w: %s", ErrAccessDenied, err)
 	}
 	if err != nil {
 		return Info{}, err

@@ -28,12 +28,17 @@ type S3Options struct {
 	// Credentials, when set, wins over the keys: e.g. a payer's assumed
 	// role from awsauth.
 	Credentials aws.CredentialsProvider
+	// Identity names who the requests are made as, for error messages:
+	// e.g. "role arn:aws:iam::…:role/…". Never a key or a token. Empty
+	// means costlake's own credentials.
+	Identity string
 }
 
 // S3 is a Store on one S3 bucket.
 type S3 struct {
-	bucket string
-	client *s3.Client
+	bucket   string
+	identity string
+	client   *s3.Client
 }
 
 // NewS3 returns a store for bucket. Custom endpoints use path-style
@@ -61,7 +66,11 @@ func NewS3(ctx context.Context, bucket string, o S3Options) (*S3, error) {
 			so.UsePathStyle = true
 		}
 	})
-	return &S3{bucket: bucket, client: client}, nil
+	identity := o.Identity
+	if identity == "" {
+		identity = defaultIdentity
+	}
+	return &S3{bucket: bucket, identity: identity, client: client}, nil
 }
 
 // Client returns the underlying SDK client.
@@ -69,20 +78,74 @@ func (s *S3) Client() *s3.Client { return s.client }
 
 func (s *S3) String() string { return "s3://" + s.bucket }
 
-func (s *S3) notFound(err error, key string) error {
+// accessDeniedCodes are the S3 (and STS, when a role cannot be assumed)
+// error codes that mean the credentials may not do this; a HEAD has no
+// body, so its 403 only says Forbidden.
+var accessDeniedCodes = map[string]bool{
+	"AccessDenied": true, "Forbidden": true, "AllAccessDisabled": true, "AccountProblem": true,
+	"InvalidAccessKeyId": true, "SignatureDoesNotMatch": true, "InvalidClientTokenId": true,
+}
+
+// wrap names an S3 failure by what it means for the caller: a missing key
+// (ErrNotFound), a missing bucket, refused credentials, or a failed
+// precondition (ErrChanged). The URL and the identity used go into the
+// message; the SDK's messages never carry keys.
+func (s *S3) wrap(err error, op, key string) error {
+	url := "s3://" + s.bucket + "/" + key
+	code, msg := "", ""
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code, msg = api.ErrorCode(), api.ErrorMessage()
+	}
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
-	var api smithy.APIError
-	if errors.As(err, &nsk) || errors.As(err, &nf) || (errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")) {
-		return fmt.Errorf("%w: s3://%s/%s", ErrNotFound, s.bucket, key)
+	var nsb *types.NoSuchBucket
+	switch {
+	case errors.As(err, &nsb) || code == "NoSuchBucket":
+		return named(ErrBucketNotFound, err, "%s %s as %s: %s", op, url, s.identity, code)
+	case accessDeniedCodes[code] && fromSTS(err):
+		return named(ErrAccessDenied, err, "%s %s as %s: the role could not be assumed: %s: %s", op, url, s.identity, code, msg)
+	case accessDeniedCodes[code]:
+		return named(ErrAccessDenied, err, "%s %s as %s: %s: %s", op, url, s.identity, code, msg)
+	case errors.As(err, &nsk) || errors.As(err, &nf) || code == "NoSuchKey" || code == "NotFound":
+		return named(ErrNotFound, err, "%s as %s", url, s.identity)
+	case code == "PreconditionFailed":
+		return named(ErrChanged, err, "%s", url)
 	}
-	return fmt.Errorf("s3://%s/%s: %w", s.bucket, key, err)
+	return fmt.Errorf("%s %s: %w", op, url, err)
+}
+
+// fromSTS reports whether an error came from STS, not S3: the credentials
+// of an assumed role could not be had.
+func fromSTS(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if op, ok := e.(*smithy.OperationError); ok && op.ServiceID == "STS" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	return s.OpenPinned(ctx, key, Pin{})
+}
+
+func (s *S3) OpenPinned(ctx context.Context, key string, pin Pin) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}
+	if pin.ETag != "" {
+		in.IfMatch = aws.String(`"` + pin.ETag + `"`)
+	}
+	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, s.notFound(err, key)
+		werr := s.wrap(err, "get", key)
+		if !pin.IsZero() && errors.Is(werr, ErrNotFound) {
+			return nil, named(ErrChanged, err, "s3://%s/%s is gone", s.bucket, key)
+		}
+		return nil, werr
+	}
+	if !pin.IsZero() && aws.ToInt64(out.ContentLength) != pin.Size {
+		out.Body.Close()
+		return nil, fmt.Errorf("%w: s3://%s/%s has %d bytes, pinned %d", ErrChanged, s.bucket, key, aws.ToInt64(out.ContentLength), pin.Size)
 	}
 	return out.Body, nil
 }
@@ -90,7 +153,7 @@ func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
-		return Info{}, s.notFound(err, key)
+		return Info{}, s.wrap(err, "stat", key)
 	}
 	return Info{
 		Key:          key,
@@ -105,7 +168,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) error {
 	// readers of unknown length.
 	_, err := manager.NewUploader(s.client).Upload(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: r})
 	if err != nil {
-		return fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, err)
+		return s.wrap(err, "put", key)
 	}
 	return nil
 }
@@ -116,7 +179,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Info, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+			return nil, s.wrap(err, "list", prefix)
 		}
 		for _, o := range page.Contents {
 			out = append(out, Info{
@@ -133,7 +196,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Info, error) {
 func (s *S3) Delete(ctx context.Context, key string) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
-		return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, key, err)
+		return s.wrap(err, "delete", key)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ type Delivery struct {
 	// Committed is the assembly the table holds for the period; empty when
 	// it was never ingested.
 	Committed string `json:"committed,omitempty"`
-	// Error explains a delivery that cannot be read (a bad manifest); the
+	// Error explains a delivery that cannot be read (a bad manifest, a missing chunk); the
 	// ingestion would fail the same way, so it is reported, not started.
 	Error string `json:"error,omitempty"`
 }

@@ -50,6 +50,9 @@ type Delivery struct {
 	Compression string
 	Headers     []string // the columns the manifest promises; nil when it lists none
 	ChunkKeys   []string
+	// ChunkPins are the versions of ChunkKeys when the delivery was located;
+	// reading them pinned keeps one ingestion on one delivery.
+	ChunkPins []blob.Pin
 }
 
 // Schema returns the table the format's rows go to: FOCUS exports keep
@@ -70,15 +73,15 @@ func (f Format) Schema() *billing.Schema {
 func Locate(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
 	d, err := findLegacyDelivery(ctx, store, src, period)
 	if !errors.Is(err, errNoDelivery) {
-		return d, err
+		return pinned(ctx, store, d, err)
 	}
 	d, err = findExportDelivery(ctx, store, src, period)
 	if err != nil || d != nil {
-		return d, err
+		return pinned(ctx, store, d, err)
 	}
 	d, err = findPartnerDelivery(ctx, store, src, period)
 	if err != nil || d != nil {
-		return d, err
+		return pinned(ctx, store, d, err)
 	}
 	folder, _ := PeriodFolder(period)
 	report := path.Base(src.Prefix)
@@ -87,6 +90,36 @@ func Locate(ctx context.Context, store blob.Store, src blob.Location, period str
 		ErrManifestNotFound, period, locationURL(src, src.Key(folder, report+"-Manifest.json")),
 		locationURL(src, src.Key("metadata", exportPeriodFolder(period))+"/"),
 		locationURL(src, src.Key("manifests", folder))+"/", src)}
+}
+
+// pinned records the version of every chunk of a located delivery, and
+// then checks the manifest is still the one read: chunks rewritten before
+// that point belong to the delivery the manifest describes now, and one
+// rewritten after it is caught when it is read. A chunk the manifest names
+// that does not exist fails here, before anything is converted.
+func pinned(ctx context.Context, store blob.Store, d *Delivery, err error) (*Delivery, error) {
+	if err != nil {
+		return nil, err
+	}
+	d.ChunkPins = make([]blob.Pin, len(d.ChunkKeys))
+	for i, key := range d.ChunkKeys {
+		info, err := store.Stat(ctx, key)
+		if errors.Is(err, blob.ErrNotFound) {
+			return nil, &FileError{File: d.URL(key), Err: fmt.Errorf("%w (listed in %s; %v)", ErrChunkNotFound, d.URL(d.StableManifestKey), err)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.ChunkPins[i] = info.Pin()
+	}
+	info, err := store.Stat(ctx, d.ManifestKey)
+	if err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return nil, err
+	}
+	if err != nil || (d.ManifestETag != "" && info.ETag != d.ManifestETag) {
+		return nil, &FileError{File: d.URL(d.ManifestKey), Err: fmt.Errorf("%w: the manifest was rewritten while the delivery was located", ErrDeliveryChanged)}
+	}
+	return d, nil
 }
 
 // findLegacyDelivery reads the period manifest of a legacy CUR report,
@@ -186,7 +219,7 @@ func Reopen(ctx context.Context, store blob.Store, src blob.Location, format For
 			d.Headers = athenaHeaders(m.Columns)
 		}
 	case FormatCUR2CSV, FormatCUR2Parquet, FormatFOCUSCSV, FormatFOCUSParquet:
-		m, err := readExportManifest(ctx, store, manifestKey)
+		m, err := readExportManifest(ctx, store, manifestKey, blob.Pin{})
 		if err != nil {
 			return nil, notFoundAsManifest(err, url)
 		}
@@ -195,7 +228,7 @@ func Reopen(ctx context.Context, store blob.Store, src blob.Location, format For
 			return nil, &FileError{File: url, Err: err}
 		}
 	case FormatPartnerCSV:
-		m, err := readPartnerManifest(ctx, store, manifestKey)
+		m, err := readPartnerManifest(ctx, store, manifestKey, blob.Pin{})
 		if err != nil {
 			return nil, notFoundAsManifest(err, url)
 		}
@@ -204,7 +237,7 @@ func Reopen(ctx context.Context, store blob.Store, src blob.Location, format For
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w: unknown format %q", ErrInvalidManifest, format)}
 	}
 	if d.AssemblyID != assemblyID {
-		return nil, &FileError{File: url, Err: fmt.Errorf("%w: the delivery changed from %s to %s during the ingestion", ErrInvalidManifest, assemblyID, d.AssemblyID)}
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: the manifest describes %s now, not %s", ErrDeliveryChanged, d.AssemblyID, assemblyID)}
 	}
 	return d, nil
 }
@@ -236,7 +269,7 @@ func ReadManifest(ctx context.Context, store blob.Store, src blob.Location, key 
 	if err != nil {
 		return nil, info, err
 	}
-	data, err := readManifestBytes(ctx, store, key)
+	data, err := readManifestBytes(ctx, store, key, info.Pin())
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, info, err
 	}

@@ -18,6 +18,13 @@ var (
 	ErrLineTooLong            = errors.New("CUR line longer than costlake accepts")
 )
 
+// ErrDeliveryChanged reports a delivery rewritten while it was read (AWS
+// rewrites a period's files in place in overwrite mode): a chunk is no
+// longer the version pinned when the delivery was located, or the manifest
+// now describes another assembly. Unlike the errors above it is not about
+// bad input: locating the delivery again and starting over succeeds.
+var ErrDeliveryChanged = errors.New("the delivery changed while it was read")
+
 // errNoDelivery tells Locate that a layout has nothing for the period, so
 // the next layout is tried.
 var errNoDelivery = errors.New("no delivery")

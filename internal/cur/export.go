@@ -3,6 +3,7 @@ package cur
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -74,7 +75,7 @@ func findExportDelivery(ctx context.Context, store blob.Store, src blob.Location
 		return nil, err
 	}
 	url := locationURL(src, newest.Key)
-	m, err := readExportManifest(ctx, store, newest.Key)
+	m, err := readExportManifest(ctx, store, newest.Key, newest.Pin())
 	if err != nil {
 		return nil, &FileError{File: url, Err: err}
 	}
@@ -112,7 +113,7 @@ func findExportDelivery(ctx context.Context, store blob.Store, src blob.Location
 func firstHeader(ctx context.Context, store blob.Store, d *Delivery) ([]string, error) {
 	probe := *d
 	probe.Headers = nil // nothing to check it against yet
-	r, err := OpenChunk(ctx, store, &probe, d.ChunkKeys[0], "")
+	r, err := OpenChunk(ctx, store, &probe, d.ChunkKeys[0], blob.Pin{}, "")
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +134,8 @@ func exportFileFormat(key string) (Format, string, error) {
 	return "", "", fmt.Errorf("%w: data file %q is neither .csv, .csv.gz nor .parquet", ErrUnsupportedCompression, path.Base(key))
 }
 
-func readExportManifest(ctx context.Context, store blob.Store, key string) (*ExportManifest, error) {
-	data, err := readManifestBytes(ctx, store, key)
+func readExportManifest(ctx context.Context, store blob.Store, key string, pin blob.Pin) (*ExportManifest, error) {
+	data, err := readManifestBytes(ctx, store, key, pin)
 	if err != nil {
 		return nil, err
 	}
@@ -158,9 +159,13 @@ func newestManifest(ctx context.Context, store blob.Store, prefix string) (*blob
 	return newest, nil
 }
 
-// readManifestBytes reads a manifest object, bounded by maxManifestBytes.
-func readManifestBytes(ctx context.Context, store blob.Store, key string) ([]byte, error) {
-	rc, err := store.Open(ctx, key)
+// readManifestBytes reads a manifest object, bounded by maxManifestBytes:
+// the version pin names, the one a Stat or a listing just described.
+func readManifestBytes(ctx context.Context, store blob.Store, key string, pin blob.Pin) ([]byte, error) {
+	rc, err := store.OpenPinned(ctx, key, pin)
+	if errors.Is(err, blob.ErrChanged) {
+		return nil, fmt.Errorf("%w: the manifest was rewritten while it was read", ErrDeliveryChanged)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,13 @@ func TestLocateLegacyRebasesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The manifest names a chunk that is not there: found when locating.
+	if _, err := Locate(ctx, store, src, "2023-11"); !errors.Is(err, ErrChunkNotFound) {
+		t.Fatalf("missing chunk: err = %v, want ErrChunkNotFound", err)
+	}
+	if err := local.Put(ctx, "copy/r/20231101-20231201/20231203T041213Z/r-1.csv.gz", strings.NewReader("chunk")); err != nil {
+		t.Fatal(err)
+	}
 	d, err := Locate(ctx, store, src, "2023-11")
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +66,9 @@ func TestLocateLegacyRebasesKeys(t *testing.T) {
 	want := strings.TrimPrefix(dir, "/") + "/copy/r/20231101-20231201/20231203T041213Z/r-1.csv.gz"
 	if len(d.ChunkKeys) != 1 || d.ChunkKeys[0] != want {
 		t.Errorf("chunk keys = %v, want [%s]", d.ChunkKeys, want)
+	}
+	if len(d.ChunkPins) != 1 || d.ChunkPins[0].Size != int64(len("chunk")) || d.ChunkPins[0].ETag == "" {
+		t.Errorf("chunk pins = %+v, want the chunk's size and ETag", d.ChunkPins)
 	}
 	if _, err := Locate(ctx, store, src, "2023-12"); !errors.Is(err, ErrManifestNotFound) {
 		t.Errorf("other period: err = %v, want ErrManifestNotFound", err)

@@ -22,19 +22,25 @@ type RowReader interface {
 	Line() int
 	// Header is the file's column names, as the file writes them.
 	Header() []string
+	// Rounded counts the values read so far that were rounded (Parquet
+	// doubles with more than 18 fractional digits); text is never rounded.
+	Rounded() int64
 	Close() error
 }
 
-// OpenChunk opens one data file of a delivery. Parquet needs random
-// access, so a Parquet file is first copied to a temporary file in tmpDir
-// (removed on Close); CSV streams straight from the store.
-func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key, tmpDir string) (RowReader, error) {
+// OpenChunk opens one data file of a delivery, the version pin names (a
+// zero pin: whatever is there). Parquet needs random access, so a Parquet
+// file is first copied to a temporary file in tmpDir (removed on Close);
+// CSV streams straight from the store.
+func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key string, pin blob.Pin, tmpDir string) (RowReader, error) {
 	url := d.URL(key)
-	rc, err := store.Open(ctx, key)
-	if errors.Is(err, blob.ErrNotFound) {
-		return nil, &FileError{File: url, Err: fmt.Errorf("%w (listed in %s)", ErrChunkNotFound, d.URL(d.StableManifestKey))}
-	}
-	if err != nil {
+	rc, err := store.OpenPinned(ctx, key, pin)
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w (listed in %s; %v)", ErrChunkNotFound, d.URL(d.StableManifestKey), err)}
+	case errors.Is(err, blob.ErrChanged):
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: the file is not the version it was when the delivery was located", ErrDeliveryChanged)}
+	case err != nil:
 		return nil, err
 	}
 	switch {

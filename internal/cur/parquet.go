@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/money"
 )
 
 // parquetBatchRows is the rows per Arrow batch: on the DuckDB-written file
@@ -35,12 +36,15 @@ type ParquetReader struct {
 	cols    []arrow.Array
 	row     int // next row in batch
 	rows    int // rows read so far
+	rounded int64
 }
 
 // NewParquetReader opens a Parquet data file. wantHeader, when not nil,
 // is the manifest's column list, which the file's columns must equal.
 // Doubles (AWS writes costs as double) are turned into their shortest
-// decimal text, which is the decimal AWS started from.
+// decimal text, which is the decimal AWS started from; one with more than
+// 18 fractional digits is rounded half-even to 18 (money.FloatText) and
+// counted in Rounded.
 func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error)) (*ParquetReader, error) {
 	fail := func(err error) error { return &FileError{File: name, Err: err} }
 	// A conversion holds a page of every column at once, so memory follows
@@ -129,12 +133,12 @@ func (p *ParquetReader) Next(rec *billing.Record) error {
 			continue
 		}
 		if m, ok := col.(*array.Map); ok {
-			if err := addMapEntries(rec, t.Column, m, p.row); err != nil {
+			if err := addMapEntries(rec, t.Column, m, p.row, &p.rounded); err != nil {
 				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrCorruptChunk, p.mapping.Source[i], err)}
 			}
 			continue
 		}
-		v, err := cellText(col, p.row)
+		v, err := cellText(col, p.row, &p.rounded)
 		if err != nil {
 			return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrCorruptChunk, p.mapping.Source[i], err)}
 		}
@@ -157,6 +161,9 @@ func (p *ParquetReader) Next(rec *billing.Record) error {
 // Line returns the 1-based number of the last row read.
 func (p *ParquetReader) Line() int { return p.rows }
 
+// Rounded counts the doubles read so far that were rounded to 18 digits.
+func (p *ParquetReader) Rounded() int64 { return p.rounded }
+
 // Header returns the file's column names.
 func (p *ParquetReader) Header() []string { return p.mapping.Source }
 
@@ -166,18 +173,18 @@ func (p *ParquetReader) Close() error {
 	return p.pf.Close()
 }
 
-func addMapEntries(rec *billing.Record, col int, m *array.Map, row int) error {
+func addMapEntries(rec *billing.Record, col int, m *array.Map, row int, rounded *int64) error {
 	start, end := m.ValueOffsets(row)
 	keys, items := m.Keys(), m.Items()
 	for j := int(start); j < int(end); j++ {
 		if items.IsNull(j) {
 			continue
 		}
-		k, err := cellText(keys, j)
+		k, err := cellText(keys, j, rounded)
 		if err != nil {
 			return err
 		}
-		v, err := cellText(items, j)
+		v, err := cellText(items, j, rounded)
 		if err != nil {
 			return err
 		}
@@ -186,8 +193,11 @@ func addMapEntries(rec *billing.Record, col int, m *array.Map, row int) error {
 	return nil
 }
 
-// cellText renders one non-null value as the text costlake types from.
-func cellText(a arrow.Array, i int) (string, error) {
+// cellText renders one non-null value as the text costlake types from,
+// counting the doubles it rounds in rounded.
+func cellText(a arrow.Array, i int, rounded *int64) (string, error) {
+	var text string
+	var r bool
 	switch c := a.(type) {
 	case *array.String:
 		return c.Value(i), nil
@@ -196,9 +206,9 @@ func cellText(a arrow.Array, i int) (string, error) {
 	case *array.Binary:
 		return string(c.Value(i)), nil
 	case *array.Float64:
-		return strconv.FormatFloat(c.Value(i), 'g', -1, 64), nil
+		text, r = money.FloatText(c.Value(i), 64)
 	case *array.Float32:
-		return strconv.FormatFloat(float64(c.Value(i)), 'g', -1, 32), nil
+		text, r = money.FloatText(float64(c.Value(i)), 32)
 	case *array.Int64:
 		return strconv.FormatInt(c.Value(i), 10), nil
 	case *array.Int32:
@@ -213,8 +223,12 @@ func cellText(a arrow.Array, i int) (string, error) {
 	case *array.Date32:
 		return c.Value(i).ToTime().Format("2006-01-02"), nil
 	case *array.Dictionary:
-		return cellText(c.Dictionary(), c.GetValueIndex(i))
+		return cellText(c.Dictionary(), c.GetValueIndex(i), rounded)
 	default:
 		return "", fmt.Errorf("unsupported Parquet type %s", a.DataType())
 	}
+	if r {
+		*rounded++
+	}
+	return text, nil
 }

@@ -81,7 +81,7 @@ func findPartnerDelivery(ctx context.Context, store blob.Store, src blob.Locatio
 		return nil, err
 	}
 	url := locationURL(src, newest.Key)
-	m, err := readPartnerManifest(ctx, store, newest.Key)
+	m, err := readPartnerManifest(ctx, store, newest.Key, newest.Pin())
 	if err != nil {
 		return nil, &FileError{File: url, Err: err}
 	}
@@ -117,8 +117,8 @@ func findPartnerDelivery(ctx context.Context, store blob.Store, src blob.Locatio
 	return d, nil
 }
 
-func readPartnerManifest(ctx context.Context, store blob.Store, key string) (*partnerManifest, error) {
-	data, err := readManifestBytes(ctx, store, key)
+func readPartnerManifest(ctx context.Context, store blob.Store, key string, pin blob.Pin) (*partnerManifest, error) {
+	data, err := readManifestBytes(ctx, store, key, pin)
 	if err != nil {
 		return nil, err
 	}

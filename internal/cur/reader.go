@@ -124,6 +124,9 @@ func (c *ChunkReader) Next(rec *billing.Record) error {
 // Line returns the CSV line of the last row read (the header is line 1).
 func (c *ChunkReader) Line() int { return c.line }
 
+// Rounded is 0: CSV text is read exactly or refused.
+func (c *ChunkReader) Rounded() int64 { return 0 }
+
 // Header returns the file's header row.
 func (c *ChunkReader) Header() []string { return c.mapping.Source }
 

@@ -45,7 +45,20 @@ const (
 	ErrTypePayerMismatch          = "PayerMismatch"
 	ErrTypeReconciliation         = "ReconciliationFailed"
 	ErrTypeInvalidAccess          = "InvalidAccess" // payer credentials the worker cannot build
+	ErrTypeAccessDenied           = "AccessDenied"  // the store refused the credentials used
+	ErrTypeBucketNotFound         = "BucketNotFound"
+	// ErrTypeDeliveryChanged is the one failure type about the source that
+	// is not final: AWS rewrote the delivery while it was read, and the
+	// workflow locates it again and starts over (a bounded number of times).
+	ErrTypeDeliveryChanged = "DeliveryChanged"
 )
+
+// ObjectPin is one version of a source file: what a conversion may read.
+type ObjectPin struct {
+	ETag       string `json:"etag,omitempty"`
+	Size       int64  `json:"size"`
+	Generation int64  `json:"generation,omitempty"` // GCS
+}
 
 // LocateDeliveryInput names a report and a period.
 type LocateDeliveryInput struct {
@@ -66,6 +79,10 @@ type LocateDeliveryResult struct {
 	PayerAccountID string
 	Compression    string
 	ChunkKeys      []string // keys inside the source's store, in manifest order
+	// ChunkPins are the versions of ChunkKeys when the delivery was
+	// located; a conversion reads exactly these or fails with
+	// DeliveryChanged.
+	ChunkPins []ObjectPin
 }
 
 // ConvertChunkInput asks for one chunk to be converted into one Parquet
@@ -77,6 +94,7 @@ type ConvertChunkInput struct {
 	ManifestKey    string // re-read by the activity for the header, so history stays small
 	AssemblyID     string
 	ChunkKey       string
+	ChunkPin       ObjectPin // zero in histories from before pins: any version
 	ChunkIndex     int
 	PayerAccountID string
 	FilePrefix     string // unique per workflow run; data files are FilePrefix-<index>
@@ -104,6 +122,9 @@ type ConvertChunkResult struct {
 	Rows      int64
 	Totals    []Total
 	Excluded  []Total
+	// Rounded counts the Parquet doubles whose shortest decimal text had
+	// more than 18 fractional digits and was rounded half-even to 18.
+	Rounded int64
 }
 
 // Total is the row count and unblended cost of one usage account and line

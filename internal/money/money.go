@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -246,4 +247,50 @@ func atoi(s string) (int, bool) {
 // decimal libraries.
 func (a Amount) BigRat() *big.Rat {
 	return new(big.Rat).SetFrac(a.n.BigInt(), pow10[Scale].BigInt())
+}
+
+// FloatText renders a double (bits 64 or 32) the way costlake reads it:
+// its shortest decimal text, the one that reads back as the same double
+// and so the decimal the writer started from. When that text has more
+// than Scale fractional digits (1e-19, 5e-324, 1.2345678901234567e-10)
+// it is rounded half-even to Scale digits and rounded is true: what is
+// dropped is below 10^-18, and a month is never failed for it.
+func FloatText(f float64, bits int) (text string, rounded bool) {
+	text = strconv.FormatFloat(f, 'g', -1, bits)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return text, false // not a number at all: Parse says so
+	}
+	// d.ddd…e±x: digits, and the power of ten of the first one.
+	sci := strconv.FormatFloat(math.Abs(f), 'e', -1, bits)
+	mant, expText, _ := strings.Cut(sci, "e")
+	exp, _ := strconv.Atoi(expText)
+	digits := strings.Replace(mant, ".", "", 1)
+	intDigits := exp + 1 // digits before the point; ≤ 0 for values below 1
+	if len(digits)-intDigits <= Scale {
+		return text, false
+	}
+	// More than Scale fractional digits needs a value below 0.1 (a double
+	// has at most 17 significant digits), so what is kept fits a uint64.
+	keep := intDigits + Scale
+	var kept uint64
+	if keep > 0 {
+		kept, _ = strconv.ParseUint(digits[:keep], 10, 64)
+	}
+	var rest string
+	if keep >= 0 {
+		rest = digits[keep:]
+	} else {
+		rest = strings.Repeat("0", -keep) + digits
+	}
+	switch {
+	case rest[0] > '5', rest[0] == '5' && strings.TrimRight(rest[1:], "0") != "":
+		kept++
+	case rest[0] == '5' && kept%2 == 1: // exactly half: to even
+		kept++
+	}
+	n := decimal128.FromU64(kept)
+	if f < 0 {
+		n = n.Negate()
+	}
+	return Amount{n}.String(), true
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand"
+	"strconv"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -146,5 +147,54 @@ func TestParsePlainMatchesParseNum(t *testing.T) {
 		if err != nil || fast != slow {
 			t.Fatalf("%q: fast %v, general %v (%v)", s, FromNum(fast), FromNum(slow), err)
 		}
+	}
+}
+
+func TestFloatText(t *testing.T) {
+	cases := []struct {
+		in      float64
+		want    string
+		rounded bool
+	}{
+		{0, "0", false},
+		{12.5, "12.5", false},
+		{0.1, "0.1", false},
+		{1.592358e-4, "0.0001592358", false},
+		{1e-18, "1e-18", false},                                // 18 digits: kept as written
+		{123456.78901234567, "123456.78901234567", false},      // 17 significant digits
+		{1e-19, "0", true},                                     // below half of 10^-18
+		{-1e-19, "0", true},                                    // no negative zero
+		{5e-324, "0", true},                                    // the smallest double
+		{1.2345678901234567e-10, "0.000000000123456789", true}, // …789|01234567 rounds down
+		{1.2345678901234567e-11, "0.000000000012345679", true}, // …678|901234567 rounds up
+		{-1.2345678901234567e-10, "-0.000000000123456789", true},
+		{5e-19, "0", true},                                     // exactly half: to even (0)
+		{1.5e-18, "0.000000000000000002", true},                // exactly half: to even (2)
+		{2.5e-18, "0.000000000000000002", true},                // exactly half: to even (2)
+		{2.5000000000000006e-18, "0.000000000000000003", true}, // the next double up: above half
+		{9.999999999999999e-19, "0.000000000000000001", true},  // the double below 1e-18: rounds up a digit
+		{0.12345678901234568, "0.12345678901234568", false},
+		{1.0000000000000002e-2, "0.010000000000000002", false},
+		{1.2345678901234567e-3, "0.001234567890123457", true},
+	}
+	for _, c := range cases {
+		got, rounded := FloatText(c.in, 64)
+		if got != c.want || rounded != c.rounded {
+			t.Errorf("FloatText(%v) = %q, %v; want %q, %v", c.in, got, rounded, c.want, c.rounded)
+			continue
+		}
+		a, err := Parse(got)
+		if err != nil {
+			t.Errorf("Parse(FloatText(%v)) = %v", c.in, err)
+			continue
+		}
+		// Cross-check with shopspring: the shortest text, rounded half-even.
+		ref := decimal.RequireFromString(strconv.FormatFloat(c.in, 'g', -1, 64)).RoundBank(Scale)
+		if a.BigRat().Cmp(ref.Rat()) != 0 {
+			t.Errorf("FloatText(%v) = %s, shopspring RoundBank says %s", c.in, got, ref)
+		}
+	}
+	if got, rounded := FloatText(float64(float32(1e-20)), 32); got != "0" || !rounded {
+		t.Errorf("float32 1e-20 = %q, %v", got, rounded)
 	}
 }
