@@ -2,6 +2,7 @@ package cur
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,7 +129,7 @@ func (p *ParquetReader) Next(rec *billing.Record) error {
 		if col.IsNull(p.row) {
 			continue
 		}
-		if m, ok := col.(*array.Map); ok {
+		if m, ok := col.(*array.Map); ok && billing.Columns[t.Column].Kind == billing.Map && t.Key == "" {
 			if err := addMapEntries(rec, t.Column, m, p.row); err != nil {
 				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrCorruptChunk, p.mapping.Source[i], err)}
 			}
@@ -187,8 +188,13 @@ func addMapEntries(rec *billing.Record, col int, m *array.Map, row int) error {
 }
 
 // cellText renders one non-null value as the text costlake types from.
+// Types costlake does not expect (a column AWS adds as a list, a struct
+// or a map, or some other primitive) are kept as their JSON or plain
+// text, so a new column is stored in other_columns rather than failing.
 func cellText(a arrow.Array, i int) (string, error) {
 	switch c := a.(type) {
+	case *array.Map:
+		return mapJSON(c, i)
 	case *array.String:
 		return c.Value(i), nil
 	case *array.LargeString:
@@ -215,6 +221,31 @@ func cellText(a arrow.Array, i int) (string, error) {
 	case *array.Dictionary:
 		return cellText(c.Dictionary(), c.GetValueIndex(i))
 	default:
-		return "", fmt.Errorf("unsupported Parquet type %s", a.DataType())
+		return a.ValueStr(i), nil
 	}
+}
+
+// mapJSON renders one map value as a JSON object of its keys' and items'
+// text (a null item is JSON null).
+func mapJSON(m *array.Map, row int) (string, error) {
+	start, end := m.ValueOffsets(row)
+	keys, items := m.Keys(), m.Items()
+	obj := make(map[string]*string, end-start)
+	for j := int(start); j < int(end); j++ {
+		k, err := cellText(keys, j)
+		if err != nil {
+			return "", err
+		}
+		if items.IsNull(j) {
+			obj[k] = nil
+			continue
+		}
+		v, err := cellText(items, j)
+		if err != nil {
+			return "", err
+		}
+		obj[k] = &v
+	}
+	b, err := json.Marshal(obj) // keys sorted: the same map is the same text
+	return string(b), err
 }
