@@ -259,6 +259,23 @@ func taggedCUR2(tbl cur2Table) cur2Extra {
 	return x
 }
 
+// expected is what the table holds for records delivered with x.
+func (x cur2Extra) expected(t *testing.T, records [][]string) []tableRow {
+	var want []tableRow
+	for i, r := range expectedRows(t, records, func(string) (string, string) { return "", "" }) {
+		r.Tags, r.CostCat, r.AWSTags, r.IAM = x.tags[i], x.costCat[i], x.awsTags[i], x.iam[i]
+		for _, m := range []*map[string]string{&r.Tags, &r.CostCat, &r.AWSTags} {
+			if len(*m) == 0 {
+				*m = nil
+			}
+		}
+		um, _ := json.Marshal(x.unknownMap[i])
+		r.Other = map[string]string{"line_item_brand_new": x.unknown[i], "brand_new_map": string(um)}
+		want = append(want, r)
+	}
+	return want
+}
+
 // cur2ExtraColumns are the columns taggedCUR2 adds, in file order.
 var cur2ExtraColumns = []string{"product", "resource_tags", "cost_category", "tags", "line_item_iam_principal", "line_item_brand_new", "brand_new_map"}
 
@@ -569,18 +586,7 @@ func TestTagKeysAsAWSWroteThem(t *testing.T) {
 	x := taggedCUR2(tbl)
 	n := len(tbl.rows)
 	columns := append(slices.Clone(tbl.columns), cur2ExtraColumns...)
-	var want []tableRow
-	for i, r := range expectedRows(t, records, func(string) (string, string) { return "", "" }) {
-		r.Tags, r.CostCat, r.AWSTags, r.IAM = x.tags[i], x.costCat[i], x.awsTags[i], x.iam[i]
-		for _, m := range []*map[string]string{&r.Tags, &r.CostCat, &r.AWSTags} {
-			if len(*m) == 0 {
-				*m = nil
-			}
-		}
-		um, _ := json.Marshal(x.unknownMap[i])
-		r.Other = map[string]string{"line_item_brand_new": x.unknown[i], "brand_new_map": string(um)}
-		want = append(want, r)
-	}
+	want := x.expected(t, records)
 	var fromCUR2CSV []tableRow
 	for _, c := range []struct {
 		export string
