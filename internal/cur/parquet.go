@@ -129,7 +129,9 @@ func (p *ParquetReader) Next(rec *billing.Record) error {
 		if col.IsNull(p.row) {
 			continue
 		}
-		if m, ok := col.(*array.Map); ok && billing.Columns[t.Column].Kind == billing.Map && t.Key == "" {
+		// A map into a whole map column (t.JSON: CSV would hold JSON
+		// there); a map anywhere else is kept as its JSON text.
+		if m, ok := col.(*array.Map); ok && t.JSON {
 			if err := addMapEntries(rec, t.Column, m, p.row); err != nil {
 				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrCorruptChunk, p.mapping.Source[i], err)}
 			}
