@@ -320,19 +320,15 @@ func modeFolder(m export.Mode) string {
 	return cycle.ExportFolderAtResale
 }
 
-// tagColumns returns the export tag columns of the selected line items.
-func (a *Activities) tagColumns(ctx context.Context, s lakehouse.LineItemScan) ([]string, error) {
+// tagColumns returns the export tag columns of the selected line items,
+// one per resource_tags key, and the name of each key's column.
+func (a *Activities) tagColumns(ctx context.Context, s lakehouse.LineItemScan) ([]string, export.TagNames, error) {
 	keys, err := a.Lake.TagKeys(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var cols []string
-	for _, k := range keys {
-		if c := export.TagColumn(k); !slices.Contains(cols, c) {
-			cols = append(cols, c)
-		}
-	}
-	return cols, nil
+	names := export.NewTagNames(keys)
+	return names.Columns(keys), names, nil
 }
 
 // payerPass streams one payer's pinned line items once: every row the
@@ -366,11 +362,13 @@ func (p *payerPass) run(ctx context.Context) ([]cycle.ExportRef, error) {
 		}
 	}
 	activity.RecordHeartbeat(ctx, *p.progress)
+	var names export.TagNames
 	if len(p.targets) > 0 {
-		tags, err := p.a.tagColumns(ctx, scan)
+		tags, tagNames, err := p.a.tagColumns(ctx, scan)
 		if err != nil {
 			return nil, snapshotError(err)
 		}
+		names = tagNames
 		for _, t := range p.targets {
 			w, err := export.NewWriter(ctx, t.dest.store, t.spec(p.payerID, p.period, tags, p.a.TempDir))
 			if err != nil {
@@ -408,7 +406,7 @@ func (p *payerPass) run(ctx context.Context) ([]cycle.ExportRef, error) {
 			}
 		}
 		if len(writers) > 0 {
-			if err := export.FromRecord(rec, &row); err != nil {
+			if err := export.FromRecord(rec, &row, names); err != nil {
 				return cycleError(cycle.ErrTypeBadLineItem, "line item %s: %v", rec.Values[ciLineItemID], err)
 			}
 			row.Resale = resale

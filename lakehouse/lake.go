@@ -135,6 +135,9 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 			return fmt.Errorf("check table %s: %w", id, err)
 		}
 		if exists {
+			if err := l.evolve(ctx, bs); err != nil {
+				return err
+			}
 			continue
 		}
 		schema := IcebergSchema(bs)
@@ -154,6 +157,51 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 		}
 	}
 	return l.ensureCostExplorerTable(ctx)
+}
+
+// evolve adds the columns of bs that an existing table lacks (a table
+// created by an older costlake, before AWS added them), by Iceberg schema
+// evolution: each gets new field IDs, and data files written before read
+// it as null. Columns are only ever added, never changed or dropped. Two
+// workers opening the table at once may race; the loser reloads and
+// finds the columns there.
+func (l *Lake) evolve(ctx context.Context, bs *billing.Schema) error {
+	id := TableID(bs)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		var tbl *table.Table
+		if tbl, err = l.cat.LoadTable(ctx, id); err != nil {
+			return fmt.Errorf("load table %s: %w", id, err)
+		}
+		missing := missingColumns(tbl.Schema(), bs)
+		if len(missing) == 0 {
+			return nil
+		}
+		tx := tbl.NewTransaction()
+		us := tx.UpdateSchema(true, false)
+		nextID := 1 // AddColumn assigns fresh IDs; these are placeholders
+		for _, c := range missing {
+			us.AddColumn([]string{c.Name}, icebergType(c.Kind, &nextID), c.Doc, false, nil)
+		}
+		if err = us.Commit(); err != nil {
+			return fmt.Errorf("add columns to %s: %w", id, err)
+		}
+		if _, err = tx.Commit(ctx); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("add columns to %s: %w", id, err)
+}
+
+// missingColumns returns the columns of bs that schema lacks, in bs's order.
+func missingColumns(schema *iceberg.Schema, bs *billing.Schema) []billing.Column {
+	var missing []billing.Column
+	for _, c := range bs.Columns {
+		if _, ok := schema.FindFieldByName(c.Name); !ok {
+			missing = append(missing, c)
+		}
+	}
+	return missing
 }
 
 func openCatalogDB(uri string) (*sql.DB, sqlcat.SupportedDialect, error) {

@@ -66,6 +66,7 @@ func (l *Lake) ScanLineItems(ctx context.Context, s LineItemScan, fn func(*billi
 			return fmt.Errorf("billing.line_items has no column %s", c)
 		}
 	}
+	s.Columns = inSnapshotSchema(tbl, s.SnapshotID, s.Columns, bs.Payer)
 	conc := s.Concurrency
 	if conc <= 0 {
 		conc = 2
@@ -122,6 +123,37 @@ func eachRecord(batch arrow.RecordBatch, bs *billing.Schema, rec *billing.Record
 		}
 	}
 	return nil
+}
+
+// inSnapshotSchema keeps the columns a snapshot's schema has: a snapshot
+// taken before a column was added (a pinned cycle, before an upgrade)
+// is read with its own schema, which iceberg-go refuses to select the new
+// column from; the column is null in every row of it anyway. When none
+// is left it reads fallback, so the scan still counts rows.
+func inSnapshotSchema(tbl *table.Table, snapshotID int64, cols []string, fallback string) []string {
+	snap := tbl.SnapshotByID(snapshotID)
+	if len(cols) == 0 || snap == nil || snap.SchemaID == nil {
+		return cols
+	}
+	var schema *iceberg.Schema
+	for _, sc := range tbl.Metadata().Schemas() {
+		if sc.ID == *snap.SchemaID {
+			schema = sc
+		}
+	}
+	if schema == nil {
+		return cols
+	}
+	kept := make([]string, 0, len(cols))
+	for _, c := range cols {
+		if _, ok := schema.FindFieldByName(c); ok {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) == 0 {
+		kept = append(kept, fallback)
+	}
+	return kept
 }
 
 type stringValues interface {

@@ -113,7 +113,15 @@ func pqNode(f iceberg.NestedField) (parquet.Node, error) {
 }
 
 func newPQFile(out interface{ Write([]byte) (int, error) }, schema *iceberg.Schema, bs *billing.Schema) (*pqFile, error) {
-	fields := schema.Fields()
+	// The file holds the table's columns that costlake knows: a column a
+	// newer costlake added to the table is simply absent, which Iceberg
+	// reads as null.
+	var fields []iceberg.NestedField
+	for _, f := range schema.Fields() {
+		if bs.Index(f.Name) >= 0 {
+			fields = append(fields, f)
+		}
+	}
 	names := make([]string, len(fields))
 	nodes := make([]parquet.Node, len(fields))
 	leafOf := make(map[string]int, len(fields))

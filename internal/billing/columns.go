@@ -38,6 +38,7 @@ const (
 	ColBillingPeriod    = "billing_period"
 	ColProduct          = "product"
 	ColResourceTags     = "resource_tags"
+	ColTags             = "tags"
 	ColCostCategory     = "cost_category"
 	ColDiscount         = "discount"
 	ColOtherColumns     = "other_columns"
@@ -83,11 +84,14 @@ var timestampColumns = set(
 	"line_item_usage_end_date", "line_item_usage_start_date",
 )
 
-var mapColumns = set(ColCostCategory, ColDiscount, ColProduct, ColResourceTags)
+var mapColumns = set(ColCostCategory, ColDiscount, ColProduct, ColResourceTags, ColTags)
 
 // cur2Columns lists the CUR 2.0 table in AWS's order
-// (../shared/data/column-lists/cur2_COST_AND_USAGE_REPORT_columns.txt).
-var cur2Columns = strings.Fields(`
+// (../shared/data/column-lists/cur2_COST_AND_USAGE_REPORT_columns.txt),
+// then the columns AWS's table dictionary added after that list
+// (addedColumns). A table created before a column was added gains it by
+// schema evolution (lakehouse), so this order is only a new table's.
+var cur2Columns = append(strings.Fields(`
 bill_bill_type bill_billing_entity bill_billing_period_end_date bill_billing_period_start_date
 bill_invoice_id bill_invoicing_entity bill_payer_account_id bill_payer_account_name
 cost_category discount discount_bundled_discount discount_total_discount
@@ -133,7 +137,13 @@ split_line_item_parent_resource_id split_line_item_public_on_demand_split_cost
 split_line_item_public_on_demand_unused_cost split_line_item_reserved_usage
 split_line_item_split_cost split_line_item_split_usage split_line_item_split_usage_ratio
 split_line_item_unused_cost
-`)
+`), addedColumns...)
+
+// addedColumns are CUR 2.0 columns newer than the column list above:
+// tags (resource tags and the other tags AWS attributes, a map),
+// line_item_iam_principal and line_item_user_identifier (who made the
+// request, for Bedrock and other services that attribute by caller).
+var addedColumns = []string{ColTags, "line_item_iam_principal", "line_item_user_identifier"}
 
 func buildColumns() []Column {
 	cols := make([]Column, 0, len(cur2Columns)+2)

@@ -47,18 +47,41 @@ var legacyCategory = map[string]string{
 // onto the canonical schema:
 //   - category and name in snake case when that is a CUR 2.0 column;
 //   - other product attributes into product[snake name];
-//   - tags into resource_tags["user_name"] (the CUR 2.0 key);
-//   - cost categories into cost_category[name]; other discounts into discount[snake name];
+//   - tags into resource_tags under the key as AWS wrote it
+//     (resource_tags["user:Name"]), cost categories into
+//     cost_category[name]: "user:CostCenter" and "user:cost_center" are
+//     two tags, and snake-casing them would merge them;
+//   - other discounts into discount[snake name];
 //   - anything else into other_columns under its original header, so nothing is dropped.
+//
+// Two distinct headers that would land on the same column or key
+// ("product/ProductName" beside "product/productName") never fail
+// and never merge: the later one goes into other_columns under its
+// header. Only a header written twice, letter for letter, is an error.
 func MapLegacyHeader(header []string) (*Mapping, error) {
+	return mapHeader(header, legacyTarget)
+}
+
+// mapHeader maps each header through target. Headers are matched as
+// written (trimmed): the same text twice is ErrDuplicateColumn; distinct
+// headers that target the same place send the later one to other_columns
+// under its original header.
+func mapHeader(header []string, target func(h string) Target) (*Mapping, error) {
 	m := &Mapping{Source: header, Targets: make([]Target, len(header))}
-	seen := make(map[Target]string, len(header))
+	other := MustIndex(ColOtherColumns)
+	names := make(map[string]bool, len(header))
+	seen := make(map[Target]bool, len(header))
 	for i, h := range header {
-		t := legacyTarget(h)
-		if prev, dup := seen[t]; dup {
-			return nil, fmt.Errorf("%w: %q and %q both map to %s", ErrDuplicateColumn, prev, h, t.describe())
+		name := strings.TrimSpace(h)
+		if names[name] {
+			return nil, fmt.Errorf("%w: %q appears twice", ErrDuplicateColumn, h)
 		}
-		seen[t] = h
+		names[name] = true
+		t := target(h)
+		if seen[t] {
+			t = Target{Column: other, Key: h}
+		}
+		seen[t] = true
 		m.Targets[i] = t
 	}
 	return m, nil
@@ -72,7 +95,7 @@ func legacyTarget(h string) Target {
 	}
 	switch cat {
 	case "resourceTags":
-		return Target{Column: MustIndex(ColResourceTags), Key: SnakeCase(name)}
+		return Target{Column: MustIndex(ColResourceTags), Key: name}
 	case "costCategory":
 		return Target{Column: MustIndex(ColCostCategory), Key: name}
 	}
@@ -94,27 +117,22 @@ func legacyTarget(h string) Target {
 }
 
 // MapCUR2Header maps a CUR 2.0 (Data Exports) header: names are already
-// canonical; the map columns hold JSON objects; unknown columns go to
-// other_columns under their name.
+// canonical; the map columns hold JSON objects (in CSV; Parquet has
+// maps), whose keys are kept as AWS wrote them; unknown columns go to
+// other_columns under their name. Names differing only in case
+// ("Tags" beside "tags") both ingest, the later one into other_columns.
 func MapCUR2Header(header []string) (*Mapping, error) {
-	m := &Mapping{Source: header, Targets: make([]Target, len(header))}
-	seen := make(map[string]bool, len(header))
-	for i, h := range header {
+	return mapHeader(header, func(h string) Target {
 		name := strings.ToLower(strings.TrimSpace(h))
-		if seen[name] {
-			return nil, fmt.Errorf("%w: %q appears twice", ErrDuplicateColumn, h)
-		}
-		seen[name] = true
 		switch j := Index(name); {
 		case j < 0 || name == ColOtherColumns || name == ColBillingPeriod:
-			m.Targets[i] = Target{Column: MustIndex(ColOtherColumns), Key: h}
+			return Target{Column: MustIndex(ColOtherColumns), Key: h}
 		case Columns[j].Kind == Map:
-			m.Targets[i] = Target{Column: j, JSON: true}
+			return Target{Column: j, JSON: true}
 		default:
-			m.Targets[i] = Target{Column: j}
+			return Target{Column: j}
 		}
-	}
-	return m, nil
+	})
 }
 
 // MapAthenaHeader maps the snake_case headers of legacy CUR's Athena
@@ -122,28 +140,39 @@ func MapCUR2Header(header []string) (*Mapping, error) {
 // ("line_item_unblended_cost", "product_product_name",
 // "resource_tags_user_name"): canonical columns stay columns; other
 // product_, resource_tags_, cost_category_ and discount_ names go into
-// their map under the rest of the name; anything else into other_columns.
+// their map under the rest of the header, as the header writes it
+// ("resource_tags_user_cost_center" → resource_tags["user_cost_center"]);
+// anything else into other_columns. These headers have already lost the
+// tag's original key (AWS snake-cased "user:CostCenter"), so the header's
+// own text is the key: two distinct headers are two keys, never merged.
 func MapAthenaHeader(header []string) (*Mapping, error) {
-	m := &Mapping{Source: header, Targets: make([]Target, len(header))}
-	seen := make(map[Target]string, len(header))
-	for i, h := range header {
-		t := athenaTarget(strings.ToLower(strings.TrimSpace(h)), h)
-		if prev, dup := seen[t]; dup {
-			return nil, fmt.Errorf("%w: %q and %q both map to %s", ErrDuplicateColumn, prev, h, t.describe())
+	return MapAthenaHeaderOriginals(header, nil)
+}
+
+// MapAthenaHeaderOriginals is MapAthenaHeader for files whose manifest
+// still names each column in legacy form: originals maps a file's column
+// ("resource_tags_user_cost_center") to its legacy header
+// ("resourceTags/user:CostCenter"), and such a tag or cost category keeps
+// the key AWS wrote, as the same delivery in CSV does.
+func MapAthenaHeaderOriginals(header []string, originals map[string]string) (*Mapping, error) {
+	return mapHeader(header, func(h string) Target {
+		if o, ok := originals[h]; ok {
+			if t := legacyTarget(o); t.Column == MustIndex(ColResourceTags) || t.Column == MustIndex(ColCostCategory) {
+				return t
+			}
 		}
-		seen[t] = h
-		m.Targets[i] = t
-	}
-	return m, nil
+		return athenaTarget(strings.TrimSpace(h), h)
+	})
 }
 
 func athenaTarget(name, original string) Target {
-	if j := Index(name); j >= 0 && Columns[j].Kind != Map && name != ColOtherColumns && name != ColBillingPeriod {
+	lower := strings.ToLower(name)
+	if j := Index(lower); j >= 0 && Columns[j].Kind != Map && lower != ColOtherColumns && lower != ColBillingPeriod {
 		return Target{Column: j}
 	}
 	for _, prefix := range []string{ColResourceTags, ColCostCategory, ColDiscount, ColProduct} {
-		if rest, ok := strings.CutPrefix(name, prefix+"_"); ok && rest != "" {
-			return Target{Column: MustIndex(prefix), Key: rest}
+		if len(name) > len(prefix)+1 && strings.EqualFold(name[:len(prefix)+1], prefix+"_") {
+			return Target{Column: MustIndex(prefix), Key: name[len(prefix)+1:]}
 		}
 	}
 	return Target{Column: MustIndex(ColOtherColumns), Key: original}

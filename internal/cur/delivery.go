@@ -49,7 +49,11 @@ type Delivery struct {
 	Payer       string // from the manifest; empty when it does not say
 	Compression string
 	Headers     []string // the columns the manifest promises; nil when it lists none
-	ChunkKeys   []string
+	// Originals maps an Athena-layout Parquet column to the legacy header
+	// its manifest names ("resource_tags_user_cost_center" →
+	// "resourceTags/user:CostCenter"), so tags keep the key AWS wrote.
+	Originals map[string]string
+	ChunkKeys []string
 	// ChunkPins are the versions of ChunkKeys when the delivery was located;
 	// reading them pinned keeps one ingestion on one delivery.
 	ChunkPins []blob.Pin
@@ -159,7 +163,8 @@ func findLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 	switch strings.ToUpper(m.Compression) {
 	case "GZIP", "ZIP", "":
 	case "PARQUET":
-		d.Format, d.Headers = FormatLegacyParquet, athenaHeaders(m.Columns)
+		d.Format = FormatLegacyParquet
+		d.Headers, d.Originals = athenaHeaders(m.Columns)
 	default:
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w %q (want GZIP, ZIP or Parquet)", ErrUnsupportedCompression, m.Compression)}
 	}
@@ -189,18 +194,31 @@ func rebaseLegacyKey(src blob.Location, report, folder, key string) (string, err
 }
 
 // athenaHeaders names manifest columns the way the Athena layout's Parquet
-// files do: "lineItem/UnblendedCost" → "line_item_unblended_cost".
-func athenaHeaders(cols []ManifestColumn) []string {
+// files do: "lineItem/UnblendedCost" → "line_item_unblended_cost". It
+// also returns each such column's legacy header when the manifest gives
+// one, except for a column name two headers share ("user:env" and
+// "user:Env" are both "resource_tags_user_env"), which has no single
+// original and keeps its own text.
+func athenaHeaders(cols []ManifestColumn) ([]string, map[string]string) {
 	h := make([]string, len(cols))
+	originals := map[string]string{}
+	shared := map[string]bool{}
 	for i, c := range cols {
 		prefix := billing.SnakeCase(c.Category) + "_"
 		if c.Category == "" || strings.HasPrefix(c.Name, prefix) {
 			h[i] = c.Name // already the physical name
-		} else {
-			h[i] = prefix + billing.SnakeCase(c.Name)
+			continue
 		}
+		h[i] = prefix + billing.SnakeCase(c.Name)
+		if _, dup := originals[h[i]]; dup {
+			shared[h[i]] = true
+		}
+		originals[h[i]] = c.Header()
 	}
-	return h
+	for name := range shared {
+		delete(originals, name)
+	}
+	return h, originals
 }
 
 // Reopen reads a delivery's stable manifest again, for an activity that
@@ -216,7 +234,7 @@ func Reopen(ctx context.Context, store blob.Store, src blob.Location, format For
 		}
 		d.AssemblyID, d.Compression, d.Headers = m.AssemblyID, m.Compression, m.Headers()
 		if format == FormatLegacyParquet {
-			d.Headers = athenaHeaders(m.Columns)
+			d.Headers, d.Originals = athenaHeaders(m.Columns)
 		}
 	case FormatCUR2CSV, FormatCUR2Parquet, FormatFOCUSCSV, FormatFOCUSParquet:
 		m, err := readExportManifest(ctx, store, manifestKey, blob.Pin{})

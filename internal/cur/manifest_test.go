@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,5 +114,25 @@ func TestParquetReaderRejectsGarbage(t *testing.T) {
 	defer empty.Close()
 	if _, err := NewParquetReader(context.Background(), empty, "s3://b/empty.parquet", nil, billing.MapCUR2Header); err == nil {
 		t.Fatal("an empty file must not open")
+	}
+}
+
+// TestAthenaHeadersOriginals: a Parquet manifest's legacy column names
+// give each tag column its original key, except a column name that two
+// tags share (they differ only by case), which keeps its own text.
+func TestAthenaHeadersOriginals(t *testing.T) {
+	h, originals := athenaHeaders([]ManifestColumn{
+		{Category: "lineItem", Name: "UnblendedCost"},
+		{Category: "resourceTags", Name: "user:CostCenter"},
+		{Category: "resourceTags", Name: "user:env"},
+		{Category: "resourceTags", Name: "user:Env"},
+		{Category: "", Name: "resource_tags_user_team"},
+	})
+	want := []string{"line_item_unblended_cost", "resource_tags_user_cost_center", "resource_tags_user_env", "resource_tags_user_env", "resource_tags_user_team"}
+	if !slices.Equal(h, want) {
+		t.Errorf("headers %q, want %q", h, want)
+	}
+	if len(originals) != 2 || originals["resource_tags_user_cost_center"] != "resourceTags/user:CostCenter" || originals["line_item_unblended_cost"] != "lineItem/UnblendedCost" {
+		t.Errorf("originals %q", originals)
 	}
 }

@@ -68,7 +68,11 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key string, p
 		if err != nil {
 			return nil, err
 		}
-		r, err := NewParquetReader(ctx, tmp, url, d.Headers, headerMappers[d.Format])
+		mapper := headerMappers[d.Format]
+		if d.Format == FormatLegacyParquet && len(d.Originals) > 0 {
+			mapper = func(h []string) (*billing.Mapping, error) { return billing.MapAthenaHeaderOriginals(h, d.Originals) }
+		}
+		r, err := NewParquetReader(ctx, tmp, url, d.Headers, mapper)
 		if err != nil {
 			tmp.Close()
 			os.Remove(tmp.Name())

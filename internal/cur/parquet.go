@@ -2,6 +2,7 @@ package cur
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -132,7 +133,9 @@ func (p *ParquetReader) Next(rec *billing.Record) error {
 		if col.IsNull(p.row) {
 			continue
 		}
-		if m, ok := col.(*array.Map); ok {
+		// A map into a whole map column (t.JSON: CSV would hold JSON
+		// there); a map anywhere else is kept as its JSON text.
+		if m, ok := col.(*array.Map); ok && t.JSON {
 			if err := addMapEntries(rec, t.Column, m, p.row, &p.rounded); err != nil {
 				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: column %s: %v", ErrCorruptChunk, p.mapping.Source[i], err)}
 			}
@@ -194,11 +197,16 @@ func addMapEntries(rec *billing.Record, col int, m *array.Map, row int, rounded 
 }
 
 // cellText renders one non-null value as the text costlake types from,
-// counting the doubles it rounds in rounded.
+// counting the doubles it rounds in rounded. Types costlake does not
+// expect (a column AWS adds as a list, a struct or a map, or some other
+// primitive) are kept as their JSON or plain text, so a new column is
+// stored in other_columns rather than failing.
 func cellText(a arrow.Array, i int, rounded *int64) (string, error) {
 	var text string
 	var r bool
 	switch c := a.(type) {
+	case *array.Map:
+		return mapJSON(c, i, rounded)
 	case *array.String:
 		return c.Value(i), nil
 	case *array.LargeString:
@@ -225,10 +233,35 @@ func cellText(a arrow.Array, i int, rounded *int64) (string, error) {
 	case *array.Dictionary:
 		return cellText(c.Dictionary(), c.GetValueIndex(i), rounded)
 	default:
-		return "", fmt.Errorf("unsupported Parquet type %s", a.DataType())
+		return a.ValueStr(i), nil
 	}
 	if r {
 		*rounded++
 	}
 	return text, nil
+}
+
+// mapJSON renders one map value as a JSON object of its keys' and items'
+// text (a null item is JSON null).
+func mapJSON(m *array.Map, row int, rounded *int64) (string, error) {
+	start, end := m.ValueOffsets(row)
+	keys, items := m.Keys(), m.Items()
+	obj := make(map[string]*string, end-start)
+	for j := int(start); j < int(end); j++ {
+		k, err := cellText(keys, j, rounded)
+		if err != nil {
+			return "", err
+		}
+		if items.IsNull(j) {
+			obj[k] = nil
+			continue
+		}
+		v, err := cellText(items, j, rounded)
+		if err != nil {
+			return "", err
+		}
+		obj[k] = &v
+	}
+	b, err := json.Marshal(obj) // keys sorted: the same map is the same text
+	return string(b), err
 }

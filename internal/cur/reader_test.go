@@ -61,7 +61,7 @@ func TestChunkReaderReadsRows(t *testing.T) {
 		t.Errorf("cost = %q", got)
 	}
 	tags := rec.Entries[billing.MustIndex(billing.ColResourceTags)]
-	if len(tags) != 1 || tags[0] != (billing.Entry{Key: "user_name", Value: "web"}) {
+	if len(tags) != 1 || tags[0] != (billing.Entry{Key: "user:Name", Value: "web"}) {
 		t.Errorf("tags = %v", tags)
 	}
 	if err := r.Next(rec); err != nil {

@@ -395,11 +395,11 @@ func TestFromRecord(t *testing.T) {
 	set("pricing_rate_id", "42")
 	set("reservation_subscription_id", "77")
 	tags := billing.MustIndex(billing.ColResourceTags)
-	rec.Entries[tags] = []billing.Entry{{Key: "user_cost_center", Value: "cc1"}, {Key: "aws_created_by", Value: "me"}}
+	rec.Entries[tags] = []billing.Entry{{Key: "user_cost_center", Value: "cc1"}, {Key: "aws_created_by", Value: "me"}, {Key: "user:CostCenter", Value: "CC"}}
 	rec.Entries[billing.MustIndex(billing.ColProduct)] = []billing.Entry{{Key: "product_name", Value: "Amazon Elastic Compute Cloud"}}
 
 	var r Row
-	require.NoError(t, FromRecord(rec, &r))
+	require.NoError(t, FromRecord(rec, &r, nil))
 	assert.Equal(t, "Estimated", r.InvoiceID)
 	assert.Equal(t, "Amazon Elastic Compute Cloud", r.ProductName)
 	assert.Equal(t, "Y", r.ReservedInstance)
@@ -409,16 +409,34 @@ func TestFromRecord(t *testing.T) {
 	assert.Equal(t, "1.5", r.UsageQuantity.String())
 	assert.Equal(t, "0.000000000000000001", r.UnBlendedCost.String())
 	assert.True(t, r.BlendedCost.IsZero())
-	assert.Equal(t, map[string]string{"user:cost_center": "cc1", "aws:createdBy": "me"}, r.Tags)
+	assert.Equal(t, map[string]string{"user:cost_center": "cc1", "aws:createdBy": "me", "user:CostCenter": "CC"}, r.Tags)
 
 	set(billing.ColBillInvoiceID, "INV-1")
 	rec.Entries[billing.MustIndex(billing.ColProduct)] = nil
 	set(billing.ColUnblendedCost, "1.2.3")
-	require.Error(t, FromRecord(rec, &r))
+	require.Error(t, FromRecord(rec, &r, nil))
 	set(billing.ColUnblendedCost, "1")
-	require.NoError(t, FromRecord(rec, &r))
+	require.NoError(t, FromRecord(rec, &r, nil))
 	assert.Equal(t, "INV-1", r.InvoiceID)
 	assert.Equal(t, "AmazonEC2", r.ProductName)
+}
+
+// TestTagNames: keys as AWS wrote them are their own columns; snake-case
+// keys (CUR 2.0) get the legacy prefix back; no two keys share a column.
+func TestTagNames(t *testing.T) {
+	keys := []string{"aws:createdBy", "aws_created_by", "user:CostCenter", "user:cost-center", "user:cost_center", "user:costcenter", "user_cost_center", "user_env"}
+	names := NewTagNames(keys)
+	assert.Equal(t, []string{"aws:createdBy", "resourceTags/aws_created_by", "user:CostCenter", "user:cost-center", "user:cost_center",
+		"user:costcenter", "resourceTags/user_cost_center", "user:env"}, names.Columns(keys))
+	assert.Equal(t, "user:Other", names.Column("user:Other"))
+
+	rec := billing.NewRecord()
+	rec.Entries[billing.MustIndex(billing.ColResourceTags)] = []billing.Entry{{Key: "user:cost_center", Value: "a"}, {Key: "user_cost_center", Value: "b"}}
+	var r Row
+	require.NoError(t, FromRecord(rec, &r, names))
+	assert.Equal(t, map[string]string{"user:cost_center": "a", "resourceTags/user_cost_center": "b"}, r.Tags, "never merged")
+	spec := Spec{AccountID: "1", Period: "2024-03", Mode: AtCost, TagKeys: names.Columns(keys)}
+	assert.NoError(t, spec.Validate())
 }
 
 func TestClassify(t *testing.T) {

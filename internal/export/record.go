@@ -60,11 +60,12 @@ var (
 //	UnBlendedRate    line_item_unblended_rate
 //	UnBlendedCost    line_item_unblended_cost
 //	ResourceId       line_item_resource_id
-//	tags             resource_tags, keys through TagColumn
+//	tags             resource_tags, each key under its column in names
 //
 // Null amounts become 0. Resale and ResaleRate are left for the caller
-// (the pricebook) to set.
-func FromRecord(rec *billing.Record, r *Row) error {
+// (the pricebook) to set. names is the export's NewTagNames; a key it
+// does not hold goes under TagColumn(key).
+func FromRecord(rec *billing.Record, r *Row, names TagNames) error {
 	v := rec.Values
 	*r = Row{
 		InvoiceID:        v[colInvoiceID],
@@ -115,7 +116,7 @@ func FromRecord(rec *billing.Record, r *Row) error {
 	if tags := rec.Entries[colTags]; len(tags) > 0 {
 		r.Tags = make(map[string]string, len(tags))
 		for _, e := range tags {
-			r.Tags[TagColumn(e.Key)] = e.Value
+			r.Tags[names.Column(e.Key)] = e.Value
 		}
 	}
 	return nil
@@ -130,11 +131,13 @@ func entry(es []billing.Entry, key string) string {
 	return ""
 }
 
-// TagColumn turns a canonical resource_tags key into the report's tag
-// column name: "user_cost_center" → "user:cost_center",
-// "aws_created_by" → "aws:createdBy"; keys that already hold a colon are
-// kept. The canonical key is snake case (CUR 2.0's), so the original
-// capitalisation of user tags ("user:CostCenter") cannot be recovered.
+// TagColumn turns a resource_tags key into the report's tag column name.
+// Keys hold the tag as AWS wrote it in the source: legacy CUR keeps the
+// original ("user:CostCenter"), which is printed as it is. CUR 2.0 and
+// the Athena layout write snake case ("user_cost_center"), whose
+// original capitalisation and punctuation AWS has dropped; those get the
+// legacy prefix back: "user_cost_center" → "user:cost_center",
+// "aws_created_by" → "aws:createdBy".
 func TagColumn(key string) string {
 	switch {
 	case strings.Contains(key, ":"):
@@ -148,6 +151,53 @@ func TagColumn(key string) string {
 	default:
 		return "user:" + key
 	}
+}
+
+// TagNames maps resource_tags keys to an export's tag columns, one column
+// per key: two keys are never merged into one column.
+type TagNames map[string]string
+
+// NewTagNames names the tag columns of keys (distinct, sorted): a key
+// with a colon is its own column; any other gets TagColumn(key), unless
+// that column is taken (legacy "user:cost_center" beside CUR 2.0's
+// "user_cost_center"), when it keeps its own text as a legacy header,
+// "resourceTags/user_cost_center".
+func NewTagNames(keys []string) TagNames {
+	names := make(TagNames, len(keys))
+	taken := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if strings.Contains(k, ":") {
+			names[k], taken[k] = k, true
+		}
+	}
+	for _, k := range keys {
+		if strings.Contains(k, ":") {
+			continue
+		}
+		c := TagColumn(k)
+		if taken[c] {
+			c = "resourceTags/" + k
+		}
+		names[k], taken[c] = c, true
+	}
+	return names
+}
+
+// Column returns the column of key: its own, or TagColumn(key).
+func (n TagNames) Column(key string) string {
+	if c, ok := n[key]; ok {
+		return c
+	}
+	return TagColumn(key)
+}
+
+// Columns returns the columns in the order of keys.
+func (n TagNames) Columns(keys []string) []string {
+	cols := make([]string, 0, len(keys))
+	for _, k := range keys {
+		cols = append(cols, n.Column(k))
+	}
+	return cols
 }
 
 var timeLayouts = []string{
