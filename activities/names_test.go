@@ -19,7 +19,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		ingest.LocateDeliveryActivity, ingest.ConvertChunkActivity, ingest.CommitPeriodActivity,
 		ingest.ReconcilePeriodActivity, ingest.RemoveDataFilesActivity,
 		onboard.PublishStackTemplateActivity, onboard.DescribeCustomerStackActivity,
-		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity,
+		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity, onboard.CheckSetupActivity,
 		crawl.DiscoverDeliveriesActivity, crawl.RefreshAccountsActivity, crawl.EnsureScheduleActivity,
 		crawl.DeleteScheduleActivity, crawl.IngestCostExplorerActivity,
 		customerops.ApplyActivity,

@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -30,6 +32,8 @@ type Server struct {
 	log      *slog.Logger
 	keys     []APIKey
 	timing   workflows.OnboardTiming
+	// registerWait: see Config.RegisterWait.
+	registerWait time.Duration
 }
 
 // Config configures the gateway.
@@ -40,11 +44,14 @@ type Config struct {
 	// OnboardTiming is given to every onboarding started; zero values take
 	// the workflow's defaults.
 	OnboardTiming workflows.OnboardTiming
+	// RegisterWait bounds how long a registration waits for the worker to
+	// check its settings and publish the stack; default 10 seconds.
+	RegisterWait time.Duration
 }
 
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
-	s := &Server{temporal: c, log: log, keys: cfg.Keys, timing: cfg.OnboardTiming}
+	s := &Server{temporal: c, log: log, keys: cfg.Keys, timing: cfg.OnboardTiming, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

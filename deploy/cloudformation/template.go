@@ -177,6 +177,10 @@ var compiled = func() map[string]*regexp.Regexp {
 
 func matches(param, v string) bool { return compiled[param].MatchString(v) }
 
+// ValidPrincipalARN reports whether arn is a CostlakePrincipalArn the
+// template accepts.
+func ValidPrincipalARN(arn string) bool { return arn != "" && matches("CostlakePrincipalArn", arn) }
+
 var (
 	// CloudFormation stack names: a letter, then letters, digits and
 	// hyphens, 128 characters at most.

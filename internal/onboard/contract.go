@@ -17,12 +17,31 @@ const (
 	DescribeCustomerStackActivity = "DescribeCustomerStack"
 	ValidateAccessActivity        = "ValidateAccess"
 	RemindCustomerActivity        = "RemindCustomer"
+	CheckSetupActivity            = "CheckOnboardingSetup"
 )
 
 // ErrTypeInvalidSetup is the failure type of a worker that lacks what
 // onboarding needs (e.g. costlake's own AWS principal); the workflow
 // reports it instead of retrying.
 const ErrTypeInvalidSetup = "InvalidOnboardingSetup"
+
+// CheckSetupInput asks the worker whether it has the settings an
+// onboarding of this registration needs, before anything is published.
+type CheckSetupInput struct {
+	Registration payer.Registration
+}
+
+// SetupProblem is one missing or unusable worker setting.
+type SetupProblem struct {
+	Setting string `json:"setting"` // the flag, e.g. --aws-principal-arn
+	Env     string `json:"env"`     // its environment variable
+	Message string `json:"message"` // what is wrong and what to set
+}
+
+// CheckSetupResult lists the problems; none means the onboarding can go on.
+type CheckSetupResult struct {
+	Problems []SetupProblem `json:"problems,omitempty"`
+}
 
 // PublishStackTemplateInput asks for the customer stack of a registration.
 type PublishStackTemplateInput struct {
