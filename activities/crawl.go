@@ -88,10 +88,18 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 		return ch, err
 	}
 	cfg.Region = billingRegion
-	listed, err := listAccounts(ctx, organizations.NewFromConfig(cfg))
+	org := organizations.NewFromConfig(cfg)
+	listed, err := listAccounts(ctx, org)
+	if code, _ := awsError(err); code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
+		// A standalone or member account is its own only account.
+		scope, serr := organizationScope(ctx, org, in.PayerAccountID)
+		if serr == nil && scope.single {
+			listed, err = []orgtypes.Account{{Id: aws.String(in.PayerAccountID), State: orgtypes.AccountStateActive}}, nil
+		}
+	}
 	if err != nil {
 		code, msg := awsError(err)
-		if code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
+		if code == "AccessDeniedException" {
 			return ch, temporal.NewNonRetryableApplicationError(organizationAdvice(in.PayerAccountID, err), "OrganizationUnreadable", err)
 		}
 		return ch, fmt.Errorf("list accounts of %s: %s %s", in.PayerAccountID, code, msg)

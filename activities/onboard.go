@@ -176,13 +176,9 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 	}
 	add(onboard.CheckCredentials, onboard.Passed, "authenticated with "+describeAccess(reg.Access))
 
-	accounts, msg, ok := a.checkOrganization(ctx, cfg, reg.PayerAccountID)
-	if !ok {
-		add(onboard.CheckOrganization, onboard.Failed, msg)
-	} else {
-		res.Accounts = accounts
-		add(onboard.CheckOrganization, onboard.Passed, msg)
-	}
+	accounts, msg, result := a.checkOrganization(ctx, cfg, reg.PayerAccountID)
+	res.Accounts = accounts
+	add(onboard.CheckOrganization, result, msg)
 
 	if reg.Export.Type == payer.CostExplorer {
 		result := onboard.Passed
@@ -239,19 +235,22 @@ func credentialsAdvice(reg payer.Registration, principal string, err error) stri
 	}
 }
 
-func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, msg string, ok bool) {
+// checkOrganization lists the payer's organization. A standalone account
+// (no organization) and a member account (which may not list the
+// organization) are onboarded as that one account: the check does not
+// apply, and says so.
+func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, msg, result string) {
 	client := organizations.NewFromConfig(cfg)
-	org, err := client.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	scope, err := organizationScope(ctx, client, payerID)
 	if err != nil {
-		return nil, organizationAdvice(payerID, err), false
+		return nil, organizationAdvice(payerID, err), onboard.Failed
 	}
-	if m := aws.ToString(org.Organization.MasterAccountId); m != payerID {
-		return nil, fmt.Sprintf("account %s is a member of organization %s, whose management (payer) account is %s: register the management account, which receives the consolidated bill.",
-			payerID, aws.ToString(org.Organization.Id), m), false
+	if scope.single {
+		return []string{payerID}, scope.why, onboard.NotApplicable
 	}
 	accounts, err := listAccounts(ctx, client)
 	if err != nil {
-		return nil, organizationAdvice(payerID, err), false
+		return nil, organizationAdvice(payerID, err), onboard.Failed
 	}
 	total := len(accounts)
 	for _, acct := range accounts {
@@ -260,18 +259,44 @@ func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, paye
 		}
 	}
 	slices.Sort(active)
-	return active, fmt.Sprintf("organization %s: %d accounts, %d active", aws.ToString(org.Organization.Id), total, len(active)), true
+	return active, fmt.Sprintf("organization %s: %d accounts, %d active", scope.org, total, len(active)), onboard.Passed
+}
+
+// payerScope is what the payer's bill covers: its organization, or its
+// own account alone (single), with the reason.
+type payerScope struct {
+	single bool
+	org    string
+	why    string
+}
+
+// organizationScope asks Organizations whether the payer manages an
+// organization. Standalone accounts answer AWSOrganizationsNotInUseException;
+// a member account reads its organization but is not its management
+// account, and AWS gives it only its own usage.
+func organizationScope(ctx context.Context, client *organizations.Client, payerID string) (payerScope, error) {
+	org, err := client.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		if code, _ := awsError(err); code == "AWSOrganizationsNotInUseException" {
+			return payerScope{single: true, why: fmt.Sprintf("not applicable: account %s is a standalone account (not in an AWS Organization), so its bill covers that account alone; connected accounts: %s", payerID, payerID)}, nil
+		}
+		return payerScope{}, err
+	}
+	id, m := aws.ToString(org.Organization.Id), aws.ToString(org.Organization.MasterAccountId)
+	if m != payerID {
+		return payerScope{single: true, org: id, why: fmt.Sprintf("not applicable: account %s is a member of organization %s (management account %s) and is onboarded alone, with its own costs only; connected accounts: %s. To take in the whole organization's bill, register %s instead.",
+			payerID, id, m, payerID, m)}, nil
+	}
+	return payerScope{org: id}, nil
 }
 
 func organizationAdvice(payerID string, err error) string {
 	code, msg := awsError(err)
 	switch code {
-	case "AWSOrganizationsNotInUseException":
-		return fmt.Sprintf("account %s is not in an AWS Organization (%s): register the management (payer) account of the customer's organization.", payerID, msg)
 	case "AccessDeniedException", "AccessDenied":
 		return fmt.Sprintf("the role may not read the organization (%s): redeploy the costlake stack, whose policy grants organizations:ListAccounts and organizations:DescribeOrganization.", msg)
 	}
-	return fmt.Sprintf("could not list the organization's accounts: %s %s", code, msg)
+	return fmt.Sprintf("could not list the organization's accounts of %s: %s %s", payerID, code, msg)
 }
 
 func (a *Activities) checkBucket(ctx context.Context, cfg aws.Config, e payer.Export) (blob.Store, string, bool) {

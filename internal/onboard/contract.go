@@ -126,6 +126,10 @@ const (
 	Passed  = "passed"
 	Failed  = "failed"
 	Skipped = "skipped" // an earlier check failed
+	// NotApplicable: the check does not apply to this payer (the
+	// organization check of a standalone account, or of a member account
+	// onboarded alone); the message says why. It does not block approval.
+	NotApplicable = "not_applicable"
 )
 
 // Check is one validation step and a message a person can act on.
@@ -138,17 +142,19 @@ type Check struct {
 // ValidateAccessResult holds every check, and what was found.
 type ValidateAccessResult struct {
 	Checks   []Check  `json:"checks"`
-	Accounts []string `json:"accounts,omitempty"` // the organization's active accounts
+	// Accounts are the organization's active accounts, or the payer's own
+	// account alone when it is standalone or a member onboarded alone.
+	Accounts []string `json:"accounts,omitempty"`
 	// LatestPeriod is the newest billing period with a delivery; empty
 	// when there is none yet.
 	LatestPeriod string `json:"latest_period,omitempty"`
 	Source       string `json:"source"` // the report or export folder ingestion reads
 }
 
-// AllPassed reports whether every check passed.
+// AllPassed reports whether every check passed or does not apply.
 func (r ValidateAccessResult) AllPassed() bool {
 	for _, c := range r.Checks {
-		if c.Result != Passed {
+		if c.Result != Passed && c.Result != NotApplicable {
 			return false
 		}
 	}
