@@ -141,7 +141,7 @@ type Check struct {
 
 // ValidateAccessResult holds every check, and what was found.
 type ValidateAccessResult struct {
-	Checks   []Check  `json:"checks"`
+	Checks []Check `json:"checks"`
 	// Accounts are the organization's active accounts, or the payer's own
 	// account alone when it is standalone or a member onboarded alone.
 	Accounts []string `json:"accounts,omitempty"`
