@@ -2,6 +2,7 @@ package activities
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,6 +36,9 @@ func (a *Activities) stackParams(reg payer.Registration, stackName string) cloud
 		// A partner writes the files; the stack creates no export, and the
 		// template's ExportType only matters when it does.
 		p.ExportType, p.CreateExport = string(payer.LegacyCUR), false
+		// Nor is there an export name; the template wants one for its
+		// outputs only, since it creates nothing.
+		p.ExportName = cmp.Or(p.ExportName, "partner")
 	}
 	if _, name, ok := strings.Cut(reg.Access.RoleARN, ":role/"); ok {
 		p.RoleName = name

@@ -53,6 +53,13 @@ const testPrincipal = "arn:aws:iam::999999999999:role/costlake-worker"
 
 func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 	t.Helper()
+	return newOnboardEnvWith(t, timing, nil)
+}
+
+// newOnboardEnvWith is newOnboardEnv with the worker's onboarding settings
+// changed by setup.
+func newOnboardEnvWith(t *testing.T, timing workflows.OnboardTiming, setup func(*activities.OnboardingConfig)) *onboardEnv {
+	t.Helper()
 	e := &onboardEnv{t: t, emu: awsemu.Start(t), minio: harness.MinIO(t)}
 	e.emu.Setenv(t)
 	t.Setenv("AWS_ENDPOINT_URL_STS", e.minio.Endpoint)
@@ -69,6 +76,9 @@ func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 			PrincipalARN: testPrincipal,
 			Templates:    "s3://costlake-templates/stacks",
 		},
+	}
+	if setup != nil {
+		setup(&acts.Onboarding)
 	}
 	acts.Blobs.S3 = e.minio.S3Options()
 	db, postgres := lake.DB()

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -231,10 +232,20 @@ func (o *onboarding) start(ctx workflow.Context) error {
 		return err
 	}
 	if err != nil {
-		o.fail(ctx, &Failure{Step: FailedAtPublish, Reason: "the customer stack's template could not be published: " + rootMessage(err),
+		o.fail(ctx, &Failure{Step: FailedAtPublish, Reason: "the customer stack's template could not be published: " + failureMessage(err),
 			Fix: "fix what the reason names (usually the worker's --templates location, which must exist and be writable by the worker), then register the payer again"})
 	}
 	return nil
+}
+
+// failureMessage is the message of the activity's own failure, which
+// names what to fix, rather than of its innermost cause.
+func failureMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return rootMessage(err)
 }
 
 // fail ends the onboarding's progress: the status says failed, the
