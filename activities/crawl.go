@@ -90,7 +90,7 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 	cfg.Region = billingRegion
 	org := organizations.NewFromConfig(cfg)
 	listed, err := listAccounts(ctx, org)
-	if code, _ := awsError(err); code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
+	if code := apiErrorCode(err); code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
 		// A standalone or member account is its own only account.
 		scope, serr := organizationScope(ctx, org, in.PayerAccountID)
 		if serr == nil && scope.single {

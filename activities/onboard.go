@@ -64,6 +64,15 @@ func awsError(err error) (code, msg string) {
 	return "", err.Error()
 }
 
+// apiErrorCode is an AWS error's code; "" for nil or a non-AWS error.
+func apiErrorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
 // DescribeCustomerStack reads the customer stack through the payer's role.
 // Until the stack has created the role, the role cannot be assumed: that
 // is reported as Unreachable, not as a failure, since waiting is normal.
