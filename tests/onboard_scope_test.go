@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/activities"
@@ -103,7 +104,8 @@ func (e *onboardEnv) singleAccountDelivery(bucket, payerID string) (string, *syn
 	gen, err := synth.Generate(context.Background(), store, synth.Options{Prefix: "cur", Report: "billing", Bucket: bucket, Period: period, Rows: 1200, Files: 2, Seed: 23, Payer: payerID, LinkedAccounts: 1})
 	require.NoError(e.t, err)
 	require.Len(e.t, gen.Accounts, 1)
-	e.emu.AddReportDefinition(awsemu.ReportDefinition{ReportName: "billing", TimeUnit: "HOURLY", Format: "textORcsv", Compression: "GZIP", S3Bucket: bucket, S3Prefix: "cur", S3Region: "us-east-1"})
+	e.emu.AddReportDefinition(awsemu.ReportDefinition{ReportName: "billing", TimeUnit: "HOURLY", Format: "textORcsv", Compression: "GZIP", S3Bucket: bucket, S3Prefix: "cur", S3Region: "us-east-1",
+		AdditionalSchemaElements: []string{"RESOURCES"}, RefreshClosedReports: aws.Bool(true)})
 	return period, gen
 }
 
@@ -285,4 +287,60 @@ func TestOnboardingBucketRoot(t *testing.T) {
 	require.Eventually(t, func() bool { _, p = e.state(e.operator, payerID); return p.Schedule != nil }, 30*time.Second, 100*time.Millisecond)
 	r := e.crawlNow(payerID)
 	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, period).Action)
+}
+
+// TestOnboardingExportHealth: the checks read the export's own state. A
+// CUR 2.0 export that AWS reports UNHEALTHY (INSUFFICIENT_PERMISSION)
+// fails the export check with what to fix, and passes once the customer
+// has fixed it and the checks run again; a legacy report without resource
+// IDs or automatic refresh passes with a warning that says so.
+func TestOnboardingExportHealth(t *testing.T) {
+	e := newOnboardEnv(t, fastTiming)
+	const payerID = "940987654321"
+	e.minio.CreateBucket(t, "health-cur")
+	e.emu.SetOrganization(payerID, []awsemu.Account{{Id: payerID}})
+	e.completeStack(payerID)
+	x := e.emu.AddExport(awsemu.Export{Name: "billing2",
+		DataQuery: awsemu.DataQuery{QueryStatement: "SELECT identity_line_item_id, line_item_unblended_cost FROM COST_AND_USAGE_REPORT",
+			TableConfigurations: map[string]map[string]string{"COST_AND_USAGE_REPORT": {"INCLUDE_RESOURCES": "TRUE", "TIME_GRANULARITY": "HOURLY"}}},
+		DestinationConfigurations: awsemu.DestinationConfigurations{S3Destination: awsemu.S3Destination{S3Bucket: "health-cur", S3Prefix: "cur", S3Region: "us-east-1",
+			S3OutputConfigurations: awsemu.S3OutputConfigurations{Compression: "GZIP", Format: "TEXT_OR_CSV", OutputType: "CUSTOM", Overwrite: "OVERWRITE_REPORT"}}},
+		RefreshCadence: awsemu.RefreshCadence{Frequency: "SYNCHRONOUS"},
+	})
+	e.emu.SetExportStatus(x.ExportArn, "UNHEALTHY", "INSUFFICIENT_PERMISSION")
+	reg := fmt.Sprintf(`{"customer_id":"health","payer_account_id":%q,"access":{"mode":"assume_role"},
+		"export":{"type":"cur2","bucket":"health-cur","prefix":"cur","name":"billing2","detect_existing":true}}`, payerID)
+	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", reg, nil))
+
+	p := e.waitStatus(payerID, workflows.StatusChecksFailed)
+	c := checkNamed(t, p, onboard.CheckExport)
+	require.Equal(t, onboard.Failed, c.Result)
+	require.Contains(t, c.Message, "export billing2 is UNHEALTHY (INSUFFICIENT_PERMISSION): AWS may not write to s3://health-cur/cur")
+	require.Contains(t, c.Message, "bcm-data-exports.amazonaws.com")
+	require.Contains(t, eventTexts(p), "check export failed: "+c.Message)
+
+	e.emu.SetExportStatus(x.ExportArn, "HEALTHY", "")
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/stack-deployed", "", nil))
+	p = e.waitStatus(payerID, workflows.StatusAwaitingApproval)
+	require.Equal(t, onboard.Passed, checkNamed(t, p, onboard.CheckExport).Result, checkNamed(t, p, onboard.CheckExport).Message)
+
+	// A legacy report that AWS delivers, but without resource IDs and
+	// without refreshing closed months.
+	const legacyID = "950987654321"
+	e.emu.SetOrganization(legacyID, []awsemu.Account{{Id: legacyID}})
+	e.emu.PutStack(awsemu.Stack{StackName: workflows.DefaultStackName, StackStatus: "CREATE_COMPLETE", Outputs: []awsemu.Output{
+		{OutputKey: "RoleArn", OutputValue: "arn:aws:iam::" + legacyID + ":role/costlake-billing-read"},
+	}})
+	store := e.minio.CreateBucket(t, "bare-cur")
+	period := time.Now().UTC().AddDate(0, -1, 0).Format("2006-01")
+	_, err := synth.Generate(context.Background(), store, synth.Options{Prefix: "cur", Report: "billing", Bucket: "bare-cur", Period: period, Rows: 100, Seed: 5, Payer: legacyID, LinkedAccounts: 1})
+	require.NoError(t, err)
+	e.emu.AddReportDefinition(awsemu.ReportDefinition{ReportName: "billing", TimeUnit: "HOURLY", Format: "textORcsv", Compression: "GZIP", S3Bucket: "bare-cur", S3Prefix: "cur", S3Region: "us-east-1"})
+	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("health", legacyID, "bare-cur"), nil))
+	p = e.waitStatus(legacyID, workflows.StatusAwaitingApproval)
+	c = checkNamed(t, p, onboard.CheckExport)
+	require.Equal(t, onboard.Warning, c.Result)
+	require.Contains(t, c.Message, "report billing has no resource IDs")
+	require.Contains(t, c.Message, "report billing is not refreshed automatically")
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+legacyID+"/approve", "", nil), "a warning does not block approval")
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
@@ -113,7 +114,8 @@ func (e *onboardEnv) delivery(bucket, payerID string) (string, *synth.Result) {
 		accounts = append(accounts, awsemu.Account{Id: id})
 	}
 	e.emu.SetOrganization(payerID, accounts)
-	e.emu.AddReportDefinition(awsemu.ReportDefinition{ReportName: "billing", TimeUnit: "HOURLY", Format: "textORcsv", Compression: "GZIP", S3Bucket: bucket, S3Prefix: "cur", S3Region: "us-east-1"})
+	e.emu.AddReportDefinition(awsemu.ReportDefinition{ReportName: "billing", TimeUnit: "HOURLY", Format: "textORcsv", Compression: "GZIP", S3Bucket: bucket, S3Prefix: "cur", S3Region: "us-east-1",
+		AdditionalSchemaElements: []string{"RESOURCES"}, RefreshClosedReports: aws.Bool(true)})
 	return period, gen
 }
 

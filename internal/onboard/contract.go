@@ -130,6 +130,10 @@ const (
 	// organization check of a standalone account, or of a member account
 	// onboarded alone); the message says why. It does not block approval.
 	NotApplicable = "not_applicable"
+	// Warning: the check passed, but the export has something to fix that
+	// costs data quality (no resource IDs, no automatic refresh); the
+	// message says what. It does not block approval.
+	Warning = "warning"
 )
 
 // Check is one validation step and a message a person can act on.
@@ -151,10 +155,11 @@ type ValidateAccessResult struct {
 	Source       string `json:"source"` // the report or export folder ingestion reads
 }
 
-// AllPassed reports whether every check passed or does not apply.
+// AllPassed reports whether every check passed (perhaps with a warning)
+// or does not apply.
 func (r ValidateAccessResult) AllPassed() bool {
 	for _, c := range r.Checks {
-		if c.Result != Passed && c.Result != NotApplicable {
+		if c.Result != Passed && c.Result != NotApplicable && c.Result != Warning {
 			return false
 		}
 	}
