@@ -149,6 +149,20 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 	return ch, nil
 }
 
+// CheckExportHealth reads the payer's export definition and status the
+// way the onboarding's export check does, so a crawl reports an export
+// AWS stopped delivering (or that lost resource IDs or its refresh).
+func (a *Activities) CheckExportHealth(ctx context.Context, in crawl.ExportHealthInput) (crawl.ExportHealth, error) {
+	access := in.Access
+	access.Region = billingRegion
+	cfg, err := a.payerConfig(ctx, access, "costlake-crawl")
+	if err != nil {
+		return crawl.ExportHealth{}, err
+	}
+	_, msg, result := a.checkExport(ctx, cfg, in.Export)
+	return crawl.ExportHealth{Result: result, Message: msg}, nil
+}
+
 // EnsureCrawlSchedule creates a payer's crawl schedule, or updates it to
 // the given settings when it exists, so approving twice is harmless.
 func (a *Activities) EnsureCrawlSchedule(ctx context.Context, in crawl.EnsureScheduleInput) error {

@@ -20,7 +20,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		ingest.ReconcilePeriodActivity, ingest.RemoveDataFilesActivity,
 		onboard.PublishStackTemplateActivity, onboard.DescribeCustomerStackActivity,
 		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity, onboard.CheckSetupActivity,
-		crawl.DiscoverDeliveriesActivity, crawl.RefreshAccountsActivity, crawl.EnsureScheduleActivity,
+		crawl.DiscoverDeliveriesActivity, crawl.RefreshAccountsActivity, crawl.ExportHealthActivity, crawl.EnsureScheduleActivity,
 		crawl.DeleteScheduleActivity, crawl.IngestCostExplorerActivity,
 		customerops.ApplyActivity,
 		ingest.AdjustClosedCyclesActivity,

@@ -324,6 +324,18 @@ func TestOnboardingExportHealth(t *testing.T) {
 	p = e.waitStatus(payerID, workflows.StatusAwaitingApproval)
 	require.Equal(t, onboard.Passed, checkNamed(t, p, onboard.CheckExport).Result, checkNamed(t, p, onboard.CheckExport).Message)
 
+	// Every crawl reads the export's state too: one AWS stopped after the
+	// payer went active is reported in the crawl's result.
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
+	require.Eventually(t, func() bool { _, p = e.state(e.operator, payerID); return p.Schedule != nil }, 30*time.Second, 100*time.Millisecond)
+	r := e.crawlNow(payerID)
+	require.NotNil(t, r.Export)
+	require.Equal(t, onboard.Passed, r.Export.Result, r.Export.Message)
+	e.emu.SetExportStatus(x.ExportArn, "UNHEALTHY", "BILL_OWNER_CHANGED")
+	r = e.crawlNow(payerID)
+	require.Equal(t, onboard.Failed, r.Export.Result)
+	require.Contains(t, r.Export.Message, "export billing2 is UNHEALTHY (BILL_OWNER_CHANGED)")
+
 	// A legacy report that AWS delivers, but without resource IDs and
 	// without refreshing closed months.
 	const legacyID = "950987654321"
