@@ -188,9 +188,9 @@ func (s OnboardingState) Accepts(signal string) bool {
 	case ApproveSignal:
 		return s.Status == StatusAwaitingApproval
 	case RejectSignal:
-		return s.Status != StatusActive && s.Status != StatusRejected && s.Status != StatusOffboarded
+		return s.Status != StatusActive && s.Status != StatusRejected && s.Status != StatusOffboarded && s.Status != StatusFailed
 	case OffboardSignal:
-		return s.Status != StatusRejected && s.Status != StatusOffboarded
+		return s.Status != StatusRejected && s.Status != StatusOffboarded && s.Status != StatusFailed
 	case RequestChangesSignal:
 		return s.Status == StatusStackFailed || s.Status == StatusChecksFailed || s.Status == StatusAwaitingApproval
 	case StackDeployedSignal:
