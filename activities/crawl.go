@@ -90,10 +90,18 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 		return ch, err
 	}
 	cfg.Region = billingRegion
-	listed, err := listAccounts(ctx, organizations.NewFromConfig(cfg))
+	org := organizations.NewFromConfig(cfg)
+	listed, err := listAccounts(ctx, org)
+	if code := apiErrorCode(err); code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
+		// A standalone or member account is its own only account.
+		scope, serr := organizationScope(ctx, org, in.PayerAccountID)
+		if serr == nil && scope.single {
+			listed, err = []orgtypes.Account{{Id: aws.String(in.PayerAccountID), State: orgtypes.AccountStateActive}}, nil
+		}
+	}
 	if err != nil {
 		code, msg := awsError(err)
-		if code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
+		if code == "AccessDeniedException" {
 			return ch, temporal.NewNonRetryableApplicationError(organizationAdvice(in.PayerAccountID, err), "OrganizationUnreadable", err)
 		}
 		return ch, fmt.Errorf("list accounts of %s: %s %s", in.PayerAccountID, code, msg)
@@ -141,6 +149,20 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 		return ch, err
 	}
 	return ch, nil
+}
+
+// CheckExportHealth reads the payer's export definition and status the
+// way the onboarding's export check does, so a crawl reports an export
+// AWS stopped delivering (or that lost resource IDs or its refresh).
+func (a *Activities) CheckExportHealth(ctx context.Context, in crawl.ExportHealthInput) (crawl.ExportHealth, error) {
+	access := in.Access
+	access.Region = billingRegion
+	cfg, err := a.payerConfig(ctx, access, "costlake-crawl")
+	if err != nil {
+		return crawl.ExportHealth{}, err
+	}
+	_, msg, result := a.checkExport(ctx, cfg, in.Export)
+	return crawl.ExportHealth{Result: result, Message: msg}, nil
 }
 
 // EnsureCrawlSchedule creates a payer's crawl schedule, or updates it to

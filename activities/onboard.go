@@ -14,8 +14,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bcmdataexports"
+	bcmtypes "github.com/aws/aws-sdk-go-v2/service/bcmdataexports/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	curapi "github.com/aws/aws-sdk-go-v2/service/costandusagereportservice"
+	curtypes "github.com/aws/aws-sdk-go-v2/service/costandusagereportservice/types"
 	"github.com/aws/aws-sdk-go-v2/service/costexplorer"
 	cetypes "github.com/aws/aws-sdk-go-v2/service/costexplorer/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -62,6 +64,15 @@ func awsError(err error) (code, msg string) {
 		return ae.ErrorCode(), ae.ErrorMessage()
 	}
 	return "", err.Error()
+}
+
+// apiErrorCode is an AWS error's code; "" for nil or a non-AWS error.
+func apiErrorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
 }
 
 // DescribeCustomerStack reads the customer stack through the payer's role.
@@ -176,13 +187,9 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 	}
 	add(onboard.CheckCredentials, onboard.Passed, "authenticated with "+describeAccess(reg.Access))
 
-	accounts, msg, ok := a.checkOrganization(ctx, cfg, reg.PayerAccountID)
-	if !ok {
-		add(onboard.CheckOrganization, onboard.Failed, msg)
-	} else {
-		res.Accounts = accounts
-		add(onboard.CheckOrganization, onboard.Passed, msg)
-	}
+	accounts, msg, result := a.checkOrganization(ctx, cfg, reg.PayerAccountID)
+	res.Accounts = accounts
+	add(onboard.CheckOrganization, result, msg)
 
 	if reg.Export.Type == payer.CostExplorer {
 		result := onboard.Passed
@@ -203,12 +210,8 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 		add(onboard.CheckBucket, onboard.Passed, msg)
 	}
 
-	exportKnown, msg, ok := a.checkExport(ctx, cfg, reg.Export)
-	if !ok {
-		add(onboard.CheckExport, onboard.Failed, msg)
-	} else {
-		add(onboard.CheckExport, onboard.Passed, msg)
-	}
+	exportKnown, msg, result := a.checkExport(ctx, cfg, reg.Export)
+	add(onboard.CheckExport, result, msg)
 
 	if store == nil {
 		skipRest(onboard.CheckDelivery)
@@ -239,19 +242,22 @@ func credentialsAdvice(reg payer.Registration, principal string, err error) stri
 	}
 }
 
-func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, msg string, ok bool) {
+// checkOrganization lists the payer's organization. A standalone account
+// (no organization) and a member account (which may not list the
+// organization) are onboarded as that one account: the check does not
+// apply, and says so.
+func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, msg, result string) {
 	client := organizations.NewFromConfig(cfg)
-	org, err := client.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	scope, err := organizationScope(ctx, client, payerID)
 	if err != nil {
-		return nil, organizationAdvice(payerID, err), false
+		return nil, organizationAdvice(payerID, err), onboard.Failed
 	}
-	if m := aws.ToString(org.Organization.MasterAccountId); m != payerID {
-		return nil, fmt.Sprintf("account %s is a member of organization %s, whose management (payer) account is %s: register the management account, which receives the consolidated bill.",
-			payerID, aws.ToString(org.Organization.Id), m), false
+	if scope.single {
+		return []string{payerID}, scope.why, onboard.NotApplicable
 	}
 	accounts, err := listAccounts(ctx, client)
 	if err != nil {
-		return nil, organizationAdvice(payerID, err), false
+		return nil, organizationAdvice(payerID, err), onboard.Failed
 	}
 	total := len(accounts)
 	for _, acct := range accounts {
@@ -260,18 +266,44 @@ func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, paye
 		}
 	}
 	slices.Sort(active)
-	return active, fmt.Sprintf("organization %s: %d accounts, %d active", aws.ToString(org.Organization.Id), total, len(active)), true
+	return active, fmt.Sprintf("organization %s: %d accounts, %d active", scope.org, total, len(active)), onboard.Passed
+}
+
+// payerScope is what the payer's bill covers: its organization, or its
+// own account alone (single), with the reason.
+type payerScope struct {
+	single bool
+	org    string
+	why    string
+}
+
+// organizationScope asks Organizations whether the payer manages an
+// organization. Standalone accounts answer AWSOrganizationsNotInUseException;
+// a member account reads its organization but is not its management
+// account, and AWS gives it only its own usage.
+func organizationScope(ctx context.Context, client *organizations.Client, payerID string) (payerScope, error) {
+	org, err := client.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		if code, _ := awsError(err); code == "AWSOrganizationsNotInUseException" {
+			return payerScope{single: true, why: fmt.Sprintf("not applicable: account %s is a standalone account (not in an AWS Organization), so its bill covers that account alone; connected accounts: %s", payerID, payerID)}, nil
+		}
+		return payerScope{}, err
+	}
+	id, m := aws.ToString(org.Organization.Id), aws.ToString(org.Organization.MasterAccountId)
+	if m != payerID {
+		return payerScope{single: true, org: id, why: fmt.Sprintf("not applicable: account %s is a member of organization %s (management account %s) and is onboarded alone, with its own costs only; connected accounts: %s. To take in the whole organization's bill, register %s instead.",
+			payerID, id, m, payerID, m)}, nil
+	}
+	return payerScope{org: id}, nil
 }
 
 func organizationAdvice(payerID string, err error) string {
 	code, msg := awsError(err)
 	switch code {
-	case "AWSOrganizationsNotInUseException":
-		return fmt.Sprintf("account %s is not in an AWS Organization (%s): register the management (payer) account of the customer's organization.", payerID, msg)
 	case "AccessDeniedException", "AccessDenied":
 		return fmt.Sprintf("the role may not read the organization (%s): redeploy the costlake stack, whose policy grants organizations:ListAccounts and organizations:DescribeOrganization.", msg)
 	}
-	return fmt.Sprintf("could not list the organization's accounts: %s %s", code, msg)
+	return fmt.Sprintf("could not list the organization's accounts of %s: %s %s", payerID, code, msg)
 }
 
 func (a *Activities) checkBucket(ctx context.Context, cfg aws.Config, e payer.Export) (blob.Store, string, bool) {
@@ -302,26 +334,70 @@ func (a *Activities) checkBucket(ctx context.Context, cfg aws.Config, e payer.Ex
 // checkExport looks the export definition up when the registration asks
 // to detect or create it (the stack creates it); known reports whether an
 // export is known to exist.
-func (a *Activities) checkExport(ctx context.Context, cfg aws.Config, e payer.Export) (known bool, msg string, ok bool) {
+func (a *Activities) checkExport(ctx context.Context, cfg aws.Config, e payer.Export) (known bool, msg, result string) {
 	if !e.DetectExisting && !e.Create {
-		return false, "not looked up (detect_existing is off): the delivery check looks for manifests under the prefix", true
+		return false, "not looked up (detect_existing is off): the delivery check looks for manifests under the prefix", onboard.Passed
 	}
+	var ok bool
+	var h exportHealth
 	switch e.Type {
 	case payer.LegacyCUR:
-		return checkReportDefinition(ctx, curapi.NewFromConfig(cfg), e)
+		known, msg, ok, h = checkReportDefinition(ctx, curapi.NewFromConfig(cfg), e)
 	case payer.CUR2, payer.FOCUS:
-		return checkDataExport(ctx, bcmdataexports.NewFromConfig(cfg), e)
+		known, msg, ok, h = checkDataExport(ctx, bcmdataexports.NewFromConfig(cfg), e)
+	default:
+		return false, "the partner layout has no export definition to look up", onboard.Passed
 	}
-	return false, "the partner layout has no export definition to look up", true
+	if !ok {
+		return known, msg, onboard.Failed
+	}
+	return known, h.report(msg), h.result()
 }
 
-func checkReportDefinition(ctx context.Context, client *curapi.Client, e payer.Export) (bool, string, bool) {
+// exportHealth is what an export's own definition and status say is
+// wrong: failures stop it delivering, warnings cost data quality.
+type exportHealth struct {
+	failures, warnings []string
+}
+
+func (h exportHealth) result() string {
+	switch {
+	case len(h.failures) > 0:
+		return onboard.Failed
+	case len(h.warnings) > 0:
+		return onboard.Warning
+	}
+	return onboard.Passed
+}
+
+// report puts the problems first, then what was found.
+func (h exportHealth) report(found string) string {
+	parts := append(append([]string{}, h.failures...), h.warnings...)
+	return strings.Join(append(parts, found), "; ")
+}
+
+// exportStatusAdvice explains a Data Exports status reason.
+func exportStatusAdvice(name, reason string, e payer.Export) string {
+	where := "s3://" + e.Bucket + "/" + e.Prefix
+	switch reason {
+	case "INSUFFICIENT_PERMISSION":
+		return fmt.Sprintf("export %s is UNHEALTHY (INSUFFICIENT_PERMISSION): AWS may not write to %s. The bucket policy must allow bcm-data-exports.amazonaws.com and billingreports.amazonaws.com s3:PutObject and s3:GetBucketPolicy (the costlake stack writes it with CreateBucket=true); fix it and AWS delivers at the next refresh", name, where)
+	case "BILL_OWNER_CHANGED":
+		return fmt.Sprintf("export %s is UNHEALTHY (BILL_OWNER_CHANGED): the account's bill owner changed (it joined or left an organization), so AWS stopped the export; register the account that pays the bill now, or recreate the export there", name)
+	case "INTERNAL_FAILURE":
+		return fmt.Sprintf("export %s is UNHEALTHY (INTERNAL_FAILURE): AWS failed to produce it; it usually recovers at the next refresh, otherwise open an AWS Support case", name)
+	}
+	return fmt.Sprintf("export %s is UNHEALTHY (%s): see the export in the AWS Billing console", name, cmp.Or(reason, "no reason given"))
+}
+
+func checkReportDefinition(ctx context.Context, client *curapi.Client, e payer.Export) (bool, string, bool, exportHealth) {
+	var h exportHealth
 	p := curapi.NewDescribeReportDefinitionsPaginator(client, &curapi.DescribeReportDefinitionsInput{})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			code, msg := awsError(err)
-			return false, fmt.Sprintf("could not list Cost and Usage Reports (%s %s): the stack's policy grants cur:DescribeReportDefinitions.", code, msg), false
+			return false, fmt.Sprintf("could not list Cost and Usage Reports (%s %s): the stack's policy grants cur:DescribeReportDefinitions.", code, msg), false, h
 		}
 		for _, d := range page.ReportDefinitions {
 			if aws.ToString(d.ReportName) != e.Name {
@@ -330,12 +406,26 @@ func checkReportDefinition(ctx context.Context, client *curapi.Client, e payer.E
 			got := "s3://" + aws.ToString(d.S3Bucket) + "/" + strings.Trim(aws.ToString(d.S3Prefix), "/")
 			want := "s3://" + e.Bucket + "/" + e.Prefix
 			if got != want {
-				return true, fmt.Sprintf("report %s delivers to %s, not %s: fix export.bucket and export.prefix, or the report.", e.Name, got, want), false
+				return true, fmt.Sprintf("report %s delivers to %s, not %s: fix export.bucket and export.prefix, or the report.", e.Name, got, want), false, h
 			}
-			return true, fmt.Sprintf("found report %s (%s, %s, %s) delivering to %s", e.Name, d.Format, d.Compression, d.TimeUnit, got), true
+			if st := d.ReportStatus; st != nil {
+				switch st.LastStatus {
+				case "ERROR_PERMISSIONS":
+					h.failures = append(h.failures, fmt.Sprintf("AWS's last delivery of report %s failed (ERROR_PERMISSIONS): the bucket policy of %s must allow billingreports.amazonaws.com s3:PutObject and s3:GetBucketPolicy", e.Name, e.Bucket))
+				case "ERROR_NO_BUCKET":
+					h.failures = append(h.failures, fmt.Sprintf("AWS's last delivery of report %s failed (ERROR_NO_BUCKET): bucket %s is gone; recreate it or point the report at another", e.Name, e.Bucket))
+				}
+			}
+			if !slices.Contains(d.AdditionalSchemaElements, curtypes.SchemaElementResources) {
+				h.warnings = append(h.warnings, fmt.Sprintf("report %s has no resource IDs: costs cannot be split by resource; edit the report and include resource IDs (RESOURCES)", e.Name))
+			}
+			if !aws.ToBool(d.RefreshClosedReports) {
+				h.warnings = append(h.warnings, fmt.Sprintf("report %s is not refreshed automatically: refunds, credits and fees AWS adds after a month closes never arrive; edit the report and turn on automatic refresh", e.Name))
+			}
+			return true, fmt.Sprintf("found report %s (%s, %s, %s) delivering to %s", e.Name, d.Format, d.Compression, d.TimeUnit, got), true, h
 		}
 	}
-	return false, missingExport("Cost and Usage Report", e), false
+	return false, missingExport("Cost and Usage Report", e), false, h
 }
 
 // missingExport explains an export that is not there. costlake never
@@ -381,13 +471,14 @@ func tableOf(t payer.ExportType) string {
 	return "COST_AND_USAGE_REPORT"
 }
 
-func checkDataExport(ctx context.Context, client *bcmdataexports.Client, e payer.Export) (bool, string, bool) {
+func checkDataExport(ctx context.Context, client *bcmdataexports.Client, e payer.Export) (bool, string, bool, exportHealth) {
+	var h exportHealth
 	p := bcmdataexports.NewListExportsPaginator(client, &bcmdataexports.ListExportsInput{})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			code, msg := awsError(err)
-			return false, fmt.Sprintf("could not list Data Exports (%s %s): the stack's policy grants bcm-data-exports:ListExports.", code, msg), false
+			return false, fmt.Sprintf("could not list Data Exports (%s %s): the stack's policy grants bcm-data-exports:ListExports.", code, msg), false, h
 		}
 		for _, ref := range page.Exports {
 			if aws.ToString(ref.ExportName) != e.Name {
@@ -396,30 +487,36 @@ func checkDataExport(ctx context.Context, client *bcmdataexports.Client, e payer
 			out, err := client.GetExport(ctx, &bcmdataexports.GetExportInput{ExportArn: ref.ExportArn})
 			if err != nil {
 				code, msg := awsError(err)
-				return true, fmt.Sprintf("could not read export %s (%s %s): the stack's policy grants bcm-data-exports:GetExport.", e.Name, code, msg), false
+				return true, fmt.Sprintf("could not read export %s (%s %s): the stack's policy grants bcm-data-exports:GetExport.", e.Name, code, msg), false, h
 			}
 			want := "s3://" + e.Bucket + "/" + e.Prefix
 			got := ""
 			if out.Export == nil {
-				return true, fmt.Sprintf("export %s has no definition in GetExport's answer", e.Name), false
+				return true, fmt.Sprintf("export %s has no definition in GetExport's answer", e.Name), false, h
 			}
 			if d := out.Export.DestinationConfigurations; d != nil && d.S3Destination != nil {
 				got = "s3://" + aws.ToString(d.S3Destination.S3Bucket) + "/" + strings.Trim(aws.ToString(d.S3Destination.S3Prefix), "/")
 			}
 			if got != want {
-				return true, fmt.Sprintf("export %s delivers to %s, not %s: fix export.bucket and export.prefix, or the export.", e.Name, got, want), false
+				return true, fmt.Sprintf("export %s delivers to %s, not %s: fix export.bucket and export.prefix, or the export.", e.Name, got, want), false, h
 			}
 			q := ""
 			if out.Export != nil && out.Export.DataQuery != nil {
 				q = aws.ToString(out.Export.DataQuery.QueryStatement)
 			}
 			if !strings.Contains(strings.ToUpper(q), tableOf(e.Type)) {
-				return true, fmt.Sprintf("export %s does not query %s (its query is %q): export.type is %s.", e.Name, tableOf(e.Type), q, e.Type), false
+				return true, fmt.Sprintf("export %s does not query %s (its query is %q): export.type is %s.", e.Name, tableOf(e.Type), q, e.Type), false, h
 			}
-			return true, fmt.Sprintf("found export %s of %s delivering to %s", e.Name, tableOf(e.Type), got), true
+			if st := out.ExportStatus; st != nil && st.StatusCode == bcmtypes.ExportStatusCodeUnhealthy {
+				h.failures = append(h.failures, exportStatusAdvice(e.Name, string(st.StatusReason), e))
+			}
+			if e.Type == payer.CUR2 && !strings.EqualFold(out.Export.DataQuery.TableConfigurations[tableOf(e.Type)]["INCLUDE_RESOURCES"], "TRUE") {
+				h.warnings = append(h.warnings, fmt.Sprintf("export %s has no resource IDs: costs cannot be split by resource; edit the export and include resource IDs (INCLUDE_RESOURCES)", e.Name))
+			}
+			return true, fmt.Sprintf("found export %s of %s delivering to %s", e.Name, tableOf(e.Type), got), true, h
 		}
 	}
-	return false, missingExport("Data Export", e), false
+	return false, missingExport("Data Export", e), false, h
 }
 
 // findLatestDelivery looks for a delivery of the month of asOf, then of

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,6 +36,9 @@ func (a *Activities) stackParams(reg payer.Registration, stackName string) cloud
 		// A partner writes the files; the stack creates no export, and the
 		// template's ExportType only matters when it does.
 		p.ExportType, p.CreateExport = string(payer.LegacyCUR), false
+		// Nor is there an export name; the template wants one for its
+		// outputs only, since it creates nothing.
+		p.ExportName = cmp.Or(p.ExportName, "partner")
 	}
 	if _, name, ok := strings.Cut(reg.Access.RoleARN, ":role/"); ok {
 		p.RoleName = name
@@ -44,6 +48,42 @@ func (a *Activities) stackParams(reg payer.Registration, stackName string) cloud
 		p.CreateOIDCProvider = reg.OIDC.CreateProvider
 	}
 	return p
+}
+
+// Worker settings an onboarding needs, as the setup check names them.
+const (
+	settingPrincipal = "--aws-principal-arn"
+	envPrincipal     = "COSTLAKE_AWS_PRINCIPAL_ARN"
+	settingTemplates = "--templates"
+	envTemplates     = "COSTLAKE_TEMPLATES"
+)
+
+// CheckOnboardingSetup reports the worker settings a registration needs
+// and this worker lacks. It reads only the worker's own configuration, so
+// the gateway can refuse a registration that cannot go on right away.
+func (a *Activities) CheckOnboardingSetup(_ context.Context, in onboard.CheckSetupInput) (onboard.CheckSetupResult, error) {
+	var res onboard.CheckSetupResult
+	add := func(setting, env, msg string) {
+		res.Problems = append(res.Problems, onboard.SetupProblem{Setting: setting, Env: env, Message: msg})
+	}
+	if in.Registration.Access.Mode == payer.AssumeRole {
+		p := a.stackParams(in.Registration, "costlake-setup-check")
+		switch {
+		case p.CostlakePrincipalArn == "":
+			add(settingPrincipal, envPrincipal, "costlake's AWS principal is not configured: set "+settingPrincipal+" ("+envPrincipal+
+				") on the worker to the role or account ARN that customers' roles trust, e.g. arn:aws:iam::123456789012:role/costlake-worker")
+		case !cloudformation.ValidPrincipalARN(p.CostlakePrincipalArn):
+			add(settingPrincipal, envPrincipal, fmt.Sprintf("%s is %q, not an IAM ARN arn:aws:iam::<12 digits>:root, :role/<name> or :user/<name>",
+				settingPrincipal, p.CostlakePrincipalArn))
+		}
+	}
+	if a.Onboarding.Templates == "" {
+		add(settingTemplates, envTemplates, "no place to publish the customer stack's template: set "+settingTemplates+" ("+envTemplates+
+			") on the worker to s3://bucket/prefix (or a local folder for development)")
+	} else if _, err := blob.ParseLocation(a.Onboarding.Templates); err != nil {
+		add(settingTemplates, envTemplates, fmt.Sprintf("%s is not a usable location: %v", settingTemplates, err))
+	}
+	return res, nil
 }
 
 // PublishStackTemplate uploads the customer stack's template (named by its
@@ -75,6 +115,13 @@ func (a *Activities) PublishStackTemplate(ctx context.Context, in onboard.Publis
 	sum := sha256.Sum256(body)
 	key := loc.Key("costlake-customer-" + hex.EncodeToString(sum[:6]) + ".yaml")
 	if err := store.Put(ctx, key, bytes.NewReader(body)); err != nil {
+		code, msg := awsError(err)
+		switch code {
+		case "NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId":
+			// Retrying will not create the bucket or grant the permission.
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("cannot publish the template to %s (%s: %s): make %s (%s) a location the worker may write",
+				loc.URLOf(key), code, msg, settingTemplates, envTemplates), onboard.ErrTypeInvalidSetup, err)
+		}
 		return res, fmt.Errorf("publish template to %s: %w", loc.URLOf(key), err)
 	}
 	switch loc.Scheme {

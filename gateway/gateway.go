@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -32,6 +34,8 @@ type Server struct {
 	keys     []APIKey
 	timing   workflows.OnboardTiming
 	clock    clock.Clock
+	// registerWait: see Config.RegisterWait.
+	registerWait time.Duration
 }
 
 // Config configures the gateway.
@@ -45,11 +49,14 @@ type Config struct {
 	// Clock is the business date that picks the period a read means when
 	// it names none; nil reads the system clock.
 	Clock clock.Clock
+	// RegisterWait bounds how long a registration waits for the worker to
+	// check its settings and publish the stack; default 10 seconds.
+	RegisterWait time.Duration
 }
 
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
-	s := &Server{temporal: c, log: log, keys: cfg.Keys, timing: cfg.OnboardTiming, clock: cfg.Clock}
+	s := &Server{temporal: c, log: log, keys: cfg.Keys, timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

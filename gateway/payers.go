@@ -2,17 +2,20 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/workflows"
@@ -88,29 +91,92 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	id := workflows.OnboardingWorkflowID(reg.PayerAccountID)
-	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	// Update-with-start: the onboarding starts and, in the same call, the
+	// worker answers whether it can go on (its settings, the published
+	// stack), so a registration that cannot proceed is refused here
+	// instead of failing where only the worker's log shows it.
+	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: workflows.TaskQueue,
 		// A running onboarding (or active payer) is a conflict; a rejected
-		// one may be registered again.
+		// or failed one may be registered again.
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		// Without it the SDK quietly returns the running workflow.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.OnboardPayer, workflows.OnboardPayerInput{Registration: reg, Timing: s.timing})
+	wctx, cancel := context.WithTimeout(ctx, s.registerWait)
+	defer cancel()
+	status := workflows.StatusRegistered
+	var note string
+	handle, err := s.temporal.UpdateWithStartWorkflow(wctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			WorkflowID: id, UpdateName: workflows.RegistrationUpdate, WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err == nil {
+		var res workflows.RegistrationResult
+		if err = handle.Get(wctx, &res); err == nil {
+			status = res.Status
+		}
+	}
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
+	var app *temporal.ApplicationError
+	var slow *client.WorkflowUpdateServiceTimeoutOrCanceledError
+	switch {
+	case errors.As(err, &started):
 		msg := fmt.Sprintf("payer %s is already registered", reg.PayerAccountID)
 		if rec, err := s.payerState(c, reg.PayerAccountID); err == nil && sees(c, rec.State.Registration.CustomerID) {
 			msg += fmt.Sprintf(" for customer %s (status %s)", rec.State.Registration.CustomerID, rec.State.Status)
 		}
 		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: msg + "; reject it first to register it again"}}
+	case errors.As(err, &app) && app.Type() == workflows.ErrTypeOnboardingFailed:
+		var f workflows.Failure
+		_ = app.Details(&f) // the message alone still says why
+		msg := fmt.Sprintf("payer %s cannot be onboarded: %s", reg.PayerAccountID, app.Message())
+		if f.Fix != "" {
+			msg += "; to fix: " + f.Fix
+		}
+		body := Error{Code: "onboarding_failed", Message: msg}
+		if len(f.Settings) > 0 {
+			body.Code, body.Fields = "setup_incomplete", map[string]string{}
+			for _, setting := range f.Settings {
+				body.Fields[setting] = "missing or invalid on the worker: see the message"
+			}
+		}
+		// The worker, not the request, is at fault: 503 until it is fixed.
+		return &apiError{status: http.StatusServiceUnavailable, body: body}
+	case errors.As(err, &slow) || (err != nil && wctx.Err() != nil && ctx.Err() == nil):
+		// Started, but no worker answered in time: the status will tell.
+		note = fmt.Sprintf("no worker answered within %s; GET the payer to follow its status", s.registerWait)
+	case err != nil:
+		return err
 	}
+	runID, err := s.startedRun(ctx, start, id)
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/payers/"+reg.PayerAccountID)
-	return c.JSON(http.StatusCreated, map[string]string{"id": reg.PayerAccountID, "workflow_id": id, "run_id": run.GetRunID(), "status": "registered"})
+	resp := map[string]string{"id": reg.PayerAccountID, "workflow_id": id, "run_id": runID, "status": status}
+	if note != "" {
+		resp["note"] = note
+	}
+	return c.JSON(http.StatusCreated, resp)
+}
+
+// startedRun returns the run an update-with-start started. When the call
+// gave up waiting before the server answered, the operation never learnt
+// it, so the workflow's latest run says.
+func (s *Server) startedRun(ctx context.Context, start client.WithStartWorkflowOperation, id string) (string, error) {
+	gctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if run, err := start.Get(gctx); err == nil {
+		return run.GetRunID(), nil
+	}
+	desc, err := s.temporal.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return "", err
+	}
+	return desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), nil
 }
 
 // mayRegister applies the limits of customer-scoped keys: they register

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
@@ -61,6 +62,13 @@ const testPrincipal = "arn:aws:iam::999999999999:role/costlake-worker"
 
 func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 	t.Helper()
+	return newOnboardEnvWith(t, timing, nil)
+}
+
+// newOnboardEnvWith is newOnboardEnv with the worker's onboarding settings
+// changed by setup.
+func newOnboardEnvWith(t *testing.T, timing workflows.OnboardTiming, setup func(*activities.OnboardingConfig)) *onboardEnv {
+	t.Helper()
 	e := &onboardEnv{t: t, emu: awsemu.Start(t), minio: harness.MinIO(t), today: onboardToday}
 	e.emu.Setenv(t)
 	t.Setenv("AWS_ENDPOINT_URL_STS", e.minio.Endpoint)
@@ -78,6 +86,9 @@ func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 			PrincipalARN: testPrincipal,
 			Templates:    "s3://costlake-templates/stacks",
 		},
+	}
+	if setup != nil {
+		setup(&acts.Onboarding)
 	}
 	acts.Blobs.S3 = e.minio.S3Options()
 	db, postgres := lake.DB()
@@ -112,7 +123,8 @@ func (e *onboardEnv) delivery(bucket, payerID string) (string, *synth.Result) {
 		accounts = append(accounts, awsemu.Account{Id: id})
 	}
 	e.emu.SetOrganization(payerID, accounts)
-	e.emu.AddReportDefinition(awsemu.ReportDefinition{ReportName: "billing", TimeUnit: "HOURLY", Format: "textORcsv", Compression: "GZIP", S3Bucket: bucket, S3Prefix: "cur", S3Region: "us-east-1"})
+	e.emu.AddReportDefinition(awsemu.ReportDefinition{ReportName: "billing", TimeUnit: "HOURLY", Format: "textORcsv", Compression: "GZIP", S3Bucket: bucket, S3Prefix: "cur", S3Region: "us-east-1",
+		AdditionalSchemaElements: []string{"RESOURCES"}, RefreshClosedReports: aws.Bool(true)})
 	return period, gen
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/costlake/costlake/internal/crawl"
+	"github.com/costlake/costlake/internal/onboard"
 )
 
 // CrawlPayer finds what changed in a payer's export and ingests exactly
@@ -38,6 +39,10 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 		res.AccountsError = rootMessage(err)
 	} else {
 		res.Accounts = &changes
+	}
+
+	if in.Export != nil && workflow.GetVersion(ctx, "export-health", workflow.DefaultVersion, 1) == 1 {
+		res.Export = exportHealth(short, ctx, in)
 	}
 
 	if in.CostExplorer {
@@ -208,6 +213,19 @@ func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, 
 
 // rootMessage is the innermost message of a workflow-side error chain,
 // without Temporal's "(type: …, retryable: …)" decoration.
+// exportHealth reads the export's own state; like the accounts, it is a
+// report and never fails the crawl.
+func exportHealth(actx, ctx workflow.Context, in CrawlPayerInput) *crawl.ExportHealth {
+	var h crawl.ExportHealth
+	err := workflow.ExecuteActivity(actx, crawl.ExportHealthActivity, crawl.ExportHealthInput{
+		PayerAccountID: in.PayerAccountID, Access: in.Access, Export: *in.Export,
+	}).Get(ctx, &h)
+	if err != nil {
+		return &crawl.ExportHealth{Result: onboard.Failed, Message: "could not read the export's state: " + rootMessage(err)}
+	}
+	return &h
+}
+
 func rootMessage(err error) string {
 	for {
 		next := errors.Unwrap(err)

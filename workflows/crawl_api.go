@@ -35,6 +35,9 @@ type CrawlPayerInput struct {
 	ActiveSince time.Time `json:"active_since"`
 	// CostExplorer crawls daily costs from Cost Explorer instead of files.
 	CostExplorer bool `json:"cost_explorer,omitempty"`
+	// Export, for an export the CUR or Data Exports API knows
+	// (detect_existing or create), has each crawl read its health.
+	Export *payer.Export `json:"export,omitempty"`
 }
 
 // FirstDeliveryGrace is how long after activation a missing export is
@@ -51,7 +54,19 @@ func CrawlInputFor(reg payer.Registration, activeSince time.Time) CrawlPayerInpu
 		Accounts:       ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts},
 		ActiveSince:    activeSince,
 		CostExplorer:   reg.Export.Type == payer.CostExplorer,
+		Export:         knownExport(reg.Export),
 	}
+}
+
+// knownExport is the export a crawl checks the health of, if any.
+func knownExport(e payer.Export) *payer.Export {
+	switch {
+	case e.Type != payer.LegacyCUR && e.Type != payer.CUR2 && e.Type != payer.FOCUS:
+		return nil
+	case !e.DetectExisting && !e.Create:
+		return nil
+	}
+	return &e
 }
 
 // What a crawl did with a period.
@@ -80,12 +95,14 @@ const (
 
 // CrawlPayerResult records what a crawl found and did.
 type CrawlPayerResult struct {
-	PayerAccountID string                          `json:"payer_account_id"`
-	Status         string                          `json:"status"`
-	Periods        []PeriodOutcome                 `json:"periods,omitempty"`
-	Accounts       *crawl.AccountChanges           `json:"accounts,omitempty"`
-	AccountsError  string                          `json:"accounts_error,omitempty"`
-	CostExplorer   *crawl.IngestCostExplorerResult `json:"cost_explorer,omitempty"`
+	PayerAccountID string                `json:"payer_account_id"`
+	Status         string                `json:"status"`
+	Periods        []PeriodOutcome       `json:"periods,omitempty"`
+	Accounts       *crawl.AccountChanges `json:"accounts,omitempty"`
+	AccountsError  string                `json:"accounts_error,omitempty"`
+	// Export is the export definition's health, when the crawl checks it.
+	Export       *crawl.ExportHealth             `json:"export,omitempty"`
+	CostExplorer *crawl.IngestCostExplorerResult `json:"cost_explorer,omitempty"`
 }
 
 // ErrTypeExportNotFound fails a crawl that finds no delivery past the

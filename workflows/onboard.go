@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -63,10 +64,24 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 	for _, name := range operatorSignals {
 		o.signals[name] = workflow.GetSignalChannel(ctx, name)
 	}
+	if err := o.setRegistrationHandler(ctx); err != nil {
+		return o.state, err
+	}
 	if o.state.Status == "" {
 		o.record(ctx, "registered for customer "+o.state.Registration.CustomerID)
-		if err := o.publish(ctx); err != nil {
-			return o.state, err
+		if workflow.GetVersion(ctx, "setup-check", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			if err := o.publish(ctx); err != nil {
+				return o.state, err
+			}
+		} else {
+			if err := o.start(ctx); err != nil {
+				return o.state, err
+			}
+			if o.state.Status == StatusFailed {
+				// The record stays readable; the registration update hears why.
+				err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+				return o.state, err
+			}
 		}
 	}
 	for {
@@ -167,6 +182,77 @@ func shortActivity(ctx workflow.Context) workflow.Context {
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
+}
+
+// setRegistrationHandler answers the gateway's RegistrationUpdate once the
+// onboarding has started well (the stack is published) or failed.
+func (o *onboarding) setRegistrationHandler(ctx workflow.Context) error {
+	return workflow.SetUpdateHandler(ctx, RegistrationUpdate, func(ctx workflow.Context) (RegistrationResult, error) {
+		err := workflow.Await(ctx, func() bool { return o.state.Status != "" && o.state.Status != StatusRegistered })
+		if err != nil {
+			return RegistrationResult{}, err
+		}
+		if f := o.state.Failure; o.state.Status == StatusFailed && f != nil {
+			return RegistrationResult{}, temporal.NewNonRetryableApplicationError(f.Reason, ErrTypeOnboardingFailed, nil, *f)
+		}
+		return RegistrationResult{Status: o.state.Status}, nil
+	})
+}
+
+// start checks that the worker has the settings the onboarding needs and
+// publishes the stack. When it cannot, the status is failed with the
+// reason and the fix; the error is only a cancellation.
+func (o *onboarding) start(ctx workflow.Context) error {
+	o.state.Status = StatusRegistered
+	var setup onboard.CheckSetupResult
+	err := workflow.ExecuteActivity(shortActivity(ctx), onboard.CheckSetupActivity,
+		onboard.CheckSetupInput{Registration: o.state.Registration}).Get(ctx, &setup)
+	if temporal.IsCanceledError(err) {
+		return err
+	}
+	if err != nil {
+		o.fail(ctx, &Failure{Step: FailedAtSetup, Reason: "the worker could not check its settings: " + rootMessage(err),
+			Fix: "run a costlake worker of this version on task queue " + TaskQueue + ", then register the payer again"})
+		return nil
+	}
+	if len(setup.Problems) > 0 {
+		f := &Failure{Step: FailedAtSetup}
+		var reasons []string
+		for _, p := range setup.Problems {
+			f.Settings = append(f.Settings, p.Setting)
+			reasons = append(reasons, p.Message)
+		}
+		f.Reason = strings.Join(reasons, "; ")
+		f.Fix = "set " + strings.Join(f.Settings, " and ") + " on every worker, restart the workers, then register the payer again"
+		o.fail(ctx, f)
+		return nil
+	}
+	err = o.publish(ctx)
+	if temporal.IsCanceledError(err) {
+		return err
+	}
+	if err != nil {
+		o.fail(ctx, &Failure{Step: FailedAtPublish, Reason: "the customer stack's template could not be published: " + failureMessage(err),
+			Fix: "fix what the reason names (usually the worker's --templates location, which must exist and be writable by the worker), then register the payer again"})
+	}
+	return nil
+}
+
+// failureMessage is the message of the activity's own failure, which
+// names what to fix, rather than of its innermost cause.
+func failureMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return rootMessage(err)
+}
+
+// fail ends the onboarding's progress: the status says failed, the
+// failure says why and what to fix.
+func (o *onboarding) fail(ctx workflow.Context, f *Failure) {
+	o.state.Status, o.state.Failure = StatusFailed, f
+	o.record(ctx, "the onboarding cannot go on: "+f.Reason+"; to fix: "+f.Fix)
 }
 
 func (o *onboarding) publish(ctx workflow.Context) error {

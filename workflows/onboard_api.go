@@ -33,6 +33,22 @@ const (
 	OffboardSignal = "offboard"
 )
 
+// RegistrationUpdate is the Update the gateway starts an onboarding with
+// (update-with-start): it completes once the worker has checked its own
+// settings and published the stack, or has found that the onboarding
+// cannot go on, in which case it fails with ErrTypeOnboardingFailed and
+// the Failure's reason. It carries no input.
+const RegistrationUpdate = "registration"
+
+// ErrTypeOnboardingFailed is the failure type of a RegistrationUpdate
+// whose onboarding ended in StatusFailed.
+const ErrTypeOnboardingFailed = "OnboardingFailed"
+
+// RegistrationResult answers a RegistrationUpdate that went well.
+type RegistrationResult struct {
+	Status string `json:"status"`
+}
+
 // Decision is the payload of the operator's signals.
 type Decision struct {
 	By     string   `json:"by"` // the API key's name, for the record
@@ -42,6 +58,8 @@ type Decision struct {
 
 // Onboarding statuses.
 const (
+	StatusRegistered       = "registered"        // the worker checks its settings and publishes the stack
+	StatusFailed           = "failed"            // final: the onboarding cannot go on; Failure says why and what to fix
 	StatusAwaitingStack    = "awaiting_stack"    // the customer has the link; costlake polls the stack
 	StatusStackFailed      = "stack_failed"      // the stack failed or never came; the operator decides
 	StatusValidating       = "validating"        // checks are running
@@ -126,9 +144,25 @@ type FirstIngestion struct {
 	Note       string `json:"note,omitempty"`
 }
 
+// Failure says why an onboarding cannot go on and what to fix.
+type Failure struct {
+	Step   string `json:"step"` // "setup" (the worker's settings) or "publish" (the stack template)
+	Reason string `json:"reason"`
+	Fix    string `json:"fix"`
+	// Settings are the worker settings to set, e.g. --aws-principal-arn.
+	Settings []string `json:"settings,omitempty"`
+}
+
+// Failure steps.
+const (
+	FailedAtSetup   = "setup"
+	FailedAtPublish = "publish"
+)
+
 // OnboardingState is everything the gateway shows of a payer.
 type OnboardingState struct {
 	Status           string             `json:"status"`
+	Failure          *Failure           `json:"failure,omitempty"` // set when Status is failed
 	Registration     payer.Registration `json:"registration"`
 	Stack            StackState         `json:"stack"`
 	Wait             *StackWait         `json:"wait,omitempty"`
@@ -154,9 +188,9 @@ func (s OnboardingState) Accepts(signal string) bool {
 	case ApproveSignal:
 		return s.Status == StatusAwaitingApproval
 	case RejectSignal:
-		return s.Status != StatusActive && s.Status != StatusRejected && s.Status != StatusOffboarded
+		return s.Status != StatusActive && s.Status != StatusRejected && s.Status != StatusOffboarded && s.Status != StatusFailed
 	case OffboardSignal:
-		return s.Status != StatusRejected && s.Status != StatusOffboarded
+		return s.Status != StatusRejected && s.Status != StatusOffboarded && s.Status != StatusFailed
 	case RequestChangesSignal:
 		return s.Status == StatusStackFailed || s.Status == StatusChecksFailed || s.Status == StatusAwaitingApproval
 	case StackDeployedSignal:

@@ -101,6 +101,16 @@ type onboardFakes struct {
 	children  []startedChild
 	schedules []crawl.EnsureScheduleInput
 	deleted   []crawl.DeleteScheduleInput
+	// setupProblems and publishErr make the worker's setup check or the
+	// template's publication fail.
+	setupProblems []onboard.SetupProblem
+	publishErr    error
+}
+
+func (f *onboardFakes) checkSetup(_ context.Context, _ onboard.CheckSetupInput) (onboard.CheckSetupResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return onboard.CheckSetupResult{Problems: f.setupProblems}, nil
 }
 
 // setStack replaces the stack script, as a customer deploying would.
@@ -122,6 +132,9 @@ func (f *onboardFakes) publish(_ context.Context, in onboard.PublishStackTemplat
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.published = append(f.published, in)
+	if f.publishErr != nil {
+		return onboard.PublishStackTemplateResult{}, f.publishErr
+	}
 	return onboard.PublishStackTemplateResult{
 		TemplateURL:    "https://costlake-templates.s3.amazonaws.com/stacks/acme.yaml",
 		QuickCreateURL: quickCreate,
@@ -182,6 +195,7 @@ func newOnboardTestEnv(f *onboardFakes) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflow(OnboardPayer)
 	registerClock(env, time.Time{})
 	env.RegisterWorkflowWithOptions(f.ingest, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
+	env.RegisterActivityWithOptions(f.checkSetup, activityName(onboard.CheckSetupActivity))
 	env.RegisterActivityWithOptions(f.publish, activityName(onboard.PublishStackTemplateActivity))
 	env.RegisterActivityWithOptions(f.describe, activityName(onboard.DescribeCustomerStackActivity))
 	env.RegisterActivityWithOptions(f.validate, activityName(onboard.ValidateAccessActivity))
@@ -534,6 +548,93 @@ func TestOnboardInvalidRegistration(t *testing.T) {
 	require.True(t, app.NonRetryable())
 	require.Contains(t, app.Error(), "payer_account_id")
 	require.Empty(t, f.published, "nothing is published for an invalid registration")
+}
+
+// updateCallbacks records how a RegistrationUpdate ended.
+type updateCallbacks struct {
+	rejected, err error
+	result        RegistrationResult
+	done          bool
+}
+
+func (u *updateCallbacks) Accept()          {}
+func (u *updateCallbacks) Reject(err error) { u.rejected, u.done = err, true }
+func (u *updateCallbacks) Complete(v any, err error) {
+	u.done, u.err = true, err
+	if r, ok := v.(RegistrationResult); ok {
+		u.result = r
+	}
+}
+
+// registerAt sends the gateway's RegistrationUpdate when the workflow starts.
+func registerAt(env *testsuite.TestWorkflowEnvironment) *updateCallbacks {
+	u := &updateCallbacks{}
+	env.RegisterDelayedCallback(func() { env.UpdateWorkflow(RegistrationUpdate, "registration", u) }, 0)
+	return u
+}
+
+// A worker without costlake's principal: the onboarding fails at once,
+// before publishing, with the setting named in its state and in the
+// registration update's failure; the workflow ends, so the payer can be
+// registered again once the worker is fixed.
+func TestOnboardSetupIncomplete(t *testing.T) {
+	f := &onboardFakes{setupProblems: []onboard.SetupProblem{{Setting: "--aws-principal-arn", Env: "COSTLAKE_AWS_PRINCIPAL_ARN", Message: "costlake's AWS principal is not configured"}}}
+	env := newOnboardTestEnv(f)
+	u := registerAt(env)
+	env.ExecuteWorkflow(OnboardPayer, OnboardPayerInput{Registration: testRegistration()})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var final OnboardingState
+	require.NoError(t, env.GetWorkflowResult(&final))
+	require.Equal(t, StatusFailed, final.Status)
+	require.NotNil(t, final.Failure)
+	require.Equal(t, FailedAtSetup, final.Failure.Step)
+	require.Equal(t, []string{"--aws-principal-arn"}, final.Failure.Settings)
+	require.Equal(t, "costlake's AWS principal is not configured", final.Failure.Reason)
+	require.Contains(t, final.Failure.Fix, "set --aws-principal-arn on every worker")
+	require.Empty(t, f.published, "nothing is published by a worker that cannot onboard")
+
+	require.True(t, u.done)
+	require.NoError(t, u.rejected)
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, u.err, &app)
+	require.Equal(t, ErrTypeOnboardingFailed, app.Type())
+	var f2 Failure
+	require.NoError(t, app.Details(&f2))
+	require.Equal(t, *final.Failure, f2)
+}
+
+// A template that cannot be published fails the onboarding with the
+// reason, instead of leaving it with no status.
+func TestOnboardPublishFails(t *testing.T) {
+	f := &onboardFakes{publishErr: temporal.NewNonRetryableApplicationError("cannot publish the template to s3://gone/stacks/x.yaml (NoSuchBucket: The specified bucket does not exist)", onboard.ErrTypeInvalidSetup, nil)}
+	env := newOnboardTestEnv(f)
+	u := registerAt(env)
+	env.ExecuteWorkflow(OnboardPayer, OnboardPayerInput{Registration: testRegistration()})
+
+	require.NoError(t, env.GetWorkflowError())
+	var final OnboardingState
+	require.NoError(t, env.GetWorkflowResult(&final))
+	require.Equal(t, StatusFailed, final.Status)
+	require.Equal(t, FailedAtPublish, final.Failure.Step)
+	require.Contains(t, final.Failure.Reason, "NoSuchBucket")
+	require.Len(t, f.published, 1, "a non-retryable failure is not retried")
+	require.Error(t, u.err)
+}
+
+// A registration that goes well answers with the status the stack's
+// publication reached.
+func TestOnboardRegistrationUpdate(t *testing.T) {
+	f := &onboardFakes{stacks: []onboard.DescribeCustomerStackResult{noStack}}
+	env := newOnboardTestEnv(f)
+	u := registerAt(env)
+	rejectAt(env, time.Hour)
+	env.ExecuteWorkflow(OnboardPayer, OnboardPayerInput{Registration: testRegistration()})
+	requireRejected(t, env, "end of test")
+	require.True(t, u.done)
+	require.NoError(t, u.err)
+	require.Equal(t, StatusAwaitingStack, u.result.Status)
 }
 
 var externalIDPattern = regexp.MustCompile(`^costlake-[0-9a-f]{32}$`)

@@ -96,11 +96,11 @@ type Params struct {
 
 	RoleName string // empty means DefaultRoleName
 
-	// ExportBucket, ExportPrefix and ExportName are required for every
-	// ExportType but ExportCostExplorer, which ignores them; it requires
-	// CreateBucket and CreateExport false.
+	// ExportBucket and ExportName are required for every ExportType but
+	// ExportCostExplorer, which ignores them (and ExportPrefix); it
+	// requires CreateBucket and CreateExport false.
 	ExportBucket string
-	ExportPrefix string // no leading or trailing slash
+	ExportPrefix string // no leading or trailing slash; empty: the bucket's root
 	CreateBucket bool
 	CreateExport bool
 	ExportType   string // ExportLegacyCUR, ExportCUR2, ExportFOCUS or ExportCostExplorer
@@ -177,6 +177,10 @@ var compiled = func() map[string]*regexp.Regexp {
 
 func matches(param, v string) bool { return compiled[param].MatchString(v) }
 
+// ValidPrincipalARN reports whether arn is a CostlakePrincipalArn the
+// template accepts.
+func ValidPrincipalARN(arn string) bool { return arn != "" && matches("CostlakePrincipalArn", arn) }
+
 var (
 	// CloudFormation stack names: a letter, then letters, digits and
 	// hyphens, 128 characters at most.
@@ -227,8 +231,10 @@ func (p Params) Validate() error {
 			e.add("ExportBucket", "%s", msg)
 		}
 		switch {
+		case p.ExportPrefix == "" && p.CreateExport && p.ExportType == ExportLegacyCUR:
+			e.add("ExportPrefix", "required when the stack creates a legacy CUR (a report definition needs a prefix); a cur2 or focus export, or an existing report, may deliver at the bucket's root")
 		case p.ExportPrefix == "":
-			e.add("ExportPrefix", "required: the key prefix of the export, e.g. %q", "costlake")
+			// The bucket's root: allowed, the policy then covers the bucket.
 		case strings.HasPrefix(p.ExportPrefix, "/") || strings.HasSuffix(p.ExportPrefix, "/"):
 			e.add("ExportPrefix", "no leading or trailing slash")
 		case len(p.ExportPrefix) > 256 || !matches("ExportPrefix", p.ExportPrefix):

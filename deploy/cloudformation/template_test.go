@@ -37,10 +37,18 @@ func billingReadActions(bucket, prefix string) map[string]string {
 		"cloudformation:DescribeStacks":      "arn:aws:cloudformation:us-east-1:" + testAccount + ":stack/" + testStack + "/*",
 		"cloudformation:DescribeStackEvents": "arn:aws:cloudformation:us-east-1:" + testAccount + ":stack/" + testStack + "/*",
 		// S3: the export's prefix of the export's bucket.
-		"s3:GetObject":         "arn:aws:s3:::" + bucket + "/" + prefix + "/*",
+		"s3:GetObject":         "arn:aws:s3:::" + bucket + "/" + prefixed(prefix, "*"),
 		"s3:ListBucket":        "arn:aws:s3:::" + bucket,
 		"s3:GetBucketLocation": "arn:aws:s3:::" + bucket,
 	}
+}
+
+// prefixed is key under prefix, or key itself at the bucket's root.
+func prefixed(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "/" + key
 }
 
 // costExplorerReadActions is billingReadActions without the S3 actions:
@@ -418,6 +426,12 @@ func TestScenarios(t *testing.T) {
 						p.CreateBucket, p.CreateExport, p.ExportType = createBucket, createExport, typ
 						name := fmt.Sprintf("%s/oidc=%v/bucket=%v/export=%v/%s", mode, p.CreateOIDCProvider, createBucket, createExport, typ)
 						t.Run(name, func(t *testing.T) { checkScenario(t, tp, p) })
+						// AWS::CUR::ReportDefinition needs a prefix (Validate says so).
+						if typ != ExportCostExplorer && !(typ == ExportLegacyCUR && createExport) {
+							root := p
+							root.ExportPrefix = "" // delivered at the bucket's root
+							t.Run(name+"/root", func(t *testing.T) { checkScenario(t, tp, root) })
+						}
 					}
 				}
 			}
@@ -648,7 +662,11 @@ func checkManagedPolicy(t *testing.T, r *rendered, p Params) {
 				t.Errorf("S3 action %s is not scoped to the export bucket: %v", a, resources[0])
 			}
 		}
-		if slices.Contains(strs(dig(st, "Action")), "s3:ListBucket") {
+		if slices.Contains(strs(dig(st, "Action")), "s3:ListBucket") && p.ExportPrefix == "" {
+			if c := dig(st, "Condition"); c != nil {
+				t.Errorf("ListBucket at the bucket's root has condition %v, want none", c)
+			}
+		} else if slices.Contains(strs(dig(st, "Action")), "s3:ListBucket") {
 			checkListPrefix(t, dig(st, "Condition"), p.ExportPrefix)
 		} else if c := dig(st, "Condition"); c != nil {
 			t.Errorf("statement %v has an unexpected condition %v", dig(st, "Sid"), c)
@@ -951,7 +969,7 @@ func TestRulesRejectWhatValidateRejects(t *testing.T) {
 		{"assume_role without principal", "", func(p *Params, m map[string]string) { p.CostlakePrincipalArn = ""; m["CostlakePrincipalArn"] = "" }, "CostlakePrincipalArn", ""},
 		{"cur2 with an empty bucket", "", func(p *Params, m map[string]string) { p.ExportBucket = ""; m["ExportBucket"] = "" }, "ExportBucket", ""},
 		{"cur2 leaving the bucket to its default", "", func(p *Params, m map[string]string) { p.ExportBucket = ""; delete(m, "ExportBucket") }, "ExportBucket", ""},
-		{"cur2 with an empty prefix", "", func(p *Params, m map[string]string) { p.ExportPrefix = ""; m["ExportPrefix"] = "" }, "ExportPrefix", ""},
+		{"legacy_cur created at the bucket's root", ExportLegacyCUR, func(p *Params, m map[string]string) { p.ExportPrefix = ""; m["ExportPrefix"] = "" }, "ExportPrefix", ""},
 		{"legacy_cur without bucket, nothing created", ExportLegacyCUR, func(p *Params, m map[string]string) {
 			p.ExportBucket, p.CreateBucket, p.CreateExport = "", false, false
 			m["ExportBucket"], m["CreateBucket"], m["CreateExport"] = "", "false", "false"
@@ -1107,7 +1125,6 @@ func TestValidate(t *testing.T) {
 		{"bucket reserved prefix", AuthAssumeRole, func(p *Params) { p.ExportBucket = "xn--acme" }, []string{"ExportBucket"}},
 		{"bucket reserved suffix", AuthAssumeRole, func(p *Params) { p.ExportBucket = "acme-s3alias" }, []string{"ExportBucket"}},
 		{"bucket with underscore", AuthAssumeRole, func(p *Params) { p.ExportBucket = "acme_billing" }, []string{"ExportBucket"}},
-		{"no prefix", AuthAssumeRole, func(p *Params) { p.ExportPrefix = "" }, []string{"ExportPrefix"}},
 		{"prefix with leading slash", AuthAssumeRole, func(p *Params) { p.ExportPrefix = "/costlake" }, []string{"ExportPrefix"}},
 		{"prefix with trailing slash", AuthAssumeRole, func(p *Params) { p.ExportPrefix = "costlake/" }, []string{"ExportPrefix"}},
 		{"prefix with double slash", AuthAssumeRole, func(p *Params) { p.ExportPrefix = "a//b" }, []string{"ExportPrefix"}},
@@ -1116,16 +1133,16 @@ func TestValidate(t *testing.T) {
 		{"no export name", AuthAssumeRole, func(p *Params) { p.ExportName = "" }, []string{"ExportName"}},
 		{"export name with space", AuthAssumeRole, func(p *Params) { p.ExportName = "my export" }, []string{"ExportName"}},
 		{"everything wrong at once", AuthAssumeRole, func(p *Params) { *p = Params{AuthMode: "x"} },
-			[]string{"StackName", "AuthMode", "ExportBucket", "ExportPrefix", "ExportType", "ExportName"}},
+			[]string{"StackName", "AuthMode", "ExportBucket", "ExportType", "ExportName"}},
 		{"legacy_cur without bucket", AuthAccessKeys, func(p *Params) {
 			p.ExportType, p.ExportBucket, p.CreateBucket, p.CreateExport = ExportLegacyCUR, "", false, false
 		}, []string{"ExportBucket"}},
 		{"focus without bucket or prefix", AuthWebIdentity, func(p *Params) {
 			p.ExportType, p.ExportBucket, p.ExportPrefix = ExportFOCUS, "", ""
-		}, []string{"ExportBucket", "ExportPrefix"}},
+		}, []string{"ExportBucket"}},
 		{"cur2 without bucket, prefix or name", AuthAssumeRole, func(p *Params) {
 			p.ExportBucket, p.ExportPrefix, p.ExportName, p.CreateBucket, p.CreateExport = "", "", "", false, false
-		}, []string{"ExportBucket", "ExportPrefix", "ExportName"}},
+		}, []string{"ExportBucket", "ExportName"}},
 		{"cost_explorer creating the bucket", AuthAssumeRole, func(p *Params) { toCostExplorer(p); p.CreateBucket = true }, []string{"CreateBucket"}},
 		{"cost_explorer creating the export", AuthWebIdentity, func(p *Params) { toCostExplorer(p); p.CreateExport = true }, []string{"CreateExport"}},
 		{"cost_explorer creating both, outside us-east-1", AuthAccessKeys, func(p *Params) {

@@ -15,6 +15,7 @@ import (
 const (
 	DiscoverDeliveriesActivity = "DiscoverDeliveries"
 	RefreshAccountsActivity    = "RefreshAccounts"
+	ExportHealthActivity       = "CheckExportHealth"
 	EnsureScheduleActivity     = "EnsureCrawlSchedule"
 	DeleteScheduleActivity     = "DeleteCrawlSchedule"
 )
@@ -91,4 +92,19 @@ type EnsureScheduleInput struct {
 // DeleteScheduleInput removes a payer's crawl schedule.
 type DeleteScheduleInput struct {
 	ScheduleID string
+}
+
+// ExportHealthInput asks for the state of a payer's export definition.
+type ExportHealthInput struct {
+	PayerAccountID string
+	Access         payer.Access
+	Export         payer.Export
+}
+
+// ExportHealth is what the export's own definition and status say, as
+// the onboarding's export check reports it: Result is passed, warning or
+// failed, and Message says what to fix.
+type ExportHealth struct {
+	Result  string `json:"result"`
+	Message string `json:"message"`
 }

@@ -17,12 +17,31 @@ const (
 	DescribeCustomerStackActivity = "DescribeCustomerStack"
 	ValidateAccessActivity        = "ValidateAccess"
 	RemindCustomerActivity        = "RemindCustomer"
+	CheckSetupActivity            = "CheckOnboardingSetup"
 )
 
 // ErrTypeInvalidSetup is the failure type of a worker that lacks what
 // onboarding needs (e.g. costlake's own AWS principal); the workflow
 // reports it instead of retrying.
 const ErrTypeInvalidSetup = "InvalidOnboardingSetup"
+
+// CheckSetupInput asks the worker whether it has the settings an
+// onboarding of this registration needs, before anything is published.
+type CheckSetupInput struct {
+	Registration payer.Registration
+}
+
+// SetupProblem is one missing or unusable worker setting.
+type SetupProblem struct {
+	Setting string `json:"setting"` // the flag, e.g. --aws-principal-arn
+	Env     string `json:"env"`     // its environment variable
+	Message string `json:"message"` // what is wrong and what to set
+}
+
+// CheckSetupResult lists the problems; none means the onboarding can go on.
+type CheckSetupResult struct {
+	Problems []SetupProblem `json:"problems,omitempty"`
+}
 
 // PublishStackTemplateInput asks for the customer stack of a registration.
 type PublishStackTemplateInput struct {
@@ -107,6 +126,14 @@ const (
 	Passed  = "passed"
 	Failed  = "failed"
 	Skipped = "skipped" // an earlier check failed
+	// NotApplicable: the check does not apply to this payer (the
+	// organization check of a standalone account, or of a member account
+	// onboarded alone); the message says why. It does not block approval.
+	NotApplicable = "not_applicable"
+	// Warning: the check passed, but the export has something to fix that
+	// costs data quality (no resource IDs, no automatic refresh); the
+	// message says what. It does not block approval.
+	Warning = "warning"
 )
 
 // Check is one validation step and a message a person can act on.
@@ -118,18 +145,21 @@ type Check struct {
 
 // ValidateAccessResult holds every check, and what was found.
 type ValidateAccessResult struct {
-	Checks   []Check  `json:"checks"`
-	Accounts []string `json:"accounts,omitempty"` // the organization's active accounts
+	Checks []Check `json:"checks"`
+	// Accounts are the organization's active accounts, or the payer's own
+	// account alone when it is standalone or a member onboarded alone.
+	Accounts []string `json:"accounts,omitempty"`
 	// LatestPeriod is the newest billing period with a delivery; empty
 	// when there is none yet.
 	LatestPeriod string `json:"latest_period,omitempty"`
 	Source       string `json:"source"` // the report or export folder ingestion reads
 }
 
-// AllPassed reports whether every check passed.
+// AllPassed reports whether every check passed (perhaps with a warning)
+// or does not apply.
 func (r ValidateAccessResult) AllPassed() bool {
 	for _, c := range r.Checks {
-		if c.Result != Passed {
+		if c.Result != Passed && c.Result != NotApplicable && c.Result != Warning {
 			return false
 		}
 	}

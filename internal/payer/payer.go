@@ -110,7 +110,7 @@ const (
 type Export struct {
 	Type   ExportType `json:"type"`
 	Bucket string     `json:"bucket"`
-	Prefix string     `json:"prefix,omitempty"` // without leading or trailing slash
+	Prefix string     `json:"prefix,omitempty"` // without leading or trailing slash; empty: the bucket's root
 	Name   string     `json:"name,omitempty"`   // report or export name; not used by the partner layout
 	Region string     `json:"region,omitempty"` // the bucket's region; default us-east-1
 	// DetectExisting looks the export up through the CUR or Data Exports
@@ -294,6 +294,10 @@ func (r Registration) FieldErrors() map[string]string {
 	}
 	if e.Type != CostExplorer && (!bucketPattern.MatchString(e.Bucket) || strings.Contains(e.Bucket, "..")) {
 		f["export.bucket"] = "required: an S3 bucket name (3-63 lowercase letters, digits, dots, dashes)"
+	}
+	if e.Type == LegacyCUR && e.Create && e.Prefix == "" {
+		// AWS::CUR::ReportDefinition refuses an empty S3Prefix.
+		f["export.prefix"] = "required when the stack creates a legacy CUR report; an existing report (detect_existing) may deliver at the bucket's root"
 	}
 	if strings.Contains(e.Prefix, "//") {
 		f["export.prefix"] = "must not contain empty path segments"

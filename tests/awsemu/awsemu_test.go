@@ -158,7 +158,23 @@ func TestOrganizationsErrors(t *testing.T) {
 		t.Fatalf("no organization: %v, want AWSOrganizationsNotInUseException", err)
 	}
 
+	// A member account reads its organization, not the accounts in it.
+	const member = "222233334444"
+	emu.SetMemberAccount(member, management)
+	org, err := client.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil || aws.ToString(org.Organization.MasterAccountId) != management {
+		t.Fatalf("member's DescribeOrganization: %v", err)
+	}
+	_, err = client.ListAccounts(ctx, &organizations.ListAccountsInput{})
+	var memberDenied *orgtypes.AccessDeniedException
+	if !errors.As(err, &memberDenied) || memberDenied.ErrorMessage() != "You don't have permissions to access this resource." {
+		t.Fatalf("member's ListAccounts: %v, want AccessDeniedException", err)
+	}
+
 	emu.SetOrganization(management, accounts(management))
+	if _, err := client.ListAccounts(ctx, &organizations.ListAccountsInput{}); err != nil {
+		t.Fatalf("management's ListAccounts: %v", err)
+	}
 	emu.SetOrganizationsError("AccessDeniedException", "")
 	_, err = client.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
 	var denied *orgtypes.AccessDeniedException

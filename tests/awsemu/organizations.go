@@ -26,6 +26,7 @@ type Account struct {
 
 type orgState struct {
 	management string // "" until SetOrganization: not in an organization
+	member     string // set by SetMemberAccount: the caller is this member account
 	id         string
 	accounts   []Account
 	errCode    string
@@ -70,7 +71,19 @@ func (s *Server) SetOrganization(management string, accounts []Account) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.org.management, s.org.id, s.org.accounts = management, id, out
+	s.org.management, s.org.id, s.org.accounts, s.org.member = management, id, out, ""
+}
+
+// SetMemberAccount makes the caller member, an account of the
+// organization that management manages. As AWS answers a member account,
+// DescribeOrganization works (and names the management account), while
+// ListAccounts and DescribeAccount fail with AccessDeniedException: only
+// the management account may list the organization.
+func (s *Server) SetMemberAccount(member, management string) {
+	s.SetOrganization(management, []Account{{Id: management}, {Id: member}})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.org.member = member
 }
 
 // SetOrganizationsError makes every Organizations operation fail with code
@@ -115,12 +128,15 @@ func init() {
 		target:       "AWSOrganizationsV20161128",
 		jsonVersion:  "1.1",
 		accessDenied: "AccessDeniedException",
-		guard: func(s *Server, _ *request) *apiError {
+		guard: func(s *Server, r *request) *apiError {
 			if s.org.errCode != "" {
 				return &apiError{Code: s.org.errCode, Message: s.org.errMessage}
 			}
 			if s.org.management == "" {
 				return errorf("AWSOrganizationsNotInUseException", "Your account is not a member of an organization.")
+			}
+			if s.org.member != "" && r.Operation != "DescribeOrganization" {
+				return errorf("AccessDeniedException", "You don't have permissions to access this resource.")
 			}
 			return nil
 		},
