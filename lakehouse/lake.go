@@ -135,6 +135,9 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 			return fmt.Errorf("check table %s: %w", id, err)
 		}
 		if exists {
+			if err := l.addMissingColumns(ctx, bs); err != nil {
+				return err
+			}
 			continue
 		}
 		schema := IcebergSchema(bs)
@@ -152,6 +155,9 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 		if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
 			return fmt.Errorf("create table %s: %w", id, err)
 		}
+	}
+	if err := l.ensureReportRecords(ctx); err != nil {
+		return err
 	}
 	return l.ensureCostExplorerTable(ctx)
 }

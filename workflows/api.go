@@ -44,20 +44,24 @@ type IngestBillingPeriodInput struct {
 
 // IngestBillingPeriodResult summarises a finished ingestion.
 type IngestBillingPeriodResult struct {
-	PayerAccountID string                `json:"payer_account_id"`
-	Period         string                `json:"period"`
-	Table          string                `json:"table"`  // billing table the rows went to
-	Format         string                `json:"format"` // delivery format found in the bucket
-	AssemblyID     string                `json:"assembly_id"`
-	ManifestURL    string                `json:"manifest_url"`
-	SnapshotID     int64                 `json:"snapshot_id"`
-	Unchanged      bool                  `json:"unchanged"`  // this assembly was already the period's latest
-	Superseded     bool                  `json:"superseded"` // a newer assembly was already committed; the table was left as it was
-	Chunks         int                   `json:"chunks"`
-	Rows           int64                 `json:"rows"`
-	UnblendedCost  money.Amount          `json:"unblended_cost"`
-	Accounts       []ingest.AccountTotal `json:"accounts"`
-	Totals         []ingest.Total        `json:"totals"` // per account and line item type, reconciled with the table
+	PayerAccountID string `json:"payer_account_id"`
+	Period         string `json:"period"`
+	Table          string `json:"table"`  // billing table the rows went to
+	Format         string `json:"format"` // delivery format found in the bucket
+	AssemblyID     string `json:"assembly_id"`
+	ManifestURL    string `json:"manifest_url"`
+	SnapshotID     int64  `json:"snapshot_id"`
+	Unchanged      bool   `json:"unchanged"`  // this assembly was already the period's latest
+	Superseded     bool   `json:"superseded"` // a newer assembly was already committed; the table was left as it was
+	Chunks         int    `json:"chunks"`
+	// Reports says, per report of the period, which assembly was read and
+	// whether it replaced the report's rows, was already held, or arrived
+	// late.
+	Reports       []ingest.ReportOutcome `json:"reports,omitempty"`
+	Rows          int64                  `json:"rows"`
+	UnblendedCost money.Amount           `json:"unblended_cost"`
+	Accounts      []ingest.AccountTotal  `json:"accounts"`
+	Totals        []ingest.Total         `json:"totals"` // per account and line item type, reconciled with the table
 	// Excluded counts the rows the account policy left out, per account.
 	Excluded     []ingest.AccountTotal `json:"excluded,omitempty"`
 	ExcludedRows int64                 `json:"excluded_rows"`

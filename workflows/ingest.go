@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -48,8 +49,18 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			fmt.Sprintf("%s belongs to payer %s, not %s", loc.ManifestURL, loc.PayerAccountID, in.PayerAccountID),
 			ingest.ErrTypePayerMismatch, nil)
 	}
+	// Every report of the period is converted; the commit keeps the rows
+	// of those whose assembly the table already holds.
+	reports := loc.DeliveredReports()
+	type job struct{ report, chunk int }
+	var jobs []job
+	for r, rd := range reports {
+		for c := range rd.ChunkKeys {
+			jobs = append(jobs, job{r, c})
+		}
+	}
 	progress.AssemblyID = loc.AssemblyID
-	progress.ChunksTotal = len(loc.ChunkKeys)
+	progress.ChunksTotal = len(jobs)
 	progress.Stage = "converting"
 
 	info := workflow.GetInfo(ctx)
@@ -58,21 +69,23 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5},
 	})
-	results := make([]ingest.ConvertChunkResult, len(loc.ChunkKeys))
+	results := make([]ingest.ConvertChunkResult, len(jobs))
 	var convertErr error
 	sel := workflow.NewSelector(ctx)
 	running, next := 0, 0
-	for next < len(loc.ChunkKeys) || running > 0 {
-		if next < len(loc.ChunkKeys) && running < concurrency && convertErr == nil {
+	for next < len(jobs) || running > 0 {
+		if next < len(jobs) && running < concurrency && convertErr == nil {
 			i := next
+			rd := reports[jobs[i].report]
 			f := workflow.ExecuteActivity(convert, ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
 				Source:         in.Source,
 				Period:         in.Period,
 				Format:         loc.Format,
-				ManifestKey:    loc.ManifestKey,
-				AssemblyID:     loc.AssemblyID,
-				ChunkKey:       loc.ChunkKeys[i],
-				ChunkIndex:     i,
+				ManifestKey:    rd.ManifestKey,
+				AssemblyID:     rd.AssemblyID,
+				Report:         rd.Report,
+				ChunkKey:       rd.ChunkKeys[jobs[i].chunk],
+				ChunkIndex:     i, // unique in the run, so every data file name is
 				PayerAccountID: loc.PayerAccountID,
 				FilePrefix:     info.WorkflowExecution.RunID,
 				Accounts:       in.Accounts,
@@ -104,11 +117,22 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	var files []string
 	var totals, excluded [][]ingest.Total
 	var rows int64
-	for _, r := range results {
+	parts := make([]ingest.ReportFiles, len(reports))
+	reportTotals := make([]ingest.ReportTotals, len(reports))
+	for r, rd := range reports {
+		parts[r] = ingest.ReportFiles{Report: rd.Report, AssemblyID: rd.AssemblyID, DeliveredAt: rd.DeliveredAt}
+		reportTotals[r].Report = rd.Report
+	}
+	for i, r := range results {
 		files = append(files, r.DataFiles...)
 		totals = append(totals, r.Totals)
 		excluded = append(excluded, r.Excluded)
 		rows += r.Rows
+		p := &parts[jobs[i].report]
+		p.DataFiles = append(p.DataFiles, r.DataFiles...)
+		p.Rows += r.Rows
+		t := &reportTotals[jobs[i].report]
+		t.Expected = ingest.MergeTotals(t.Expected, r.Totals)
 	}
 	fail := func(err error) (*IngestBillingPeriodResult, error) {
 		progress.Stage = "failed"
@@ -139,13 +163,25 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		RunID:          info.WorkflowExecution.RunID,
 		DataFiles:      files,
 		Rows:           rows,
+		Reports:        parts,
 	}).Get(ctx, &committed)
 	if err != nil {
 		return fail(err)
 	}
 
-	// A superseded delivery committed nothing: there is nothing of it to reconcile.
-	if !committed.Superseded {
+	// Each report is reconciled on its own: the snapshot's rows of the
+	// report against what was read from its source. A superseded report
+	// committed nothing: there is nothing of it to reconcile.
+	var check []ingest.ReportTotals
+	for i, t := range reportTotals {
+		if i >= len(committed.Reports) || committed.Reports[i].Action != ingest.ReportSuperseded {
+			check = append(check, t)
+		}
+	}
+	if len(committed.Reports) == 0 && committed.Superseded {
+		check = nil // a commit recorded before reports: superseded means all of it
+	}
+	if len(check) > 0 {
 		progress.Stage = "reconciling"
 		var reconciled ingest.ReconcilePeriodResult
 		err = workflow.ExecuteActivity(commit, ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{
@@ -154,6 +190,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			Period:         in.Period,
 			SnapshotID:     committed.SnapshotID,
 			Expected:       expected,
+			Reports:        check,
 		}).Get(ctx, &reconciled)
 		if err != nil {
 			// The snapshot is committed and stays inspectable; the failure is
@@ -179,7 +216,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			Table:          loc.Table,
 			PayerAccountID: loc.PayerAccountID,
 			Period:         in.Period,
-			AssemblyID:     loc.AssemblyID,
+			AssemblyID:     cmp.Or(committed.PeriodAssembly, loc.AssemblyID),
 			SnapshotID:     committed.SnapshotID,
 		}).Get(ctx, nil)
 		if err != nil {
@@ -199,7 +236,8 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		SnapshotID:     committed.SnapshotID,
 		Unchanged:      committed.Unchanged,
 		Superseded:     committed.Superseded,
-		Chunks:         len(loc.ChunkKeys),
+		Chunks:         len(jobs),
+		Reports:        committed.Reports,
 		Rows:           rows,
 		Accounts:       ingest.ByAccount(expected),
 		Totals:         expected,

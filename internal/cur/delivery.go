@@ -33,8 +33,12 @@ const (
 // Delivery is one delivery of a billing period: its manifest and the data
 // files it names, resolved inside the source store.
 type Delivery struct {
-	Source       blob.Location
-	Period       string // YYYY-MM
+	Source blob.Location
+	Period string // YYYY-MM
+	// Report names the report of a source that holds several for one
+	// payer and period (the partner layout's report_id); empty when the
+	// source has one report. Each report is restated on its own.
+	Report       string
 	Format       Format
 	ManifestKey  string
 	ManifestETag string
@@ -66,19 +70,40 @@ func (f Format) Schema() *billing.Schema {
 // src is the report folder of a legacy CUR ("<prefix>/<report>", holding
 // "<yyyymmdd-yyyymmdd>/<report>-Manifest.json") or the export folder of
 // Data Exports ("<prefix>/<export>", holding
-// "metadata/BILLING_PERIOD=YYYY-MM/…-Manifest.json").
+// "metadata/BILLING_PERIOD=YYYY-MM/…-Manifest.json"). For a source with
+// several reports it returns the first, by report name; LocateReports
+// returns them all.
 func Locate(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
+	ds, err := LocateReports(ctx, store, src, period)
+	if err != nil {
+		return nil, err
+	}
+	return ds[0], nil
+}
+
+// LocateReports finds every report's delivery of a period under src: one
+// for a legacy CUR or a Data Exports export, one per report manifest for
+// the partner layout, sorted by report. Each is the report's newest
+// assembly; no report hides another. Two reports that name the same data
+// file are an invalid delivery, never counted twice.
+func LocateReports(ctx context.Context, store blob.Store, src blob.Location, period string) ([]*Delivery, error) {
 	d, err := findLegacyDelivery(ctx, store, src, period)
 	if !errors.Is(err, errNoDelivery) {
-		return d, err
+		if err != nil {
+			return nil, err
+		}
+		return []*Delivery{d}, nil
 	}
 	d, err = findExportDelivery(ctx, store, src, period)
-	if err != nil || d != nil {
-		return d, err
+	if err != nil {
+		return nil, err
 	}
-	d, err = findPartnerDelivery(ctx, store, src, period)
-	if err != nil || d != nil {
-		return d, err
+	if d != nil {
+		return []*Delivery{d}, nil
+	}
+	ds, err := findPartnerDeliveries(ctx, store, src, period)
+	if err != nil || len(ds) > 0 {
+		return ds, err
 	}
 	folder, _ := PeriodFolder(period)
 	report := path.Base(src.Prefix)
