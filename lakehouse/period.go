@@ -108,9 +108,14 @@ func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in ingest.
 	replace := map[string]bool{} // reports this call commits
 	landed := false              // this run's commit is in the table already; only its record is missing
 	var drop []string            // files of reports that change nothing
-	var latest int64             // the newest commit of the period, for a call that commits nothing
+	// The newest commit of the period, for a call that commits nothing:
+	// snapshot IDs are random, sequence numbers grow.
+	var latest int64
+	var seq int64 = -1
 	for _, c := range held {
-		latest = max(latest, c.SnapshotID)
+		if s := tbl.SnapshotByID(c.SnapshotID); s != nil && s.SequenceNumber > seq {
+			latest, seq = c.SnapshotID, s.SequenceNumber
+		}
 	}
 	after := map[string]string{} // report → assembly once committed
 	for r, c := range recorded {

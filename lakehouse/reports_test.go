@@ -183,8 +183,9 @@ func TestReplacePeriodPerReport(t *testing.T) {
 	}
 	// acct-b's old assembly shows up again: it is late and dropped.
 	late := at(writeReport(t, lake, payerA, period, "acct-b", "r4-b", [2]string{"333333333333", "2"}), "b1", 1)
-	if res = commit("r4", late); !res.Superseded || actions(res) != "acct-b=superseded" {
-		t.Fatalf("late: %+v", res)
+	restated := res.SnapshotID
+	if res = commit("r4", late); !res.Superseded || actions(res) != "acct-b=superseded" || res.SnapshotID != restated {
+		t.Fatalf("late: %+v, want the restatement's snapshot %d", res, restated)
 	}
 	if got := reportSums(t, lake, payerA, period); got != want {
 		t.Fatalf("after a late delivery: %s", got)
