@@ -18,6 +18,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/activities"
@@ -82,7 +83,8 @@ func TestIngestPartnerLayoutFromMinIO(t *testing.T) {
 			res, err := s.ingest("s3://"+name, "2023-11")
 			require.NoError(t, err)
 			require.Equal(t, samplePayer, res.PayerAccountID)
-			require.Equal(t, assembly, res.AssemblyID)
+			require.Equal(t, "report-42="+assembly, res.AssemblyID, "a partner period names its reports' assemblies")
+			require.Equal(t, []ingest.ReportOutcome{{Report: "report-42", AssemblyID: assembly, Action: ingest.ReportReplaced}}, res.Reports)
 			require.Equal(t, 2, res.Chunks)
 			gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
 			requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
@@ -282,4 +284,63 @@ func readGzipCSV(t *testing.T, file string) [][]string {
 	records, err := csv.NewReader(gz).ReadAll()
 	require.NoError(t, err)
 	return records
+}
+
+// TestLegacyCURPerLinkedAccount: a local folder holding one legacy CUR
+// report per linked account of one payer, "<prefix>/<report>/…", ingested
+// from the prefix. Every report counts; restating one replaces its rows
+// only; the table equals the union per account to the last digit.
+func TestLegacyCURPerLinkedAccount(t *testing.T) {
+	s := newStack(t, false)
+	ctx := context.Background()
+	const payer, period = "310987654321", "2026-07"
+	root := filepath.Join(t.TempDir(), "bucket")
+	store := blob.NewLocal(root)
+	newest := map[string]*synth.Result{}
+	gen := func(report string, seed int64, assembly string) {
+		t.Helper()
+		r, err := synth.Generate(ctx, store, synth.Options{Prefix: "cur", Report: report, Period: period, Rows: 300, Files: 2,
+			Seed: seed, Payer: payer, LinkedAccounts: 2, AssemblyID: assembly})
+		require.NoError(t, err)
+		newest[report] = r
+	}
+	requireUnion := func() {
+		t.Helper()
+		wantRows, wantCosts := map[string]int{}, map[string]decimal.Decimal{}
+		for _, r := range newest {
+			for a, tot := range r.Accounts {
+				wantRows[a] += tot.Rows
+				wantCosts[a] = wantCosts[a].Add(decimal.RequireFromString(tot.UnblendedCost))
+			}
+		}
+		gotRows, gotCosts := s.tableTotals(payer, period)
+		requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
+	}
+	source := "file://" + filepath.Join(root, "cur")
+
+	gen("linked-a", 1, "20260801T000000Z")
+	gen("linked-b", 2, "20260801T000100Z")
+	gen("linked-c", 3, "20260801T000200Z")
+	res, err := s.ingest(source, period)
+	require.NoError(t, err)
+	require.Equal(t, payer, res.PayerAccountID)
+	require.Len(t, res.Reports, 3)
+	requireUnion()
+	before := s.committedFiles(payer)
+	require.Len(t, before, 3)
+
+	time.Sleep(10 * time.Millisecond) // a later modification time for the restated manifest
+	gen("linked-b", 22, "20260803T000000Z")
+	res, err = s.ingest(source, period)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, o := range res.Reports {
+		got[o.Report] = o.Action
+	}
+	require.Equal(t, map[string]string{"linked-a": "unchanged", "linked-b": "replaced", "linked-c": "unchanged"}, got)
+	requireUnion()
+	after := s.committedFiles(payer)
+	require.Equal(t, before["costlake_report=linked-a"], after["costlake_report=linked-a"])
+	require.Equal(t, before["costlake_report=linked-c"], after["costlake_report=linked-c"])
+	require.NotEqual(t, before["costlake_report=linked-b"], after["costlake_report=linked-b"])
 }

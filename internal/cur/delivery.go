@@ -105,13 +105,18 @@ func LocateReports(ctx context.Context, store blob.Store, src blob.Location, per
 	if err != nil || len(ds) > 0 {
 		return ds, err
 	}
+	ds, err = findLegacyReports(ctx, store, src, period)
+	if err != nil || len(ds) > 0 {
+		return ds, err
+	}
 	folder, _ := PeriodFolder(period)
 	report := path.Base(src.Prefix)
 	return nil, &FileError{File: src.String(), Err: fmt.Errorf(
-		"%w for period %s: looked for %s (legacy CUR), %s (Data Exports) and %s (partner layout); is %s the report or export folder?",
+		"%w for period %s: looked for %s (legacy CUR), %s (Data Exports), %s (partner layout) and %s (a legacy CUR per report folder); is %s the report or export folder?",
 		ErrManifestNotFound, period, locationURL(src, src.Key(folder, report+"-Manifest.json")),
 		locationURL(src, src.Key("metadata", exportPeriodFolder(period))+"/"),
-		locationURL(src, src.Key("manifests", folder))+"/", src)}
+		locationURL(src, src.Key("manifests", folder))+"/",
+		locationURL(src, src.Key("<report>", folder, "<report>-Manifest.json")), src)}
 }
 
 // findLegacyDelivery reads the period manifest of a legacy CUR report,
@@ -163,6 +168,41 @@ func findLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 		d.ChunkKeys = append(d.ChunkKeys, key)
 	}
 	return d, nil
+}
+
+// findLegacyReports reads a folder of legacy CUR reports, one per linked
+// account for instance: "<src>/<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json"
+// for each report folder directly under src. Each report is its own
+// delivery, named by its folder.
+func findLegacyReports(ctx context.Context, store blob.Store, src blob.Location, period string) ([]*Delivery, error) {
+	folder, err := PeriodFolder(period)
+	if err != nil {
+		return nil, err
+	}
+	root := src.Key() + "/"
+	if root == "/" {
+		root = ""
+	}
+	objects, err := store.List(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Delivery
+	for _, o := range objects {
+		parts := strings.Split(strings.TrimPrefix(o.Key, root), "/")
+		if len(parts) != 3 || parts[1] != folder || parts[2] != parts[0]+"-Manifest.json" {
+			continue
+		}
+		sub := src
+		sub.Prefix = src.Key(parts[0])
+		d, err := findLegacyDelivery(ctx, store, sub, period)
+		if err != nil {
+			return nil, err // errNoDelivery cannot happen: the manifest is there
+		}
+		d.Report = parts[0]
+		out = append(out, d)
+	}
+	return out, nil // listed in key order: sorted by report
 }
 
 // rebaseLegacyKey resolves a manifest's reportKey (a bucket key) inside
