@@ -110,12 +110,17 @@ func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliver
 		Compression:    d.Compression,
 		ChunkKeys:      d.ChunkKeys,
 	}
+	held, err := a.Lake.PeriodReports(ctx, d.Format.Schema(), payer, in.Period)
+	if err != nil {
+		return ingest.LocateDeliveryResult{}, err
+	}
 	assemblies := map[string]string{}
 	for _, d := range ds {
 		assemblies[d.Report] = d.AssemblyID
 		res.Reports = append(res.Reports, ingest.ReportDelivery{
 			Report: d.Report, ManifestURL: d.URL(d.ManifestKey), ManifestKey: d.StableManifestKey, ManifestETag: d.ManifestETag,
 			DeliveredAt: d.DeliveredAt, AssemblyID: d.AssemblyID, Compression: d.Compression, ChunkKeys: d.ChunkKeys,
+			Committed: held[d.Report].AssemblyID,
 		})
 	}
 	res.AssemblyID = ingest.PeriodAssembly(assemblies) // the first's for a single-report source

@@ -160,14 +160,10 @@ func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in ingest.
 			}
 			return res, nil
 		}
-		for _, o := range res.Reports {
-			switch o.Action {
-			case ingest.ReportSuperseded:
-				res.Superseded = true
-			case ingest.ReportReplaced: // a retried commit of this run
-				return res, nil
-			}
+		if slices.ContainsFunc(res.Reports, func(o ingest.ReportOutcome) bool { return o.Action == ingest.ReportReplaced }) {
+			return res, nil // a retried commit of this run
 		}
+		res.Superseded = slices.ContainsFunc(res.Reports, func(o ingest.ReportOutcome) bool { return o.Action == ingest.ReportSuperseded })
 		res.Unchanged = !res.Superseded
 		return res, nil
 	}

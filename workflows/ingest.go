@@ -3,6 +3,7 @@ package workflows
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -15,10 +16,11 @@ import (
 // before it replay without it.
 const adjustClosedCyclesChange = "adjust-closed-cycles"
 
-// IngestBillingPeriod ingests one legacy CUR delivery of a period: it
-// reads the manifest, converts the chunks into Parquet with bounded
-// concurrency, replaces the payer's period in billing.line_items in one
-// snapshot, and reconciles the table with the source to the last digit.
+// IngestBillingPeriod ingests the delivery of a period, every report of
+// it: it reads the manifests, converts the chunks into Parquet with
+// bounded concurrency, replaces the rows of the reports that changed in
+// one snapshot, and reconciles each report in the table with its source
+// to the last digit.
 // On failure it removes the files it wrote; the table keeps its last good
 // snapshot.
 func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*IngestBillingPeriodResult, error) {
@@ -49,9 +51,24 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			fmt.Sprintf("%s belongs to payer %s, not %s", loc.ManifestURL, loc.PayerAccountID, in.PayerAccountID),
 			ingest.ErrTypePayerMismatch, nil)
 	}
-	// Every report of the period is converted; the commit keeps the rows
-	// of those whose assembly the table already holds.
+	// When some reports of the period changed, only those are read: the
+	// commit leaves the others' rows as they are. Otherwise (a re-run)
+	// every report is read again, and the commit keeps the rows of those
+	// whose assembly the table already holds.
 	reports := loc.DeliveredReports()
+	var skipped []ingest.ReportOutcome
+	held := func(r ingest.ReportDelivery) bool { return r.Committed != "" && r.Committed == r.AssemblyID }
+	if len(reports) > 1 && slices.ContainsFunc(reports, func(r ingest.ReportDelivery) bool { return !held(r) }) {
+		var changed []ingest.ReportDelivery
+		for _, r := range reports {
+			if held(r) {
+				skipped = append(skipped, ingest.ReportOutcome{Report: r.Report, AssemblyID: r.AssemblyID, Action: ingest.ReportUnchanged})
+			} else {
+				changed = append(changed, r)
+			}
+		}
+		reports = changed
+	}
 	type job struct{ report, chunk int }
 	var jobs []job
 	for r, rd := range reports {
@@ -237,7 +254,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		Unchanged:      committed.Unchanged,
 		Superseded:     committed.Superseded,
 		Chunks:         len(jobs),
-		Reports:        committed.Reports,
+		Reports:        append(committed.Reports, skipped...),
 		Rows:           rows,
 		Accounts:       ingest.ByAccount(expected),
 		Totals:         expected,

@@ -180,3 +180,39 @@ func TestIngestSeveralReports(t *testing.T) {
 	require.Equal(t, 4, res.Chunks)
 	require.Len(t, res.Reports, 3)
 }
+
+// A restatement of one report reads that report only; the others are
+// reported unchanged without being read.
+func TestIngestReadsOnlyChangedReports(t *testing.T) {
+	f := &fakeActivities{failChunk: -1}
+	env := newEnv(t, f)
+	env.OnActivity(ingest.LocateDeliveryActivity, mock.Anything, mock.Anything).Return(ingest.LocateDeliveryResult{
+		AssemblyID: "a=a1,b=b2", PayerAccountID: "111122223333", Format: "partner-cur-csv",
+		Reports: []ingest.ReportDelivery{
+			{Report: "a", ManifestKey: "ma", AssemblyID: "a1", Committed: "a1", ChunkKeys: []string{"a/1"}},
+			{Report: "b", ManifestKey: "mb", AssemblyID: "b2", Committed: "b1", ChunkKeys: []string{"b/1"}},
+		}}, nil)
+	var converted []string
+	env.OnActivity(ingest.ConvertChunkActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in ingest.ConvertChunkInput) (ingest.ConvertChunkResult, error) {
+			converted = append(converted, in.ChunkKey)
+			return ingest.ConvertChunkResult{DataFiles: []string{"f"}, Rows: 1}, nil
+		})
+	var committed []string
+	env.OnActivity(ingest.CommitPeriodActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+			var out []ingest.ReportOutcome
+			for _, r := range in.Reports {
+				committed = append(committed, r.Report)
+				out = append(out, ingest.ReportOutcome{Report: r.Report, AssemblyID: r.AssemblyID, Action: ingest.ReportReplaced})
+			}
+			return ingest.CommitPeriodResult{SnapshotID: 7, Reports: out}, nil
+		})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b", Period: "2026-10"})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []string{"b/1"}, converted)
+	require.Equal(t, []string{"b"}, committed)
+	var res IngestBillingPeriodResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, []ingest.ReportOutcome{{Report: "b", AssemblyID: "b2", Action: ingest.ReportReplaced}, {Report: "a", AssemblyID: "a1", Action: ingest.ReportUnchanged}}, res.Reports)
+}

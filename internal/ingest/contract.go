@@ -82,6 +82,9 @@ type ReportDelivery struct {
 	AssemblyID   string
 	Compression  string
 	ChunkKeys    []string
+	// Committed is the assembly the table holds for the report when
+	// located; empty when it holds none.
+	Committed string `json:",omitempty"`
 }
 
 // DeliveredReports returns r.Reports, or the one report the fields
