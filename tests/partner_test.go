@@ -343,4 +343,18 @@ func TestLegacyCURPerLinkedAccount(t *testing.T) {
 	require.Equal(t, before["costlake_report=linked-a"], after["costlake_report=linked-a"])
 	require.Equal(t, before["costlake_report=linked-c"], after["costlake_report=linked-c"])
 	require.NotEqual(t, before["costlake_report=linked-b"], after["costlake_report=linked-b"])
+
+	// A report of another payer in the folder: the ingestion fails with a
+	// named, non-retryable error and the table keeps its snapshot.
+	snap, files := s.currentSnapshot(), s.dataFiles()
+	_, err = synth.Generate(ctx, store, synth.Options{Prefix: "cur", Report: "linked-x", Period: period, Rows: 10, Seed: 9, Payer: "999988887777"})
+	require.NoError(t, err)
+	_, err = s.ingest(source, period)
+	require.Error(t, err)
+	typ, msg := failureType(t, err)
+	require.Equal(t, ingest.ErrTypePayerMismatch, typ, msg)
+	require.Contains(t, msg, "linked-x")
+	require.Equal(t, snap, s.currentSnapshot())
+	require.ElementsMatch(t, files, s.dataFiles())
+	requireUnion()
 }
