@@ -142,7 +142,7 @@ func MapFOCUSHeader(header []string) (*Mapping, error) {
 		}
 		seen[h] = true
 		switch j := FOCUS.Index(h); {
-		case j < 0 || h == ColOtherColumns || h == ColBillingPeriod:
+		case j < 0 || h == ColOtherColumns || h == ColBillingPeriod || h == ColReport:
 			m.Targets[i] = Target{Column: FOCUS.MustIndex(ColOtherColumns), Key: h}
 		case FOCUS.Columns[j].Kind == Map:
 			m.Targets[i] = Target{Column: j, JSON: true}
