@@ -79,6 +79,7 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 		rec      = bs.NewRecord()
 		iPayer   = bs.MustIndex(bs.Payer)
 		iPeriod  = bs.MustIndex(bs.Period)
+		iReport  = bs.MustIndex(bs.Report)
 		iAccount = bs.MustIndex(bs.Account)
 		iType    = bs.MustIndex(bs.ChargeType)
 		iCost    = bs.MustIndex(bs.Cost)
@@ -108,6 +109,7 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 			rec.Values[iPayer] = c.in.PayerAccountID
 		}
 		rec.Values[iPeriod] = c.in.Period
+		rec.Values[iReport] = c.in.Report
 		target := c.totals
 		if !c.in.Accounts.Keeps(rec.Values[iAccount]) {
 			target = c.excluded
@@ -153,7 +155,8 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 func (c *chunkConverter) append(rec *billing.Record) error {
 	if c.part == nil {
 		name := fmt.Sprintf("%s-%05d-%03d", c.in.FilePrefix, c.in.ChunkIndex, len(c.progress.Parts))
-		w, err := lakehouse.NewDataFileWriter(c.ctx, c.tbl, c.bs, lakehouse.DataFilePath(c.tbl, c.bs, c.in.PayerAccountID, c.in.Period, name))
+		w, err := lakehouse.NewDataFileWriter(c.ctx, c.tbl, c.bs,
+			lakehouse.ReportDataFilePath(lakehouse.DataFilePath(c.tbl, c.bs, c.in.PayerAccountID, c.in.Period, name), c.in.Report))
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/lakehouse"
 )
@@ -32,7 +33,7 @@ func (a *Activities) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDe
 	}
 	for _, period := range in.Periods {
 		found := crawl.Delivery{Period: period}
-		d, err := cur.Locate(ctx, store, loc, period)
+		ds, err := cur.LocateReports(ctx, store, loc, period)
 		switch {
 		case errors.Is(err, cur.ErrManifestNotFound):
 		case errors.Is(err, cur.ErrInvalidManifest) || errors.Is(err, cur.ErrInvalidPeriod) || errors.Is(err, cur.ErrChunkNotFound):
@@ -42,14 +43,31 @@ func (a *Activities) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDe
 		case err != nil:
 			return res, classify(err)
 		default:
-			found.Found = true
-			found.Format, found.AssemblyID, found.ManifestETag, found.DeliveredAt = string(d.Format), d.AssemblyID, d.ManifestETag, d.DeliveredAt
-			tbl, err := a.Lake.Table(ctx, d.Format.Schema())
+			// Per report: the period changed when any report's assembly
+			// differs from the one the table holds for it. A report no
+			// longer in the bucket keeps its rows and is not compared.
+			held, err := a.Lake.PeriodReports(ctx, ds[0].Format.Schema(), in.PayerAccountID, period)
 			if err != nil {
 				return res, err
 			}
-			if c, ok := lakehouse.LatestPeriodCommit(tbl, in.PayerAccountID, period); ok {
-				found.Committed = c.AssemblyID
+			delivered, committed := map[string]string{}, map[string]string{}
+			found.Found, found.Format, found.ManifestETag = true, string(ds[0].Format), ds[0].ManifestETag
+			for _, d := range ds {
+				delivered[d.Report] = d.AssemblyID
+				r := crawl.ReportState{Report: d.Report, AssemblyID: d.AssemblyID, DeliveredAt: d.DeliveredAt}
+				if c, ok := held[d.Report]; ok {
+					committed[d.Report], r.Committed = c.AssemblyID, c.AssemblyID
+				}
+				if d.DeliveredAt.After(found.DeliveredAt) {
+					found.DeliveredAt = d.DeliveredAt
+				}
+				if len(ds) > 1 || d.Report != "" {
+					found.Reports = append(found.Reports, r)
+				}
+			}
+			found.AssemblyID = ingest.PeriodAssembly(delivered)
+			if len(committed) > 0 {
+				found.Committed = ingest.PeriodAssembly(committed)
 			}
 		}
 		res.Deliveries = append(res.Deliveries, found)

@@ -93,25 +93,24 @@ func (a *Activities) openSource(ctx context.Context, source string, access *paye
 	return store, loc, nil
 }
 
-// LocateDelivery finds the period's delivery, whatever its format, and
-// lists its data files. When the manifest does not name the payer, the
-// first row of the first file does.
+// LocateDelivery finds every report of the period, whatever the format,
+// and lists their data files. When the manifests do not agree on the
+// payer, or do not name it, the first row of each report does.
 func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
 	store, loc, err := a.openSource(ctx, in.Source, in.Access)
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
 	}
-	d, err := cur.Locate(ctx, store, loc, in.Period)
+	ds, err := cur.LocateReports(ctx, store, loc, in.Period)
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, classify(err)
 	}
-	payer := d.Payer
-	if payer == "" {
-		if payer, err = a.peekPayer(ctx, store, d); err != nil {
-			return ingest.LocateDeliveryResult{}, classify(err)
-		}
+	payer, err := a.payerOf(ctx, store, ds)
+	if err != nil {
+		return ingest.LocateDeliveryResult{}, err
 	}
-	return ingest.LocateDeliveryResult{
+	d := ds[0]
+	res := ingest.LocateDeliveryResult{
 		Format:         string(d.Format),
 		Table:          d.Format.Schema().Table,
 		ManifestURL:    d.URL(d.ManifestKey),
@@ -123,7 +122,54 @@ func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliver
 		Compression:    d.Compression,
 		ChunkKeys:      d.ChunkKeys,
 		ChunkPins:      objectPins(d.ChunkPins),
-	}, nil
+	}
+	held, err := a.Lake.PeriodReports(ctx, d.Format.Schema(), payer, in.Period)
+	if err != nil {
+		return ingest.LocateDeliveryResult{}, err
+	}
+	assemblies := map[string]string{}
+	for _, d := range ds {
+		assemblies[d.Report] = d.AssemblyID
+		res.Reports = append(res.Reports, ingest.ReportDelivery{
+			Report: d.Report, ManifestURL: d.URL(d.ManifestKey), ManifestKey: d.StableManifestKey, ManifestETag: d.ManifestETag,
+			DeliveredAt: d.DeliveredAt, AssemblyID: d.AssemblyID, Compression: d.Compression, ChunkKeys: d.ChunkKeys,
+			ChunkPins: objectPins(d.ChunkPins), Committed: held[d.Report].AssemblyID,
+		})
+	}
+	res.AssemblyID = ingest.PeriodAssembly(assemblies) // the first's for a single-report source
+	return res, nil
+}
+
+// payerOf is the one payer of a period's reports: the manifests' when
+// they all name the same, otherwise each report's first row's. Reports
+// of different payers cannot share a period.
+func (a *Activities) payerOf(ctx context.Context, store blob.Store, ds []*cur.Delivery) (string, error) {
+	payer := ds[0].Payer
+	agree := payer != ""
+	for _, d := range ds[1:] {
+		agree = agree && d.Payer == payer
+	}
+	if agree {
+		return payer, nil
+	}
+	payer = ""
+	first := ""
+	for _, d := range ds {
+		p := d.Payer
+		if p == "" || len(ds) > 1 {
+			var err error
+			if p, err = a.peekPayer(ctx, store, d); err != nil {
+				return "", classify(err)
+			}
+		}
+		if payer == "" {
+			payer, first = p, d.URL(d.ManifestKey)
+		} else if p != payer {
+			return "", classify(&cur.FileError{File: d.URL(d.ManifestKey),
+				Err: fmt.Errorf("%w: this report's payer is %s, but %s's is %s", errPayerMismatch, p, first, payer)})
+		}
+	}
+	return payer, nil
 }
 
 // peekPayer reads bill_payer_account_id from the first row of the delivery.
@@ -212,16 +258,37 @@ func (a *Activities) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInp
 
 // ReconcilePeriod reads the committed snapshot back and fails,
 // permanently, when its totals differ from the source's by one row or one
-// digit.
+// digit: per report when the input names reports, else for the period.
 func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
-	actual, err := a.Lake.PeriodTotals(ctx, schemaOf(in.Table), in.PayerAccountID, in.Period, in.SnapshotID)
+	bs := schemaOf(in.Table)
+	fail := func(actual []ingest.Total, what, diff string) (ingest.ReconcilePeriodResult, error) {
+		return ingest.ReconcilePeriodResult{Actual: actual}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("table totals of %s %s%s (snapshot %d) differ from the source: %s", in.PayerAccountID, in.Period, what, in.SnapshotID, diff),
+			ingest.ErrTypeReconciliation, nil)
+	}
+	if len(in.Reports) == 0 {
+		actual, err := a.Lake.PeriodTotals(ctx, bs, in.PayerAccountID, in.Period, in.SnapshotID)
+		if err != nil {
+			return ingest.ReconcilePeriodResult{}, err
+		}
+		if diff := ingest.DiffTotals(ingest.MergeTotals(in.Expected), actual); diff != "" {
+			return fail(actual, "", diff)
+		}
+		return ingest.ReconcilePeriodResult{Actual: actual}, nil
+	}
+	byReport, err := a.Lake.PeriodReportTotals(ctx, bs, in.PayerAccountID, in.Period, in.SnapshotID)
 	if err != nil {
 		return ingest.ReconcilePeriodResult{}, err
 	}
-	if diff := ingest.DiffTotals(ingest.MergeTotals(in.Expected), actual); diff != "" {
-		return ingest.ReconcilePeriodResult{Actual: actual}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("table totals of %s %s (snapshot %d) differ from the source: %s", in.PayerAccountID, in.Period, in.SnapshotID, diff),
-			ingest.ErrTypeReconciliation, nil)
+	var all [][]ingest.Total
+	for _, list := range byReport {
+		all = append(all, list)
+	}
+	actual := ingest.MergeTotals(all...)
+	for _, r := range in.Reports {
+		if diff := ingest.DiffTotals(ingest.MergeTotals(r.Expected), byReport[r.Report]); diff != "" {
+			return fail(actual, fmt.Sprintf(" report %q", r.Report), diff)
+		}
 	}
 	return ingest.ReconcilePeriodResult{Actual: actual}, nil
 }

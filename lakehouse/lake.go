@@ -156,6 +156,9 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 			return fmt.Errorf("create table %s: %w", id, err)
 		}
 	}
+	if err := l.ensureReportRecords(ctx); err != nil {
+		return err
+	}
 	return l.ensureCostExplorerTable(ctx)
 }
 

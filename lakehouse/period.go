@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -29,6 +30,9 @@ const (
 	PropRunID    = "costlake.run-id"
 	PropRows     = "costlake.rows"
 	PropDelivery = "costlake.delivered-at"
+	// PropReports lists the reports a commit replaced, for sources with
+	// several per period; PropAssembly then names every report's assembly.
+	PropReports = "costlake.reports"
 )
 
 // PeriodCommit describes the snapshot that last replaced a period.
@@ -67,67 +71,202 @@ func periodFilter(bs *billing.Schema, payer, period string) iceberg.BooleanExpre
 	)
 }
 
-// ReplacePeriod commits files as the whole of payer's period in one
-// snapshot: the period's previous files leave the table and the new ones
-// enter it atomically, so readers see the old period or the new one,
-// never half. When the period's latest commit already holds this
-// assembly, nothing changes: a commit by the same run (a retried
-// activity) is reported as done, and a different run's files are removed.
-// An assembly delivered before the committed one arrives late and is
-// dropped the same way, so an old delivery never overwrites a restatement.
+// ReplacePeriod commits files as payer's period in one snapshot: each
+// report of the input replaces that report's rows, and only those, so
+// readers see the period before or after, never half. The other reports'
+// rows stay as they are. A report whose assembly the period already
+// holds changes nothing: a commit by the same run (a retried activity)
+// is reported as done, and a different run's files are removed. An
+// assembly delivered before the committed one arrives late and is
+// dropped the same way, so an old delivery never overwrites a
+// restatement. Which assembly each report holds is read from, and
+// recorded in, costlake_period_reports.
 func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+	var res ingest.CommitPeriodResult
 	tbl, err := l.Table(ctx, bs)
 	if err != nil {
-		return ingest.CommitPeriodResult{}, err
+		return res, err
 	}
-	if prev, ok := LatestPeriodCommit(tbl, in.PayerAccountID, in.Period); ok {
-		same := prev.AssemblyID == in.AssemblyID
-		late := !same && !prev.DeliveredAt.IsZero() && in.DeliveredAt.Before(prev.DeliveredAt)
-		if same && prev.RunID == in.RunID {
-			return ingest.CommitPeriodResult{SnapshotID: prev.SnapshotID}, nil // our own commit, retried
+	held, err := l.PeriodReports(ctx, bs, in.PayerAccountID, in.Period)
+	if err != nil {
+		return res, err
+	}
+	recorded, err := l.readReportRecords(ctx, bs, in.PayerAccountID, in.Period)
+	if err != nil {
+		return res, err
+	}
+	existing, err := periodFiles(ctx, tbl, bs, in.PayerAccountID, in.Period)
+	if err != nil {
+		return res, err
+	}
+	referenced := map[string]bool{}
+	for _, f := range existing {
+		referenced[f] = true
+	}
+
+	reports := in.CommittedReports()
+	replace := map[string]bool{} // reports this call commits
+	landed := false              // this run's commit is in the table already; only its record is missing
+	var drop []string            // files of reports that change nothing
+	// The newest commit of the period, for a call that commits nothing:
+	// snapshot IDs are random, sequence numbers grow.
+	var latest int64
+	var seq int64 = -1
+	for _, c := range held {
+		if s := tbl.SnapshotByID(c.SnapshotID); s != nil && s.SequenceNumber > seq {
+			latest, seq = c.SnapshotID, s.SequenceNumber
 		}
-		if same || late {
-			if err := l.RemoveFiles(ctx, bs, in.DataFiles); err != nil {
-				return ingest.CommitPeriodResult{}, err
+	}
+	after := map[string]string{} // report → assembly once committed
+	for r, c := range recorded {
+		after[r] = c.AssemblyID
+	}
+	for _, r := range reports {
+		prev, ok := held[r.Report]
+		action := ingest.ReportReplaced
+		switch {
+		case slices.ContainsFunc(r.DataFiles, func(f string) bool { return referenced[f] }):
+			landed = true
+		case ok && prev.AssemblyID == r.AssemblyID && prev.RunID == in.RunID:
+			// our own commit, retried
+		case ok && prev.AssemblyID == r.AssemblyID:
+			action = ingest.ReportUnchanged
+		case ok && !prev.DeliveredAt.IsZero() && r.DeliveredAt.Before(prev.DeliveredAt):
+			action = ingest.ReportSuperseded
+		default:
+			replace[r.Report] = true
+		}
+		res.Reports = append(res.Reports, ingest.ReportOutcome{Report: r.Report, AssemblyID: r.AssemblyID, Action: action})
+		switch action {
+		case ingest.ReportReplaced:
+			after[r.Report] = r.AssemblyID
+		default:
+			drop = append(drop, r.DataFiles...)
+			after[r.Report] = prev.AssemblyID
+		}
+	}
+	if len(replace) == 0 {
+		if err := l.RemoveFiles(ctx, bs, drop); err != nil {
+			return res, err
+		}
+		res.SnapshotID = latest
+		if landed {
+			// The commit went through but its record did not: find it and
+			// record it now.
+			c, _ := LatestPeriodCommit(tbl, in.PayerAccountID, in.Period)
+			res.SnapshotID, res.PeriodAssembly = c.SnapshotID, c.AssemblyID
+			if err := l.recordReports(ctx, bs, in.PayerAccountID, in.Period, reportCommits(in, reports, res.Reports, c.SnapshotID)); err != nil {
+				return res, err
 			}
-			return ingest.CommitPeriodResult{SnapshotID: prev.SnapshotID, Unchanged: same, Superseded: late}, nil
+			return res, nil
+		}
+		if slices.ContainsFunc(res.Reports, func(o ingest.ReportOutcome) bool { return o.Action == ingest.ReportReplaced }) {
+			return res, nil // a retried commit of this run
+		}
+		res.Superseded = slices.ContainsFunc(res.Reports, func(o ingest.ReportOutcome) bool { return o.Action == ingest.ReportSuperseded })
+		res.Unchanged = !res.Superseded
+		return res, nil
+	}
+
+	// The files that leave. A single-report source (report "") replaces
+	// the whole period, as it always did. Named reports replace their own
+	// files, those of report "" (the period as ingested before the source
+	// had several reports, or from another, single-report source), and
+	// those of no report that is delivered now or recorded.
+	single := len(reports) == 1 && reports[0].Report == ""
+	delivered := map[string]bool{}
+	for _, r := range reports {
+		delivered[r.Report] = true
+	}
+	var remove, add, forget []string
+	for _, f := range existing {
+		r := reportOfFile(f)
+		_, kept := recorded[r]
+		if single || replace[r] || r == "" || (!delivered[r] && !kept) {
+			remove = append(remove, f)
 		}
 	}
-	var existing []string
-	if tbl.CurrentSnapshot() != nil {
-		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(bs, in.PayerAccountID, in.Period))).PlanFiles(ctx)
-		if err != nil {
-			return ingest.CommitPeriodResult{}, fmt.Errorf("plan files of %s %s: %w", in.PayerAccountID, in.Period, err)
+	for r := range recorded {
+		if single && r != "" || !single && r == "" {
+			forget = append(forget, r)
+			delete(after, r)
 		}
-		for _, t := range tasks {
-			existing = append(existing, t.File.FilePath())
+	}
+	var rows int64
+	var deliveredAt time.Time
+	var replaced []string
+	for _, r := range reports {
+		if replace[r.Report] {
+			add = append(add, r.DataFiles...)
+			rows += r.Rows
+			if r.DeliveredAt.After(deliveredAt) {
+				deliveredAt = r.DeliveredAt
+			}
+			replaced = append(replaced, r.Report)
 		}
 	}
 	props := iceberg.Properties{
 		PropPayer:    in.PayerAccountID,
 		PropPeriod:   in.Period,
-		PropAssembly: in.AssemblyID,
+		PropAssembly: ingest.PeriodAssembly(after),
 		PropSource:   in.Source,
 		PropRunID:    in.RunID,
-		PropRows:     strconv.FormatInt(in.Rows, 10),
+		PropRows:     strconv.FormatInt(rows, 10),
 	}
-	if !in.DeliveredAt.IsZero() {
-		props[PropDelivery] = in.DeliveredAt.UTC().Format(time.RFC3339Nano)
+	if !deliveredAt.IsZero() {
+		props[PropDelivery] = deliveredAt.UTC().Format(time.RFC3339Nano)
+	}
+	if len(replaced) > 1 || replaced[0] != "" {
+		props[PropReports] = strings.Join(replaced, ",")
 	}
 	tx := tbl.NewTransaction()
-	if len(existing) == 0 {
-		err = tx.AddFiles(ctx, in.DataFiles, props, false)
+	if len(remove) == 0 {
+		err = tx.AddFiles(ctx, add, props, false)
 	} else {
-		err = tx.ReplaceDataFiles(ctx, existing, in.DataFiles, props)
+		err = tx.ReplaceDataFiles(ctx, remove, add, props)
 	}
 	if err != nil {
-		return ingest.CommitPeriodResult{}, fmt.Errorf("stage commit of %s %s: %w", in.PayerAccountID, in.Period, err)
+		return res, fmt.Errorf("stage commit of %s %s: %w", in.PayerAccountID, in.Period, err)
 	}
 	committed, err := tx.Commit(ctx)
 	if err != nil {
-		return ingest.CommitPeriodResult{}, fmt.Errorf("commit %s %s: %w", in.PayerAccountID, in.Period, err)
+		return res, fmt.Errorf("commit %s %s: %w", in.PayerAccountID, in.Period, err)
 	}
-	return ingest.CommitPeriodResult{SnapshotID: committed.CurrentSnapshot().SnapshotID, ReplacedFiles: len(existing)}, nil
+	res.SnapshotID, res.ReplacedFiles, res.PeriodAssembly = committed.CurrentSnapshot().SnapshotID, len(remove), props[PropAssembly]
+	if err := l.recordReports(ctx, bs, in.PayerAccountID, in.Period, reportCommits(in, reports, res.Reports, res.SnapshotID), forget...); err != nil {
+		return res, err
+	}
+	if err := l.RemoveFiles(ctx, bs, drop); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// reportCommits are the records of the reports a commit replaced.
+func reportCommits(in ingest.CommitPeriodInput, reports []ingest.ReportFiles, outcomes []ingest.ReportOutcome, snapshot int64) []ReportCommit {
+	var out []ReportCommit
+	for i, r := range reports {
+		if outcomes[i].Action == ingest.ReportReplaced {
+			out = append(out, ReportCommit{Report: r.Report, AssemblyID: r.AssemblyID, DeliveredAt: r.DeliveredAt, RunID: in.RunID, SnapshotID: snapshot, Rows: r.Rows})
+		}
+	}
+	return out
+}
+
+// periodFiles lists the data files of payer's period in the current snapshot.
+func periodFiles(ctx context.Context, tbl *table.Table, bs *billing.Schema, payer, period string) ([]string, error) {
+	if tbl.CurrentSnapshot() == nil {
+		return nil, nil
+	}
+	tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(bs, payer, period))).PlanFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan files of %s %s: %w", payer, period, err)
+	}
+	out := make([]string, 0, len(tasks))
+	for _, t := range tasks {
+		out = append(out, t.File.FilePath())
+	}
+	return out, nil
 }
 
 // RemoveUncommitted deletes the files of payer's period that the current
@@ -209,6 +348,17 @@ func isNotExist(err error) bool {
 // and returns rows and cost per usage account and charge type (for
 // line_items: unblended cost per account and line item type).
 func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) ([]ingest.Total, error) {
+	byReport, err := l.periodTotals(ctx, bs, payer, period, snapshotID, false)
+	return byReport[""], err
+}
+
+// PeriodReportTotals is PeriodTotals per report of the period (rows
+// written before reports existed count as report "").
+func (l *Lake) PeriodReportTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) (map[string][]ingest.Total, error) {
+	return l.periodTotals(ctx, bs, payer, period, snapshotID, true)
+}
+
+func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64, byReport bool) (map[string][]ingest.Total, error) {
 	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return nil, err
@@ -216,9 +366,13 @@ func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 	if tbl.CurrentSnapshot() == nil {
 		return nil, nil
 	}
+	fields := []string{bs.Account, bs.ChargeType, bs.Cost}
+	if byReport {
+		fields = append(fields, bs.Report)
+	}
 	opts := []table.ScanOption{
 		table.WithRowFilter(periodFilter(bs, payer, period)),
-		table.WithSelectedFields(bs.Account, bs.ChargeType, bs.Cost),
+		table.WithSelectedFields(fields...),
 		// A row group per batch, one file at a time: reading 4M rows with
 		// the defaults (131,072-row batches, a file per CPU) took 165 MiB
 		// more RSS, this 80 MiB, and 10% more time (0.66 s).
@@ -232,7 +386,7 @@ func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 	if err != nil {
 		return nil, fmt.Errorf("scan %s %s: %w", payer, period, err)
 	}
-	type key struct{ account, typ string }
+	type key struct{ report, account, typ string }
 	sums := map[key]*ingest.Total{}
 	for rec, err := range records {
 		if err != nil {
@@ -242,8 +396,15 @@ func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 		acct := rec.Column(sc.FieldIndices(bs.Account)[0]).(*array.String)
 		typ := rec.Column(sc.FieldIndices(bs.ChargeType)[0]).(*array.String)
 		cost := rec.Column(sc.FieldIndices(bs.Cost)[0]).(*array.Decimal128)
+		var report *array.String
+		if byReport {
+			report = rec.Column(sc.FieldIndices(bs.Report)[0]).(*array.String)
+		}
 		for i := 0; i < int(rec.NumRows()); i++ {
-			k := key{acct.Value(i), typ.Value(i)}
+			k := key{"", acct.Value(i), typ.Value(i)}
+			if report != nil && report.IsValid(i) {
+				k.report = report.Value(i)
+			}
 			t, ok := sums[k]
 			if !ok {
 				t = &ingest.Total{Account: k.account, LineItemType: k.typ}
@@ -256,11 +417,15 @@ func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 		}
 		rec.Release()
 	}
-	out := make([]ingest.Total, 0, len(sums))
-	for _, t := range sums {
-		out = append(out, *t)
+	lists := map[string][]ingest.Total{}
+	for k, t := range sums {
+		lists[k.report] = append(lists[k.report], *t)
 	}
-	return ingest.MergeTotals(out), nil
+	out := make(map[string][]ingest.Total, len(lists))
+	for r, l := range lists {
+		out[r] = ingest.MergeTotals(l)
+	}
+	return out, nil
 }
 
 // PayersOfPeriod lists the payers whose period the table holds, from the

@@ -54,7 +54,11 @@ type IngestBillingPeriodResult struct {
 	Unchanged      bool   `json:"unchanged"`  // this assembly was already the period's latest
 	Superseded     bool   `json:"superseded"` // a newer assembly was already committed; the table was left as it was
 	Chunks         int    `json:"chunks"`
-	Rows           int64  `json:"rows"`
+	// Reports says, per report of the period, which assembly was read and
+	// whether it replaced the report's rows, was already held, or arrived
+	// late.
+	Reports []ingest.ReportOutcome `json:"reports,omitempty"`
+	Rows    int64                  `json:"rows"`
 	// RoundedValues counts Parquet doubles with more than 18 fractional
 	// digits, rounded half-even to 18 (see money.FloatText).
 	RoundedValues int64 `json:"rounded_values"`

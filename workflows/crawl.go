@@ -16,7 +16,8 @@ import (
 // CrawlPayer finds what changed in a payer's export and ingests exactly
 // that: it refreshes the organization's accounts, lists the deliveries of
 // the current and previous periods (or the periods of a backfill),
-// compares each with the assembly the table holds, and runs
+// compares each report's assembly with the one the table holds for it,
+// and runs
 // IngestBillingPeriod for the new and restated ones as children with the
 // period's stable ID, so one period is never ingested twice at once. For
 // Cost Explorer payers it pulls daily costs instead.

@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -15,10 +17,11 @@ import (
 // before it replay without it.
 const adjustClosedCyclesChange = "adjust-closed-cycles"
 
-// IngestBillingPeriod ingests one legacy CUR delivery of a period: it
-// reads the manifest, converts the chunks into Parquet with bounded
-// concurrency, replaces the payer's period in billing.line_items in one
-// snapshot, and reconciles the table with the source to the last digit.
+// IngestBillingPeriod ingests the delivery of a period, every report of
+// it: it reads the manifests, converts the chunks into Parquet with
+// bounded concurrency, replaces the rows of the reports that changed in
+// one snapshot, and reconciles each report in the table with its source
+// to the last digit.
 // On failure it removes the files it wrote; the table keeps its last good
 // snapshot. A delivery rewritten while it is read (DeliveryChanged) is
 // located again and converted from the start, at most MaxDeliveryChanges
@@ -52,6 +55,9 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	// is located again, a bounded number of times.
 	var (
 		loc        ingest.LocateDeliveryResult
+		reports    []ingest.ReportDelivery
+		skipped    []ingest.ReportOutcome
+		jobs       []chunkJob
 		results    []ingest.ConvertChunkResult
 		convertErr error
 		changes    int
@@ -75,15 +81,17 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 				fmt.Sprintf("%s belongs to payer %s, not %s", loc.ManifestURL, loc.PayerAccountID, in.PayerAccountID),
 				ingest.ErrTypePayerMismatch, nil)
 		}
+		reports, skipped = reportsToRead(loc)
+		jobs = chunkJobs(reports)
 		progress.AssemblyID = loc.AssemblyID
-		progress.ChunksTotal, progress.ChunksDone, progress.Rows = len(loc.ChunkKeys), 0, 0
+		progress.ChunksTotal, progress.ChunksDone, progress.Rows = len(jobs), 0, 0
 		progress.Stage = "converting"
 		// A restart writes files of its own names, never an earlier attempt's.
 		prefix := info.WorkflowExecution.RunID
 		if changes > 0 {
 			prefix = fmt.Sprintf("%s-restart%d", prefix, changes)
 		}
-		results, convertErr = convertChunks(ctx, convert, in, loc, prefix, concurrency, &progress)
+		results, convertErr = convertChunks(ctx, convert, in, loc, reports, jobs, prefix, concurrency, &progress)
 		if convertErr == nil || !isDeliveryChanged(convertErr) || changes >= MaxDeliveryChanges {
 			break
 		}
@@ -97,11 +105,22 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	files := dataFilesOf(results)
 	var totals, excluded [][]ingest.Total
 	var rows, rounded int64
-	for _, r := range results {
+	parts := make([]ingest.ReportFiles, len(reports))
+	reportTotals := make([]ingest.ReportTotals, len(reports))
+	for r, rd := range reports {
+		parts[r] = ingest.ReportFiles{Report: rd.Report, AssemblyID: rd.AssemblyID, DeliveredAt: rd.DeliveredAt}
+		reportTotals[r].Report = rd.Report
+	}
+	for i, r := range results {
 		totals = append(totals, r.Totals)
 		excluded = append(excluded, r.Excluded)
 		rows += r.Rows
 		rounded += r.Rounded
+		p := &parts[jobs[i].report]
+		p.DataFiles = append(p.DataFiles, r.DataFiles...)
+		p.Rows += r.Rows
+		t := &reportTotals[jobs[i].report]
+		t.Expected = ingest.MergeTotals(t.Expected, r.Totals)
 	}
 	fail := func(err error) (*IngestBillingPeriodResult, error) {
 		progress.Stage = "failed"
@@ -129,13 +148,25 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		RunID:          info.WorkflowExecution.RunID,
 		DataFiles:      files,
 		Rows:           rows,
+		Reports:        parts,
 	}).Get(ctx, &committed)
 	if err != nil {
 		return fail(err)
 	}
 
-	// A superseded delivery committed nothing: there is nothing of it to reconcile.
-	if !committed.Superseded {
+	// Each report is reconciled on its own: the snapshot's rows of the
+	// report against what was read from its source. A superseded report
+	// committed nothing: there is nothing of it to reconcile.
+	var check []ingest.ReportTotals
+	for i, t := range reportTotals {
+		if i >= len(committed.Reports) || committed.Reports[i].Action != ingest.ReportSuperseded {
+			check = append(check, t)
+		}
+	}
+	if len(committed.Reports) == 0 && committed.Superseded {
+		check = nil // a commit recorded before reports: superseded means all of it
+	}
+	if len(check) > 0 {
 		progress.Stage = "reconciling"
 		var reconciled ingest.ReconcilePeriodResult
 		err = workflow.ExecuteActivity(commit, ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{
@@ -144,6 +175,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			Period:         in.Period,
 			SnapshotID:     committed.SnapshotID,
 			Expected:       expected,
+			Reports:        check,
 		}).Get(ctx, &reconciled)
 		if err != nil {
 			// The snapshot is committed and stays inspectable; the failure is
@@ -169,7 +201,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			Table:          loc.Table,
 			PayerAccountID: loc.PayerAccountID,
 			Period:         in.Period,
-			AssemblyID:     loc.AssemblyID,
+			AssemblyID:     cmp.Or(committed.PeriodAssembly, loc.AssemblyID),
 			SnapshotID:     committed.SnapshotID,
 		}).Get(ctx, nil)
 		if err != nil {
@@ -189,7 +221,8 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		SnapshotID:      committed.SnapshotID,
 		Unchanged:       committed.Unchanged,
 		Superseded:      committed.Superseded,
-		Chunks:          len(loc.ChunkKeys),
+		Chunks:          len(jobs),
+		Reports:         append(committed.Reports, skipped...),
 		Rows:            rows,
 		RoundedValues:   rounded,
 		DeliveryChanges: changes,
@@ -221,30 +254,32 @@ func isDeliveryChanged(err error) bool {
 	return errors.As(err, &app) && app.Type() == ingest.ErrTypeDeliveryChanged
 }
 
-// convertChunks converts every chunk of a located delivery with bounded
+// convertChunks converts every chunk of the reports to read with bounded
 // concurrency. The first failure stops the fan-out and is returned, with
 // the results of the chunks that finished, whose files need removing.
-func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBillingPeriodInput, loc ingest.LocateDeliveryResult, filePrefix string, concurrency int, progress *IngestProgress) ([]ingest.ConvertChunkResult, error) {
-	results := make([]ingest.ConvertChunkResult, len(loc.ChunkKeys))
+func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBillingPeriodInput, loc ingest.LocateDeliveryResult, reports []ingest.ReportDelivery, jobs []chunkJob, filePrefix string, concurrency int, progress *IngestProgress) ([]ingest.ConvertChunkResult, error) {
+	results := make([]ingest.ConvertChunkResult, len(jobs))
 	var convertErr error
 	sel := workflow.NewSelector(ctx)
 	running, next := 0, 0
-	for next < len(loc.ChunkKeys) || running > 0 {
-		if next < len(loc.ChunkKeys) && running < concurrency && convertErr == nil {
+	for next < len(jobs) || running > 0 {
+		if next < len(jobs) && running < concurrency && convertErr == nil {
 			i := next
+			rd, c := reports[jobs[i].report], jobs[i].chunk
 			var pin ingest.ObjectPin // none in histories from before pins
-			if i < len(loc.ChunkPins) {
-				pin = loc.ChunkPins[i]
+			if c < len(rd.ChunkPins) {
+				pin = rd.ChunkPins[c]
 			}
 			f := workflow.ExecuteActivity(actx, ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
 				Source:         in.Source,
 				Period:         in.Period,
 				Format:         loc.Format,
-				ManifestKey:    loc.ManifestKey,
-				AssemblyID:     loc.AssemblyID,
-				ChunkKey:       loc.ChunkKeys[i],
+				ManifestKey:    rd.ManifestKey,
+				AssemblyID:     rd.AssemblyID,
+				Report:         rd.Report,
+				ChunkKey:       rd.ChunkKeys[c],
 				ChunkPin:       pin,
-				ChunkIndex:     i,
+				ChunkIndex:     i, // unique in the run, so every data file name is
 				PayerAccountID: loc.PayerAccountID,
 				FilePrefix:     filePrefix,
 				Accounts:       in.Accounts,
@@ -290,4 +325,38 @@ func removeFiles(ctx, short workflow.Context, loc ingest.LocateDeliveryResult, p
 	if err := workflow.ExecuteActivity(cleanup, ingest.RemoveDataFilesActivity, ingest.RemoveDataFilesInput{Table: loc.Table, PayerAccountID: loc.PayerAccountID, Period: period, Files: files}).Get(cleanup, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not remove data files of a failed ingestion", "files", len(files), "error", err)
 	}
+}
+
+// reportsToRead picks the reports of a located period to convert. When
+// some reports changed, only those are read: the commit leaves the
+// others' rows as they are, and they are reported unchanged. Otherwise (a
+// re-run) every report is read again, and the commit keeps the rows of
+// those whose assembly the table already holds.
+func reportsToRead(loc ingest.LocateDeliveryResult) (read []ingest.ReportDelivery, skipped []ingest.ReportOutcome) {
+	reports := loc.DeliveredReports()
+	held := func(r ingest.ReportDelivery) bool { return r.Committed != "" && r.Committed == r.AssemblyID }
+	if len(reports) < 2 || !slices.ContainsFunc(reports, func(r ingest.ReportDelivery) bool { return !held(r) }) {
+		return reports, nil
+	}
+	for _, r := range reports {
+		if held(r) {
+			skipped = append(skipped, ingest.ReportOutcome{Report: r.Report, AssemblyID: r.AssemblyID, Action: ingest.ReportUnchanged})
+		} else {
+			read = append(read, r)
+		}
+	}
+	return read, skipped
+}
+
+// chunkJob is one chunk of one report to convert.
+type chunkJob struct{ report, chunk int }
+
+func chunkJobs(reports []ingest.ReportDelivery) []chunkJob {
+	var jobs []chunkJob
+	for r, rd := range reports {
+		for c := range rd.ChunkKeys {
+			jobs = append(jobs, chunkJob{r, c})
+		}
+	}
+	return jobs
 }

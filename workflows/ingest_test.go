@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -170,4 +171,91 @@ func TestIngestDeliveryThatKeepsChangingFails(t *testing.T) {
 	require.True(t, errors.As(env.GetWorkflowError(), &app), "got %v", env.GetWorkflowError())
 	require.Equal(t, ingest.ErrTypeDeliveryChanged, app.Type())
 	require.Equal(t, MaxDeliveryChanges+1, f.locates, "bounded")
+}
+
+// Several reports: every report's chunks are converted, the commit gets
+// each report's own files, and every report that was not superseded is
+// reconciled on its own.
+func TestIngestSeveralReports(t *testing.T) {
+	f := &fakeActivities{failChunk: -1}
+	env := newEnv(t, f)
+	env.OnActivity(ingest.LocateDeliveryActivity, mock.Anything, mock.Anything).Return(ingest.LocateDeliveryResult{
+		AssemblyID: "a=a1,b=b1,c=c1", PayerAccountID: "111122223333", Format: "partner-cur-csv",
+		Reports: []ingest.ReportDelivery{
+			{Report: "a", ManifestKey: "ma", AssemblyID: "a1", ChunkKeys: []string{"a/1", "a/2"}},
+			{Report: "b", ManifestKey: "mb", AssemblyID: "b1", ChunkKeys: []string{"b/1"}},
+			{Report: "c", ManifestKey: "mc", AssemblyID: "c1", ChunkKeys: []string{"c/1"}},
+		}}, nil)
+	var converted []string
+	env.OnActivity(ingest.ConvertChunkActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in ingest.ConvertChunkInput) (ingest.ConvertChunkResult, error) {
+			converted = append(converted, in.Report+":"+in.ManifestKey+":"+in.AssemblyID+":"+in.ChunkKey)
+			return ingest.ConvertChunkResult{DataFiles: []string{fmt.Sprintf("f-%d", in.ChunkIndex)}, Rows: 1,
+				Totals: []ingest.Total{{Account: "111122223333", LineItemType: "Usage", Rows: 1, UnblendedCost: money.MustParse("1")}}}, nil
+		})
+	var committed ingest.CommitPeriodInput
+	env.OnActivity(ingest.CommitPeriodActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+			committed = in
+			return ingest.CommitPeriodResult{SnapshotID: 7, PeriodAssembly: "a=a1,b=b1,c=c1", Reports: []ingest.ReportOutcome{
+				{Report: "a", Action: ingest.ReportUnchanged}, {Report: "b", Action: ingest.ReportSuperseded}, {Report: "c", Action: ingest.ReportReplaced}}}, nil
+		})
+	var reconciled []string
+	env.OnActivity(ingest.ReconcilePeriodActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
+			for _, r := range in.Reports {
+				reconciled = append(reconciled, fmt.Sprintf("%s:%d", r.Report, r.Expected[0].Rows))
+			}
+			return ingest.ReconcilePeriodResult{}, nil
+		})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b", Period: "2026-10"})
+	require.NoError(t, env.GetWorkflowError())
+	slices.Sort(converted)
+	require.Equal(t, []string{"a:ma:a1:a/1", "a:ma:a1:a/2", "b:mb:b1:b/1", "c:mc:c1:c/1"}, converted)
+	require.Len(t, committed.Reports, 3)
+	require.Equal(t, []string{"f-0", "f-1"}, committed.Reports[0].DataFiles)
+	require.Equal(t, []string{"f-2"}, committed.Reports[1].DataFiles)
+	require.Equal(t, []string{"f-3"}, committed.Reports[2].DataFiles)
+	require.Equal(t, int64(2), committed.Reports[0].Rows)
+	require.Equal(t, []string{"a:2", "c:1"}, reconciled, "the superseded report is not reconciled")
+	var res IngestBillingPeriodResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, 4, res.Chunks)
+	require.Len(t, res.Reports, 3)
+}
+
+// A restatement of one report reads that report only; the others are
+// reported unchanged without being read.
+func TestIngestReadsOnlyChangedReports(t *testing.T) {
+	f := &fakeActivities{failChunk: -1}
+	env := newEnv(t, f)
+	env.OnActivity(ingest.LocateDeliveryActivity, mock.Anything, mock.Anything).Return(ingest.LocateDeliveryResult{
+		AssemblyID: "a=a1,b=b2", PayerAccountID: "111122223333", Format: "partner-cur-csv",
+		Reports: []ingest.ReportDelivery{
+			{Report: "a", ManifestKey: "ma", AssemblyID: "a1", Committed: "a1", ChunkKeys: []string{"a/1"}},
+			{Report: "b", ManifestKey: "mb", AssemblyID: "b2", Committed: "b1", ChunkKeys: []string{"b/1"}},
+		}}, nil)
+	var converted []string
+	env.OnActivity(ingest.ConvertChunkActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in ingest.ConvertChunkInput) (ingest.ConvertChunkResult, error) {
+			converted = append(converted, in.ChunkKey)
+			return ingest.ConvertChunkResult{DataFiles: []string{"f"}, Rows: 1}, nil
+		})
+	var committed []string
+	env.OnActivity(ingest.CommitPeriodActivity, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+			var out []ingest.ReportOutcome
+			for _, r := range in.Reports {
+				committed = append(committed, r.Report)
+				out = append(out, ingest.ReportOutcome{Report: r.Report, AssemblyID: r.AssemblyID, Action: ingest.ReportReplaced})
+			}
+			return ingest.CommitPeriodResult{SnapshotID: 7, Reports: out}, nil
+		})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b", Period: "2026-10"})
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []string{"b/1"}, converted)
+	require.Equal(t, []string{"b"}, committed)
+	var res IngestBillingPeriodResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, []ingest.ReportOutcome{{Report: "b", AssemblyID: "b2", Action: ingest.ReportReplaced}, {Report: "a", AssemblyID: "a1", Action: ingest.ReportUnchanged}}, res.Reports)
 }

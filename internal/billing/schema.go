@@ -1,6 +1,19 @@
 package billing
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
+
+// ColReport names the report of the payer's period a row came from, for
+// sources that deliver several reports per period (the partner layout's
+// report_id); empty for single-report sources and null in rows written
+// before the column existed. A report's next delivery replaces its rows
+// and only those. Both tables append it after their own columns.
+const ColReport = "costlake_report"
+
+var reportColumn = Column{Name: ColReport, Kind: String,
+	Doc: "the report of the payer's period this row came from (the partner layout's report_id; empty for single-report sources); a report's next delivery replaces its rows only"}
 
 // Schema is one table's canonical columns and the columns costlake itself
 // relies on in it: who pays, which account used, what kind of charge, what
@@ -10,15 +23,17 @@ type Schema struct {
 	Table   string
 	Columns []Column
 	// Payer and Period partition the table; Account, ChargeType and Cost
-	// are what ingestions reconcile by.
-	Payer, Period, Account, ChargeType, Cost string
-	filters                                  []string // other columns queries filter on
-	index                                    map[string]int
+	// are what ingestions reconcile by; Report tells a period's reports
+	// apart.
+	Payer, Period, Account, ChargeType, Cost, Report string
+	filters                                          []string // other columns queries filter on
+	index                                            map[string]int
 }
 
 func newSchema(table string, cols []Column, payer, account, chargeType, cost string, filters ...string) *Schema {
+	cols = slices.Concat(cols, []Column{reportColumn}) // a copy: Columns itself stays the CUR 2.0 list
 	s := &Schema{Table: table, Columns: cols, Payer: payer, Period: ColBillingPeriod, Account: account, ChargeType: chargeType, Cost: cost,
-		filters: filters, index: make(map[string]int, len(cols))}
+		Report: ColReport, filters: filters, index: make(map[string]int, len(cols))}
 	for i, c := range cols {
 		s.index[c.Name] = i
 	}
@@ -127,7 +142,7 @@ func MapFOCUSHeader(header []string) (*Mapping, error) {
 		}
 		seen[h] = true
 		switch j := FOCUS.Index(h); {
-		case j < 0 || h == ColOtherColumns || h == ColBillingPeriod:
+		case j < 0 || h == ColOtherColumns || h == ColBillingPeriod || h == ColReport:
 			m.Targets[i] = Target{Column: FOCUS.MustIndex(ColOtherColumns), Key: h}
 		case FOCUS.Columns[j].Kind == Map:
 			m.Targets[i] = Target{Column: j, JSON: true}

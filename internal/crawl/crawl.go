@@ -37,11 +37,23 @@ type Delivery struct {
 	ManifestETag string    `json:"manifest_etag,omitempty"`
 	DeliveredAt  time.Time `json:"delivered_at,omitzero"`
 	// Committed is the assembly the table holds for the period; empty when
-	// it was never ingested.
-	Committed string `json:"committed,omitempty"`
+	// it was never ingested. For a source with several reports, both name
+	// every report's assembly (ingest.PeriodAssembly), and Reports lists
+	// them one by one.
+	Committed string        `json:"committed,omitempty"`
+	Reports   []ReportState `json:"reports,omitempty"`
 	// Error explains a delivery that cannot be read (a bad manifest, a missing chunk); the
 	// ingestion would fail the same way, so it is reported, not started.
 	Error string `json:"error,omitempty"`
+}
+
+// ReportState is one report of a period: its delivered assembly and the
+// one the table holds for it.
+type ReportState struct {
+	Report      string    `json:"report"`
+	AssemblyID  string    `json:"assembly_id"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	Committed   string    `json:"committed,omitempty"`
 }
 
 // Changed reports a delivery that the table does not hold yet: new, or a

@@ -33,8 +33,12 @@ const (
 // Delivery is one delivery of a billing period: its manifest and the data
 // files it names, resolved inside the source store.
 type Delivery struct {
-	Source       blob.Location
-	Period       string // YYYY-MM
+	Source blob.Location
+	Period string // YYYY-MM
+	// Report names the report of a source that holds several for one
+	// payer and period (the partner layout's report_id); empty when the
+	// source has one report. Each report is restated on its own.
+	Report       string
 	Format       Format
 	ManifestKey  string
 	ManifestETag string
@@ -73,27 +77,63 @@ func (f Format) Schema() *billing.Schema {
 // src is the report folder of a legacy CUR ("<prefix>/<report>", holding
 // "<yyyymmdd-yyyymmdd>/<report>-Manifest.json") or the export folder of
 // Data Exports ("<prefix>/<export>", holding
-// "metadata/BILLING_PERIOD=YYYY-MM/…-Manifest.json").
+// "metadata/BILLING_PERIOD=YYYY-MM/…-Manifest.json"). For a source with
+// several reports it returns the first, by report name; LocateReports
+// returns them all.
 func Locate(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
+	ds, err := LocateReports(ctx, store, src, period)
+	if err != nil {
+		return nil, err
+	}
+	return ds[0], nil
+}
+
+// LocateReports finds every report's delivery of a period under src: one
+// for a legacy CUR or a Data Exports export, one per report manifest for
+// the partner layout, sorted by report. Each is the report's newest
+// assembly; no report hides another. Two reports that name the same data
+// file are an invalid delivery, never counted twice.
+func LocateReports(ctx context.Context, store blob.Store, src blob.Location, period string) ([]*Delivery, error) {
 	d, err := findLegacyDelivery(ctx, store, src, period)
 	if !errors.Is(err, errNoDelivery) {
-		return pinned(ctx, store, d, err)
+		return pinnedAll(ctx, store, []*Delivery{d}, err)
 	}
 	d, err = findExportDelivery(ctx, store, src, period)
-	if err != nil || d != nil {
-		return pinned(ctx, store, d, err)
+	if err != nil {
+		return nil, err
 	}
-	d, err = findPartnerDelivery(ctx, store, src, period)
-	if err != nil || d != nil {
-		return pinned(ctx, store, d, err)
+	if d != nil {
+		return pinnedAll(ctx, store, []*Delivery{d}, nil)
+	}
+	ds, err := findPartnerDeliveries(ctx, store, src, period)
+	if err != nil || len(ds) > 0 {
+		return pinnedAll(ctx, store, ds, err)
+	}
+	ds, err = findLegacyReports(ctx, store, src, period)
+	if err != nil || len(ds) > 0 {
+		return pinnedAll(ctx, store, ds, err)
 	}
 	folder, _ := PeriodFolder(period)
 	report := path.Base(src.Prefix)
 	return nil, &FileError{File: src.String(), Err: fmt.Errorf(
-		"%w for period %s: looked for %s (legacy CUR), %s (Data Exports) and %s (partner layout); is %s the report or export folder?",
+		"%w for period %s: looked for %s (legacy CUR), %s (Data Exports), %s (partner layout) and %s (a legacy CUR per report folder); is %s the report or export folder?",
 		ErrManifestNotFound, period, locationURL(src, src.Key(folder, report+"-Manifest.json")),
 		locationURL(src, src.Key("metadata", exportPeriodFolder(period))+"/"),
-		locationURL(src, src.Key("manifests", folder))+"/", src)}
+		locationURL(src, src.Key("manifests", folder))+"/",
+		locationURL(src, src.Key("<report>", folder, "<report>-Manifest.json")), src)}
+}
+
+// pinnedAll pins every report's delivery (see pinned).
+func pinnedAll(ctx context.Context, store blob.Store, ds []*Delivery, err error) ([]*Delivery, error) {
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		if _, err := pinned(ctx, store, d, nil); err != nil {
+			return nil, err
+		}
+	}
+	return ds, nil
 }
 
 // pinned records the version of every chunk of a located delivery, and
@@ -176,6 +216,41 @@ func findLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 		d.ChunkKeys = append(d.ChunkKeys, key)
 	}
 	return d, nil
+}
+
+// findLegacyReports reads a folder of legacy CUR reports, one per linked
+// account for instance: "<src>/<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json"
+// for each report folder directly under src. Each report is its own
+// delivery, named by its folder.
+func findLegacyReports(ctx context.Context, store blob.Store, src blob.Location, period string) ([]*Delivery, error) {
+	folder, err := PeriodFolder(period)
+	if err != nil {
+		return nil, err
+	}
+	root := src.Key() + "/"
+	if root == "/" {
+		root = ""
+	}
+	objects, err := store.List(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Delivery
+	for _, o := range objects {
+		parts := strings.Split(strings.TrimPrefix(o.Key, root), "/")
+		if len(parts) != 3 || parts[1] != folder || parts[2] != parts[0]+"-Manifest.json" {
+			continue
+		}
+		sub := src
+		sub.Prefix = src.Key(parts[0])
+		d, err := findLegacyDelivery(ctx, store, sub, period)
+		if err != nil {
+			return nil, err // errNoDelivery cannot happen: the manifest is there
+		}
+		d.Report = parts[0]
+		out = append(out, d)
+	}
+	return out, nil // listed in key order: sorted by report
 }
 
 // rebaseLegacyKey resolves a manifest's reportKey (a bucket key) inside

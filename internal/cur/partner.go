@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/costlake/costlake/internal/blob"
@@ -68,35 +71,71 @@ func (m *partnerManifest) headers() []string {
 
 const partnerData = "RawCURReports/cur/"
 
-// findPartnerDelivery finds the newest partner manifest of a period under
-// src (the bucket root, or the prefix holding manifests/ and
-// RawCURReports/). It returns nil, nil when there is none.
-func findPartnerDelivery(ctx context.Context, store blob.Store, src blob.Location, period string) (*Delivery, error) {
+// findPartnerDeliveries finds every report of a period under src (the
+// bucket root, or the prefix holding manifests/ and RawCURReports/): each
+// "<report_id>-Manifest.json" in the period's manifest folder is one
+// report, one CUR per linked account for instance. When a report's
+// manifest appears more than once (copies in subfolders), the newest
+// counts. It returns nil, nil when there is none.
+func findPartnerDeliveries(ctx context.Context, store blob.Store, src blob.Location, period string) ([]*Delivery, error) {
 	folder, err := PeriodFolder(period)
 	if err != nil {
 		return nil, err
 	}
-	newest, err := newestManifest(ctx, store, src.Key("manifests", folder)+"/")
-	if err != nil || newest == nil {
+	manifests, err := store.List(ctx, src.Key("manifests", folder)+"/")
+	if err != nil {
 		return nil, err
 	}
-	url := locationURL(src, newest.Key)
-	m, err := readPartnerManifest(ctx, store, newest.Key, newest.Pin())
+	newest := map[string]blob.Info{}
+	for _, o := range manifests {
+		report, ok := strings.CutSuffix(path.Base(o.Key), "-Manifest.json")
+		if !ok || report == "" {
+			continue
+		}
+		if n, seen := newest[report]; !seen || o.LastModified.After(n.LastModified) {
+			newest[report] = o
+		}
+	}
+	var listed []blob.Info // the data files, listed once for the reports whose manifest names none
+	owner := map[string]string{}
+	var out []*Delivery
+	for _, report := range slices.Sorted(maps.Keys(newest)) {
+		info := newest[report]
+		d, err := partnerDelivery(ctx, store, src, period, folder, report, info, &listed)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range d.ChunkKeys {
+			if other, ok := owner[k]; ok {
+				return nil, &FileError{File: locationURL(src, info.Key), Err: fmt.Errorf("%w: reports %s and %s both name %s", ErrInvalidManifest, other, report, locationURL(src, k))}
+			}
+			owner[k] = report
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// partnerDelivery reads one report's manifest and resolves its data files.
+func partnerDelivery(ctx context.Context, store blob.Store, src blob.Location, period, folder, report string, info blob.Info, listed *[]blob.Info) (*Delivery, error) {
+	url := locationURL(src, info.Key)
+	m, err := readPartnerManifest(ctx, store, info.Key, info.Pin())
 	if err != nil {
 		return nil, &FileError{File: url, Err: err}
 	}
 	d := &Delivery{
-		Source: src, Period: period, Format: FormatPartnerCSV, ManifestKey: newest.Key, ManifestETag: newest.ETag,
-		StableManifestKey: newest.Key, DeliveredAt: newest.LastModified,
+		Source: src, Period: period, Report: report, Format: FormatPartnerCSV, ManifestKey: info.Key, ManifestETag: info.ETag,
+		StableManifestKey: info.Key, DeliveredAt: info.LastModified,
 		AssemblyID: m.AssemblyID, Payer: m.Account, Compression: "GZIP", Headers: m.headers(),
 	}
 	keys := m.ReportKeys
 	if len(keys) == 0 {
-		listed, err := store.List(ctx, src.Key(partnerData))
-		if err != nil {
-			return nil, err
+		if *listed == nil {
+			if *listed, err = store.List(ctx, src.Key(partnerData)); err != nil {
+				return nil, err
+			}
 		}
-		for _, o := range listed {
+		for _, o := range *listed {
 			if strings.Contains(o.Key, "/"+folder+"/"+m.AssemblyID+"/") && strings.HasSuffix(o.Key, ".csv.gz") {
 				keys = append(keys, o.Key)
 			}

@@ -83,6 +83,55 @@ type LocateDeliveryResult struct {
 	// located; a conversion reads exactly these or fails with
 	// DeliveryChanged.
 	ChunkPins []ObjectPin
+	// Reports lists every report of the period (the fields above are the
+	// first's); empty in results recorded before sources could hold
+	// several, which stand for one report "".
+	Reports []ReportDelivery `json:",omitempty"`
+}
+
+// ReportDelivery is one report's delivery of the period.
+type ReportDelivery struct {
+	Report       string // "" for a single-report source
+	ManifestURL  string
+	ManifestKey  string
+	ManifestETag string
+	DeliveredAt  time.Time
+	AssemblyID   string
+	Compression  string
+	ChunkKeys    []string
+	ChunkPins    []ObjectPin // the versions of ChunkKeys when located
+	// Committed is the assembly the table holds for the report when
+	// located; empty when it holds none.
+	Committed string `json:",omitempty"`
+}
+
+// DeliveredReports returns r.Reports, or the one report the fields
+// describe.
+func (r LocateDeliveryResult) DeliveredReports() []ReportDelivery {
+	if len(r.Reports) > 0 {
+		return r.Reports
+	}
+	return []ReportDelivery{{ManifestURL: r.ManifestURL, ManifestKey: r.ManifestKey, ManifestETag: r.ManifestETag,
+		DeliveredAt: r.DeliveredAt, AssemblyID: r.AssemblyID, Compression: r.Compression, ChunkKeys: r.ChunkKeys, ChunkPins: r.ChunkPins}}
+}
+
+// PeriodAssembly names what a payer's period holds, given each report's
+// assembly: the assembly itself for a single-report source (report ""),
+// otherwise "<report>=<assembly>" pairs sorted by report and joined by
+// commas. Equal names mean equal content.
+func PeriodAssembly(assemblies map[string]string) string {
+	if a, ok := assemblies[""]; ok && len(assemblies) == 1 {
+		return a
+	}
+	reports := make([]string, 0, len(assemblies))
+	for r := range assemblies {
+		reports = append(reports, r)
+	}
+	slices.Sort(reports)
+	for i, r := range reports {
+		reports[i] = r + "=" + assemblies[r]
+	}
+	return strings.Join(reports, ",")
 }
 
 // ConvertChunkInput asks for one chunk to be converted into one Parquet
@@ -93,6 +142,7 @@ type ConvertChunkInput struct {
 	Format         string
 	ManifestKey    string // re-read by the activity for the header, so history stays small
 	AssemblyID     string
+	Report         string // the chunk's report; its rows carry it in costlake_report
 	ChunkKey       string
 	ChunkPin       ObjectPin // zero in histories from before pins: any version
 	ChunkIndex     int
@@ -136,7 +186,8 @@ type Total struct {
 	UnblendedCost money.Amount `json:"unblended_cost"`
 }
 
-// CommitPeriodInput replaces one payer's period with the given files.
+// CommitPeriodInput replaces one payer's period with the given files:
+// each report's rows with that report's files, in one snapshot.
 type CommitPeriodInput struct {
 	Table          string // empty means line_items
 	PayerAccountID string
@@ -147,17 +198,55 @@ type CommitPeriodInput struct {
 	RunID          string // the workflow run; makes a retried commit recognise itself
 	DataFiles      []string
 	Rows           int64
+	// Reports splits the files by report; empty means one report "" with
+	// AssemblyID, DeliveredAt, DataFiles and Rows.
+	Reports []ReportFiles `json:",omitempty"`
+}
+
+// ReportFiles is one report's part of a commit.
+type ReportFiles struct {
+	Report      string
+	AssemblyID  string
+	DeliveredAt time.Time // an assembly delivered before the report's current one never replaces it
+	DataFiles   []string
+	Rows        int64
+}
+
+// CommittedReports returns in.Reports, or the one report the fields describe.
+func (in CommitPeriodInput) CommittedReports() []ReportFiles {
+	if len(in.Reports) > 0 {
+		return in.Reports
+	}
+	return []ReportFiles{{AssemblyID: in.AssemblyID, DeliveredAt: in.DeliveredAt, DataFiles: in.DataFiles, Rows: in.Rows}}
+}
+
+// What a commit did with a report.
+const (
+	ReportReplaced   = "replaced"   // its rows are now this assembly's
+	ReportUnchanged  = "unchanged"  // the table already held this assembly
+	ReportSuperseded = "superseded" // a later assembly is committed; this one was dropped
+)
+
+// ReportOutcome is what a commit did with one report.
+type ReportOutcome struct {
+	Report     string `json:"report"`
+	AssemblyID string `json:"assembly_id"`
+	Action     string `json:"action"`
 }
 
 // CommitPeriodResult says what the commit did.
 type CommitPeriodResult struct {
 	SnapshotID    int64
-	Unchanged     bool // the same assembly was already the period's latest; nothing was committed
-	Superseded    bool // a newer assembly is already committed; nothing was committed
+	Unchanged     bool // every report's assembly was already committed; nothing was committed
+	Superseded    bool // nothing was committed, and a newer assembly of some report is
 	ReplacedFiles int
 	// OrphansRemoved counts leftover files of dead runs removed from the
 	// period's folder after the commit.
 	OrphansRemoved int
+	Reports        []ReportOutcome `json:",omitempty"`
+	// PeriodAssembly names what the period holds after the commit, every
+	// report's assembly (PeriodAssembly); empty when nothing was committed.
+	PeriodAssembly string `json:",omitempty"`
 }
 
 // ReconcilePeriodInput compares a committed snapshot with the source totals.
@@ -167,6 +256,15 @@ type ReconcilePeriodInput struct {
 	Period         string
 	SnapshotID     int64
 	Expected       []Total
+	// Reports, when set, are reconciled one by one (each report's rows in
+	// the snapshot against its source) instead of the whole period.
+	Reports []ReportTotals `json:",omitempty"`
+}
+
+// ReportTotals is the source's totals of one report.
+type ReportTotals struct {
+	Report   string
+	Expected []Total
 }
 
 // ReconcilePeriodResult holds the totals read back from the table.

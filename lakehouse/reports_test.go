@@ -1,0 +1,264 @@
+package lakehouse_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	"github.com/apache/iceberg-go/table"
+	"github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/lakehouse"
+)
+
+// writeReport writes one data file of a report of payer's period: rows
+// of (account, cost), tagged with the report as the converter tags them.
+func writeReport(t *testing.T, lake *lakehouse.Lake, payer, period, report, name string, rows ...[2]string) ingest.ReportFiles {
+	t.Helper()
+	ctx := context.Background()
+	bs := billing.LineItems
+	tbl, err := lake.LineItems(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := lakehouse.ReportDataFilePath(lakehouse.DataFilePath(tbl, bs, payer, period, name), report)
+	w, err := lakehouse.NewDataFileWriter(ctx, tbl, bs, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := bs.NewRecord()
+	for i, r := range rows {
+		rec.Reset()
+		rec.Values[bs.MustIndex(bs.Payer)] = payer
+		rec.Values[bs.MustIndex(bs.Period)] = period
+		rec.Values[bs.MustIndex(bs.Report)] = report
+		rec.Values[bs.MustIndex(bs.Account)] = r[0]
+		rec.Values[bs.MustIndex(bs.ChargeType)] = "Usage"
+		rec.Values[bs.MustIndex(bs.Cost)] = r[1]
+		rec.Values[bs.MustIndex(billing.ColLineItemID)] = fmt.Sprintf("%s-%d", name, i)
+		if err := w.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return ingest.ReportFiles{Report: report, DataFiles: []string{p}, Rows: int64(len(rows))}
+}
+
+// reportSums is "report: account=cost …" per report, sorted, from the table.
+func reportSums(t *testing.T, lake *lakehouse.Lake, payer, period string) string {
+	t.Helper()
+	byReport, err := lake.PeriodReportTotals(context.Background(), billing.LineItems, payer, period, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range slices.Sorted(func(yield func(string) bool) {
+		for k := range byReport {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		s := r + ":"
+		for _, a := range ingest.ByAccount(byReport[r]) {
+			s += fmt.Sprintf(" %s=%s/%d", a.Account, a.UnblendedCost, a.Rows)
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
+}
+
+func periodFiles(t *testing.T, lake *lakehouse.Lake, payer, period string) []string {
+	t.Helper()
+	tbl, err := lake.LineItems(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := tbl.Scan(table.WithRowFilter(iceberg.EqualTo(iceberg.Reference(billing.ColPayerAccountID), payer))).PlanFiles(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, task := range tasks {
+		out = append(out, path.Base(path.Dir(task.File.FilePath()))+"/"+path.Base(task.File.FilePath()))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Several reports in one period: each commit replaces the rows of the
+// reports it carries whose assembly changed, and only those; the
+// period's rows are the union of every report's newest assembly; a
+// retry, a replay and a late delivery change nothing.
+func TestReplacePeriodPerReport(t *testing.T) {
+	ctx := context.Background()
+	lake := openLake(t)
+	bs := billing.LineItems
+	const period = "2026-09"
+	t0 := time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC)
+	commit := func(run string, reports ...ingest.ReportFiles) ingest.CommitPeriodResult {
+		t.Helper()
+		res, err := lake.ReplacePeriod(ctx, bs, ingest.CommitPeriodInput{PayerAccountID: payerA, Period: period, RunID: run, Reports: reports})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	at := func(r ingest.ReportFiles, assembly string, day int) ingest.ReportFiles {
+		r.AssemblyID, r.DeliveredAt = assembly, t0.AddDate(0, 0, day)
+		return r
+	}
+	actions := func(res ingest.CommitPeriodResult) string {
+		var s []string
+		for _, o := range res.Reports {
+			s = append(s, o.Report+"="+o.Action)
+		}
+		return strings.Join(s, " ")
+	}
+
+	// Before reports: a single-report commit (report ""), as earlier
+	// versions wrote it.
+	legacy := writeReport(t, lake, payerA, period, "", "old", [2]string{"222222222222", "9"})
+	commit("old", at(legacy, "x0", 0))
+	if got := reportSums(t, lake, payerA, period); got != ": 222222222222=9/1" {
+		t.Fatalf("legacy: %s", got)
+	}
+
+	// Two reports: they replace the single-report rows.
+	a1 := at(writeReport(t, lake, payerA, period, "acct-a", "r1-a", [2]string{"222222222222", "1.5"}, [2]string{"222222222222", "0.000000000000000001"}), "a1", 1)
+	b1 := at(writeReport(t, lake, payerA, period, "acct-b", "r1-b", [2]string{"333333333333", "2"}), "b1", 1)
+	res := commit("r1", a1, b1)
+	if actions(res) != "acct-a=replaced acct-b=replaced" || res.PeriodAssembly != "acct-a=a1,acct-b=b1" {
+		t.Fatalf("two reports: %s, %s", actions(res), res.PeriodAssembly)
+	}
+	if got := reportSums(t, lake, payerA, period); got != "acct-a: 222222222222=1.500000000000000001/2; acct-b: 333333333333=2/1" {
+		t.Fatalf("two reports: %s", got)
+	}
+	// The commit retried by its run: nothing new.
+	if again := commit("r1", a1, b1); again.SnapshotID != res.SnapshotID || again.Unchanged || again.Superseded {
+		t.Fatalf("retry: %+v", again)
+	}
+
+	// A third report; the other two delivered again, unchanged.
+	a2 := at(writeReport(t, lake, payerA, period, "acct-a", "r2-a", [2]string{"222222222222", "1.5"}, [2]string{"222222222222", "0.000000000000000001"}), "a1", 1)
+	b2 := at(writeReport(t, lake, payerA, period, "acct-b", "r2-b", [2]string{"333333333333", "2"}), "b1", 1)
+	c2 := at(writeReport(t, lake, payerA, period, "acct-c", "r2-c", [2]string{"444444444444", "-0.25"}), "c1", 2)
+	filesBefore := periodFiles(t, lake, payerA, period)
+	res = commit("r2", a2, b2, c2)
+	if actions(res) != "acct-a=unchanged acct-b=unchanged acct-c=replaced" || res.PeriodAssembly != "acct-a=a1,acct-b=b1,acct-c=c1" {
+		t.Fatalf("three reports: %s, %s", actions(res), res.PeriodAssembly)
+	}
+	files := periodFiles(t, lake, payerA, period)
+	if want := append(slices.Clone(filesBefore), "costlake_report=acct-c/r2-c.parquet"); !slices.Equal(files, slices.Sorted(slices.Values(want))) {
+		t.Fatalf("files %v, want the earlier ones and acct-c's", files)
+	}
+
+	// acct-b is restated: only its rows change.
+	b3 := at(writeReport(t, lake, payerA, period, "acct-b", "r3-b", [2]string{"333333333333", "2.75"}, [2]string{"555555555555", "1"}), "b2", 3)
+	a3 := at(writeReport(t, lake, payerA, period, "acct-a", "r3-a", [2]string{"222222222222", "1.5"}, [2]string{"222222222222", "0.000000000000000001"}), "a1", 1)
+	res = commit("r3", a3, b3)
+	if actions(res) != "acct-a=unchanged acct-b=replaced" || res.PeriodAssembly != "acct-a=a1,acct-b=b2,acct-c=c1" {
+		t.Fatalf("restatement: %s, %s", actions(res), res.PeriodAssembly)
+	}
+	want := "acct-a: 222222222222=1.500000000000000001/2; acct-b: 333333333333=2.75/1 555555555555=1/1; acct-c: 444444444444=-0.25/1"
+	if got := reportSums(t, lake, payerA, period); got != want {
+		t.Fatalf("restatement: %s", got)
+	}
+	if got := periodFiles(t, lake, payerA, period); !slices.Equal(got, []string{
+		"costlake_report=acct-a/r1-a.parquet", "costlake_report=acct-b/r3-b.parquet", "costlake_report=acct-c/r2-c.parquet"}) {
+		t.Fatalf("files %v", got)
+	}
+	// acct-b's old assembly shows up again: it is late and dropped.
+	late := at(writeReport(t, lake, payerA, period, "acct-b", "r4-b", [2]string{"333333333333", "2"}), "b1", 1)
+	restated := res.SnapshotID
+	if res = commit("r4", late); !res.Superseded || actions(res) != "acct-b=superseded" || res.SnapshotID != restated {
+		t.Fatalf("late: %+v, want the restatement's snapshot %d", res, restated)
+	}
+	if got := reportSums(t, lake, payerA, period); got != want {
+		t.Fatalf("after a late delivery: %s", got)
+	}
+
+	held, err := lake.PeriodReports(ctx, bs, payerA, period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 3 || held["acct-b"].AssemblyID != "b2" || held["acct-b"].Rows != 2 || held["acct-c"].AssemblyID != "c1" {
+		t.Fatalf("records %+v", held)
+	}
+	// Another payer's period is not touched by any of it.
+	if got := reportSums(t, lake, payerB, period); got != "" {
+		t.Fatalf("payer B: %s", got)
+	}
+}
+
+// A table created before costlake_report existed gains it on Open and
+// keeps working.
+func TestOpenAddsReportColumnToOlderTable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	catalogPath, warehouse := filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse")
+	db, err := sql.Open(sqliteshim.ShimName, "file:"+catalogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := sqlcat.NewCatalog("costlake", db, sqlcat.SQLite, iceberg.Properties{"warehouse": warehouse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.CreateNamespace(ctx, table.Identifier{lakehouse.Namespace}, nil); err != nil {
+		t.Fatal(err)
+	}
+	full := lakehouse.IcebergSchema(billing.LineItems)
+	var fields []iceberg.NestedField
+	for _, f := range full.Fields() {
+		if f.Name != billing.ColReport {
+			fields = append(fields, f)
+		}
+	}
+	old := iceberg.NewSchema(0, fields...)
+	spec, err := iceberg.NewPartitionSpecOpts(
+		iceberg.AddPartitionFieldByName(billing.ColPayerAccountID, billing.ColPayerAccountID, iceberg.IdentityTransform{}, old, nil),
+		iceberg.AddPartitionFieldByName(billing.ColBillingPeriod, billing.ColBillingPeriod, iceberg.IdentityTransform{}, old, nil),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.CreateTable(ctx, lakehouse.TableID(billing.LineItems), old, catalog.WithPartitionSpec(&spec)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: catalogPath, Warehouse: warehouse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lake.Close()
+	tbl, err := lake.LineItems(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tbl.Schema().FindFieldByName(billing.ColReport); !ok {
+		t.Fatal("no costlake_report after Open")
+	}
+	r := writeReport(t, lake, payerA, "2026-09", "acct-a", "r1", [2]string{"222222222222", "3"})
+	r.AssemblyID = "a1"
+	if _, err := lake.ReplacePeriod(ctx, billing.LineItems, ingest.CommitPeriodInput{PayerAccountID: payerA, Period: "2026-09", RunID: "r1", Reports: []ingest.ReportFiles{r}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := reportSums(t, lake, payerA, "2026-09"); got != "acct-a: 222222222222=3/1" {
+		t.Fatalf("after evolution: %s", got)
+	}
+}
