@@ -82,9 +82,12 @@ func (d delivery) uploadOverwrite(t *testing.T, store blob.Store, bucket string,
 // same keys (and, in the second case, the manifest too). The held
 // conversion finds its chunk is not the version pinned when A was located
 // (or the manifest names another assembly) and fails with
-// DeliveryChanged; the workflow locates the delivery again and converts B
-// from scratch. The period then equals B exactly, with no row of A and no
-// file of the first attempt.
+// DeliveryChanged; the workflow locates the delivery again. With B's
+// manifest there it converts B from scratch, and the period equals B
+// exactly, with no row of A and no file of the first attempt. Without it,
+// B's chunks are newer than A's manifest: a delivery being written, which
+// no attempt commits; the ingestion fails with DeliveryChanged and the
+// next one, once the manifest lands, commits B.
 func TestDeliveryRewrittenMidIngestion(t *testing.T) {
 	for _, c := range []struct {
 		name         string
@@ -115,34 +118,44 @@ func TestDeliveryRewrittenMidIngestion(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("the conversion of chunk 1 never started")
 			}
-			// AWS writes the data files first and the manifest last.
+			// AWS writes the data files first and the manifest last, some
+			// time after the delivery before (S3 times have whole seconds).
+			time.Sleep(1100 * time.Millisecond)
 			b.uploadOverwrite(t, bucket, "overwrite", c.withManifest)
 			close(hold.release)
 
+			wantRows, wantCosts := sourceTotals(t, recordsB)
+			rowsA, _ := sourceTotals(t, recordsA)
 			var res workflows.IngestBillingPeriodResult
+			if !c.withManifest {
+				// B's chunks are newer than A's manifest: every attempt
+				// finds a delivery being written and none is committed.
+				typ, msg := failureType(t, run.Get(ctx, &res))
+				require.Equal(t, ingest.ErrTypeDeliveryChanged, typ)
+				require.Contains(t, msg, "written after the manifest")
+				gotRows, _ := s.tableTotals(samplePayer, "2023-11")
+				require.Empty(t, gotRows, "nothing of A, nothing of B, never a mix")
+				require.Empty(t, s.dataFiles(), "every attempt's files are removed")
+
+				// The manifest lands; the next ingestion commits B under
+				// its own name.
+				b.uploadOverwrite(t, bucket, "overwrite", true)
+				res2, err := s.ingest("s3://overwrite/cur/cur", "2023-11")
+				require.NoError(t, err)
+				require.Equal(t, b.assembly, res2.AssemblyID)
+				require.Zero(t, res2.DeliveryChanges)
+				gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
+				requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
+				return
+			}
 			require.NoError(t, run.Get(ctx, &res))
 			require.Equal(t, 1, res.DeliveryChanges, "one restart from the new delivery")
 			require.Equal(t, int64(len(recordsB)-1), res.Rows)
-			wantRows, wantCosts := sourceTotals(t, recordsB)
 			gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
 			requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
-			rowsA, _ := sourceTotals(t, recordsA)
 			require.NotEqual(t, rowsA, gotRows, "the table must not be delivery A")
 			require.Len(t, s.dataFiles(), 3, "the first attempt's files are removed")
-			if c.withManifest {
-				require.Equal(t, b.assembly, res.AssemblyID)
-				return
-			}
-
-			// The manifest lands; the next ingestion commits B under its
-			// own name and the table still equals B.
-			b.uploadOverwrite(t, bucket, "overwrite", true)
-			res2, err := s.ingest("s3://overwrite/cur/cur", "2023-11")
-			require.NoError(t, err)
-			require.Equal(t, b.assembly, res2.AssemblyID)
-			require.Zero(t, res2.DeliveryChanges)
-			gotRows, gotCosts = s.tableTotals(samplePayer, "2023-11")
-			requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
+			require.Equal(t, b.assembly, res.AssemblyID)
 		})
 	}
 }

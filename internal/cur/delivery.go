@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,33 +138,66 @@ func pinnedAll(ctx context.Context, store blob.Store, ds []*Delivery, err error)
 }
 
 // pinned records the version of every chunk of a located delivery, and
-// then checks the manifest is still the one read: chunks rewritten before
-// that point belong to the delivery the manifest describes now, and one
-// rewritten after it is caught when it is read. A chunk the manifest names
-// that does not exist fails here, before anything is converted.
+// then checks the manifest is still the one read. In overwrite mode AWS
+// rewrites the chunks at the same keys first and the manifest last, so a
+// chunk newer than its manifest belongs to the next delivery, half
+// written: that is DeliveryChanged (the ingestion starts again from the
+// next manifest), never a period mixed of two deliveries. Chunks under a
+// folder named by the assembly (create-new mode) are never rewritten, so
+// their times are not compared. A chunk the manifest names that does not
+// exist fails here, before anything is converted, unless the delivery is
+// being rewritten.
 func pinned(ctx context.Context, store blob.Store, d *Delivery, err error) (*Delivery, error) {
 	if err != nil {
 		return nil, err
 	}
+	manifest, err := store.Stat(ctx, d.ManifestKey)
+	if err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return nil, err
+	}
+	rewritten := func(why string) error {
+		return &FileError{File: d.URL(d.ManifestKey), Err: fmt.Errorf("%w: %s", ErrDeliveryChanged, why)}
+	}
+	if err != nil || (d.ManifestETag != "" && manifest.ETag != d.ManifestETag) {
+		return nil, rewritten("the manifest was rewritten while the delivery was located")
+	}
 	d.ChunkPins = make([]blob.Pin, len(d.ChunkKeys))
+	var missing, newer string
 	for i, key := range d.ChunkKeys {
 		info, err := store.Stat(ctx, key)
 		if errors.Is(err, blob.ErrNotFound) {
-			return nil, &FileError{File: d.URL(key), Err: fmt.Errorf("%w (listed in %s; %v)", ErrChunkNotFound, d.URL(d.StableManifestKey), err)}
+			if missing == "" {
+				missing = key
+			}
+			continue
 		}
 		if err != nil {
 			return nil, err
 		}
+		if newer == "" && !inAssemblyFolder(key, d.AssemblyID) && info.LastModified.After(manifest.LastModified) {
+			newer = key
+		}
 		d.ChunkPins[i] = info.Pin()
 	}
-	info, err := store.Stat(ctx, d.ManifestKey)
+	again, err := store.Stat(ctx, d.ManifestKey)
 	if err != nil && !errors.Is(err, blob.ErrNotFound) {
 		return nil, err
 	}
-	if err != nil || (d.ManifestETag != "" && info.ETag != d.ManifestETag) {
-		return nil, &FileError{File: d.URL(d.ManifestKey), Err: fmt.Errorf("%w: the manifest was rewritten while the delivery was located", ErrDeliveryChanged)}
+	switch {
+	case err != nil || again.Pin() != manifest.Pin() || !again.LastModified.Equal(manifest.LastModified):
+		return nil, rewritten("the manifest was rewritten while the delivery was located")
+	case newer != "":
+		return nil, rewritten(fmt.Sprintf("%s was written after the manifest of assembly %s: the next delivery is being written over this one", d.URL(newer), d.AssemblyID))
+	case missing != "":
+		return nil, &FileError{File: d.URL(missing), Err: fmt.Errorf("%w (listed in %s)", ErrChunkNotFound, d.URL(d.StableManifestKey))}
 	}
 	return d, nil
+}
+
+// inAssemblyFolder tells whether key lies in a folder named by the
+// delivery's assembly, as create-new deliveries do.
+func inAssemblyFolder(key, assembly string) bool {
+	return assembly != "" && slices.Contains(strings.Split(path.Dir(key), "/"), assembly)
 }
 
 // findLegacyDelivery reads the period manifest of a legacy CUR report,

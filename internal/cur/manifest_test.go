@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
@@ -134,5 +136,68 @@ func TestAthenaHeadersOriginals(t *testing.T) {
 	}
 	if len(originals) != 2 || originals["resource_tags_user_cost_center"] != "resourceTags/user:CostCenter" || originals["line_item_unblended_cost"] != "lineItem/UnblendedCost" {
 		t.Errorf("originals %q", originals)
+	}
+}
+
+// In overwrite mode the chunks sit at the same keys for every delivery and
+// AWS writes them before the manifest: a chunk newer than its manifest is
+// the next delivery half written, so locating says DeliveryChanged rather
+// than pin a mix of two deliveries. A create-new chunk (in its assembly's
+// folder) is never rewritten, so its time does not matter; a missing chunk
+// is ChunkNotFound unless the delivery is being rewritten.
+func TestLocateRefusesADeliveryBeingRewritten(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := blob.NewLocal("/")
+	local := blob.NewLocal(dir)
+	put := func(key, body string, at time.Time) {
+		t.Helper()
+		if err := local.Put(ctx, key, strings.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(dir, key), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivered := time.Date(2023, 12, 3, 4, 12, 13, 0, time.UTC)
+	overwrite := strings.ReplaceAll(manifestJSON, `"orig/prefix/r/20231101-20231201/20231203T041213Z/r-1.csv.gz"`,
+		`"orig/prefix/r/20231101-20231201/r-1.csv.gz","orig/prefix/r/20231101-20231201/r-2.csv.gz"`)
+	put("o/r/20231101-20231201/r-Manifest.json", overwrite, delivered)
+	put("o/r/20231101-20231201/r-1.csv.gz", "a1", delivered.Add(-time.Minute))
+	src, err := blob.ParseLocation("file://" + dir + "/o/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Locate(ctx, store, src, "2023-11"); !errors.Is(err, ErrChunkNotFound) {
+		t.Fatalf("a chunk missing, none newer: err = %v, want ErrChunkNotFound", err)
+	}
+	put("o/r/20231101-20231201/r-2.csv.gz", "a2", delivered.Add(-time.Minute))
+	if _, err := Locate(ctx, store, src, "2023-11"); err != nil {
+		t.Fatalf("delivery A: %v", err)
+	}
+	// The next delivery rewrites chunk 1; its manifest is not there yet.
+	put("o/r/20231101-20231201/r-1.csv.gz", "b1", delivered.Add(24*time.Hour))
+	if _, err := Locate(ctx, store, src, "2023-11"); !errors.Is(err, ErrDeliveryChanged) {
+		t.Fatalf("chunk newer than the manifest: err = %v, want ErrDeliveryChanged", err)
+	}
+	// It also removed chunk 2: still a rewrite in progress, not a bad manifest.
+	if err := os.Remove(filepath.Join(dir, "o/r/20231101-20231201/r-2.csv.gz")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Locate(ctx, store, src, "2023-11"); !errors.Is(err, ErrDeliveryChanged) {
+		t.Fatalf("chunk missing and another newer: err = %v, want ErrDeliveryChanged", err)
+	}
+	// Its manifest lands: one delivery again.
+	put("o/r/20231101-20231201/r-Manifest.json", strings.ReplaceAll(strings.ReplaceAll(overwrite, "20231203T041213Z", "20231204T000000Z"), `,"orig/prefix/r/20231101-20231201/r-2.csv.gz"`, ""), delivered.Add(25*time.Hour))
+	if d, err := Locate(ctx, store, src, "2023-11"); err != nil || d.AssemblyID != "20231204T000000Z" || len(d.ChunkKeys) != 1 {
+		t.Fatalf("delivery B: %+v, %v", d, err)
+	}
+
+	// Create-new: a chunk in its assembly's folder may be newer (a copy).
+	put("c/r/20231101-20231201/r-Manifest.json", manifestJSON, delivered)
+	put("c/r/20231101-20231201/20231203T041213Z/r-1.csv.gz", "a1", delivered.Add(time.Hour))
+	src, _ = blob.ParseLocation("file://" + dir + "/c/r")
+	if _, err := Locate(ctx, store, src, "2023-11"); err != nil {
+		t.Fatalf("create-new chunk newer than its manifest: %v", err)
 	}
 }
