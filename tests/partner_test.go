@@ -180,7 +180,10 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 		p.put(report, account, assembly, manifestAccount, rows)
 		newest[report] = rows
 	}
-	requireUnion := func() {
+	// requireUnion checks the table, and the ingestion's result, against
+	// the union of every report's newest rows: the result is the whole
+	// period, also when only some reports were read.
+	requireUnion := func(res *workflows.IngestBillingPeriodResult) {
 		t.Helper()
 		union := [][]string{records[0]}
 		for _, rows := range newest {
@@ -189,6 +192,11 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 		wantRows, wantCosts := sourceTotals(t, union)
 		gotRows, gotCosts := s.tableTotals(payer, period)
 		requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
+		resRows, resCosts := map[string]int{}, map[string]decimal.Decimal{}
+		for _, a := range res.Accounts {
+			resRows[a.Account], resCosts[a.Account] = int(a.Rows), decimal.RequireFromString(a.UnblendedCost.String())
+		}
+		requireSameTotals(t, wantRows, wantCosts, resRows, resCosts)
 	}
 	actions := func(res *workflows.IngestBillingPeriodResult) map[string]string {
 		out := map[string]string{}
@@ -217,7 +225,7 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	require.Equal(t, map[string]string{"cur-a": "replaced", "cur-b": "replaced"}, actions(res))
 	require.Equal(t, "cur-a=20260901T010000Z,cur-b=20260901T020000Z", res.AssemblyID)
 	require.Equal(t, 4, res.Chunks)
-	requireUnion()
+	requireUnion(res)
 	require.False(t, discover().Changed())
 
 	// A third report joins the period.
@@ -229,7 +237,7 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	res, err = s.ingest(source, period)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"cur-a": "unchanged", "cur-b": "unchanged", "cur-c": "replaced"}, actions(res))
-	requireUnion()
+	requireUnion(res)
 	after := s.committedFiles(payer)
 	require.Equal(t, before["costlake_report=cur-a"], after["costlake_report=cur-a"], "cur-a's files are untouched")
 	require.Equal(t, before["costlake_report=cur-b"], after["costlake_report=cur-b"], "cur-b's files are untouched")
@@ -252,7 +260,7 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"cur-a": "unchanged", "cur-b": "replaced", "cur-c": "unchanged"}, actions(res))
 	require.Equal(t, "cur-a=20260901T010000Z,cur-b=20260903T010000Z,cur-c=20260902T010000Z", res.AssemblyID)
-	requireUnion()
+	requireUnion(res)
 	after = s.committedFiles(payer)
 	require.Equal(t, before["costlake_report=cur-a"], after["costlake_report=cur-a"])
 	require.Equal(t, before["costlake_report=cur-c"], after["costlake_report=cur-c"])
@@ -270,7 +278,7 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Unchanged)
 	require.Equal(t, snap, s.currentSnapshot())
-	requireUnion()
+	requireUnion(res)
 }
 
 // readGzipCSV reads a csv.gz file.

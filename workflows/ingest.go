@@ -166,9 +166,9 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	if len(committed.Reports) == 0 && committed.Superseded {
 		check = nil // a commit recorded before reports: superseded means all of it
 	}
+	var reconciled ingest.ReconcilePeriodResult
 	if len(check) > 0 {
 		progress.Stage = "reconciling"
-		var reconciled ingest.ReconcilePeriodResult
 		err = workflow.ExecuteActivity(commit, ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{
 			Table:          loc.Table,
 			PayerAccountID: loc.PayerAccountID,
@@ -210,6 +210,13 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		}
 	}
 
+	// The result is the period as the table holds it: with several
+	// reports, the ones not read this time count too, and a superseded
+	// one does not.
+	held := expected
+	if len(loc.Reports) > 1 && reconciled.Actual != nil {
+		held = reconciled.Actual
+	}
 	progress.Stage = "done"
 	res := &IngestBillingPeriodResult{
 		PayerAccountID:  loc.PayerAccountID,
@@ -226,8 +233,8 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		Rows:            rows,
 		RoundedValues:   rounded,
 		DeliveryChanges: changes,
-		Accounts:        ingest.ByAccount(expected),
-		Totals:          expected,
+		Accounts:        ingest.ByAccount(held),
+		Totals:          held,
 	}
 	for _, a := range res.Accounts {
 		res.UnblendedCost = res.UnblendedCost.Add(a.UnblendedCost)
