@@ -119,7 +119,8 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 	}
 	if err != nil {
 		code, msg := awsError(err)
-		if code == "AccessDeniedException" {
+		if code == "AccessDeniedException" || code == "AWSOrganizationsNotInUseException" {
+			// Retrying asks the same question: it is the role or the payer.
 			return ch, temporal.NewNonRetryableApplicationError(organizationAdvice(in.PayerAccountID, err), "OrganizationUnreadable", err)
 		}
 		return ch, fmt.Errorf("list accounts of %s: %s %s", in.PayerAccountID, code, msg)
