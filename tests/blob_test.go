@@ -140,6 +140,21 @@ func runConformance(t *testing.T, s blob.Store, multipartParts int) {
 			}
 			assert.Equal(t, tc.want, got, "List(%q)", tc.prefix)
 		}
+		// Folders: one level, the objects directly under it left out.
+		require.NoError(t, s.Put(ctx, "list/a/deep/er/x", strings.NewReader("x")))
+		for _, tc := range []struct {
+			prefix string
+			want   []string
+		}{
+			{"list/", []string{"a", "b"}},
+			{"list/a/", []string{"deep"}},
+			{"list/b/", nil},
+			{"nothing/", nil},
+		} {
+			folders, err := s.Folders(ctx, tc.prefix)
+			require.NoError(t, err, tc.prefix)
+			assert.Equal(t, tc.want, folders, "Folders(%q)", tc.prefix)
+		}
 	})
 
 	t.Run("MissingIsNotFound", func(t *testing.T) {

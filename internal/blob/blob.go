@@ -90,6 +90,10 @@ type Store interface {
 	Put(ctx context.Context, key string, r io.Reader) error
 	// List returns every object whose key starts with prefix, in key order.
 	List(ctx context.Context, prefix string) ([]Info, error)
+	// Folders returns the names of the folders directly under prefix
+	// (empty, or ending in "/"), sorted: one level, however many objects
+	// lie below, so a lookup costs what the folders cost, not the history.
+	Folders(ctx context.Context, prefix string) ([]string, error)
 	// Delete removes an object; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 	// String names the store for messages, e.g. "s3://bucket".

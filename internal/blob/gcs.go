@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
@@ -174,6 +175,29 @@ func (g *GCS) List(ctx context.Context, prefix string) ([]Info, error) {
 	// GCS lists in key order already; sorting keeps the contract for
 	// emulators that do not.
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (g *GCS) Folders(ctx context.Context, prefix string) ([]string, error) {
+	q := &storage.Query{Prefix: prefix, Delimiter: "/"}
+	if err := q.SetAttrSelection([]string{"Name"}); err != nil {
+		return nil, err
+	}
+	var out []string
+	it := g.handle.Objects(ctx, q)
+	for {
+		a, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, g.wrap(err, "list", prefix)
+		}
+		if a.Prefix != "" { // a folder; objects directly under prefix have Name
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(a.Prefix, prefix), "/"))
+		}
+	}
+	sort.Strings(out)
 	return out, nil
 }
 

@@ -101,6 +101,23 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader) error {
 	return os.Rename(tmp.Name(), p)
 }
 
+func (l *Local) Folders(_ context.Context, prefix string) ([]string, error) {
+	entries, err := os.ReadDir(l.path(prefix))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil // ReadDir sorts by name
+}
+
 func (l *Local) List(_ context.Context, prefix string) ([]Info, error) {
 	// Walk from the deepest folder the prefix names, then filter by prefix.
 	dir := prefix

@@ -257,34 +257,34 @@ func findLegacyDelivery(ctx context.Context, store blob.Store, src blob.Location
 // for each report folder directly under src. Each report is its own
 // delivery, named by its folder.
 func findLegacyReports(ctx context.Context, store blob.Store, src blob.Location, period string) ([]*Delivery, error) {
-	folder, err := PeriodFolder(period)
-	if err != nil {
+	if _, err := PeriodFolder(period); err != nil {
 		return nil, err
 	}
 	root := src.Key() + "/"
 	if root == "/" {
 		root = ""
 	}
-	objects, err := store.List(ctx, root)
+	// One listing of the report folders and one look per report: the
+	// cost follows the reports, not the months of data under them.
+	reports, err := store.Folders(ctx, root)
 	if err != nil {
 		return nil, err
 	}
 	var out []*Delivery
-	for _, o := range objects {
-		parts := strings.Split(strings.TrimPrefix(o.Key, root), "/")
-		if len(parts) != 3 || parts[1] != folder || parts[2] != parts[0]+"-Manifest.json" {
-			continue
-		}
+	for _, report := range reports {
 		sub := src
-		sub.Prefix = src.Key(parts[0])
+		sub.Prefix = src.Key(report)
 		d, err := findLegacyDelivery(ctx, store, sub, period)
-		if err != nil {
-			return nil, err // errNoDelivery cannot happen: the manifest is there
+		if errors.Is(err, errNoDelivery) {
+			continue // no manifest of this period: not a report of it
 		}
-		d.Report = parts[0]
+		if err != nil {
+			return nil, err
+		}
+		d.Report = report
 		out = append(out, d)
 	}
-	return out, nil // listed in key order: sorted by report
+	return out, nil // Folders is sorted: by report
 }
 
 // rebaseLegacyKey resolves a manifest's reportKey (a bucket key) inside
