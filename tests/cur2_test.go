@@ -155,26 +155,7 @@ func (c cur2Table) parquetFile(t *testing.T, lo, hi int) []byte {
 	defer b.Release()
 	for i := lo; i < hi; i++ {
 		for j, v := range c.rows[i] {
-			switch fb := b.Field(j).(type) {
-			case *array.StringBuilder:
-				if v == "" {
-					fb.AppendNull()
-				} else {
-					fb.Append(v)
-				}
-			case *array.Float64Builder:
-				if v == "" {
-					fb.AppendNull()
-					continue
-				}
-				f, err := strconv.ParseFloat(v, 64)
-				require.NoError(t, err)
-				fb.Append(f)
-			case *array.TimestampBuilder:
-				ts, err := time.Parse(time.RFC3339, v)
-				require.NoError(t, err)
-				fb.Append(arrow.Timestamp(ts.UnixMilli()))
-			}
+			appendCell(t, b.Field(j), v)
 		}
 		for k, m := range []map[string]string{c.product[i], c.tags[i]} {
 			mb := b.Field(len(c.rows[i]) + k).(*array.MapBuilder)
@@ -257,5 +238,31 @@ func TestIngestCUR2FromMinIO(t *testing.T) {
 			gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
 			requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
 		})
+	}
+}
+
+// appendCell appends one CSV cell to a Parquet column builder: empty is
+// null, costs are doubles as AWS writes them, times RFC 3339.
+func appendCell(t *testing.T, b array.Builder, v string) {
+	t.Helper()
+	switch fb := b.(type) {
+	case *array.StringBuilder:
+		if v == "" {
+			fb.AppendNull()
+		} else {
+			fb.Append(v)
+		}
+	case *array.Float64Builder:
+		if v == "" {
+			fb.AppendNull()
+			return
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		require.NoError(t, err)
+		fb.Append(f)
+	case *array.TimestampBuilder:
+		ts, err := time.Parse(time.RFC3339, v)
+		require.NoError(t, err)
+		fb.Append(arrow.Timestamp(ts.UnixMilli()))
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -340,26 +339,7 @@ func (x cur2Extra) parquetFile(t *testing.T, c cur2Table, lo, hi int) []byte {
 	}
 	for i := lo; i < hi; i++ {
 		for j, v := range c.rows[i] {
-			switch fb := b.Field(j).(type) {
-			case *array.StringBuilder:
-				if v == "" {
-					fb.AppendNull()
-				} else {
-					fb.Append(v)
-				}
-			case *array.Float64Builder:
-				if v == "" {
-					fb.AppendNull()
-					continue
-				}
-				f, err := strconv.ParseFloat(v, 64)
-				require.NoError(t, err)
-				fb.Append(f)
-			case *array.TimestampBuilder:
-				ts, err := time.Parse(time.RFC3339, v)
-				require.NoError(t, err)
-				fb.Append(arrow.Timestamp(ts.UnixMilli()))
-			}
+			appendCell(t, b.Field(j), v)
 		}
 		n := len(c.rows[i])
 		for k, m := range x.maps(c, i) {
