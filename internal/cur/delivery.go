@@ -163,11 +163,12 @@ func pinned(ctx context.Context, store blob.Store, d *Delivery, err error) (*Del
 	}
 	d.ChunkPins = make([]blob.Pin, len(d.ChunkKeys))
 	var missing, newer string
+	var missingErr error // the store's own words: the URL and the identity used
 	for i, key := range d.ChunkKeys {
 		info, err := store.Stat(ctx, key)
 		if errors.Is(err, blob.ErrNotFound) {
 			if missing == "" {
-				missing = key
+				missing, missingErr = key, err
 			}
 			continue
 		}
@@ -189,7 +190,7 @@ func pinned(ctx context.Context, store blob.Store, d *Delivery, err error) (*Del
 	case newer != "":
 		return nil, rewritten(fmt.Sprintf("%s was written after the manifest of assembly %s: the next delivery is being written over this one", d.URL(newer), d.AssemblyID))
 	case missing != "":
-		return nil, &FileError{File: d.URL(missing), Err: fmt.Errorf("%w (listed in %s)", ErrChunkNotFound, d.URL(d.StableManifestKey))}
+		return nil, &FileError{File: d.URL(missing), Err: fmt.Errorf("%w (listed in %s; %v)", ErrChunkNotFound, d.URL(d.StableManifestKey), missingErr)}
 	}
 	return d, nil
 }
