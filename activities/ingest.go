@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -290,7 +291,14 @@ func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePer
 			return fail(actual, fmt.Sprintf(" report %q", r.Report), diff)
 		}
 	}
-	return ingest.ReconcilePeriodResult{Actual: actual}, nil
+	var held []string
+	for r := range byReport {
+		if r != "" {
+			held = append(held, r)
+		}
+	}
+	slices.Sort(held)
+	return ingest.ReconcilePeriodResult{Actual: actual, Reports: held}, nil
 }
 
 // RemoveDataFiles deletes the data files of an attempt that will not be

@@ -279,6 +279,16 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	require.True(t, res.Unchanged)
 	require.Equal(t, snap, s.currentSnapshot())
 	requireUnion(res)
+
+	// cur-c's manifest goes and cur-a is restated: cur-c's rows stay,
+	// counted in the result, and the result says cur-c was not delivered.
+	require.NoError(t, bucket.Delete(ctx, "manifests/"+folder+"/cur-c-Manifest.json"))
+	time.Sleep(1100 * time.Millisecond) // S3 times have one-second resolution
+	put("cur-a", accounts[0], "20260904T010000Z", payer, byAccount[accounts[0]][10:])
+	res, err = s.ingest(source, period)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"cur-a": "replaced", "cur-b": "unchanged", "cur-c": ingest.ReportNotDelivered}, actions(res))
+	requireUnion(res)
 }
 
 // readGzipCSV reads a csv.gz file.

@@ -214,8 +214,14 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	// reports, the ones not read this time count too, and a superseded
 	// one does not.
 	held := expected
-	if len(loc.Reports) > 1 && reconciled.Actual != nil {
+	if len(reconciled.Reports) > 0 {
 		held = reconciled.Actual
+	}
+	outcomes := append(committed.Reports, skipped...)
+	for _, r := range reconciled.Reports {
+		if !slices.ContainsFunc(loc.Reports, func(d ingest.ReportDelivery) bool { return d.Report == r }) {
+			outcomes = append(outcomes, ingest.ReportOutcome{Report: r, Action: ingest.ReportNotDelivered})
+		}
 	}
 	progress.Stage = "done"
 	res := &IngestBillingPeriodResult{
@@ -229,7 +235,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		Unchanged:       committed.Unchanged,
 		Superseded:      committed.Superseded,
 		Chunks:          len(jobs),
-		Reports:         append(committed.Reports, skipped...),
+		Reports:         outcomes,
 		Rows:            rows,
 		RoundedValues:   rounded,
 		DeliveryChanges: changes,

@@ -225,6 +225,10 @@ const (
 	ReportReplaced   = "replaced"   // its rows are now this assembly's
 	ReportUnchanged  = "unchanged"  // the table already held this assembly
 	ReportSuperseded = "superseded" // a later assembly is committed; this one was dropped
+	// ReportNotDelivered: the table holds rows of a report the period's
+	// delivery no longer has. They are kept (AWS may only have stopped
+	// writing it) and counted in the result, so it shows, never silently.
+	ReportNotDelivered = "not_delivered"
 )
 
 // ReportOutcome is what a commit did with one report.
@@ -270,6 +274,9 @@ type ReportTotals struct {
 // ReconcilePeriodResult holds the totals read back from the table.
 type ReconcilePeriodResult struct {
 	Actual []Total
+	// Reports are the named reports the snapshot holds rows of, sorted;
+	// empty for a single-report source.
+	Reports []string `json:",omitempty"`
 }
 
 // RemoveDataFilesInput lists files of an abandoned attempt in one payer's
