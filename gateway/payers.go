@@ -149,7 +149,15 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 		// Started, but no worker answered in time: the status will tell.
 		note = fmt.Sprintf("no worker answered within %s; GET the payer to follow its status", s.registerWait)
 	case err != nil:
-		return err
+		// The onboarding may have started and only its answer failed (a
+		// worker from before the registration update rejects it): then the
+		// registration stands, and the payer's status will tell.
+		gctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, serr := start.Get(gctx); serr != nil {
+			return err
+		}
+		note = "the worker did not answer the registration (" + rootCause(err).Error() + "); GET the payer to follow its status"
 	}
 	runID, err := s.startedRun(ctx, start, id)
 	if err != nil {
