@@ -11,6 +11,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/sqlbind"
 )
 
 // ReportCommit is what a payer's period holds of one report: the
@@ -55,17 +56,7 @@ func (l *Lake) q(query string) string {
 	if _, pg := l.DB(); !pg {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return sqlbind.Dollar(query)
 }
 
 // PeriodReports returns, per report, what payer's period holds. A period

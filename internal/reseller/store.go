@@ -11,9 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/costlake/costlake/internal/sqlbind"
 )
 
 // Errors a caller turns into clear messages.
@@ -95,17 +96,7 @@ func (s *Store) q(query string) string {
 	if !s.postgres {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return sqlbind.Dollar(query)
 }
 
 // Assignment is one payer's accounts a customer owns.
