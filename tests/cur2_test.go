@@ -133,10 +133,10 @@ func (c cur2Table) csvGz(t *testing.T, lo, hi int) []byte {
 var doubleColumns = map[string]bool{"line_item_unblended_cost": true, "line_item_blended_cost": true,
 	"line_item_usage_amount": true, "pricing_public_on_demand_cost": true, "line_item_unblended_rate": true}
 
-// parquetFile writes rows lo..hi as CUR 2.0 Parquet: doubles for costs, a
-// timestamp for the usage start, maps for product and tags.
-func (c cur2Table) parquetFile(t *testing.T, lo, hi int) []byte {
-	mem := memory.DefaultAllocator
+// arrowFields types the table's columns the way AWS's CUR 2.0 Parquet
+// does: doubles for costs, a timestamp for the usage start, text for the
+// rest.
+func (c cur2Table) arrowFields() []arrow.Field {
 	var fields []arrow.Field
 	for _, name := range c.columns {
 		typ := arrow.DataType(arrow.BinaryTypes.String)
@@ -148,6 +148,14 @@ func (c cur2Table) parquetFile(t *testing.T, lo, hi int) []byte {
 		}
 		fields = append(fields, arrow.Field{Name: name, Type: typ, Nullable: true})
 	}
+	return fields
+}
+
+// parquetFile writes rows lo..hi as CUR 2.0 Parquet: doubles for costs, a
+// timestamp for the usage start, maps for product and tags.
+func (c cur2Table) parquetFile(t *testing.T, lo, hi int) []byte {
+	mem := memory.DefaultAllocator
+	fields := c.arrowFields()
 	mapType := arrow.MapOf(arrow.BinaryTypes.String, arrow.BinaryTypes.String)
 	fields = append(fields, arrow.Field{Name: "product", Type: mapType, Nullable: true}, arrow.Field{Name: "resource_tags", Type: mapType, Nullable: true})
 	schema := arrow.NewSchema(fields, nil)

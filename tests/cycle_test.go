@@ -1,13 +1,10 @@
 package tests
 
 import (
-	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -181,34 +178,16 @@ func (s *cycleStack) resaleTableSums(customer, period string) (rows int, cost, r
 	return rows, cost, resale, snapshot
 }
 
-// exportSum reads an export's manifest, then every file it lists, and
-// sums the UnBlendedCost column with shopspring/decimal.
+// exportSum reads an export (readExport) and sums its UnBlendedCost
+// column with shopspring/decimal.
 func exportSum(t *testing.T, store blob.Store, manifestKey string) (rows int, sum decimal.Decimal, m export.Manifest) {
 	t.Helper()
-	ctx := context.Background()
-	rc, err := store.Open(ctx, manifestKey)
-	require.NoError(t, err, "manifest %s/%s", store, manifestKey)
-	require.NoError(t, json.NewDecoder(rc).Decode(&m))
-	rc.Close()
-	for _, f := range m.Files {
-		rc, err := store.Open(ctx, f.Key)
-		require.NoError(t, err)
-		var r io.Reader = rc
-		if strings.HasSuffix(f.Key, ".gz") {
-			gz, err := gzip.NewReader(rc)
-			require.NoError(t, err)
-			r = gz
-		}
-		records, err := csv.NewReader(r).ReadAll()
-		require.NoError(t, err)
-		rc.Close()
-		col := column(t, records[0], "UnBlendedCost")
-		for _, rec := range records[1:] {
-			rows++
-			sum = sum.Add(decimal.RequireFromString(rec[col]))
-		}
+	header, records, m := readExport(t, store, manifestKey)
+	col := column(t, header, "UnBlendedCost")
+	for _, rec := range records {
+		sum = sum.Add(decimal.RequireFromString(rec[col]))
 	}
-	return rows, sum, m
+	return len(records), sum, m
 }
 
 // priceIndependently prices rows the way the test's pricebooks say, with

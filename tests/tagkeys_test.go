@@ -308,17 +308,7 @@ func (x cur2Extra) csvGz(t *testing.T, c cur2Table, lo, hi int) []byte {
 // a timestamp for the usage start, real maps for the map columns and for
 // the unknown map column.
 func (x cur2Extra) parquetFile(t *testing.T, c cur2Table, lo, hi int) []byte {
-	var fields []arrow.Field
-	for _, name := range c.columns {
-		typ := arrow.DataType(arrow.BinaryTypes.String)
-		switch {
-		case doubleColumns[name]:
-			typ = arrow.PrimitiveTypes.Float64
-		case name == "line_item_usage_start_date":
-			typ = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
-		}
-		fields = append(fields, arrow.Field{Name: name, Type: typ, Nullable: true})
-	}
+	fields := c.arrowFields()
 	mapType := arrow.MapOf(arrow.BinaryTypes.String, arrow.BinaryTypes.String)
 	for _, name := range cur2ExtraColumns {
 		typ := arrow.DataType(mapType)
@@ -447,7 +437,7 @@ func TestTagKeysAsAWSWroteThem(t *testing.T) {
 		rx, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: "2023-11", URL: "file://" + dir, AllowOpenCycles: true})
 		require.NoError(t, err)
 		require.Len(t, rx.Exports, 1)
-		header, rows := readExport(t, blob.NewLocal("/"), rx.Exports[0].ManifestKey)
+		header, rows, _ := readExport(t, blob.NewLocal("/"), rx.Exports[0].ManifestKey)
 		require.Equal(t, append(slices.Clone(export.Header), "user:CostCenter", "user:Env", "user:cost-center", "user:cost_center", "user:costcenter", "user:env"), header)
 		var wantExport, gotExport []string
 		for _, r := range want {
@@ -591,18 +581,15 @@ func TestTagKeysAsAWSWroteThem(t *testing.T) {
 	}
 }
 
-// readExport reads every file of an export's manifest: the header and
-// the rows.
-func readExport(t *testing.T, store blob.Store, manifestKey string) ([]string, [][]string) {
+// readExport reads an export's manifest, then every file it lists: the
+// header and the rows.
+func readExport(t *testing.T, store blob.Store, manifestKey string) (header []string, rows [][]string, m export.Manifest) {
 	t.Helper()
 	ctx := context.Background()
 	rc, err := store.Open(ctx, manifestKey)
-	require.NoError(t, err)
-	var m export.Manifest
+	require.NoError(t, err, "manifest %s/%s", store, manifestKey)
 	require.NoError(t, json.NewDecoder(rc).Decode(&m))
 	rc.Close()
-	var header []string
-	var rows [][]string
 	for _, f := range m.Files {
 		rc, err := store.Open(ctx, f.Key)
 		require.NoError(t, err)
@@ -618,5 +605,5 @@ func readExport(t *testing.T, store blob.Store, manifestKey string) ([]string, [
 		header = records[0]
 		rows = append(rows, records[1:]...)
 	}
-	return header, rows
+	return header, rows, m
 }

@@ -44,29 +44,7 @@ func TestParquetDoublesBeyond18Digits(t *testing.T) {
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 
-	f, err := os.CreateTemp(t.TempDir(), "doubles-*.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f, err = os.Open(f.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewParquetReader(context.Background(), f, "s3://b/doubles.parquet", nil, billing.MapCUR2Header)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := parquetReaderOf(t, rec, "s3://b/doubles.parquet", billing.MapCUR2Header)
 	cost, discount := billing.MustIndex("line_item_unblended_cost"), billing.MustIndex("discount")
 	row := billing.LineItems.NewRecord()
 	for i := range costs {
@@ -130,30 +108,7 @@ func TestParquetKeepsColumnsOfUnexpectedTypes(t *testing.T) {
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 
-	f, err := os.CreateTemp(t.TempDir(), "new-*.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w, err := pqarrow.NewFileWriter(schema, f, nil, pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f2, err := os.Open(f.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewParquetReader(context.Background(), f2, "s3://b/new.parquet", nil, billing.MapCUR2Header)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := parquetReaderOf(t, rec, "s3://b/new.parquet", billing.MapCUR2Header)
 	got := billing.NewRecord()
 	if err := r.Next(got); err != nil {
 		t.Fatal(err)
@@ -197,30 +152,7 @@ func TestParquetFOCUSTagsMap(t *testing.T) {
 	tags.ItemBuilder().(*array.StringBuilder).Append("cc")
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	f, err := os.CreateTemp(t.TempDir(), "focus-*.parquet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w, err := pqarrow.NewFileWriter(schema, f, nil, pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f2, err := os.Open(f.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewParquetReader(context.Background(), f2, "s3://b/focus.parquet", nil, billing.MapFOCUSHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := parquetReaderOf(t, rec, "s3://b/focus.parquet", billing.MapFOCUSHeader)
 	got := billing.FOCUS.NewRecord()
 	if err := r.Next(got); err != nil {
 		t.Fatal(err)
@@ -231,4 +163,35 @@ func TestParquetFOCUSTagsMap(t *testing.T) {
 	if v := got.Values[billing.FOCUS.MustIndex("BilledCost")]; v != "2.5" {
 		t.Errorf("BilledCost %q", v)
 	}
+}
+
+// parquetReaderOf writes rec to a Parquet file with pqarrow's defaults
+// and opens it with costlake's reader, closed when the test ends.
+func parquetReaderOf(t *testing.T, rec arrow.RecordBatch, name string, mapHeader func([]string) (*billing.Mapping, error)) *ParquetReader {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "*.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := pqarrow.NewFileWriter(rec.Schema(), f, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewParquetReader(context.Background(), in, name, nil, mapHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
