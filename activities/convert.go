@@ -83,6 +83,7 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 		iAccount = bs.MustIndex(bs.Account)
 		iType    = bs.MustIndex(bs.ChargeType)
 		iCost    = bs.MustIndex(bs.Cost)
+		iOther   = bs.MustIndex(billing.ColOtherColumns)
 		consumed int64
 		seen     int64 // the reader's rounding count before this row
 	)
@@ -102,7 +103,11 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 		c.rounded += c.reader.Rounded() - seen
 		seen = c.reader.Rounded()
 		if p := rec.Values[iPayer]; p != c.in.PayerAccountID {
-			if p != "" {
+			switch {
+			case p == "":
+			case p == c.in.BillPayerAccountID:
+				keepDelivered(rec, iOther, DeliveredBillPayerKey, p)
+			default:
 				return res, classify(&cur.FileError{File: c.chunkURL, Line: c.reader.Line(),
 					Err: fmt.Errorf("%w: %s is %s, the delivery's payer is %s", errPayerMismatch, bs.Payer, p, c.in.PayerAccountID)})
 			}
@@ -233,4 +238,21 @@ func listTotals(m map[[2]string]*ingest.Total) []ingest.Total {
 		out = append(out, *t)
 	}
 	return ingest.MergeTotals(out)
+}
+
+// DeliveredBillPayerKey is the other_columns key that keeps the bill payer
+// AWS wrote in a row that costlake keys by another payer (a member account
+// onboarded alone is billed to its management account).
+const DeliveredBillPayerKey = "costlake_delivered_bill_payer_account_id"
+
+// keepDelivered sets key in the map column col to value, replacing an
+// entry of that key the source may itself have sent.
+func keepDelivered(rec *billing.Record, col int, key, value string) {
+	for i, e := range rec.Entries[col] {
+		if e.Key == key {
+			rec.Entries[col][i].Value = value
+			return
+		}
+	}
+	rec.Entries[col] = append(rec.Entries[col], billing.Entry{Key: key, Value: value})
 }

@@ -187,8 +187,8 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 	}
 	add(onboard.CheckCredentials, onboard.Passed, "authenticated with "+describeAccess(reg.Access))
 
-	accounts, msg, result := a.checkOrganization(ctx, cfg, reg.PayerAccountID)
-	res.Accounts = accounts
+	accounts, management, msg, result := a.checkOrganization(ctx, cfg, reg.PayerAccountID)
+	res.Accounts, res.BillPayerAccountID = accounts, management
 	add(onboard.CheckOrganization, result, msg)
 
 	if reg.Export.Type == payer.CostExplorer {
@@ -245,19 +245,20 @@ func credentialsAdvice(reg payer.Registration, principal string, err error) stri
 // checkOrganization lists the payer's organization. A standalone account
 // (no organization) and a member account (which may not list the
 // organization) are onboarded as that one account: the check does not
-// apply, and says so.
-func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, msg, result string) {
+// apply, and says so. A member's management account is returned: AWS
+// writes it as the bill payer of the member's rows.
+func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, management, msg, result string) {
 	client := organizations.NewFromConfig(cfg)
 	scope, err := organizationScope(ctx, client, payerID)
 	if err != nil {
-		return nil, organizationAdvice(payerID, err), onboard.Failed
+		return nil, "", organizationAdvice(payerID, err), onboard.Failed
 	}
 	if scope.single {
-		return []string{payerID}, scope.why, onboard.NotApplicable
+		return []string{payerID}, scope.management, scope.why, onboard.NotApplicable
 	}
 	accounts, err := listAccounts(ctx, client)
 	if err != nil {
-		return nil, organizationAdvice(payerID, err), onboard.Failed
+		return nil, "", organizationAdvice(payerID, err), onboard.Failed
 	}
 	total := len(accounts)
 	for _, acct := range accounts {
@@ -266,15 +267,17 @@ func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, paye
 		}
 	}
 	slices.Sort(active)
-	return active, fmt.Sprintf("organization %s: %d accounts, %d active", scope.org, total, len(active)), onboard.Passed
+	return active, "", fmt.Sprintf("organization %s: %d accounts, %d active", scope.org, total, len(active)), onboard.Passed
 }
 
 // payerScope is what the payer's bill covers: its organization, or its
-// own account alone (single), with the reason.
+// own account alone (single), with the reason; management is set for a
+// member account onboarded alone.
 type payerScope struct {
-	single bool
-	org    string
-	why    string
+	single     bool
+	org        string
+	management string
+	why        string
 }
 
 // organizationScope asks Organizations whether the payer manages an
@@ -291,8 +294,8 @@ func organizationScope(ctx context.Context, client *organizations.Client, payerI
 	}
 	id, m := aws.ToString(org.Organization.Id), aws.ToString(org.Organization.MasterAccountId)
 	if m != payerID {
-		return payerScope{single: true, org: id, why: fmt.Sprintf("not applicable: account %s is a member of organization %s (management account %s) and is onboarded alone, with its own costs only; connected accounts: %s. To take in the whole organization's bill, register %s instead.",
-			payerID, id, m, payerID, m)}, nil
+		return payerScope{single: true, org: id, management: m, why: fmt.Sprintf("not applicable: account %s is a member of organization %s (management account %s) and is onboarded alone, with its own costs only; connected accounts: %s. Its report names %s as the bill payer; its rows are kept under %s. To take in the whole organization's bill, register %s instead.",
+			payerID, id, m, payerID, m, payerID, m)}, nil
 	}
 	return payerScope{org: id}, nil
 }

@@ -79,7 +79,7 @@ func (s *Server) handleBackfill(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in := workflows.CrawlInputFor(st.Registration, st.ActivatedAt)
+	in := workflows.CrawlInputFor(st)
 	in.Periods = periods
 	wid := workflows.BackfillWorkflowID(id, req.From, req.To)
 	run, err := s.temporal.ExecuteWorkflow(c.Request().Context(), client.StartWorkflowOptions{

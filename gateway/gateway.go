@@ -145,7 +145,11 @@ type IngestionRequest struct {
 	Source         string `json:"source"`
 	Period         string `json:"period"`
 	PayerAccountID string `json:"payer_account_id,omitempty"`
-	Concurrency    int    `json:"concurrency,omitempty"`
+	// BillPayerAccountID, for a member account onboarded alone
+	// (payer_account_id), is the management account its rows name as bill
+	// payer; the member's own usage is kept under the member.
+	BillPayerAccountID string `json:"bill_payer_account_id,omitempty"`
+	Concurrency        int    `json:"concurrency,omitempty"`
 	// LinkedAccounts is "all" (the default) or "connected": keep only the
 	// rows of ConnectedAccounts; the rest are counted in the result.
 	LinkedAccounts    string   `json:"linked_accounts,omitempty"`
@@ -177,6 +181,13 @@ func (r IngestionRequest) validate() error {
 	if r.PayerAccountID != "" && !payer.ValidAccountID(r.PayerAccountID) {
 		fields["payer_account_id"] = "must be a 12-digit AWS account ID"
 	}
+	switch b := r.BillPayerAccountID; {
+	case b == "":
+	case !payer.ValidAccountID(b):
+		fields["bill_payer_account_id"] = "must be a 12-digit AWS account ID"
+	case r.PayerAccountID == "" || b == r.PayerAccountID:
+		fields["bill_payer_account_id"] = "names the management account of payer_account_id (a member account onboarded alone): payer_account_id is required and differs"
+	}
 	maps.Copy(fields, payer.LinkedAccountsFieldErrors(r.LinkedAccounts, r.ConnectedAccounts))
 	if r.Concurrency < 0 || r.Concurrency > 64 {
 		fields["concurrency"] = "must be between 1 and 64 (0 for the default)"
@@ -202,7 +213,7 @@ func (s *Server) handleStartIngestion(c echo.Context) error {
 		return err
 	}
 	run, err := workflows.StartIngestion(c.Request().Context(), s.temporal, workflows.IngestBillingPeriodInput{
-		Source: req.Source, Period: req.Period, PayerAccountID: req.PayerAccountID, Concurrency: req.Concurrency,
+		Source: req.Source, Period: req.Period, PayerAccountID: req.PayerAccountID, BillPayerAccountID: req.BillPayerAccountID, Concurrency: req.Concurrency,
 		Accounts: ingest.AccountPolicy{ConnectedOnly: req.LinkedAccounts == "connected", Connected: req.ConnectedAccounts},
 	})
 	if err != nil {

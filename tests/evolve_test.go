@@ -126,7 +126,7 @@ func TestIngestIntoTableOfOlderSchema(t *testing.T) {
 	_, err = s.ingest("s3://evolve/exports/cur2", "2023-11")
 	require.NoError(t, err)
 	requireTotals(t, s, records)
-	require.Equal(t, sigs(x.expected(t, records)), sigs(readTableRows(t, s, samplePayer, "2023-11")))
+	require.Equal(t, sigs(x.expected(t, records)), sigs(readTableRows(t, s.lake, samplePayer, "2023-11")))
 
 	// The rows the older costlake wrote: new columns null, costs exact.
 	wantRows, wantCosts := map[string]int{}, map[string]decimal.Decimal{}
@@ -136,7 +136,7 @@ func TestIngestIntoTableOfOlderSchema(t *testing.T) {
 	}
 	gotRows, gotCosts := s.tableTotals(samplePayer, "2023-10")
 	requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
-	for _, r := range readTableRows(t, s, samplePayer, "2023-10") {
+	for _, r := range readTableRows(t, s.lake, samplePayer, "2023-10") {
 		require.Nil(t, r.AWSTags)
 		require.Empty(t, r.IAM)
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +117,13 @@ func TestGatewayIngestion(t *testing.T) {
 	require.Contains(t, bad.Error.Fields, "source")
 	require.Contains(t, bad.Error.Fields, "period")
 	require.Contains(t, bad.Error.Fields, "payer_account_id")
+
+	bad = struct {
+		Error gateway.Error `json:"error"`
+	}{}
+	code = op.do("POST", "/v1/ingestions", `{"source":"s3://b/p/r","period":"2026-09","bill_payer_account_id":"830987654321"}`, &bad)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Equal(t, []string{"bill_payer_account_id"}, slices.Collect(maps.Keys(bad.Error.Fields)), "a bill payer needs the member it bills")
 
 	code = op.do("POST", "/v1/ingestions", `{"source":`, &bad)
 	require.Equal(t, http.StatusBadRequest, code)

@@ -20,6 +20,7 @@ import (
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/internal/synth"
 	"github.com/costlake/costlake/tests/awsemu"
@@ -100,14 +101,23 @@ func eventTexts(p gateway.PayerResponse) []string {
 // bill covers its own account only.
 func (e *onboardEnv) singleAccountDelivery(bucket, payerID string) (string, *synth.Result) {
 	e.t.Helper()
-	store := e.minio.CreateBucket(e.t, bucket)
-	period := clock.Period(e.today, 1)
-	gen, err := synth.Generate(context.Background(), store, synth.Options{Prefix: "cur", Report: "billing", Bucket: bucket, Period: period, Rows: 1200, Files: 2, Seed: 23, Payer: payerID, LinkedAccounts: 1})
-	require.NoError(e.t, err)
+	_, gen := e.deliveryOf(bucket, synth.Options{Payer: payerID, LinkedAccounts: 1})
 	require.Len(e.t, gen.Accounts, 1)
+	return clock.Period(e.today, 1), gen
+}
+
+// deliveryOf creates bucket and writes last month's legacy CUR into it as
+// o says (payer, member, accounts), defining the report as the stack
+// found it.
+func (e *onboardEnv) deliveryOf(bucket string, o synth.Options) (blob.Store, *synth.Result) {
+	e.t.Helper()
+	store := e.minio.CreateBucket(e.t, bucket)
+	o.Prefix, o.Report, o.Bucket, o.Period, o.Rows, o.Files, o.Seed = "cur", "billing", bucket, clock.Period(e.today, 1), 1200, 2, 23
+	gen, err := synth.Generate(context.Background(), store, o)
+	require.NoError(e.t, err)
 	e.emu.AddReportDefinition(awsemu.ReportDefinition{ReportName: "billing", TimeUnit: "HOURLY", Format: "textORcsv", Compression: "GZIP", S3Bucket: bucket, S3Prefix: "cur", S3Region: "us-east-1",
 		AdditionalSchemaElements: []string{"RESOURCES"}, RefreshClosedReports: aws.Bool(true)})
-	return period, gen
+	return store, gen
 }
 
 // approveAndIngest approves a payer awaiting approval and checks that its
@@ -174,10 +184,13 @@ func TestOnboardingStandaloneAccount(t *testing.T) {
 	require.Equal(t, 1, r.Accounts.Accounts)
 	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, period).Action, "the crawl finds the ingested delivery")
 
-	// A member account: it reads its organization but may not list it.
+	// A member account: it reads its organization but may not list it,
+	// and its own report names the management account as bill payer. Its
+	// bucket also holds another account's usage, which is not its own.
 	const member, management = "820987654321", "830987654321"
 	e.emu.SetMemberAccount(member, management)
-	_, mgen := e.singleAccountDelivery("member-cur", member)
+	mstore, mgen := e.deliveryOf("member-cur", synth.Options{Payer: management, Member: member, LinkedAccounts: 2})
+	require.Len(t, mgen.Accounts, 2)
 	e.emu.PutStack(awsemu.Stack{StackName: workflows.DefaultStackName, StackStatus: "CREATE_COMPLETE", Outputs: []awsemu.Output{
 		{OutputKey: "RoleArn", OutputValue: "arn:aws:iam::" + member + ":role/costlake-billing-read"},
 	}})
@@ -187,12 +200,63 @@ func TestOnboardingStandaloneAccount(t *testing.T) {
 	require.Equal(t, onboard.NotApplicable, org.Result)
 	require.Contains(t, org.Message, "member of organization")
 	require.Contains(t, org.Message, "register "+management+" instead")
+	require.Contains(t, org.Message, "names "+management+" as the bill payer")
 	require.Equal(t, []string{member}, p.Accounts)
-	e.approveAndIngest(member, period, mgen)
+	require.Equal(t, management, p.BillPayerAccountID)
+
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+member+"/approve", "", nil))
+	p = e.waitActive(member)
+	var res workflows.IngestBillingPeriodResult
+	e.waitWorkflow(p.FirstIngestion.WorkflowID, &res)
+	e.requireMemberPeriod(res, member, management, period, mgen)
+
 	require.Eventually(t, func() bool { _, p = e.state(e.operator, member); return p.Schedule != nil }, 30*time.Second, 100*time.Millisecond)
 	r = e.crawlNow(member)
 	require.Empty(t, r.AccountsError)
 	require.Equal(t, 1, r.Accounts.Accounts)
+	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, period).Action, "the crawl finds the period under the member")
+
+	// AWS restates the month: the scheduled crawl carries the bill payer
+	// to its ingestion, which replaces the member's rows.
+	restated, err := synth.Generate(context.Background(), mstore, synth.Options{Prefix: "cur", Report: "billing", Bucket: "member-cur", Period: period,
+		Rows: 900, Files: 1, Seed: 24, Payer: management, Member: member, LinkedAccounts: 2, AssemblyID: "20261104T010203Z"})
+	require.NoError(t, err)
+	r = e.crawlNow(member)
+	o := outcome(t, r, period)
+	require.Equal(t, workflows.ActionIngested, o.Action, "%+v", o)
+	e.waitWorkflow(o.IngestionID, &res)
+	e.requireMemberPeriod(res, member, management, period, restated)
+}
+
+// requireMemberPeriod checks the ingestion of a member account onboarded
+// alone: its own usage only, reconciled exactly, kept under the member
+// with the management account as delivered in other_columns, and nothing
+// under the management account.
+func (e *onboardEnv) requireMemberPeriod(res workflows.IngestBillingPeriodResult, member, management, period string, gen *synth.Result) {
+	t := e.t
+	t.Helper()
+	own := gen.Accounts[member]
+	require.Equal(t, member, res.PayerAccountID)
+	require.Equal(t, int64(own.Rows), res.Rows)
+	require.Len(t, res.Accounts, 1)
+	require.Equal(t, member, res.Accounts[0].Account)
+	require.Equal(t, own.UnblendedCost, res.Accounts[0].UnblendedCost.String())
+	require.Len(t, res.Excluded, 1, "the other account's usage is counted, not kept")
+	other := gen.Accounts[res.Excluded[0].Account]
+	require.NotEqual(t, member, res.Excluded[0].Account)
+	require.Equal(t, int64(other.Rows), res.ExcludedRows)
+	require.Equal(t, other.UnblendedCost, res.ExcludedCost.String())
+
+	rows := readTableRows(t, e.lake, member, period)
+	require.Len(t, rows, own.Rows)
+	var sum money.Amount
+	for _, r := range rows {
+		require.Equal(t, member, r.Account)
+		require.Equal(t, management, r.Other[activities.DeliveredBillPayerKey])
+		sum = sum.Add(money.MustParse(r.Cost))
+	}
+	require.Equal(t, own.UnblendedCost, sum.String())
+	require.Empty(t, readTableRows(t, e.lake, management, period), "nothing is kept under the management account")
 }
 
 // partnerDelivery lays last month's delivery out as a partner's generator

@@ -48,6 +48,7 @@ type onboardEnv struct {
 	client                   client.Client
 	minio                    *harness.MinIOServer
 	emu                      *awsemu.Server
+	lake                     *lakehouse.Lake
 	operator, viewer, globex apiClient
 	// today is the worker's business date: the periods the stand's
 	// deliveries are for, and finality, follow it, never the wall clock.
@@ -78,6 +79,7 @@ func newOnboardEnvWith(t *testing.T, timing workflows.OnboardTiming, setup func(
 	lake, err := lakehouse.Open(context.Background(), lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
+	e.lake = lake
 	acts := &activities.Activities{
 		Lake:    lake,
 		Clock:   clock.Fixed(e.today),

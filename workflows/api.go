@@ -34,7 +34,12 @@ type IngestBillingPeriodInput struct {
 	Source         string `json:"source"`           // s3://bucket/prefix/report or file:///path/prefix/report
 	Period         string `json:"period"`           // YYYY-MM
 	PayerAccountID string `json:"payer_account_id"` // optional; when set, the manifest's account must match
-	Concurrency    int    `json:"concurrency"`      // chunks converted at once; 0 means DefaultChunkConcurrency
+	// BillPayerAccountID, for a member account onboarded alone, is the
+	// management account AWS writes as the bill payer of the member's
+	// rows: a delivery of that payer is accepted, and its rows are kept
+	// under PayerAccountID, its own usage account only.
+	BillPayerAccountID string `json:"bill_payer_account_id,omitempty"`
+	Concurrency        int    `json:"concurrency"` // chunks converted at once; 0 means DefaultChunkConcurrency
 	// Accounts says which usage accounts are ingested; the zero value keeps all.
 	Accounts ingest.AccountPolicy `json:"accounts"`
 	// Access reaches a payer's bucket with its own credentials (an assumed

@@ -86,7 +86,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 			})
 			children = append(children, workflow.ExecuteChildWorkflow(cctx, IngestBillingPeriod, IngestBillingPeriodInput{
-				Source: in.Source, Period: d.Period, PayerAccountID: in.PayerAccountID, Access: &access, Accounts: in.Accounts,
+				Source: in.Source, Period: d.Period, PayerAccountID: in.PayerAccountID, BillPayerAccountID: in.BillPayerAccountID, Access: &access, Accounts: in.Accounts,
 			}))
 			pending = append(pending, len(res.Periods))
 		}

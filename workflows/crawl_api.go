@@ -20,11 +20,14 @@ func BackfillWorkflowID(payerAccountID, from, to string) string {
 // CrawlPayerInput says what a crawl looks at. The schedule holds one, made
 // by CrawlInputFor when the payer is approved.
 type CrawlPayerInput struct {
-	PayerAccountID string               `json:"payer_account_id"`
-	CustomerID     string               `json:"customer_id"`
-	Source         string               `json:"source"` // the report or export folder
-	Access         payer.Access         `json:"access"`
-	Accounts       ingest.AccountPolicy `json:"accounts"`
+	PayerAccountID string `json:"payer_account_id"`
+	// BillPayerAccountID, for a member account onboarded alone, is the
+	// management account its rows name as bill payer.
+	BillPayerAccountID string               `json:"bill_payer_account_id,omitempty"`
+	CustomerID         string               `json:"customer_id"`
+	Source             string               `json:"source"` // the report or export folder
+	Access             payer.Access         `json:"access"`
+	Accounts           ingest.AccountPolicy `json:"accounts"`
 	// Lookback is how many periods before the current one are looked at
 	// (AWS restates the previous month until its invoice); 0 means 1.
 	Lookback int `json:"lookback,omitempty"`
@@ -44,18 +47,31 @@ type CrawlPayerInput struct {
 // normal.
 const FirstDeliveryGrace = 24 * time.Hour
 
-// CrawlInputFor is the crawl of a registered payer.
-func CrawlInputFor(reg payer.Registration, activeSince time.Time) CrawlPayerInput {
+// CrawlInputFor is the crawl of an onboarded payer.
+func CrawlInputFor(st OnboardingState) CrawlPayerInput {
+	reg := st.Registration
 	return CrawlPayerInput{
-		PayerAccountID: reg.PayerAccountID,
-		CustomerID:     reg.CustomerID,
-		Source:         reg.Export.Source(),
-		Access:         *bucketAccess(reg),
-		Accounts:       ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts},
-		ActiveSince:    activeSince,
-		CostExplorer:   reg.Export.Type == payer.CostExplorer,
-		Export:         knownExport(reg.Export),
+		PayerAccountID:     reg.PayerAccountID,
+		BillPayerAccountID: st.BillPayerAccountID,
+		CustomerID:         reg.CustomerID,
+		Source:             reg.Export.Source(),
+		Access:             *bucketAccess(reg),
+		Accounts:           accountPolicy(st),
+		ActiveSince:        st.ActivatedAt,
+		CostExplorer:       reg.Export.Type == payer.CostExplorer,
+		Export:             knownExport(reg.Export),
 	}
+}
+
+// accountPolicy is which usage accounts a payer's ingestions keep: a
+// member account onboarded alone keeps its own rows only, whatever its
+// bucket holds.
+func accountPolicy(st OnboardingState) ingest.AccountPolicy {
+	reg := st.Registration
+	if st.BillPayerAccountID != "" {
+		return ingest.AccountPolicy{ConnectedOnly: true, Connected: []string{reg.PayerAccountID}}
+	}
+	return ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts}
 }
 
 // knownExport is the export a crawl checks the health of, if any.

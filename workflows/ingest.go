@@ -34,6 +34,13 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	if in.Source == "" || in.Period == "" {
 		return nil, temporal.NewNonRetryableApplicationError("source and period are required", ingest.ErrTypeInvalidSource, nil)
 	}
+	if in.BillPayerAccountID != "" {
+		if in.PayerAccountID == "" || in.BillPayerAccountID == in.PayerAccountID {
+			return nil, temporal.NewNonRetryableApplicationError("bill_payer_account_id names the management account of payer_account_id, a member account onboarded alone: both are needed and differ", ingest.ErrTypeInvalidSource, nil)
+		}
+		// Whatever the bucket holds, a member keeps its own usage only.
+		in.Accounts = ingest.AccountPolicy{ConnectedOnly: true, Connected: []string{in.PayerAccountID}}
+	}
 	concurrency := in.Concurrency
 	if concurrency <= 0 {
 		concurrency = DefaultChunkConcurrency
@@ -74,6 +81,11 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			}
 			progress.Stage = "failed"
 			return nil, err
+		}
+		if in.BillPayerAccountID != "" && loc.PayerAccountID == in.BillPayerAccountID {
+			// A member onboarded alone: AWS bills its report to the
+			// management account, and costlake keys its rows by the member.
+			loc.PayerAccountID = in.PayerAccountID
 		}
 		if in.PayerAccountID != "" && in.PayerAccountID != loc.PayerAccountID {
 			progress.Stage = "failed"
@@ -284,19 +296,20 @@ func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBilling
 				pin = rd.ChunkPins[c]
 			}
 			f := workflow.ExecuteActivity(actx, ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
-				Source:         in.Source,
-				Period:         in.Period,
-				Format:         loc.Format,
-				ManifestKey:    rd.ManifestKey,
-				AssemblyID:     rd.AssemblyID,
-				Report:         rd.Report,
-				ChunkKey:       rd.ChunkKeys[c],
-				ChunkPin:       pin,
-				ChunkIndex:     i, // unique in the run, so every data file name is
-				PayerAccountID: loc.PayerAccountID,
-				FilePrefix:     filePrefix,
-				Accounts:       in.Accounts,
-				Access:         in.Access,
+				Source:             in.Source,
+				Period:             in.Period,
+				Format:             loc.Format,
+				ManifestKey:        rd.ManifestKey,
+				AssemblyID:         rd.AssemblyID,
+				Report:             rd.Report,
+				ChunkKey:           rd.ChunkKeys[c],
+				ChunkPin:           pin,
+				ChunkIndex:         i, // unique in the run, so every data file name is
+				PayerAccountID:     loc.PayerAccountID,
+				BillPayerAccountID: in.BillPayerAccountID,
+				FilePrefix:         filePrefix,
+				Accounts:           in.Accounts,
+				Access:             in.Access,
 			})
 			sel.AddFuture(f, func(f workflow.Future) {
 				running--

@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/costlake/costlake/internal/crawl"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/internal/payer"
 )
@@ -429,6 +428,7 @@ func (o *onboarding) validate(ctx workflow.Context) error {
 	}
 	o.state.Checks, o.state.ChecksAt = res.Checks, workflow.Now(ctx)
 	o.state.Accounts, o.state.LatestPeriod = res.Accounts, res.LatestPeriod
+	o.state.BillPayerAccountID = res.BillPayerAccountID
 	if res.AllPassed() {
 		o.state.Status = StatusAwaitingApproval
 		o.record(ctx, "every check passed; waiting for the operator's approval")
@@ -474,7 +474,7 @@ func (o *onboarding) drainSignals(ctx workflow.Context) {
 // ensureSchedule creates the payer's crawl schedule.
 func (o *onboarding) ensureSchedule(ctx workflow.Context) error {
 	reg := o.state.Registration
-	args, err := json.Marshal(CrawlInputFor(reg, o.state.ActivatedAt))
+	args, err := json.Marshal(CrawlInputFor(o.state))
 	if err != nil {
 		return err
 	}
@@ -509,11 +509,12 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		return
 	}
 	in := IngestBillingPeriodInput{
-		Source:         reg.Export.Source(),
-		Period:         o.state.LatestPeriod,
-		PayerAccountID: reg.PayerAccountID,
-		Access:         bucketAccess(reg),
-		Accounts:       ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts},
+		Source:             reg.Export.Source(),
+		Period:             o.state.LatestPeriod,
+		PayerAccountID:     reg.PayerAccountID,
+		BillPayerAccountID: o.state.BillPayerAccountID,
+		Access:             bucketAccess(reg),
+		Accounts:           accountPolicy(o.state),
 	}
 	id := IngestWorkflowID(reg.PayerAccountID, in.Source, in.Period)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -544,7 +545,7 @@ func (o *onboarding) startFirstCostCrawl(ctx workflow.Context) {
 		TaskQueue:         TaskQueue,
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 	})
-	err := workflow.ExecuteChildWorkflow(cctx, CrawlPayer, CrawlInputFor(reg, o.state.ActivatedAt)).GetChildWorkflowExecution().Get(ctx, nil)
+	err := workflow.ExecuteChildWorkflow(cctx, CrawlPayer, CrawlInputFor(o.state)).GetChildWorkflowExecution().Get(ctx, nil)
 	o.state.FirstIngestion = &FirstIngestion{WorkflowID: id, Note: "daily costs from Cost Explorer"}
 	if err != nil {
 		o.state.FirstIngestion.Note = "not started: " + err.Error()

@@ -161,23 +161,27 @@ const (
 
 // OnboardingState is everything the gateway shows of a payer.
 type OnboardingState struct {
-	Status           string             `json:"status"`
-	Failure          *Failure           `json:"failure,omitempty"` // set when Status is failed
-	Registration     payer.Registration `json:"registration"`
-	Stack            StackState         `json:"stack"`
-	Wait             *StackWait         `json:"wait,omitempty"`
-	Checks           []onboard.Check    `json:"checks,omitempty"`
-	ChecksAt         time.Time          `json:"checks_at,omitzero"`
-	Accounts         []string           `json:"accounts,omitempty"`
-	LatestPeriod     string             `json:"latest_period,omitempty"`
-	RequestedChanges []string           `json:"requested_changes,omitempty"`
-	RejectReason     string             `json:"reject_reason,omitempty"`
-	ApprovedBy       string             `json:"approved_by,omitempty"`
-	ActivatedAt      time.Time          `json:"activated_at,omitzero"`
-	CrawlSchedule    string             `json:"crawl_schedule,omitempty"` // the Temporal Schedule\'s ID
-	ScheduleError    string             `json:"schedule_error,omitempty"` // why there is no crawl schedule
-	FirstIngestion   *FirstIngestion    `json:"first_ingestion,omitempty"`
-	Events           []OnboardingEvent  `json:"events"`
+	Status       string             `json:"status"`
+	Failure      *Failure           `json:"failure,omitempty"` // set when Status is failed
+	Registration payer.Registration `json:"registration"`
+	Stack        StackState         `json:"stack"`
+	Wait         *StackWait         `json:"wait,omitempty"`
+	Checks       []onboard.Check    `json:"checks,omitempty"`
+	ChecksAt     time.Time          `json:"checks_at,omitzero"`
+	Accounts     []string           `json:"accounts,omitempty"`
+	// BillPayerAccountID is set for a member account onboarded alone: the
+	// management account its rows name as bill payer (ingestion keeps
+	// them under the member).
+	BillPayerAccountID string            `json:"bill_payer_account_id,omitempty"`
+	LatestPeriod       string            `json:"latest_period,omitempty"`
+	RequestedChanges   []string          `json:"requested_changes,omitempty"`
+	RejectReason       string            `json:"reject_reason,omitempty"`
+	ApprovedBy         string            `json:"approved_by,omitempty"`
+	ActivatedAt        time.Time         `json:"activated_at,omitzero"`
+	CrawlSchedule      string            `json:"crawl_schedule,omitempty"` // the Temporal Schedule\'s ID
+	ScheduleError      string            `json:"schedule_error,omitempty"` // why there is no crawl schedule
+	FirstIngestion     *FirstIngestion   `json:"first_ingestion,omitempty"`
+	Events             []OnboardingEvent `json:"events"`
 }
 
 // Accepts reports whether a signal makes sense in the current status; the

@@ -147,9 +147,13 @@ type ConvertChunkInput struct {
 	ChunkPin       ObjectPin // zero in histories from before pins: any version
 	ChunkIndex     int
 	PayerAccountID string
-	FilePrefix     string // unique per workflow run; data files are FilePrefix-<index>
-	Accounts       AccountPolicy
-	Access         *payer.Access
+	// BillPayerAccountID, for a member account onboarded alone, is the
+	// management account its rows name as bill payer: those rows are kept
+	// under PayerAccountID, with the delivered value in other_columns.
+	BillPayerAccountID string `json:",omitempty"`
+	FilePrefix         string // unique per workflow run; data files are FilePrefix-<index>
+	Accounts           AccountPolicy
+	Access             *payer.Access
 }
 
 // AccountPolicy says which usage accounts' rows an ingestion keeps.

@@ -149,6 +149,10 @@ type ValidateAccessResult struct {
 	// Accounts are the organization's active accounts, or the payer's own
 	// account alone when it is standalone or a member onboarded alone.
 	Accounts []string `json:"accounts,omitempty"`
+	// BillPayerAccountID is the management account that AWS bills a
+	// member account onboarded alone to, and writes in its rows'
+	// bill_payer_account_id; empty for every other payer.
+	BillPayerAccountID string `json:"bill_payer_account_id,omitempty"`
 	// LatestPeriod is the newest billing period with a delivery; empty
 	// when there is none yet.
 	LatestPeriod string `json:"latest_period,omitempty"`

@@ -1,6 +1,7 @@
 package synth
 
 import (
+	"cmp"
 	"encoding/binary"
 	"hash/fnv"
 	"math/rand/v2"
@@ -352,8 +353,9 @@ func (g *generator) buildVariants() {
 }
 
 func (g *generator) buildAccounts(rng *rand.Rand) {
-	ids := []string{g.o.Payer}
-	seen := map[string]bool{g.o.Payer: true}
+	first := cmp.Or(g.o.Member, g.o.Payer)
+	ids := []string{first}
+	seen := map[string]bool{first: true}
 	for len(ids) < g.o.LinkedAccounts {
 		id := strconv.FormatInt(100_000_000_000+rng.Int64N(900_000_000_000), 10)
 		if !seen[id] {

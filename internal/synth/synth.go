@@ -62,6 +62,10 @@ type Options struct {
 	// LinkedAccounts is the number of usage accounts, the payer included;
 	// default 4, at most MaxLinkedAccounts.
 	LinkedAccounts int
+	// Member, when set, is the first usage account instead of Payer: a
+	// member account's own report, which AWS bills to its management
+	// account (Payer).
+	Member string
 	// AssemblyID names the assembly folder; default a delivery timestamp
 	// such as "20261103T120125Z" derived from Seed and Period.
 	AssemblyID string
@@ -137,6 +141,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if len(o.Payer) != 12 || strings.Trim(o.Payer, "0123456789") != "" {
 		return bad("payer %q: want a 12-digit account ID", o.Payer)
+	}
+	if o.Member != "" && (len(o.Member) != 12 || strings.Trim(o.Member, "0123456789") != "" || o.Member == o.Payer) {
+		return bad("member %q: want a 12-digit account ID other than the payer", o.Member)
 	}
 	switch {
 	case o.LinkedAccounts == 0:
