@@ -181,23 +181,60 @@ func (s Schedule) FieldErrors() map[string]string {
 		f["interval"] = "choose either cron or interval"
 	}
 	if s.Cron != "" {
-		if _, err := cron.ParseStandard(s.Cron); err != nil || len(strings.Fields(s.Cron)) != 5 {
+		if sched, err := cron.ParseStandard(s.Cron); err != nil || len(strings.Fields(s.Cron)) != 5 {
 			f["cron"] = `5 fields in UTC: minute hour day-of-month month day-of-week, e.g. "0 0 * * *"`
+		} else if gap := shortestGap(sched); gap < MinCrawlInterval {
+			f["cron"] = fmt.Sprintf("fires every %s; crawls are at least %s apart", gap, MinCrawlInterval)
 		}
+	}
+	bounds := map[string][2]time.Duration{
+		"interval": {MinCrawlInterval, MaxCrawlInterval}, "jitter": {0, MaxCrawlJitter}, "catchup_window": {time.Minute, MaxCatchupWindow},
 	}
 	for name, v := range map[string]string{"interval": s.Interval, "jitter": s.Jitter, "catchup_window": s.CatchupWindow} {
 		if v == "" {
 			continue
 		}
 		d, err := time.ParseDuration(v)
+		b := bounds[name]
 		switch {
 		case err != nil:
 			f[name] = "a duration such as 6h or 30m"
-		case d <= 0 || (name == "interval" && d < time.Minute):
-			f[name] = "must be positive (an interval at least 1m)"
+		case d <= 0 || d < b[0] || d > b[1]:
+			f[name] = fmt.Sprintf("must be positive and at most %s", b[1])
+			if b[0] > 0 {
+				f[name] = fmt.Sprintf("must be between %s and %s", b[0], b[1])
+			}
 		}
 	}
 	return f
+}
+
+// Bounds of a crawl schedule: a payer's crawls cost the customer's S3
+// requests and the worker's time, so they are at least an hour apart, and
+// at most a week (AWS restates the month several times a day).
+const (
+	MinCrawlInterval = time.Hour
+	MaxCrawlInterval = 7 * 24 * time.Hour
+	MaxCrawlJitter   = 6 * time.Hour
+	MaxCatchupWindow = 7 * 24 * time.Hour
+)
+
+// shortestGap is the shortest time between two firings of a cron schedule
+// over eight days from a fixed date (a week covers day-of-week fields; the
+// result does not depend on when it is checked).
+func shortestGap(s cron.Schedule) time.Duration {
+	t := s.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	end := t.Add(8 * 24 * time.Hour)
+	shortest := MaxCrawlInterval
+	for n := 0; n < 2000 && t.Before(end); n++ {
+		next := s.Next(t)
+		if next.IsZero() {
+			break
+		}
+		shortest = min(shortest, next.Sub(t))
+		t = next
+	}
+	return shortest
 }
 
 // DefaultRoleName is the role the customer stack creates.

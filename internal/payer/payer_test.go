@@ -100,12 +100,24 @@ func TestScheduleFieldErrors(t *testing.T) {
 		{Schedule{Cron: "0 0 * * *", Interval: "6h"}, "interval"},
 		{Schedule{Interval: "30s"}, "interval"},
 		{Schedule{Jitter: "soon"}, "jitter"},
+		// Crawls are bounded: at least an hour apart, at most a week.
+		{Schedule{Interval: "59m"}, "interval"},
+		{Schedule{Interval: "169h"}, "interval"},
+		{Schedule{Cron: "*/30 * * * *"}, "cron"},
+		{Schedule{Cron: "0,5 9 * * 1"}, "cron"},
+		{Schedule{Jitter: "7h"}, "jitter"},
+		{Schedule{CatchupWindow: "200h"}, "catchup_window"},
 	} {
 		if _, ok := c.s.FieldErrors()[c.field]; !ok {
 			t.Errorf("%+v: no error for %s", c.s, c.field)
 		}
 	}
-	if f := (Schedule{Cron: "30 6 * * 1-5", Jitter: "10m", CatchupWindow: "12h"}).FieldErrors(); len(f) != 0 {
-		t.Errorf("valid schedule: %v", f)
+	for _, s := range []Schedule{
+		{Cron: "30 6 * * 1-5", Jitter: "10m", CatchupWindow: "12h"},
+		{Cron: "0 * * * *"}, {Cron: "0 0 1 * *"}, {Interval: "1h"}, {Interval: "168h", Jitter: "6h"},
+	} {
+		if f := s.FieldErrors(); len(f) != 0 {
+			t.Errorf("valid schedule %+v: %v", s, f)
+		}
 	}
 }
