@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -30,7 +31,14 @@ type APIKey struct {
 	// payers and nothing else. Empty means every customer.
 	CustomerID string `json:"customer_id,omitempty"`
 	SHA256     string `json:"sha256"`
+	// ExpiresAt, when set, is when the key stops being accepted (by the
+	// gateway's clock).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// ID names a key in logs without revealing it: the first 12 hex digits
+// of its SHA-256, which the keys file holds anyway.
+func (k *APIKey) ID() string { return k.SHA256[:12] }
 
 // KeysFile is the API keys file: {"keys": [APIKey…]}.
 type KeysFile struct {
@@ -89,33 +97,46 @@ func HashKey(key string) string {
 
 const principalKey = "costlake.principal"
 
-// authenticate admits requests with a known bearer key and remembers it.
+// authenticate admits requests with a known, unexpired bearer key within
+// its rate limit, and remembers the key.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Path() == "/healthz" {
 			return next(c)
 		}
 		token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		if k := s.lookup(strings.TrimSpace(token)); ok && k != nil {
-			c.Set(principalKey, k)
-			return next(c)
+		k := s.lookup(strings.TrimSpace(token))
+		if !ok || k == nil {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake"`)
+			return &apiError{status: http.StatusUnauthorized, body: Error{Code: "unauthorized", Message: "missing or unknown API key: send Authorization: Bearer <key>"}}
 		}
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake"`)
-		return &apiError{status: http.StatusUnauthorized, body: Error{Code: "unauthorized", Message: "missing or unknown API key: send Authorization: Bearer <key>"}}
+		c.Set(principalKey, k)
+		if now := s.clock.Now(); k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake", error="invalid_token"`)
+			return &apiError{status: http.StatusUnauthorized, body: Error{Code: "key_expired", Message: fmt.Sprintf("API key %q expired at %s; ask for a new one", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))}}
+		}
+		if err := s.limit(c, k); err != nil {
+			return err
+		}
+		return next(c)
 	}
 }
 
+// lookup finds the key a token is, in the keys in force now; the result is
+// a copy, so a reload never changes a request's key under it.
 func (s *Server) lookup(token string) *APIKey {
 	if token == "" {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(token))
+	keys := s.keys.Keys()
 	var found *APIKey
-	for i := range s.keys {
-		want, _ := hex.DecodeString(s.keys[i].SHA256)
+	for i := range keys {
+		want, _ := hex.DecodeString(keys[i].SHA256)
 		// Compare every key, so timing says nothing about which matched.
 		if subtle.ConstantTimeCompare(sum[:], want) == 1 {
-			found = &s.keys[i]
+			k := keys[i]
+			found = &k
 		}
 	}
 	return found

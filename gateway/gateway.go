@@ -4,7 +4,6 @@ package gateway
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,7 +30,9 @@ import (
 type Server struct {
 	temporal client.Client
 	log      *slog.Logger
-	keys     []APIKey
+	audit    *slog.Logger
+	keys     *KeyRing
+	limiters *limiters
 	timing   workflows.OnboardTiming
 	clock    clock.Clock
 	// registerWait: see Config.RegisterWait.
@@ -43,6 +44,19 @@ type Config struct {
 	// Keys are the accepted API keys; every route but /healthz needs one
 	// as a bearer token.
 	Keys []APIKey
+	// KeyRing, when set, replaces Keys: the keys file, read again when it
+	// changes, so revoking a key needs no restart.
+	KeyRing *KeyRing
+	// RateLimit is how many requests per second one key may make on
+	// average, with bursts of up to RateBurst (default: twice RateLimit,
+	// at least 1); zero means no limit. A key over it gets 429 with
+	// Retry-After. The limiter runs on Clock.
+	RateLimit float64
+	RateBurst int
+	// Audit receives one record per mutating call (POST, PUT, PATCH,
+	// DELETE): key name and ID, route, target, status; never the key. Nil
+	// writes them to the gateway's log.
+	Audit *slog.Logger
 	// OnboardTiming is given to every onboarding started; zero values take
 	// the workflow's defaults.
 	OnboardTiming workflows.OnboardTiming
@@ -56,11 +70,13 @@ type Config struct {
 
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
-	s := &Server{temporal: c, log: log, keys: cfg.Keys, timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second)}
+	s := &Server{temporal: c, log: log, audit: cmp.Or(cfg.Audit, log), keys: cmp.Or(cfg.KeyRing, StaticKeys(cfg.Keys)),
+		limiters: newLimiters(cfg.RateLimit, cfg.RateBurst), timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
+	e.Use(s.auditCall)
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(s.authenticate)
 	e.GET("/healthz", s.handleHealth)
@@ -270,17 +286,5 @@ func rootCause(err error) error {
 			return err
 		}
 		err = next
-	}
-}
-
-// Serve runs e on addr until ctx ends, then shuts it down gracefully.
-func Serve(ctx context.Context, e *echo.Echo, addr string) error {
-	errc := make(chan error, 1)
-	go func() { errc <- e.Start(addr) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("gateway on %s: %w", addr, err)
-	case <-ctx.Done():
-		return e.Shutdown(context.WithoutCancel(ctx))
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/config"
 )
 
 // Namespace of the billing tables; each billing.Schema names a table in it.
@@ -81,7 +82,7 @@ func Open(ctx context.Context, cfg Config) (*Lake, error) {
 	cat, err := sqlcat.NewCatalog(catalogName, db, dialect, props)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open catalog %s: %w", cfg.Catalog, err)
+		return nil, fmt.Errorf("open catalog %s: %w", config.RedactDSN(cfg.Catalog), err)
 	}
 	l := &Lake{cat: cat, db: db, dialect: dialect}
 	if err := l.ensureTables(ctx); err != nil {

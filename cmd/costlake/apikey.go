@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/payer"
@@ -21,6 +22,7 @@ func runAPIKey(_ context.Context, args []string, stdout io.Writer) error {
 	role := fs.String("role", gateway.RoleViewer, "operator or viewer")
 	customer := fs.String("customer", "", "scope the key to one customer ID (empty: every customer)")
 	file := fs.String("file", "", "keys file to add the key to (created when missing); without it the entry is printed")
+	expiresIn := fs.Duration("expires-in", 0, "the key stops working this long from now, e.g. 2160h (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +35,14 @@ func runAPIKey(_ context.Context, args []string, stdout io.Writer) error {
 	if *customer != "" && !payer.ValidCustomerID(*customer) {
 		return fmt.Errorf("--customer %q is not a customer ID (lowercase letters, digits and dashes)", *customer)
 	}
+	if *expiresIn < 0 {
+		return errors.New("--expires-in must be positive")
+	}
 	key, entry := gateway.NewAPIKey(*name, *role, *customer)
+	if *expiresIn > 0 {
+		at := time.Now().UTC().Add(*expiresIn).Truncate(time.Second)
+		entry.ExpiresAt = &at
+	}
 	if *file == "" {
 		b, _ := json.Marshal(entry)
 		fmt.Fprintf(stdout, "key:   %s\nentry: %s\n", key, b)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -95,13 +96,13 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		defer w.Stop()
 	}
 
-	keyFile, keys, err := devAPIKeys(dir)
+	log := logger()
+	keyFile, keys, err := devAPIKeys(dir, log)
 	if err != nil {
 		return err
 	}
-	log := logger()
 	gwErr := make(chan error, 1)
-	go func() { gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{Keys: keys}), *httpAddr) }()
+	go func() { gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys}), gateway.ServeOptions{Addr: *httpAddr}) }()
 
 	tbl, err := lake.LineItems(ctx)
 	if err != nil {
@@ -203,7 +204,7 @@ func freePort() int {
 // devAPIKeys returns the dev stack's keys file, creating it with one
 // operator key on the first run; the key itself is kept beside it (0600)
 // so the developer can read it again.
-func devAPIKeys(dir string) (keyFile string, keys []gateway.APIKey, err error) {
+func devAPIKeys(dir string, log *slog.Logger) (keyFile string, keys *gateway.KeyRing, err error) {
 	keyFile = filepath.Join(dir, "operator.key")
 	keysPath := filepath.Join(dir, "api-keys.json")
 	if _, err := os.Stat(keysPath); errors.Is(err, os.ErrNotExist) {
@@ -215,6 +216,6 @@ func devAPIKeys(dir string) (keyFile string, keys []gateway.APIKey, err error) {
 			return "", nil, err
 		}
 	}
-	keys, err = gateway.LoadAPIKeys(keysPath)
+	keys, err = gateway.OpenKeyRing(keysPath, func(err error) { log.Error("API keys file not reloaded; the keys read before stay", "error", err) })
 	return keyFile, keys, err
 }

@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -84,7 +88,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer w.Stop()
-	logger().Info("worker started", "temporal", tc.Address, "namespace", tc.Namespace, "catalog", sc.Catalog, "warehouse", sc.Warehouse)
+	logger().Info("worker started", "temporal", tc.Address, "namespace", tc.Namespace, "catalog", config.RedactDSN(sc.Catalog), "warehouse", sc.Warehouse)
 	<-ctx.Done()
 	logger().Info("worker stopping")
 	return nil
@@ -95,29 +99,79 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	var tc config.Temporal
 	config.AddTemporalFlags(fs, &tc)
 	addr := fs.String("http", config.Env("COSTLAKE_HTTP_ADDRESS", ":8080"), "gateway listen address [COSTLAKE_HTTP_ADDRESS]")
-	keysFile := fs.String("api-keys", config.Env("COSTLAKE_API_KEYS_FILE", ""), "API keys file (JSON; create keys with `costlake apikey`) [COSTLAKE_API_KEYS_FILE]")
+	keysFile := fs.String("api-keys", config.Env("COSTLAKE_API_KEYS_FILE", ""), "API keys file (JSON; create keys with `costlake apikey`), read again when it changes or on SIGHUP [COSTLAKE_API_KEYS_FILE]")
+	tlsCert := fs.String("tls-cert", config.Env("COSTLAKE_TLS_CERT", ""), "serve HTTPS with this certificate (PEM; with --tls-key) [COSTLAKE_TLS_CERT]")
+	tlsKey := fs.String("tls-key", config.Env("COSTLAKE_TLS_KEY", ""), "private key of --tls-cert (PEM) [COSTLAKE_TLS_KEY]")
+	readTimeout := fs.Duration("read-timeout", envDuration("COSTLAKE_HTTP_READ_TIMEOUT", gateway.DefaultReadTimeout), "longest time to read a request, body included [COSTLAKE_HTTP_READ_TIMEOUT]")
+	writeTimeout := fs.Duration("write-timeout", envDuration("COSTLAKE_HTTP_WRITE_TIMEOUT", gateway.DefaultWriteTimeout), "longest time to answer a request [COSTLAKE_HTTP_WRITE_TIMEOUT]")
+	idleTimeout := fs.Duration("idle-timeout", envDuration("COSTLAKE_HTTP_IDLE_TIMEOUT", gateway.DefaultIdleTimeout), "how long an idle keep-alive connection stays open [COSTLAKE_HTTP_IDLE_TIMEOUT]")
+	rateLimit := fs.Float64("rate-limit", envFloat("COSTLAKE_RATE_LIMIT", 10), "requests per second one API key may make on average; 0 for no limit [COSTLAKE_RATE_LIMIT]")
+	rateBurst := fs.Int("rate-burst", envInt("COSTLAKE_RATE_BURST", 0), "requests one API key may make at once (0: twice --rate-limit) [COSTLAKE_RATE_BURST]")
+	auditFile := fs.String("audit-log", config.Env("COSTLAKE_AUDIT_LOG", ""), "append the audit records of mutating calls to this file as JSON lines (empty: the gateway log) [COSTLAKE_AUDIT_LOG]")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *keysFile == "" {
 		return errors.New("no API keys: set --api-keys (COSTLAKE_API_KEYS_FILE) to a keys file; `costlake apikey --file keys.json` creates one")
 	}
-	keys, err := gateway.LoadAPIKeys(*keysFile)
+	if *rateLimit < 0 || *rateBurst < 0 {
+		return errors.New("--rate-limit and --rate-burst must not be negative")
+	}
+	log := logger()
+	keys, err := gateway.OpenKeyRing(*keysFile, func(err error) { log.Error("API keys file not reloaded; the keys read before stay", "error", err) })
 	if err != nil {
 		return err
+	}
+	opts := gateway.ServeOptions{Addr: *addr, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout, TLSCert: *tlsCert, TLSKey: *tlsKey}
+	srv, err := gateway.HTTPServer(nil, opts)
+	if err != nil {
+		return err
+	}
+	audit := log
+	if *auditFile != "" {
+		f, err := os.OpenFile(*auditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		defer f.Close()
+		audit = slog.New(slog.NewJSONHandler(f, nil))
 	}
 	c, err := dial(tc)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	log := logger()
-	log.Info("gateway listening", "address", *addr, "temporal", tc.Address)
-	err = gateway.Serve(ctx, gateway.New(c, log, gateway.Config{Keys: keys}), *addr)
+	go reloadOnHangup(ctx, keys, log)
+	srv.Handler = gateway.New(c, log, gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("gateway on %s: %w", *addr, err)
+	}
+	log.Info("gateway listening", "address", ln.Addr().String(), "tls", srv.TLSConfig != nil, "temporal", tc.Address, "rate_limit", *rateLimit)
+	err = gateway.ServeOn(ctx, srv, ln)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// reloadOnHangup reads the API keys file again on each SIGHUP.
+func reloadOnHangup(ctx context.Context, keys *gateway.KeyRing, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := keys.Reload(); err != nil {
+				log.Error("API keys file not reloaded; the keys read before stay", "error", err)
+			} else {
+				log.Info("API keys reloaded", "keys", len(keys.Keys()))
+			}
+		}
+	}
 }
 
 // newActivities wires the activities of a worker.
@@ -132,6 +186,20 @@ func newActivities(ctx context.Context, lake *lakehouse.Lake, s config.Storage, 
 
 func onboardingConfig(o config.Onboarding) activities.OnboardingConfig {
 	return activities.OnboardingConfig{PrincipalARN: o.PrincipalARN, Templates: o.Templates, ReminderWebhook: o.ReminderWebhook}
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(config.Env(name, "")); err == nil {
+		return v
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(config.Env(name, ""), 64); err == nil {
+		return v
+	}
+	return def
 }
 
 func envInt(name string, def int) int {
