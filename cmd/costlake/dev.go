@@ -102,7 +102,9 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	gwErr := make(chan error, 1)
-	go func() { gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys}), gateway.ServeOptions{Addr: *httpAddr}) }()
+	go func() {
+		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys}), gateway.ServeOptions{Addr: *httpAddr})
+	}()
 
 	tbl, err := lake.LineItems(ctx)
 	if err != nil {
