@@ -554,8 +554,10 @@ func findLatestDelivery(ctx context.Context, store blob.Store, e payer.Export, a
 // RemindCustomer logs a reminder that the customer's stack is still
 // missing and, when a webhook is configured, posts it there.
 func (a *Activities) RemindCustomer(ctx context.Context, in onboard.RemindCustomerInput) error {
+	// Not the link: it carries the ExternalId, which stays out of logs
+	// (GET the payer shows it to the operator).
 	activity.GetLogger(ctx).Warn("waiting for the customer's stack", "customer", in.CustomerID, "payer", in.PayerAccountID,
-		"stack", in.StackName, "waiting", in.Waiting.String(), "reminder", in.Reminder, "link", in.QuickCreateURL)
+		"stack", in.StackName, "waiting", in.Waiting.String(), "reminder", in.Reminder)
 	if a.Onboarding.ReminderWebhook == "" {
 		return nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -70,6 +71,13 @@ func newOnboardEnv(t *testing.T, timing workflows.OnboardTiming) *onboardEnv {
 // changed by setup.
 func newOnboardEnvWith(t *testing.T, timing workflows.OnboardTiming, setup func(*activities.OnboardingConfig)) *onboardEnv {
 	t.Helper()
+	return newOnboardEnvLogging(t, timing, setup, io.Discard)
+}
+
+// newOnboardEnvLogging is newOnboardEnvWith with every log line of the
+// gateway, the worker, its workflows and activities written to logs.
+func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup func(*activities.OnboardingConfig), logs io.Writer) *onboardEnv {
+	t.Helper()
 	e := &onboardEnv{t: t, emu: awsemu.Start(t), minio: harness.MinIO(t), today: onboardToday}
 	e.emu.Setenv(t)
 	t.Setenv("AWS_ENDPOINT_URL_STS", e.minio.Endpoint)
@@ -96,13 +104,14 @@ func newOnboardEnvWith(t *testing.T, timing workflows.OnboardTiming, setup func(
 	db, postgres := lake.DB()
 	acts.Reseller, err = reseller.Open(context.Background(), db, postgres)
 	require.NoError(t, err)
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: tlog.NewStructuredLogger(log)}))
 	e.client = ts.GetDefaultClient()
 	acts.Temporal = e.client
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) }, sdkworker.Options{})
 
 	keys, operator, viewer, globex := testKeys()
-	srv := httptest.NewServer(gateway.New(e.client, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys, OnboardTiming: timing, Clock: clock.Fixed(e.today)}))
+	srv := httptest.NewServer(gateway.New(e.client, log, gateway.Config{Keys: keys, OnboardTiming: timing, Clock: clock.Fixed(e.today)}))
 	t.Cleanup(srv.Close)
 	e.operator = apiClient{t: t, base: srv.URL, key: operator}
 	e.viewer = apiClient{t: t, base: srv.URL, key: viewer}
