@@ -125,12 +125,13 @@ var ErrTLSConfig = errors.New("invalid TLS settings")
 // HTTPServer is the gateway's http.Server: timeouts set, so a slow or idle
 // client cannot hold a connection open, and TLS loaded when asked for.
 func HTTPServer(h http.Handler, o ServeOptions) (*http.Server, error) {
+	write := cmp.Or(o.WriteTimeout, DefaultWriteTimeout)
 	srv := &http.Server{
 		Addr:              o.Addr,
-		Handler:           h,
+		Handler:           withDeadline(h, write),
 		ReadHeaderTimeout: cmp.Or(o.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       cmp.Or(o.ReadTimeout, DefaultReadTimeout),
-		WriteTimeout:      cmp.Or(o.WriteTimeout, DefaultWriteTimeout),
+		WriteTimeout:      write,
 		IdleTimeout:       cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    64 << 10,
 	}
@@ -147,6 +148,17 @@ func HTTPServer(h http.Handler, o ServeOptions) (*http.Server, error) {
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
 	return srv, nil
+}
+
+// withDeadline ends a request's context when its answer could no longer be
+// written, so a handler waiting on Temporal gives up instead of working
+// for a client that is gone.
+func withDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // Serve runs h as configured until ctx ends, then shuts it down

@@ -306,6 +306,30 @@ func TestGatewayTimeouts(t *testing.T) {
 	var ne net.Error
 	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server closed the connection: %v", err)
 
+	// A handler still waiting when the answer could no longer be written
+	// is told to stop.
+	gaveUp := make(chan error, 1)
+	slow, err := gateway.HTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		gaveUp <- r.Context().Err()
+	}), gateway.ServeOptions{WriteTimeout: 300 * time.Millisecond})
+	require.NoError(t, err)
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { done <- gateway.ServeOn(ctx, slow, ln2) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// The client's timeout is a safety net: without the deadline, the
+	// handler would learn only of the client leaving (context.Canceled).
+	if resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://" + ln2.Addr().String() + "/"); err == nil {
+		resp.Body.Close()
+	}
+	select {
+	case err := <-gaveUp:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(30 * time.Second): // a safety net, not a timing
+		t.Fatal("the handler's context never ended")
+	}
+
 	_, err = gateway.HTTPServer(http.NotFoundHandler(), gateway.ServeOptions{TLSCert: "cert.pem"})
 	require.ErrorIs(t, err, gateway.ErrTLSConfig)
 }

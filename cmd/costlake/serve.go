@@ -122,11 +122,6 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := gateway.ServeOptions{Addr: *addr, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout, TLSCert: *tlsCert, TLSKey: *tlsKey}
-	srv, err := gateway.HTTPServer(nil, opts)
-	if err != nil {
-		return err
-	}
 	audit := log
 	if *auditFile != "" {
 		f, err := os.OpenFile(*auditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -142,7 +137,11 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	}
 	defer c.Close()
 	go reloadOnHangup(ctx, keys, log)
-	srv.Handler = gateway.New(c, log, gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit})
+	h := gateway.New(c, log, gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit})
+	srv, err := gateway.HTTPServer(h, gateway.ServeOptions{Addr: *addr, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout, TLSCert: *tlsCert, TLSKey: *tlsKey})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("gateway on %s: %w", *addr, err)
