@@ -36,6 +36,9 @@ type Activities struct {
 	// TempDir holds Parquet deliveries while they are read (they need
 	// random access); empty means the system's temporary folder.
 	TempDir string
+	// Limits bound each data file read (sizes, inflation, records);
+	// zero fields take cur.DefaultLimits.
+	Limits cur.Limits
 	// PartRows is how many rows go into one data file before the next one
 	// starts; a retried conversion resumes after the last finished file.
 	// 0 means DefaultPartRows.
@@ -175,7 +178,7 @@ func (a *Activities) payerOf(ctx context.Context, store blob.Store, ds []*cur.De
 
 // peekPayer reads bill_payer_account_id from the first row of the delivery.
 func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Delivery) (string, error) {
-	r, err := cur.OpenChunk(ctx, store, d, d.ChunkKeys[0], d.ChunkPins[0], a.TempDir)
+	r, err := cur.OpenChunk(ctx, store, d, d.ChunkKeys[0], d.ChunkPins[0], a.TempDir, a.Limits)
 	if err != nil {
 		return "", err
 	}
@@ -204,13 +207,20 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 	if err != nil {
 		return res, err
 	}
+	// The keys come from the workflow's input: neither may name a file
+	// outside the source.
+	for _, key := range []string{in.ManifestKey, in.ChunkKey} {
+		if err := cur.UnderSource(loc, key); err != nil {
+			return res, classify(&cur.FileError{File: loc.String(), Err: err})
+		}
+	}
 	d, err := cur.Reopen(ctx, store, loc, cur.Format(in.Format), in.ManifestKey, in.AssemblyID)
 	if err != nil {
 		return res, classify(err)
 	}
 	chunkURL := loc.URLOf(in.ChunkKey)
 	pin := blob.Pin{ETag: in.ChunkPin.ETag, Size: in.ChunkPin.Size, Generation: in.ChunkPin.Generation}
-	reader, err := cur.OpenChunk(ctx, store, d, in.ChunkKey, pin, a.TempDir)
+	reader, err := cur.OpenChunk(ctx, store, d, in.ChunkKey, pin, a.TempDir, a.Limits)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -347,6 +357,9 @@ func classify(err error) error {
 		{cur.ErrHeaderMismatch, ingest.ErrTypeHeaderMismatch},
 		{cur.ErrMalformedCSV, ingest.ErrTypeMalformedCSV},
 		{cur.ErrLineTooLong, ingest.ErrTypeMalformedCSV},
+		{cur.ErrRecordTooLarge, ingest.ErrTypeRecordTooLarge},
+		{cur.ErrChunkTooLarge, ingest.ErrTypeChunkTooLarge},
+		{cur.ErrDecompressionBomb, ingest.ErrTypeDecompressionBomb},
 		{cur.ErrEmptyChunk, ingest.ErrTypeEmptyChunk},
 		{cur.ErrUnsupportedCompression, ingest.ErrTypeUnsupportedCompression},
 		{billing.ErrDuplicateColumn, ingest.ErrTypeHeaderMismatch},
