@@ -288,6 +288,9 @@ func (a *Activities) openDestination(ctx context.Context, url string, access *pa
 		}
 	}
 	store, err := opener.Open(ctx, loc)
+	if errors.Is(err, blob.ErrOutsideRoot) {
+		return destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
+	}
 	if err != nil {
 		return destination{}, classify(err)
 	}

@@ -367,6 +367,7 @@ func classify(err error) error {
 		{lakehouse.ErrBadValue, ingest.ErrTypeBadValue},
 		{errPayerMismatch, ingest.ErrTypePayerMismatch},
 		{blob.ErrUnsupportedURL, ingest.ErrTypeInvalidSource},
+		{blob.ErrOutsideRoot, ingest.ErrTypeInvalidSource},
 		{payer.ErrInvalid, ingest.ErrTypeInvalidAccess},
 		{awsauth.ErrMissingSecret, ingest.ErrTypeInvalidAccess},
 	}

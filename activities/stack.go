@@ -107,7 +107,12 @@ func (a *Activities) PublishStackTemplate(ctx context.Context, in onboard.Publis
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError("--templates: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
 	}
-	store, err := a.Blobs.Open(ctx, loc)
+	opener := a.Blobs
+	if loc.Scheme == "file" {
+		// The operator's own folder, not a customer's input.
+		opener.FileRoots = []string{"/" + loc.Prefix}
+	}
+	store, err := opener.Open(ctx, loc)
 	if err != nil {
 		return res, err
 	}

@@ -44,6 +44,10 @@ type stack struct {
 	dir    string
 }
 
+// testFileRoots are the local folders a test worker may read and write
+// through file:// URLs: the tests' temporary folders.
+var testFileRoots = []string{os.TempDir()}
+
 func newStack(t *testing.T, withMinIO bool) *stack {
 	t.Helper()
 	return newStackWith(t, withMinIO, func(s *stack) lakehouse.Config {
@@ -75,7 +79,7 @@ type stackOptions struct {
 func newStackOpts(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{t: t, dir: t.TempDir(), minio: o.minio}
-	var opener blob.Opener
+	opener := blob.Opener{FileRoots: testFileRoots}
 	if o.minio != nil {
 		opener.S3 = o.minio.S3Options()
 	}

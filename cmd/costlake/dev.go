@@ -44,10 +44,19 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	runWorker := fs.Bool("worker", true, "run a worker in this process (false to attach `costlake worker` processes yourself)")
 	var oc config.Onboarding
 	config.AddOnboardingFlags(fs, &oc, config.Env("COSTLAKE_DATA_DIR", ".costlake"))
+	var bounds workerBounds
+	addBoundsFlags(fs, &bounds, "") // the data folder, below, when not set
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	if bounds.fileRoots == "" {
+		bounds.fileRoots = dir // the demo sources, templates and exports
+	}
+	roots, limits, err := bounds.apply()
 	if err != nil {
 		return err
 	}
@@ -84,7 +93,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	defer lake.Close()
 
 	if *runWorker {
-		acts, err := newActivities(ctx, lake, storage, oc)
+		acts, err := newActivities(ctx, lake, storage, oc, roots, limits)
 		if err != nil {
 			return err
 		}

@@ -28,7 +28,8 @@ type csvReader struct {
 	FieldsPerRecord int
 	// maxRecord and maxFields bound one record (its bytes, all its lines
 	// together, and its fields); 0 is no bound.
-	maxRecord, maxFields int
+	maxRecord int64
+	maxFields int
 
 	numLine      int
 	rawBuffer    []byte
@@ -172,7 +173,7 @@ type position struct{ line, col int }
 func (r *csvReader) checkSize(recLine int) error {
 	var err error
 	switch {
-	case r.maxRecord > 0 && len(r.recordBuffer) > r.maxRecord:
+	case r.maxRecord > 0 && int64(len(r.recordBuffer)) > r.maxRecord:
 		err = fmt.Errorf("%w: more than %d bytes (lines %d to %d)", ErrRecordTooLarge, r.maxRecord, recLine, r.numLine)
 	case r.maxFields > 0 && len(r.fieldIndexes) > r.maxFields:
 		err = fmt.Errorf("%w: more than %d fields", ErrRecordTooLarge, r.maxFields)

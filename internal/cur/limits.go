@@ -27,7 +27,7 @@ type Limits struct {
 	// MaxRecordBytes bounds one CSV record, all its lines together (a
 	// quoted field may span lines). Real CUR records are a few KiB; the
 	// largest seen, with thousands of tag columns, well under 1 MiB.
-	MaxRecordBytes int
+	MaxRecordBytes int64
 	// MaxFields bounds the columns of a file (CSV fields per record,
 	// Parquet columns). AWS's widest reports have a few thousand tag
 	// columns.
