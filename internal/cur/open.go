@@ -157,7 +157,11 @@ func openZippedCSV(f *os.File, url string, wantHeader []string, lim Limits) (Row
 	}
 	// The entry inflates as it is read: bound it as a gzip chunk is.
 	body := inflateCap(entry, lim, st.Size())
-	r, err := newCSVReader(body, url+"!"+zr.File[0].Name, "", wantHeader, billing.MapLegacyHeader, lim, 0)
+	name := zr.File[0].Name
+	if len(name) > 96 {
+		name = name[:96] + "…" // the archive's own text: kept short
+	}
+	r, err := newCSVReader(body, url+"!"+name, "", wantHeader, billing.MapLegacyHeader, lim, 0)
 	if err != nil {
 		entry.Close()
 		return nil, err

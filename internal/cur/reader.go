@@ -197,7 +197,8 @@ func headerDiff(want, got []string) string {
 	}
 	for i := range want {
 		if want[i] != got[i] {
-			return fmt.Sprintf("column %d is %q, manifest says %q", i+1, got[i], want[i])
+			// Names cut short: a message carries no more of a file than that.
+			return fmt.Sprintf("column %d is %s, manifest says %s", i+1, quoteShort(got[i]), quoteShort(want[i]))
 		}
 	}
 	return "headers differ"
