@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -214,6 +215,23 @@ func TestParquetFooterBounds(t *testing.T) {
 	defer r.Close()
 	if err := r.Next(billing.LineItems.NewRecord()); !errors.Is(err, ErrChunkTooLarge) {
 		t.Errorf("page: want ErrChunkTooLarge, got %v", err)
+	}
+	// A footer declared larger than costlake decodes is refused unread.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(data[len(data)-8:], 1<<30)
+	if err := os.WriteFile(path+".big", data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big, err := os.Open(path + ".big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	if _, err := newParquetReader(context.Background(), big, "s3://b/x.parquet", nil, billing.MapCUR2Header, Limits{}); !errors.Is(err, ErrChunkTooLarge) {
+		t.Errorf("footer: want ErrChunkTooLarge, got %v", err)
 	}
 	r2, err := open(Limits{})
 	if err != nil {

@@ -2,6 +2,7 @@ package cur
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,6 +73,9 @@ func newParquetReader(ctx context.Context, f *os.File, name string, wantHeader [
 	// its header's sizes are checked before it is.
 	props.MaxCompressedPageSize = lim.MaxPageBytes
 	props.MaxUncompressedPageSize = lim.MaxPageBytes
+	if err := checkFooterSize(f); err != nil {
+		return nil, fail(err)
+	}
 	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -112,6 +116,29 @@ func newParquetReader(ctx context.Context, f *os.File, name string, wantHeader [
 		return nil, fail(fmt.Errorf("%w: %v", ErrCorruptChunk, err))
 	}
 	return &ParquetReader{file: name, pf: pf, rr: rr, mapping: mapping}, nil
+}
+
+// maxFooterBytes bounds a Parquet footer, read and decoded whole before
+// anything else: real ones are KiB to a few MiB, even with thousands of
+// columns and many row groups.
+const maxFooterBytes = 64 << 20
+
+// checkFooterSize reads the footer's length from the file's last 8 bytes
+// (its length, then "PAR1") and refuses one over maxFooterBytes before
+// the footer is read. Anything else odd is left to the Parquet reader.
+func checkFooterSize(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil || st.Size() < 12 {
+		return nil
+	}
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], st.Size()-8); err != nil {
+		return nil
+	}
+	if n := binary.LittleEndian.Uint32(tail[:4]); string(tail[4:]) == "PAR1" && n > maxFooterBytes {
+		return fmt.Errorf("%w: a footer of %d bytes, %d at most", ErrChunkTooLarge, n, maxFooterBytes)
+	}
+	return nil
 }
 
 // checkFooter checks what a Parquet footer declares before anything it

@@ -66,12 +66,16 @@ func NewCUR2CSVReader(r io.Reader, file, compression string, wantHeader []string
 	return newCSVReader(r, file, compression, wantHeader, billing.MapCUR2Header, DefaultLimits, 0)
 }
 
-// newCSVReader opens a CSV chunk of stored bytes (0: unknown), bounded by
-// lim: the stored bytes, what they inflate to, and each record.
+// newCSVReader opens a CSV chunk of stored bytes (0: unknown, or an
+// archive's entry, bounded by its caller), bounded by lim: the stored
+// bytes, what they inflate to, and each record.
 func newCSVReader(r io.Reader, file, compression string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error), lim Limits, stored int64) (*ChunkReader, error) {
 	c := &ChunkReader{file: file}
 	lim = lim.orDefaults()
-	src := bufio.NewReaderSize(storedCap(r, lim), 1<<20)
+	if stored > 0 { // a file of the store, not an archive's entry
+		r = storedCap(r, lim)
+	}
+	src := bufio.NewReaderSize(r, 1<<20)
 	switch compression {
 	case "GZIP", "gzip":
 		gz, err := gzip.NewReader(src)
