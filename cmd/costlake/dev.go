@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -45,7 +46,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	var oc config.Onboarding
 	config.AddOnboardingFlags(fs, &oc, config.Env("COSTLAKE_DATA_DIR", ".costlake"))
 	var bounds workerBounds
-	addBoundsFlags(fs, &bounds, "") // the data folder, below, when not set
+	addBoundsFlags(fs, &bounds, "") // the data folder is added below
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,9 +54,8 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if bounds.fileRoots == "" {
-		bounds.fileRoots = dir // the demo sources, templates and exports
-	}
+	// The demo sources, templates and exports: always readable by dev.
+	bounds.fileRoots = strings.Trim(dir+","+bounds.fileRoots, ",")
 	roots, limits, err := bounds.apply()
 	if err != nil {
 		return err
