@@ -290,7 +290,7 @@ type ActionRequest struct {
 // that the onboarding is in a status where the action makes sense.
 func (s *Server) payerAction(signal string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := requireOperator(c); err != nil {
+		if err := requireDecider(c); err != nil {
 			return err
 		}
 		var req ActionRequest

@@ -220,7 +220,9 @@ func TestOnboardingEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, e.viewer.do("POST", "/v1/payers/"+payerID+"/approve", "", &denied))
 	require.Equal(t, "forbidden", denied.Error.Code)
 	require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/payers/"+payerID, "", &denied))
-	require.Equal(t, http.StatusNotFound, e.globex.do("POST", "/v1/payers/"+payerID+"/approve", "", &denied))
+	// A scoped key never decides, whoever's payer it names: 403 before
+	// any lookup, so it learns nothing about other customers' payers.
+	require.Equal(t, http.StatusForbidden, e.globex.do("POST", "/v1/payers/"+payerID+"/approve", "", &denied))
 	require.Equal(t, workflows.StatusAwaitingApproval, e.waitStatus(payerID, workflows.StatusAwaitingApproval).Status)
 
 	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
