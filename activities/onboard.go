@@ -49,7 +49,7 @@ type OnboardingConfig struct {
 const billingRegion = "us-east-1"
 
 // payerConfig returns an aws.Config with the payer's credentials.
-func (a *Activities) payerConfig(ctx context.Context, access payer.Access, session string) (aws.Config, error) {
+func (a *Activities) payerConfig(ctx context.Context, access payer.Access, session awsauth.Session) (aws.Config, error) {
 	cfg, err := awsauth.Config(ctx, access, a.AWSBase, session)
 	if err != nil {
 		return cfg, classify(err)
@@ -82,7 +82,7 @@ func (a *Activities) DescribeCustomerStack(ctx context.Context, in onboard.Descr
 	var res onboard.DescribeCustomerStackResult
 	access := in.Access
 	access.Region = cmp.Or(in.Region, billingRegion)
-	cfg, err := a.payerConfig(ctx, access, "costlake-onboarding")
+	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "onboarding", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return res, err
 	}
@@ -176,7 +176,8 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 	}
 	access := reg.Access
 	access.Region = billingRegion
-	cfg, err := awsauth.Config(ctx, access, a.AWSBase, "costlake-onboarding")
+	session := awsauth.Session{Purpose: "onboarding", Payer: reg.PayerAccountID, Customer: reg.CustomerID}
+	cfg, err := awsauth.Config(ctx, access, a.AWSBase, session)
 	if err == nil {
 		_, err = cfg.Credentials.Retrieve(ctx)
 	}

@@ -334,7 +334,7 @@ func (o *onboarding) waitForStack(ctx workflow.Context) error {
 	for o.state.Status == waiting && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 		var st onboard.DescribeCustomerStackResult
 		err := workflow.ExecuteActivity(shortActivity(ctx), onboard.DescribeCustomerStackActivity, onboard.DescribeCustomerStackInput{
-			Access: reg.Access, StackName: o.state.Stack.Name,
+			Access: reg.Access, StackName: o.state.Stack.Name, PayerAccountID: reg.PayerAccountID, CustomerID: reg.CustomerID,
 		}).Get(ctx, &st)
 		o.state.Stack.Polls++
 		if err != nil {

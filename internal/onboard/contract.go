@@ -65,6 +65,10 @@ type DescribeCustomerStackInput struct {
 	Access    payer.Access
 	StackName string
 	Region    string
+	// PayerAccountID and CustomerID name the role session, so the
+	// customer's CloudTrail shows who costlake acted for.
+	PayerAccountID string `json:",omitempty"`
+	CustomerID     string `json:",omitempty"`
 }
 
 // Stack statuses that end a deployment, as CloudFormation names them.
