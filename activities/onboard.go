@@ -43,6 +43,21 @@ type OnboardingConfig struct {
 	Templates string
 	// ReminderWebhook, when set, receives a JSON POST for each reminder.
 	ReminderWebhook string
+	// OwnAccountIDs are costlake's own AWS accounts besides PrincipalARN's:
+	// a tenant that registered one of them would have costlake read (and
+	// bill) costlake itself, so none is ever onboarded.
+	OwnAccountIDs []string
+}
+
+// ownAccounts are the accounts that are costlake's own: PrincipalARN's and
+// OwnAccountIDs.
+func (c OnboardingConfig) ownAccounts() []string {
+	own := slices.Clone(c.OwnAccountIDs)
+	// arn:aws:iam::<account>:role/<name> (or :root, :user/<name>)
+	if f := strings.Split(c.PrincipalARN, ":"); len(f) >= 6 && payer.ValidAccountID(f[4]) {
+		own = append(own, f[4])
+	}
+	return own
 }
 
 // billingRegion is where AWS's billing APIs and billing resources live.
@@ -186,6 +201,11 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 		skipRest(onboard.CheckOrganization, onboard.CheckBucket, onboard.CheckExport, onboard.CheckDelivery)
 		return res, nil
 	}
+	if msg := a.externalIDEnforced(ctx, access, session); msg != "" {
+		add(onboard.CheckCredentials, onboard.Failed, msg)
+		skipRest(onboard.CheckOrganization, onboard.CheckBucket, onboard.CheckExport, onboard.CheckDelivery)
+		return res, nil
+	}
 	add(onboard.CheckCredentials, onboard.Passed, "authenticated with "+describeAccess(reg.Access))
 
 	accounts, management, msg, result := a.checkOrganization(ctx, cfg, reg.PayerAccountID)
@@ -226,6 +246,38 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 		add(onboard.CheckDelivery, onboard.Failed, msg)
 	}
 	return res, nil
+}
+
+// wrongExternalID is what the credentials check sends as an external ID
+// that the role must refuse.
+const wrongExternalID = "costlake-probe-not-the-external-id"
+
+// externalIDEnforced proves an assume_role role refuses callers without its
+// external ID: AssumeRole without one, and with a wrong one, must both be
+// denied. Without that check, anyone who learns the role's ARN and trusts
+// costlake's principal could have costlake read this account for them
+// (the confused deputy). It returns "" when the role enforces it.
+func (a *Activities) externalIDEnforced(ctx context.Context, access payer.Access, session awsauth.Session) string {
+	if access.Mode != payer.AssumeRole {
+		return ""
+	}
+	for _, probe := range []struct {
+		id   *string
+		what string
+	}{{nil, "without an external ID"}, {aws.String(wrongExternalID), "with a wrong external ID"}} {
+		err := awsauth.AssumeRoleWith(ctx, access, a.AWSBase, session, probe.id)
+		code, msg := awsError(err)
+		switch {
+		case err == nil:
+			return fmt.Sprintf("role does not enforce sts:ExternalId: costlake could assume %s %s. Its trust policy must allow sts:AssumeRole only on the condition StringEquals sts:ExternalId %q, as the costlake stack's role does: redeploy the stack.",
+				access.RoleARN, probe.what, access.ExternalID)
+		case code == "AccessDenied":
+			// refused, as it must be
+		default:
+			return strings.TrimSpace(fmt.Sprintf("could not check that %s enforces sts:ExternalId (assuming it %s): %s %s", access.RoleARN, probe.what, code, msg))
+		}
+	}
+	return ""
 }
 
 func credentialsAdvice(reg payer.Registration, principal string, err error) string {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -212,6 +214,17 @@ func (o *onboarding) start(ctx workflow.Context) error {
 	if err != nil {
 		o.fail(ctx, &Failure{Step: FailedAtSetup, Reason: "the worker could not check its settings: " + rootMessage(err),
 			Fix: "run a costlake worker of this version on task queue " + TaskQueue + ", then register the payer again"})
+		return nil
+	}
+	if len(setup.Refused) > 0 {
+		// No setting makes these acceptable: the registration is refused.
+		f := &Failure{Step: FailedAtRegistration, Fields: setup.Refused, Fix: "register the customer's own payer account instead"}
+		var reasons []string
+		for _, field := range slices.Sorted(maps.Keys(setup.Refused)) {
+			reasons = append(reasons, field+": "+setup.Refused[field])
+		}
+		f.Reason = strings.Join(reasons, "; ")
+		o.fail(ctx, f)
 		return nil
 	}
 	if len(setup.Problems) > 0 {

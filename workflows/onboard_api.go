@@ -151,12 +151,16 @@ type Failure struct {
 	Fix    string `json:"fix"`
 	// Settings are the worker settings to set, e.g. --aws-principal-arn.
 	Settings []string `json:"settings,omitempty"`
+	// Fields are the registration's fields refused (field -> why) when the
+	// step is "registration".
+	Fields map[string]string `json:"fields,omitempty"`
 }
 
 // Failure steps.
 const (
-	FailedAtSetup   = "setup"
-	FailedAtPublish = "publish"
+	FailedAtRegistration = "registration" // the registration itself is refused
+	FailedAtSetup        = "setup"
+	FailedAtPublish      = "publish"
 )
 
 // OnboardingState is everything the gateway shows of a payer.
