@@ -266,16 +266,14 @@ func (a *Activities) externalIDEnforced(ctx context.Context, access payer.Access
 		what string
 	}{{nil, "without an external ID"}, {aws.String(wrongExternalID), "with a wrong external ID"}} {
 		err := awsauth.AssumeRoleWith(ctx, access, a.AWSBase, session, probe.id)
-		code, msg := awsError(err)
-		switch {
-		case err == nil:
+		if err == nil {
 			return fmt.Sprintf("role does not enforce sts:ExternalId: costlake could assume %s %s. Its trust policy must allow sts:AssumeRole only on the condition StringEquals sts:ExternalId %q, as the costlake stack's role does: redeploy the stack.",
 				access.RoleARN, probe.what, access.ExternalID)
-		case code == "AccessDenied":
-			// refused, as it must be
-		default:
+		}
+		if code, msg := awsError(err); code != "AccessDenied" {
 			return strings.TrimSpace(fmt.Sprintf("could not check that %s enforces sts:ExternalId (assuming it %s): %s %s", access.RoleARN, probe.what, code, msg))
 		}
+		// refused, as it must be
 	}
 	return ""
 }
