@@ -48,7 +48,7 @@ type Session struct {
 }
 
 type stsState struct {
-	roles    map[string]Role   // by ARN
+	roles    map[string]Role // by ARN
 	source   func(roleARN string) (Role, bool)
 	callers  map[string]string // access key ID -> principal ARN
 	sessions []Session
