@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -142,6 +143,20 @@ func (e *onboardEnv) deployedRole(arn string) (awsemu.Role, bool) {
 		}
 	}
 	return awsemu.Role{}, false
+}
+
+// deployRole puts the role a stack deployed with p creates in account, for
+// tests that assume a role without an onboarding that published its stack.
+func (e *onboardEnv) deployRole(account string, p cloudformation.Params) string {
+	e.t.Helper()
+	p.AuthMode, p.CostlakePrincipalArn = cloudformation.AuthAssumeRole, testPrincipal
+	p.StackName = cmp.Or(p.StackName, workflows.DefaultStackName)
+	roles, err := cloudformation.RenderRoles(p.StackParameters(), account, "us-east-1", p.StackName)
+	require.NoError(e.t, err)
+	require.Len(e.t, roles, 1)
+	r := roles[0]
+	e.emu.PutRole(awsemu.Role{ARN: r.ARN, TrustPolicy: r.TrustPolicy, Policies: r.Policies})
+	return r.ARN
 }
 
 var fastTiming = workflows.OnboardTiming{StackPoll: 200 * time.Millisecond, StackTimeout: 5 * time.Minute, RemindEvery: time.Hour}
