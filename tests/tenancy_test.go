@@ -78,13 +78,13 @@ func TestRoleWithoutExternalIDFailsOnboarding(t *testing.T) {
 	require.NotEmpty(t, sessions)
 	for _, s := range sessions {
 		require.Contains(t, s.RoleSessionName, payerID+"-umbrella", s)
-		require.Equal(t, "costlake-"+payerID+"-umbrella", s.SourceIdentity, s)
 	}
 	calls := e.emu.Calls("ListAccounts")
 	require.NotEmpty(t, calls)
 	s, ok := e.emu.SessionOf(calls[len(calls)-1].AccessKeyID)
 	require.True(t, ok, "ListAccounts is signed with a role session's keys")
 	require.Equal(t, "costlake-onboarding-"+payerID+"-umbrella", s.RoleSessionName)
+	require.Equal(t, "costlake-"+payerID+"-umbrella", s.SourceIdentity)
 }
 
 // TestRoleReadsOnlyItsPrefix: the role's credentials are limited by MinIO
@@ -192,4 +192,44 @@ func TestOwnAccountIsNoPayer(t *testing.T) {
 		require.Equal(t, workflows.FailedAtRegistration, p.Failure.Step)
 	}
 	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("acme", "740987654321", "acme-cur"), nil), "a customer's account is accepted")
+}
+
+// TestRoleFromBeforeSourceIdentity: a role whose trust predates
+// sts:SetSourceIdentity is still assumed, without a source identity and
+// named by its session name; the stack's current role gets both.
+func TestRoleFromBeforeSourceIdentity(t *testing.T) {
+	emu := awsemu.Start(t)
+	t.Setenv("AWS_ENDPOINT_URL_STS", emu.URL)
+	base := credentials.NewStaticCredentialsProvider(awsemu.AccessKeyID, awsemu.SecretAccessKey, "")
+	emu.SetCaller(awsemu.AccessKeyID, testPrincipal)
+	const payerID = "750987654321"
+	p := cloudformation.Params{StackName: workflows.DefaultStackName, AuthMode: cloudformation.AuthAssumeRole, CostlakePrincipalArn: testPrincipal, ExternalID: "costlake-ext-old",
+		ExportBucket: "old-cur", ExportPrefix: "cur", ExportType: cloudformation.ExportLegacyCUR, ExportName: "billing", RoleName: "costlake-billing-read"}
+	roles, err := cloudformation.RenderRoles(p.StackParameters(), payerID, "us-east-1", p.StackName)
+	require.NoError(t, err)
+	role := roles[0]
+	session := awsauth.Session{Purpose: "crawl", Payer: payerID, Customer: "oldco"}
+	access := payer.Access{Mode: payer.AssumeRole, RoleARN: role.ARN, ExternalID: p.ExternalID}
+	assume := func() awsemu.Session {
+		t.Helper()
+		cfg, err := awsauth.Config(context.Background(), access, base, session)
+		require.NoError(t, err)
+		c, err := cfg.Credentials.Retrieve(context.Background())
+		require.NoError(t, err)
+		s, ok := emu.SessionOf(c.AccessKeyID)
+		require.True(t, ok)
+		return s
+	}
+
+	emu.PutRole(awsemu.Role{ARN: role.ARN, TrustPolicy: role.TrustPolicy, Policies: role.Policies})
+	s := assume()
+	require.Equal(t, "costlake-crawl-"+payerID+"-oldco", s.RoleSessionName)
+	require.Equal(t, "costlake-"+payerID+"-oldco", s.SourceIdentity)
+
+	old := strings.Replace(role.TrustPolicy, `["sts:AssumeRole","sts:SetSourceIdentity"]`, `"sts:AssumeRole"`, 1)
+	require.NotEqual(t, role.TrustPolicy, old)
+	emu.PutRole(awsemu.Role{ARN: role.ARN, TrustPolicy: old, Policies: role.Policies})
+	s = assume()
+	require.Equal(t, "costlake-crawl-"+payerID+"-oldco", s.RoleSessionName)
+	require.Empty(t, s.SourceIdentity)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/costlake/costlake/internal/payer"
 )
@@ -95,18 +96,23 @@ func Config(ctx context.Context, a payer.Access, base aws.CredentialsProvider, s
 	}
 	switch a.Mode {
 	case payer.AssumeRole:
-		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), a.RoleARN, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = sessionName
-			if a.ExternalID != "" {
-				o.ExternalID = aws.String(a.ExternalID)
-			}
-			// The role's trust policy allows sts:SetSourceIdentity (the
-			// customer stack grants it) when a source identity is sent.
-			if si := session.SourceIdentity(); session.Payer != "" && len(si) >= 2 {
-				o.SourceIdentity = aws.String(si)
-			}
-			o.Duration = time.Hour
-		})
+		client := sts.NewFromConfig(cfg)
+		assume := func(source string) aws.CredentialsProvider {
+			return stscreds.NewAssumeRoleProvider(client, a.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = sessionName
+				if a.ExternalID != "" {
+					o.ExternalID = aws.String(a.ExternalID)
+				}
+				if source != "" {
+					o.SourceIdentity = aws.String(source)
+				}
+				o.Duration = time.Hour
+			})
+		}
+		var p aws.CredentialsProvider = assume("")
+		if si := session.SourceIdentity(); session.Payer != "" && len(si) >= 2 {
+			p = sourceIdentityProvider{with: assume(si), without: p}
+		}
 		cfg.Credentials = aws.NewCredentialsCache(p)
 	case payer.WebIdentity:
 		// A web identity session's source identity comes from the token's
@@ -125,6 +131,24 @@ func Config(ctx context.Context, a payer.Access, base aws.CredentialsProvider, s
 	return cfg, nil
 }
 
+// sourceIdentityProvider assumes the role with a source identity, which
+// the customer stack's trust policy allows (sts:SetSourceIdentity), and
+// without one when the role's trust does not allow it (a stack deployed
+// before it did), so such a role keeps working, named by its session
+// name alone.
+type sourceIdentityProvider struct {
+	with, without aws.CredentialsProvider
+}
+
+func (p sourceIdentityProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := p.with.Retrieve(ctx)
+	var ae smithy.APIError
+	if err != nil && errors.As(err, &ae) && ae.ErrorCode() == "AccessDenied" && strings.Contains(ae.ErrorMessage(), "sts:SetSourceIdentity") {
+		return p.without.Retrieve(ctx)
+	}
+	return c, err
+}
+
 // AssumeRoleWith assumes the role of an assume_role access with the given
 // external ID instead of its own (nil: none at all), and returns STS's
 // answer. The credentials check uses it to prove the role refuses a
@@ -138,10 +162,9 @@ func AssumeRoleWith(ctx context.Context, a payer.Access, base aws.CredentialsPro
 	if err != nil {
 		return fmt.Errorf("load AWS config: %w", err)
 	}
+	// No source identity: a trust that does not allow sts:SetSourceIdentity
+	// would refuse for that reason and hide a missing external ID check.
 	in := &sts.AssumeRoleInput{RoleArn: aws.String(a.RoleARN), RoleSessionName: aws.String(cmp.Or(session.Name(), "costlake")), ExternalId: externalID}
-	if session.Payer != "" {
-		in.SourceIdentity = aws.String(session.SourceIdentity())
-	}
 	_, err = sts.NewFromConfig(cfg).AssumeRole(ctx, in)
 	return err
 }
