@@ -146,7 +146,7 @@ type FirstIngestion struct {
 
 // Failure says why an onboarding cannot go on and what to fix.
 type Failure struct {
-	Step   string `json:"step"` // "setup" (the worker's settings) or "publish" (the stack template)
+	Step   string `json:"step"` // "registration" (refused), "setup" (the worker's settings) or "publish" (the stack template)
 	Reason string `json:"reason"`
 	Fix    string `json:"fix"`
 	// Settings are the worker settings to set, e.g. --aws-principal-arn.
