@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cycle"
@@ -278,7 +279,7 @@ func (a *Activities) openDestination(ctx context.Context, url string, access *pa
 	}
 	opener := a.Blobs
 	if access != nil && loc.Scheme == "s3" {
-		cfg, err := a.payerConfig(ctx, *access, "costlake-export")
+		cfg, err := a.payerConfig(ctx, *access, awsauth.Session{Purpose: "export"})
 		if err != nil {
 			return destination{}, err
 		}

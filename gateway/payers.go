@@ -132,6 +132,10 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	case errors.As(err, &app) && app.Type() == workflows.ErrTypeOnboardingFailed:
 		var f workflows.Failure
 		_ = app.Details(&f) // the message alone still says why
+		if f.Step == workflows.FailedAtRegistration && len(f.Fields) > 0 {
+			// The request, not the worker, is at fault.
+			return validationError(f.Fields)
+		}
 		msg := fmt.Sprintf("payer %s cannot be onboarded: %s", reg.PayerAccountID, app.Message())
 		if f.Fix != "" {
 			msg += "; to fix: " + f.Fix
@@ -290,7 +294,7 @@ type ActionRequest struct {
 // that the onboarding is in a status where the action makes sense.
 func (s *Server) payerAction(signal string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := requireOperator(c); err != nil {
+		if err := requireDecider(c); err != nil {
 			return err
 		}
 		var req ActionRequest

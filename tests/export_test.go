@@ -236,7 +236,7 @@ func TestExportS3(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_STS", m.Endpoint)
 	ctx := context.Background()
 	base := credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, "")
-	cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.AssumeRole, RoleARN: "arn:aws:iam::123456789012:role/costlake-export", ExternalID: "costlake-ext-export"}, base, "costlake-export")
+	cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.AssumeRole, RoleARN: "arn:aws:iam::123456789012:role/costlake-export", ExternalID: "costlake-ext-export"}, base, awsauth.Session{Purpose: "export"})
 	require.NoError(t, err)
 	o := m.S3Options()
 	o.AccessKeyID, o.SecretAccessKey = "", ""

@@ -141,7 +141,7 @@ func newActivities(ctx context.Context, lake *lakehouse.Lake, s config.Storage, 
 }
 
 func onboardingConfig(o config.Onboarding) activities.OnboardingConfig {
-	return activities.OnboardingConfig{PrincipalARN: o.PrincipalARN, Templates: o.Templates, ReminderWebhook: o.ReminderWebhook}
+	return activities.OnboardingConfig{PrincipalARN: o.PrincipalARN, Templates: o.Templates, ReminderWebhook: o.ReminderWebhook, OwnAccountIDs: config.List(o.OwnAccountIDs)}
 }
 
 func envInt(name string, def int) int {
