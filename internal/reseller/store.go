@@ -25,6 +25,8 @@ var (
 	ErrClosed = errors.New("billing cycle closed")
 	// ErrNotFound: no such record.
 	ErrNotFound = errors.New("not found")
+	// ErrInvalid: a record costlake cannot use (a destination's fields).
+	ErrInvalid = errors.New("invalid")
 )
 
 // AllAccounts stands for every account of a payer: the customer owns the
