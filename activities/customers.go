@@ -157,6 +157,23 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 			}
 		}
 		answer = a.verifyDestination(ctx, d)
+	case customerops.ClaimPayer, customerops.ReleasePayer:
+		var pc customerops.PayerClaim
+		if err := decodeStrictJSON(r.Body, &pc); err != nil {
+			return nil, err
+		}
+		if r.Kind == customerops.ReleasePayer {
+			if err := a.Reseller.ReleasePayer(ctx, pc.PayerAccountID, r.CustomerID); err != nil {
+				return nil, err
+			}
+			answer = reseller.PayerClaim{PayerAccountID: pc.PayerAccountID}
+			break
+		}
+		claim, err := a.Reseller.ClaimPayer(ctx, pc.PayerAccountID, r.CustomerID, r.By, pc.Takeover)
+		if err != nil {
+			return nil, storeError(err)
+		}
+		answer = claim
 	case customerops.UnassignedCost:
 		v, err := a.unassigned(ctx, r.Period)
 		if err != nil {

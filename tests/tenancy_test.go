@@ -3,12 +3,18 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -20,6 +26,7 @@ import (
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/tests/harness"
+	"github.com/costlake/costlake/workflows"
 )
 
 // destinationStand is a worker's activities with the warehouse in a MinIO
@@ -172,4 +179,81 @@ func requireAppError(t *testing.T, err error, typ, contains string) {
 	require.ErrorAs(t, err, &app)
 	require.Equal(t, typ, app.Type(), app.Message())
 	require.Contains(t, app.Message(), contains)
+}
+
+// TestScopedKeyCannotTakeAnotherCustomersPayer: a customer-scoped key
+// registering a payer another customer holds hears exactly what it hears
+// of a payer that does not exist, while the onboarding runs, after it
+// was terminated, and after its history is deleted (as retention does):
+// ownership is a record in the catalog database, not Temporal history.
+func TestScopedKeyCannotTakeAnotherCustomersPayer(t *testing.T) {
+	e := newOnboardEnv(t, fastTiming)
+	ctx := context.Background()
+	const held, fresh, never = "510987654321", "520987654321", "530987654321"
+	e.delivery("initech-cur", held)
+	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("initech", held, "initech-cur"), nil))
+	e.waitStatus(held, workflows.StatusAwaitingStack)
+	db, postgres := e.lake.DB()
+	store, err := reseller.Open(ctx, db, postgres)
+	require.NoError(t, err)
+	owner, err := store.PayerOwner(ctx, held)
+	require.NoError(t, err)
+	require.Equal(t, "initech", owner, "the operator's registration is recorded")
+
+	// What a payer that does not exist answers, with its ID swapped.
+	var absent json.RawMessage
+	require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/payers/"+never, "", &absent))
+	wantBody := strings.ReplaceAll(string(absent), never, held)
+	attempt := func(when string) {
+		t.Helper()
+		var got json.RawMessage
+		require.Equal(t, http.StatusNotFound, e.globex.do("POST", "/v1/payers", registration("globex", held, "initech-cur"), &got), when)
+		require.JSONEq(t, wantBody, string(got), when)
+		require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/payers/"+held, "", &got), when)
+		require.JSONEq(t, wantBody, string(got), when)
+		owner, err := store.PayerOwner(ctx, held)
+		require.NoError(t, err)
+		require.Equal(t, "initech", owner, when)
+	}
+	attempt("while initech's onboarding runs")
+
+	wid := workflows.OnboardingWorkflowID(held)
+	require.NoError(t, e.client.TerminateWorkflow(ctx, wid, "", "test: gone"))
+	attempt("after the onboarding was terminated")
+
+	// The stand's namespace is temporaltest's own (temporaltest-…).
+	nss, err := e.client.WorkflowService().ListNamespaces(ctx, &workflowservice.ListNamespacesRequest{})
+	require.NoError(t, err)
+	ns := ""
+	for _, n := range nss.GetNamespaces() {
+		if name := n.GetNamespaceInfo().GetName(); strings.HasPrefix(name, "temporaltest-") {
+			ns = name
+		}
+	}
+	require.NotEmpty(t, ns)
+	_, err = e.client.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+		Namespace: ns, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wid}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := e.client.DescribeWorkflowExecution(ctx, wid, "")
+		var nf *serviceerror.NotFound
+		return errors.As(err, &nf)
+	}, 3*time.Minute, 200*time.Millisecond, "the history is deleted (the server deletes in the background)")
+	attempt("after the history is gone")
+	_, err = e.client.DescribeWorkflowExecution(ctx, wid, "")
+	var nf *serviceerror.NotFound
+	require.ErrorAs(t, err, &nf, "the scoped key started nothing")
+
+	// The scoped key's own new payer is recorded as its customer's; an
+	// unscoped operator may move a held payer to another customer.
+	e.delivery("globex-cur", fresh)
+	require.Equal(t, http.StatusCreated, e.globex.do("POST", "/v1/payers", registration("globex", fresh, "globex-cur"), nil))
+	owner, err = store.PayerOwner(ctx, fresh)
+	require.NoError(t, err)
+	require.Equal(t, "globex", owner)
+	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("globex", held, "initech-cur"), nil))
+	owner, err = store.PayerOwner(ctx, held)
+	require.NoError(t, err)
+	require.Equal(t, "globex", owner, "the operator's registration takes the payer over")
+	require.Equal(t, http.StatusOK, e.globex.do("GET", "/v1/payers/"+held, "", nil))
 }

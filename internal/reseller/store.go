@@ -85,7 +85,7 @@ var schema = []string{
 // Open creates the tables when missing.
 func Open(ctx context.Context, db *sql.DB, postgres bool) (*Store, error) {
 	s := &Store{db: db, postgres: postgres}
-	for _, stmt := range schema {
+	for _, stmt := range slices.Concat(schema, payerSchema) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create reseller tables: %w", err)
 		}
