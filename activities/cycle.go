@@ -277,6 +277,9 @@ func (a *Activities) openDestination(ctx context.Context, url string, access *pa
 	if err != nil {
 		return destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
 	}
+	if err := a.refuseReserved(loc); err != nil {
+		return destination{}, cycleError(cycle.ErrTypeDestination, "%v", err)
+	}
 	opener := a.Blobs
 	if access != nil && loc.Scheme == "s3" {
 		cfg, err := a.payerConfig(ctx, *access, awsauth.Session{Purpose: "export"})
@@ -461,6 +464,14 @@ func (a *Activities) customerTargets(ctx context.Context, store *reseller.Store,
 	if errors.Is(err, reseller.ErrNotFound) || (err == nil && (c.Export == nil || c.Export.URL == "")) {
 		return nil, func() {}, nil
 	} else if err != nil {
+		return nil, nil, err
+	}
+	// Checked again before writing: a record saved before these rules, or
+	// a bucket whose ownership file is gone, is refused by name.
+	if err := a.checkDestination(ctx, customer, *c.Export); err != nil {
+		if destinationFault(err) {
+			return nil, nil, cycleError(cycle.ErrTypeDestination, "customer %s's %v", customer, err)
+		}
 		return nil, nil, err
 	}
 	mode := export.Mode(c.Export.Mode)

@@ -375,9 +375,9 @@ func TestOnboardingFailedStack(t *testing.T) {
 	p = e.waitStatus(payerID, workflows.StatusRejected)
 	require.Equal(t, "customer chose another reseller", p.RejectReason)
 
-	require.Equal(t, http.StatusForbidden, e.globex.do("POST", "/v1/payers", registration("globex", payerID, "initech-cur"), &body),
-		"a scoped key never takes over a payer another customer held")
-	require.Contains(t, body.Error.Message, "registered for another customer")
+	require.Equal(t, http.StatusNotFound, e.globex.do("POST", "/v1/payers", registration("globex", payerID, "initech-cur"), &body),
+		"a scoped key never takes over a payer another customer held, and hears of it what it hears of a payer that does not exist")
+	require.Equal(t, fmt.Sprintf("no payer %q", payerID), body.Error.Message)
 	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("initech", payerID, "initech-cur"), nil), "a rejected payer can be registered again")
 }
 

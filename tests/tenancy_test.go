@@ -5,231 +5,255 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/costlake/costlake/activities"
-	"github.com/costlake/costlake/deploy/cloudformation"
-	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/onboard"
-	"github.com/costlake/costlake/internal/payer"
-	"github.com/costlake/costlake/tests/awsemu"
+	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/cycle"
+	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/lakehouse"
+	"github.com/costlake/costlake/tests/harness"
 	"github.com/costlake/costlake/workflows"
 )
 
-// renderedRole is the role the published stack of payerID creates.
-func (e *onboardEnv) renderedRole(payerID string) cloudformation.Role {
-	e.t.Helper()
-	_, p := e.state(e.operator, payerID)
-	roles, err := cloudformation.RenderRoles(p.Stack.Parameters, payerID, "us-east-1", p.Stack.Name)
-	require.NoError(e.t, err)
-	require.Len(e.t, roles, 1)
-	return roles[0]
+// destinationStand is a worker's activities with the warehouse in a MinIO
+// bucket, the stack templates in a fake-gcs-server bucket and customers'
+// buckets beside them.
+type destinationStand struct {
+	acts  *activities.Activities
+	minio *harness.MinIOServer
+	gcs   *harness.GCSServer
+	env   *testsuite.TestActivityEnvironment
+	// templates is the bucket the worker publishes stack templates to.
+	templates blob.Store
 }
 
-// TestRoleWithoutExternalIDFailsOnboarding: a role that trusts costlake's
-// principal but not on the sts:ExternalId condition fails the credentials
-// check, and nothing past it runs; the stack's own role passes it.
-func TestRoleWithoutExternalIDFailsOnboarding(t *testing.T) {
-	e := newOnboardEnv(t, fastTiming)
-	const payerID = "710987654321"
-	e.delivery("umbrella-cur", payerID)
-	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("umbrella", payerID, "umbrella-cur"), nil))
-	e.waitStatus(payerID, workflows.StatusAwaitingStack)
-
-	// The customer edits the role: the same trust, minus the condition.
-	role := e.renderedRole(payerID)
-	var trust map[string]any
-	require.NoError(t, json.Unmarshal([]byte(role.TrustPolicy), &trust))
-	st := trust["Statement"].([]any)[0].(map[string]any)
-	require.Contains(t, st, "Condition", "the template's trust policy has the ExternalId condition")
-	delete(st, "Condition")
-	loose, err := json.Marshal(trust)
-	require.NoError(t, err)
-	e.emu.PutRole(awsemu.Role{ARN: role.ARN, TrustPolicy: string(loose), Policies: role.Policies})
-	e.completeStack(payerID)
-
-	p := e.waitStatus(payerID, workflows.StatusChecksFailed)
-	creds := checkNamed(t, p, onboard.CheckCredentials)
-	require.Equal(t, onboard.Failed, creds.Result)
-	require.Contains(t, creds.Message, "role does not enforce sts:ExternalId")
-	require.Contains(t, creds.Message, "without an external ID")
-	require.Equal(t, onboard.Skipped, checkNamed(t, p, onboard.CheckOrganization).Result)
-	require.Empty(t, e.emu.Calls("ListAccounts"), "nothing is read through a role that does not enforce the external ID")
-	var body apiErrorBody
-	require.Equal(t, http.StatusConflict, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", &body))
-
-	// The customer redeploys the stack: its role passes.
-	e.emu.DeleteRole(role.ARN)
-	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/stack-deployed", "", nil))
-	p = e.waitStatus(payerID, workflows.StatusAwaitingApproval)
-	require.Equal(t, onboard.Passed, checkNamed(t, p, onboard.CheckCredentials).Result)
-
-	// Every session names the payer and the customer, so the customer's
-	// CloudTrail shows whom each call was for.
-	sessions := e.emu.Sessions()
-	require.NotEmpty(t, sessions)
-	for _, s := range sessions {
-		require.Contains(t, s.RoleSessionName, payerID+"-umbrella", s)
-	}
-	calls := e.emu.Calls("ListAccounts")
-	require.NotEmpty(t, calls)
-	s, ok := e.emu.SessionOf(calls[len(calls)-1].AccessKeyID)
-	require.True(t, ok, "ListAccounts is signed with a role session's keys")
-	require.Equal(t, "costlake-onboarding-"+payerID+"-umbrella", s.RoleSessionName)
-	require.Equal(t, "costlake-"+payerID+"-umbrella", s.SourceIdentity)
-}
-
-// TestRoleReadsOnlyItsPrefix: the role's credentials are limited by MinIO
-// itself to what the template grants: the export's prefix of the export's
-// bucket. The external ID is required to get them at all.
-func TestRoleReadsOnlyItsPrefix(t *testing.T) {
-	e := newOnboardEnv(t, fastTiming)
-	const payerID = "720987654321"
-	e.delivery("wayne-cur", payerID)
-	other := e.minio.CreateBucket(t, "wayne-private")
-	require.NoError(t, other.Put(context.Background(), "payroll.csv", strings.NewReader("secret")))
-	root, err := blob.NewS3(context.Background(), "wayne-cur", e.minio.S3Options())
-	require.NoError(t, err)
-	require.NoError(t, root.Put(context.Background(), "private/notes.txt", strings.NewReader("not billing")))
-	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("wayne", payerID, "wayne-cur"), nil))
-	e.completeStack(payerID)
-	p := e.waitStatus(payerID, workflows.StatusAwaitingApproval)
-	require.Equal(t, onboard.Passed, checkNamed(t, p, onboard.CheckBucket).Result)
-	role := e.renderedRole(payerID)
-
+func newDestinationStand(t *testing.T) *destinationStand {
+	t.Helper()
+	m := harness.MinIO(t)
+	g := harness.FakeGCS(t)
+	t.Setenv("AWS_ENDPOINT_URL_STS", m.Endpoint)
+	m.CreateBucket(t, "lake")
+	templates := g.CreateBucket(t, "costlake-templates")
 	ctx := context.Background()
-	base := credentials.NewStaticCredentialsProvider(e.minio.AccessKey, e.minio.SecretKey, "")
-	access := payer.Access{Mode: payer.AssumeRole, RoleARN: role.ARN, ExternalID: p.Registration.Access.ExternalID}
-	session := awsauth.Session{Purpose: "test", Payer: payerID, Customer: "wayne"}
-	cfg, err := awsauth.Config(ctx, access, base, session)
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(t.TempDir(), "catalog.db"), Warehouse: "s3://lake/warehouse", S3: m.S3Options()})
 	require.NoError(t, err)
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.BaseEndpoint, o.UsePathStyle = aws.String(e.minio.Endpoint), true
-	})
-	denied := func(err error) bool {
-		var ae smithy.APIError
-		return errors.As(err, &ae) && ae.ErrorCode() == "AccessDenied"
-	}
-
-	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("wayne-cur"), Prefix: aws.String("cur/")})
-	require.NoError(t, err, "the export's prefix is granted")
-	require.NotEmpty(t, list.Contents)
-	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("wayne-cur"), Key: list.Contents[0].Key})
+	t.Cleanup(func() { lake.Close() })
+	db, postgres := lake.DB()
+	store, err := reseller.Open(ctx, db, postgres)
 	require.NoError(t, err)
-	obj.Body.Close()
-
-	_, err = client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("wayne-cur"), Key: aws.String("private/notes.txt")})
-	require.True(t, denied(err), "a read outside the granted prefix: %v", err)
-	_, err = client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("wayne-cur")})
-	require.True(t, denied(err), "a listing of the whole bucket: %v", err)
-	_, err = client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("wayne-private"), Key: aws.String("payroll.csv")})
-	require.True(t, denied(err), "another bucket: %v", err)
-	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("wayne-cur"), Key: aws.String("cur/planted.csv"), Body: strings.NewReader("x")})
-	require.True(t, denied(err), "a write, even under the prefix: %v", err)
-
-	for _, id := range []*string{nil, aws.String("costlake-guessed")} {
-		err := awsauth.AssumeRoleWith(ctx, access, base, session, id)
-		require.True(t, denied(err), "AssumeRole without the right external ID: %v", err)
-	}
+	acts := &activities.Activities{Lake: lake, Reseller: store, TempDir: t.TempDir(), Clock: clock.Fixed(cycleToday),
+		Blobs:      blob.Opener{S3: m.S3Options(), GCS: g.GCSOptions()},
+		AWSBase:    credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
+		Onboarding: activities.OnboardingConfig{Templates: "gs://costlake-templates/stacks"}}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	return &destinationStand{acts: acts, minio: m, gcs: g, env: env, templates: templates}
 }
 
-// TestScopedKeyNeverDecides: a customer-scoped operator key registers its
-// own customer's payer and reads it, but every decision about it is 403,
-// before and after activation; an unscoped operator key decides.
-func TestScopedKeyNeverDecides(t *testing.T) {
+// putCustomer saves a customer the way the gateway's ManageCustomer does;
+// it returns the failure type and message of a refusal.
+func (s *destinationStand) putCustomer(t *testing.T, id, body string) (string, string) {
+	t.Helper()
+	_, err := s.acts.ApplyCustomerRequest(context.Background(), customerops.Request{Kind: customerops.PutCustomer, CustomerID: id, Body: json.RawMessage(body), By: "test"})
+	if err == nil {
+		return "", ""
+	}
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	return app.Type(), app.Message()
+}
+
+// TestExportDestinationsNeedOwnership: a customer's export goes only to
+// a bucket it proved is its own, never to costlake's own storage: an S3
+// destination needs the customer's role, a GCS one the customer's
+// ownership file, unless an operator overrides; the warehouse and
+// templates buckets are refused when saved, before a cycle's export and
+// for the reseller's own export, whatever the record says.
+func TestExportDestinationsNeedOwnership(t *testing.T) {
+	s := newDestinationStand(t)
+	ctx := context.Background()
+	s.minio.CreateBucket(t, "acme-exports")
+	globex := s.gcs.CreateBucket(t, "globex-exports")
+	const role = `"access":{"mode":"assume_role","role_arn":"arn:aws:iam::123456789012:role/costlake-export","external_id":"acme-export"}`
+
+	// The warehouse's and the templates' buckets, at any prefix, even with
+	// a role or the operator's override.
+	for _, body := range []string{
+		`{"export":{"url":"s3://lake/warehouse",` + role + `}}`,
+		`{"export":{"url":"s3://lake/exports/acme",` + role + `}}`,
+		`{"export":{"url":"s3://lake","operator_override":true}}`,
+		`{"export":{"url":"gs://costlake-templates/acme","operator_override":true}}`,
+	} {
+		typ, msg := s.putCustomer(t, "acme", body)
+		require.Equal(t, customerops.ErrTypeInvalid, typ, body)
+		require.Contains(t, msg, "costlake's own storage", body)
+	}
+	_, err := s.acts.Reseller.CustomerOf(ctx, "acme")
+	require.ErrorIs(t, err, reseller.ErrNotFound, "nothing was saved")
+
+	// S3: the customer's role, not the worker's own credentials; its
+	// access settings are checked as they are saved.
+	typ, msg := s.putCustomer(t, "acme", `{"export":{"url":"s3://acme-exports/aws"}}`)
+	require.Equal(t, customerops.ErrTypeInvalid, typ)
+	require.Contains(t, msg, "export.access: required for s3://")
+	typ, msg = s.putCustomer(t, "acme", `{"export":{"url":"s3://acme-exports/aws","access":{"mode":"assume_role","role_arn":"not-a-role"}}}`)
+	require.Equal(t, customerops.ErrTypeInvalid, typ)
+	require.Contains(t, msg, "export.access.role_arn")
+	typ, msg = s.putCustomer(t, "acme", `{"export":{"url":"s3://acme-exports/aws","access":{"mode":"access_keys","secret_ref":"env:ACME"}}}`)
+	require.Equal(t, customerops.ErrTypeInvalid, typ)
+	require.Contains(t, msg, "export.access.mode")
+	typ, _ = s.putCustomer(t, "acme", `{"export":{"url":"s3://acme-exports/aws","access":{"mode":"assume_role","role_arn":"arn:aws:iam::123456789012:role/x","surprise":1}}}`)
+	require.Equal(t, customerops.ErrTypeInvalid, typ, "unknown access fields are refused")
+	typ, msg = s.putCustomer(t, "acme", `{"export":{"url":"file:///tmp/acme"}}`)
+	require.Equal(t, customerops.ErrTypeInvalid, typ)
+	require.Contains(t, msg, "operator_override")
+	typ, msg = s.putCustomer(t, "acme", `{"export":{"url":"s3://acme-exports/aws",`+role+`}}`)
+	require.Empty(t, typ, msg)
+	typ, msg = s.putCustomer(t, "initech", `{"export":{"url":"s3://acme-exports/initech","operator_override":true}}`)
+	require.Empty(t, typ, msg)
+
+	// GCS: the worker's Google identity writes, so the customer proves the
+	// bucket is its own with an ownership file naming it.
+	typ, msg = s.putCustomer(t, "globex", `{"export":{"url":"gs://globex-exports/aws"}}`)
+	require.Equal(t, customerops.ErrTypeInvalid, typ)
+	require.Contains(t, msg, "no ownership file")
+	require.Contains(t, msg, "gs://globex-exports/aws/"+reseller.OwnershipFile)
+	require.NoError(t, globex.Put(ctx, "aws/"+reseller.OwnershipFile, strings.NewReader("initech\n")))
+	typ, msg = s.putCustomer(t, "globex", `{"export":{"url":"gs://globex-exports/aws"}}`)
+	require.Equal(t, customerops.ErrTypeInvalid, typ)
+	require.Contains(t, msg, "names another customer")
+	require.NotContains(t, msg, "initech", "the file's text is never echoed")
+	typ, msg = s.putCustomer(t, "globex", `{"export":{"url":"gs://globex-exports/aws","access":{"mode":"assume_role","role_arn":"arn:aws:iam::123456789012:role/x"}}}`)
+	require.Equal(t, customerops.ErrTypeInvalid, typ)
+	require.Contains(t, msg, "export.access: S3 only")
+	require.NoError(t, globex.Put(ctx, "aws/"+reseller.OwnershipFile, strings.NewReader("globex\nwritten by globex's admin\n")))
+	typ, msg = s.putCustomer(t, "globex", `{"export":{"url":"gs://globex-exports/aws"}}`)
+	require.Empty(t, typ, msg)
+
+	// A record saved before these rules (or straight into the catalog
+	// database) naming the warehouse is refused before anything is written.
+	const period = "2026-10"
+	require.NoError(t, s.acts.Reseller.PutCustomer(ctx, reseller.Customer{ID: "umbrella",
+		Export: &reseller.Destination{URL: "s3://lake/warehouse/billing", OperatorOverride: true}}, "test"))
+	_, err = s.acts.Reseller.PutPricebook(ctx, "umbrella", period, json.RawMessage(`{"effective_from":"`+period+`"}`), "test")
+	require.NoError(t, err)
+	require.NoError(t, s.acts.Reseller.CloseCycle(ctx, reseller.Cycle{CustomerID: "umbrella", Period: period, PricebookVersion: 1,
+		Snapshots: map[string]int64{}, Totals: json.RawMessage(`{}`), ClosedAt: "2026-11-06T00:00:00Z"}))
+	_, err = s.env.ExecuteActivity(s.acts.PriceAndExportCycle, cycle.PriceInput{CustomerID: "umbrella", Period: period})
+	requireAppError(t, err, cycle.ErrTypeDestination, "warehouse")
+	// The ownership file gone, globex's next export is refused too.
+	require.NoError(t, globex.Delete(ctx, "aws/"+reseller.OwnershipFile))
+	_, err = s.acts.Reseller.PutPricebook(ctx, "globex", period, json.RawMessage(`{"effective_from":"`+period+`"}`), "test")
+	require.NoError(t, err)
+	require.NoError(t, s.acts.Reseller.CloseCycle(ctx, reseller.Cycle{CustomerID: "globex", Period: period, PricebookVersion: 1, Snapshots: map[string]int64{}, Totals: json.RawMessage(`{}`), ClosedAt: "2026-11-06T00:00:00Z"}))
+	_, err = s.env.ExecuteActivity(s.acts.PriceAndExportCycle, cycle.PriceInput{CustomerID: "globex", Period: period})
+	requireAppError(t, err, cycle.ErrTypeDestination, "no ownership file")
+
+	// The reseller's own export and a probe never write there either.
+	_, err = s.env.ExecuteActivity(s.acts.ExportResellerPeriod, cycle.ResellerExportInput{Period: period, URL: "s3://lake/reseller"})
+	requireAppError(t, err, cycle.ErrTypeDestination, "warehouse")
+	_, err = s.acts.ApplyCustomerRequest(ctx, customerops.Request{Kind: customerops.VerifyExport, CustomerID: "verify", Body: json.RawMessage(`{"url":"gs://costlake-templates/x"}`)})
+	requireAppError(t, err, customerops.ErrTypeInvalid, "templates")
+	infos, err := s.templates.List(ctx, "")
+	require.NoError(t, err)
+	require.Empty(t, infos, "no probe was written into the templates bucket")
+}
+
+func requireAppError(t *testing.T, err error, typ, contains string) {
+	t.Helper()
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, err, &app)
+	require.Equal(t, typ, app.Type(), app.Message())
+	require.Contains(t, app.Message(), contains)
+}
+
+// TestScopedKeyCannotTakeAnotherCustomersPayer: a customer-scoped key
+// registering a payer another customer holds hears exactly what it hears
+// of a payer that does not exist, while the onboarding runs, after it
+// was terminated, and after its history is deleted (as retention does):
+// ownership is a record in the catalog database, not Temporal history.
+func TestScopedKeyCannotTakeAnotherCustomersPayer(t *testing.T) {
 	e := newOnboardEnv(t, fastTiming)
-	const payerID = "730987654321"
-	e.delivery("globex-cur", payerID)
-	e.completeStack(payerID)
-	require.Equal(t, http.StatusCreated, e.globex.do("POST", "/v1/payers", registration("globex", payerID, "globex-cur"), nil))
-	e.waitStatus(payerID, workflows.StatusAwaitingApproval)
-	require.Equal(t, http.StatusOK, e.globex.do("GET", "/v1/payers/"+payerID, "", nil))
-
-	forbidden := func(method, path, body string) {
-		t.Helper()
-		var b apiErrorBody
-		require.Equal(t, http.StatusForbidden, e.globex.do(method, path, body, &b), "%s %s", method, path)
-		require.Equal(t, "forbidden", b.Error.Code)
-		require.Contains(t, b.Error.Message, "unscoped operator key")
-	}
-	for _, action := range []string{"stack-deployed", "approve", "request-changes", "reject"} {
-		forbidden("POST", "/v1/payers/"+payerID+"/"+action, `{"reason":"r","issues":["i"]}`)
-	}
-	forbidden("DELETE", "/v1/payers/"+payerID, "")
-	require.Equal(t, workflows.StatusAwaitingApproval, e.waitStatus(payerID, workflows.StatusAwaitingApproval).Status, "nothing changed")
-
-	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
-	e.waitActive(payerID)
-	forbidden("POST", "/v1/payers/"+payerID+"/pause", "")
-	forbidden("POST", "/v1/payers/"+payerID+"/resume", "")
-	forbidden("DELETE", "/v1/payers/"+payerID, `{"reason":"leaving"}`)
-	require.Equal(t, workflows.StatusActive, e.waitStatus(payerID, workflows.StatusActive).Status)
-	require.Equal(t, http.StatusOK, e.operator.do("POST", "/v1/payers/"+payerID+"/pause", "", nil))
-	require.Equal(t, http.StatusAccepted, e.operator.do("DELETE", "/v1/payers/"+payerID, `{"reason":"leaving"}`, nil))
-	e.waitStatus(payerID, workflows.StatusOffboarded)
-}
-
-// TestOwnAccountIsNoPayer: costlake's own accounts (its principal's, and
-// those listed) are refused at registration, naming the field, and the
-// onboarding records why.
-func TestOwnAccountIsNoPayer(t *testing.T) {
-	e := newOnboardEnvWith(t, fastTiming, func(c *activities.OnboardingConfig) { c.OwnAccountIDs = []string{"888888888888"} })
-	for _, own := range []string{"999999999999", "888888888888"} { // testPrincipal's account, the listed one
-		var body apiErrorBody
-		require.Equal(t, http.StatusBadRequest, e.operator.do("POST", "/v1/payers", registration("acme", own, "acme-cur"), &body), own)
-		require.Equal(t, "invalid_request", body.Error.Code)
-		require.Contains(t, body.Error.Fields["payer_account_id"], "costlake's own AWS account", own)
-		_, p := e.state(e.operator, own)
-		require.Equal(t, workflows.StatusFailed, p.Status)
-		require.Equal(t, workflows.FailedAtRegistration, p.Failure.Step)
-	}
-	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("acme", "740987654321", "acme-cur"), nil), "a customer's account is accepted")
-}
-
-// TestRoleFromBeforeSourceIdentity: a role whose trust predates
-// sts:SetSourceIdentity is still assumed, without a source identity and
-// named by its session name; the stack's current role gets both.
-func TestRoleFromBeforeSourceIdentity(t *testing.T) {
-	emu := awsemu.Start(t)
-	t.Setenv("AWS_ENDPOINT_URL_STS", emu.URL)
-	base := credentials.NewStaticCredentialsProvider(awsemu.AccessKeyID, awsemu.SecretAccessKey, "")
-	emu.SetCaller(awsemu.AccessKeyID, testPrincipal)
-	const payerID = "750987654321"
-	p := cloudformation.Params{StackName: workflows.DefaultStackName, AuthMode: cloudformation.AuthAssumeRole, CostlakePrincipalArn: testPrincipal, ExternalID: "costlake-ext-old",
-		ExportBucket: "old-cur", ExportPrefix: "cur", ExportType: cloudformation.ExportLegacyCUR, ExportName: "billing", RoleName: "costlake-billing-read"}
-	roles, err := cloudformation.RenderRoles(p.StackParameters(), payerID, "us-east-1", p.StackName)
+	ctx := context.Background()
+	const held, fresh, never = "510987654321", "520987654321", "530987654321"
+	e.delivery("initech-cur", held)
+	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("initech", held, "initech-cur"), nil))
+	e.waitStatus(held, workflows.StatusAwaitingStack)
+	db, postgres := e.lake.DB()
+	store, err := reseller.Open(ctx, db, postgres)
 	require.NoError(t, err)
-	role := roles[0]
-	session := awsauth.Session{Purpose: "crawl", Payer: payerID, Customer: "oldco"}
-	access := payer.Access{Mode: payer.AssumeRole, RoleARN: role.ARN, ExternalID: p.ExternalID}
-	assume := func() awsemu.Session {
+	owner, err := store.PayerOwner(ctx, held)
+	require.NoError(t, err)
+	require.Equal(t, "initech", owner, "the operator's registration is recorded")
+
+	// What a payer that does not exist answers, with its ID swapped.
+	var absent json.RawMessage
+	require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/payers/"+never, "", &absent))
+	wantBody := strings.ReplaceAll(string(absent), never, held)
+	attempt := func(when string) {
 		t.Helper()
-		cfg, err := awsauth.Config(context.Background(), access, base, session)
+		var got json.RawMessage
+		require.Equal(t, http.StatusNotFound, e.globex.do("POST", "/v1/payers", registration("globex", held, "initech-cur"), &got), when)
+		require.JSONEq(t, wantBody, string(got), when)
+		require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/payers/"+held, "", &got), when)
+		require.JSONEq(t, wantBody, string(got), when)
+		owner, err := store.PayerOwner(ctx, held)
 		require.NoError(t, err)
-		c, err := cfg.Credentials.Retrieve(context.Background())
-		require.NoError(t, err)
-		s, ok := emu.SessionOf(c.AccessKeyID)
-		require.True(t, ok)
-		return s
+		require.Equal(t, "initech", owner, when)
 	}
+	attempt("while initech's onboarding runs")
 
-	emu.PutRole(awsemu.Role{ARN: role.ARN, TrustPolicy: role.TrustPolicy, Policies: role.Policies})
-	s := assume()
-	require.Equal(t, "costlake-crawl-"+payerID+"-oldco", s.RoleSessionName)
-	require.Equal(t, "costlake-"+payerID+"-oldco", s.SourceIdentity)
+	wid := workflows.OnboardingWorkflowID(held)
+	require.NoError(t, e.client.TerminateWorkflow(ctx, wid, "", "test: gone"))
+	attempt("after the onboarding was terminated")
 
-	old := strings.Replace(role.TrustPolicy, `["sts:AssumeRole","sts:SetSourceIdentity"]`, `"sts:AssumeRole"`, 1)
-	require.NotEqual(t, role.TrustPolicy, old)
-	emu.PutRole(awsemu.Role{ARN: role.ARN, TrustPolicy: old, Policies: role.Policies})
-	s = assume()
-	require.Equal(t, "costlake-crawl-"+payerID+"-oldco", s.RoleSessionName)
-	require.Empty(t, s.SourceIdentity)
+	// The stand's namespace is temporaltest's own (temporaltest-…).
+	nss, err := e.client.WorkflowService().ListNamespaces(ctx, &workflowservice.ListNamespacesRequest{})
+	require.NoError(t, err)
+	ns := ""
+	for _, n := range nss.GetNamespaces() {
+		if name := n.GetNamespaceInfo().GetName(); strings.HasPrefix(name, "temporaltest-") {
+			ns = name
+		}
+	}
+	require.NotEmpty(t, ns)
+	_, err = e.client.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+		Namespace: ns, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wid}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := e.client.DescribeWorkflowExecution(ctx, wid, "")
+		var nf *serviceerror.NotFound
+		return errors.As(err, &nf)
+	}, 3*time.Minute, 200*time.Millisecond, "the history is deleted (the server deletes in the background)")
+	attempt("after the history is gone")
+	_, err = e.client.DescribeWorkflowExecution(ctx, wid, "")
+	var nf *serviceerror.NotFound
+	require.ErrorAs(t, err, &nf, "the scoped key started nothing")
+
+	// The scoped key's own new payer is recorded as its customer's; an
+	// unscoped operator may move a held payer to another customer.
+	e.delivery("globex-cur", fresh)
+	require.Equal(t, http.StatusCreated, e.globex.do("POST", "/v1/payers", registration("globex", fresh, "globex-cur"), nil))
+	owner, err = store.PayerOwner(ctx, fresh)
+	require.NoError(t, err)
+	require.Equal(t, "globex", owner)
+	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("globex", held, "initech-cur"), nil))
+	owner, err = store.PayerOwner(ctx, held)
+	require.NoError(t, err)
+	require.Equal(t, "globex", owner, "the operator's registration takes the payer over")
+	require.Equal(t, http.StatusOK, e.globex.do("GET", "/v1/payers/"+held, "", nil))
 }
