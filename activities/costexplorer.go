@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/costexplorer"
 	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/money"
@@ -58,7 +59,7 @@ func (a *Activities) IngestCostExplorer(ctx context.Context, in crawl.IngestCost
 	}
 	access := in.Access
 	access.Region = billingRegion // Cost Explorer's endpoint is in us-east-1
-	cfg, err := a.payerConfig(ctx, access, "costlake-crawl")
+	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID})
 	if err != nil {
 		return res, err
 	}

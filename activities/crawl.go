@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/ingest"
@@ -27,7 +28,7 @@ import (
 // the assembly the table holds, so the crawl ingests only what changed.
 func (a *Activities) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliveriesInput) (crawl.DiscoverDeliveriesResult, error) {
 	var res crawl.DiscoverDeliveriesResult
-	store, loc, err := a.openSource(ctx, in.Source, in.Access)
+	store, loc, err := a.openSource(ctx, in.Source, in.Access, in.PayerAccountID)
 	if err != nil {
 		return res, err
 	}
@@ -103,7 +104,7 @@ func accountStatus(a orgtypes.Account) string {
 // since the last crawl.
 func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccountsInput) (crawl.AccountChanges, error) {
 	var ch crawl.AccountChanges
-	cfg, err := a.payerConfig(ctx, in.Access, "costlake-crawl")
+	cfg, err := a.payerConfig(ctx, in.Access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID})
 	if err != nil {
 		return ch, err
 	}
@@ -176,7 +177,7 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 func (a *Activities) CheckExportHealth(ctx context.Context, in crawl.ExportHealthInput) (crawl.ExportHealth, error) {
 	access := in.Access
 	access.Region = billingRegion
-	cfg, err := a.payerConfig(ctx, access, "costlake-crawl")
+	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID})
 	if err != nil {
 		return crawl.ExportHealth{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/customerops"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/ingest"
@@ -82,6 +83,14 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 			return nil, err
 		}
 		c.ID = r.CustomerID
+		if c.Export != nil {
+			if err := a.checkDestination(ctx, c.ID, *c.Export); err != nil {
+				if destinationFault(err) {
+					return nil, requestError(customerops.ErrTypeInvalid, err)
+				}
+				return nil, err
+			}
+		}
 		if err := a.Reseller.PutCustomer(ctx, c, r.By); err != nil {
 			return nil, storeError(err)
 		}
@@ -136,7 +145,35 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 		if err := decodeStrictJSON(r.Body, &d); err != nil {
 			return nil, err
 		}
+		// A probe is a write: never into costlake's own storage.
+		if loc, err := blob.ParseLocation(d.URL); err == nil {
+			if err := a.refuseReserved(loc); err != nil {
+				return nil, requestError(customerops.ErrTypeInvalid, err)
+			}
+		}
+		if d.Access != nil {
+			if err := d.Access.Validate(); err != nil {
+				return nil, requestError(customerops.ErrTypeInvalid, fmt.Errorf("access: %w", err))
+			}
+		}
 		answer = a.verifyDestination(ctx, d)
+	case customerops.ClaimPayer, customerops.ReleasePayer:
+		var pc customerops.PayerClaim
+		if err := decodeStrictJSON(r.Body, &pc); err != nil {
+			return nil, err
+		}
+		if r.Kind == customerops.ReleasePayer {
+			if err := a.Reseller.ReleasePayer(ctx, pc.PayerAccountID, r.CustomerID); err != nil {
+				return nil, err
+			}
+			answer = reseller.PayerClaim{PayerAccountID: pc.PayerAccountID}
+			break
+		}
+		claim, err := a.Reseller.ClaimPayer(ctx, pc.PayerAccountID, r.CustomerID, r.By, pc.Takeover)
+		if err != nil {
+			return nil, storeError(err)
+		}
+		answer = claim
 	case customerops.UnassignedCost:
 		v, err := a.unassigned(ctx, r.Period)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cycle"
@@ -276,9 +277,12 @@ func (a *Activities) openDestination(ctx context.Context, url string, access *pa
 	if err != nil {
 		return destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
 	}
+	if err := a.refuseReserved(loc); err != nil {
+		return destination{}, cycleError(cycle.ErrTypeDestination, "%v", err)
+	}
 	opener := a.Blobs
 	if access != nil && loc.Scheme == "s3" {
-		cfg, err := a.payerConfig(ctx, *access, "costlake-export")
+		cfg, err := a.payerConfig(ctx, *access, awsauth.Session{Purpose: "export"})
 		if err != nil {
 			return destination{}, err
 		}
@@ -288,6 +292,9 @@ func (a *Activities) openDestination(ctx context.Context, url string, access *pa
 		}
 	}
 	store, err := opener.Open(ctx, loc)
+	if errors.Is(err, blob.ErrOutsideRoot) {
+		return destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
+	}
 	if err != nil {
 		return destination{}, classify(err)
 	}
@@ -457,6 +464,14 @@ func (a *Activities) customerTargets(ctx context.Context, store *reseller.Store,
 	if errors.Is(err, reseller.ErrNotFound) || (err == nil && (c.Export == nil || c.Export.URL == "")) {
 		return nil, func() {}, nil
 	} else if err != nil {
+		return nil, nil, err
+	}
+	// Checked again before writing: a record saved before these rules, or
+	// a bucket whose ownership file is gone, is refused by name.
+	if err := a.checkDestination(ctx, customer, *c.Export); err != nil {
+		if destinationFault(err) {
+			return nil, nil, cycleError(cycle.ErrTypeDestination, "customer %s's %v", customer, err)
+		}
 		return nil, nil, err
 	}
 	mode := export.Mode(c.Export.Mode)

@@ -36,6 +36,9 @@ type Activities struct {
 	// TempDir holds Parquet deliveries while they are read (they need
 	// random access); empty means the system's temporary folder.
 	TempDir string
+	// Limits bound each data file read (sizes, inflation, records);
+	// zero fields take cur.DefaultLimits.
+	Limits cur.Limits
 	// PartRows is how many rows go into one data file before the next one
 	// starts; a retried conversion resumes after the last finished file.
 	// 0 means DefaultPartRows.
@@ -69,7 +72,7 @@ const DefaultOrphanAge = 6 * time.Hour
 
 // openSource opens a delivery's store, with the payer's credentials when
 // access is given.
-func (a *Activities) openSource(ctx context.Context, source string, access *payer.Access) (blob.Store, blob.Location, error) {
+func (a *Activities) openSource(ctx context.Context, source string, access *payer.Access, payerID string) (blob.Store, blob.Location, error) {
 	loc, err := blob.ParseLocation(source)
 	if err != nil {
 		return nil, loc, classify(err)
@@ -78,7 +81,7 @@ func (a *Activities) openSource(ctx context.Context, source string, access *paye
 	if access != nil && loc.Scheme == "s3" {
 		// Messages name the role, so an operator knows whose policy to fix.
 		opener.S3.Identity = describeAccess(*access)
-		cfg, err := a.payerConfig(ctx, *access, "costlake-ingest")
+		cfg, err := a.payerConfig(ctx, *access, awsauth.Session{Purpose: "ingest", Payer: payerID})
 		if err != nil {
 			return nil, loc, err
 		}
@@ -98,7 +101,7 @@ func (a *Activities) openSource(ctx context.Context, source string, access *paye
 // and lists their data files. When the manifests do not agree on the
 // payer, or do not name it, the first row of each report does.
 func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
-	store, loc, err := a.openSource(ctx, in.Source, in.Access)
+	store, loc, err := a.openSource(ctx, in.Source, in.Access, "")
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
 	}
@@ -175,7 +178,7 @@ func (a *Activities) payerOf(ctx context.Context, store blob.Store, ds []*cur.De
 
 // peekPayer reads bill_payer_account_id from the first row of the delivery.
 func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Delivery) (string, error) {
-	r, err := cur.OpenChunk(ctx, store, d, d.ChunkKeys[0], d.ChunkPins[0], a.TempDir)
+	r, err := cur.OpenChunk(ctx, store, d, d.ChunkKeys[0], d.ChunkPins[0], a.TempDir, a.Limits)
 	if err != nil {
 		return "", err
 	}
@@ -200,9 +203,16 @@ func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Del
 // failed attempt removes its partial file; a retry rewrites the same path.
 func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) (res ingest.ConvertChunkResult, err error) {
 	log := activity.GetLogger(ctx)
-	store, loc, err := a.openSource(ctx, in.Source, in.Access)
+	store, loc, err := a.openSource(ctx, in.Source, in.Access, in.PayerAccountID)
 	if err != nil {
 		return res, err
+	}
+	// The keys come from the workflow's input: neither may name a file
+	// outside the source.
+	for _, key := range []string{in.ManifestKey, in.ChunkKey} {
+		if err := cur.UnderSource(loc, key); err != nil {
+			return res, classify(&cur.FileError{File: loc.String(), Err: err})
+		}
 	}
 	d, err := cur.Reopen(ctx, store, loc, cur.Format(in.Format), in.ManifestKey, in.AssemblyID)
 	if err != nil {
@@ -210,7 +220,7 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 	}
 	chunkURL := loc.URLOf(in.ChunkKey)
 	pin := blob.Pin{ETag: in.ChunkPin.ETag, Size: in.ChunkPin.Size, Generation: in.ChunkPin.Generation}
-	reader, err := cur.OpenChunk(ctx, store, d, in.ChunkKey, pin, a.TempDir)
+	reader, err := cur.OpenChunk(ctx, store, d, in.ChunkKey, pin, a.TempDir, a.Limits)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -347,6 +357,9 @@ func classify(err error) error {
 		{cur.ErrHeaderMismatch, ingest.ErrTypeHeaderMismatch},
 		{cur.ErrMalformedCSV, ingest.ErrTypeMalformedCSV},
 		{cur.ErrLineTooLong, ingest.ErrTypeMalformedCSV},
+		{cur.ErrRecordTooLarge, ingest.ErrTypeRecordTooLarge},
+		{cur.ErrChunkTooLarge, ingest.ErrTypeChunkTooLarge},
+		{cur.ErrDecompressionBomb, ingest.ErrTypeDecompressionBomb},
 		{cur.ErrEmptyChunk, ingest.ErrTypeEmptyChunk},
 		{cur.ErrUnsupportedCompression, ingest.ErrTypeUnsupportedCompression},
 		{billing.ErrDuplicateColumn, ingest.ErrTypeHeaderMismatch},
@@ -354,6 +367,7 @@ func classify(err error) error {
 		{lakehouse.ErrBadValue, ingest.ErrTypeBadValue},
 		{errPayerMismatch, ingest.ErrTypePayerMismatch},
 		{blob.ErrUnsupportedURL, ingest.ErrTypeInvalidSource},
+		{blob.ErrOutsideRoot, ingest.ErrTypeInvalidSource},
 		{payer.ErrInvalid, ingest.ErrTypeInvalidAccess},
 		{awsauth.ErrMissingSecret, ingest.ErrTypeInvalidAccess},
 	}

@@ -43,13 +43,28 @@ type OnboardingConfig struct {
 	Templates string
 	// ReminderWebhook, when set, receives a JSON POST for each reminder.
 	ReminderWebhook string
+	// OwnAccountIDs are costlake's own AWS accounts besides PrincipalARN's:
+	// a tenant that registered one of them would have costlake read (and
+	// bill) costlake itself, so none is ever onboarded.
+	OwnAccountIDs []string
+}
+
+// ownAccounts are the accounts that are costlake's own: PrincipalARN's and
+// OwnAccountIDs.
+func (c OnboardingConfig) ownAccounts() []string {
+	own := slices.Clone(c.OwnAccountIDs)
+	// arn:aws:iam::<account>:role/<name> (or :root, :user/<name>)
+	if f := strings.Split(c.PrincipalARN, ":"); len(f) >= 6 && payer.ValidAccountID(f[4]) {
+		own = append(own, f[4])
+	}
+	return own
 }
 
 // billingRegion is where AWS's billing APIs and billing resources live.
 const billingRegion = "us-east-1"
 
 // payerConfig returns an aws.Config with the payer's credentials.
-func (a *Activities) payerConfig(ctx context.Context, access payer.Access, session string) (aws.Config, error) {
+func (a *Activities) payerConfig(ctx context.Context, access payer.Access, session awsauth.Session) (aws.Config, error) {
 	cfg, err := awsauth.Config(ctx, access, a.AWSBase, session)
 	if err != nil {
 		return cfg, classify(err)
@@ -82,7 +97,7 @@ func (a *Activities) DescribeCustomerStack(ctx context.Context, in onboard.Descr
 	var res onboard.DescribeCustomerStackResult
 	access := in.Access
 	access.Region = cmp.Or(in.Region, billingRegion)
-	cfg, err := a.payerConfig(ctx, access, "costlake-onboarding")
+	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "onboarding", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return res, err
 	}
@@ -176,12 +191,18 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 	}
 	access := reg.Access
 	access.Region = billingRegion
-	cfg, err := awsauth.Config(ctx, access, a.AWSBase, "costlake-onboarding")
+	session := awsauth.Session{Purpose: "onboarding", Payer: reg.PayerAccountID, Customer: reg.CustomerID}
+	cfg, err := awsauth.Config(ctx, access, a.AWSBase, session)
 	if err == nil {
 		_, err = cfg.Credentials.Retrieve(ctx)
 	}
 	if err != nil {
 		add(onboard.CheckCredentials, onboard.Failed, credentialsAdvice(reg, a.Onboarding.PrincipalARN, err))
+		skipRest(onboard.CheckOrganization, onboard.CheckBucket, onboard.CheckExport, onboard.CheckDelivery)
+		return res, nil
+	}
+	if msg := a.externalIDEnforced(ctx, access, session); msg != "" {
+		add(onboard.CheckCredentials, onboard.Failed, msg)
 		skipRest(onboard.CheckOrganization, onboard.CheckBucket, onboard.CheckExport, onboard.CheckDelivery)
 		return res, nil
 	}
@@ -225,6 +246,36 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 		add(onboard.CheckDelivery, onboard.Failed, msg)
 	}
 	return res, nil
+}
+
+// wrongExternalID is what the credentials check sends as an external ID
+// that the role must refuse.
+const wrongExternalID = "costlake-probe-not-the-external-id"
+
+// externalIDEnforced proves an assume_role role refuses callers without its
+// external ID: AssumeRole without one, and with a wrong one, must both be
+// denied. Without that check, anyone who learns the role's ARN and trusts
+// costlake's principal could have costlake read this account for them
+// (the confused deputy). It returns "" when the role enforces it.
+func (a *Activities) externalIDEnforced(ctx context.Context, access payer.Access, session awsauth.Session) string {
+	if access.Mode != payer.AssumeRole {
+		return ""
+	}
+	for _, probe := range []struct {
+		id   *string
+		what string
+	}{{nil, "without an external ID"}, {aws.String(wrongExternalID), "with a wrong external ID"}} {
+		err := awsauth.AssumeRoleWith(ctx, access, a.AWSBase, session, probe.id)
+		if err == nil {
+			return fmt.Sprintf("role does not enforce sts:ExternalId: costlake could assume %s %s. Its trust policy must allow sts:AssumeRole only on the condition StringEquals sts:ExternalId %q, as the costlake stack's role does: redeploy the stack.",
+				access.RoleARN, probe.what, access.ExternalID)
+		}
+		if code, msg := awsError(err); code != "AccessDenied" {
+			return strings.TrimSpace(fmt.Sprintf("could not check that %s enforces sts:ExternalId (assuming it %s): %s %s", access.RoleARN, probe.what, code, msg))
+		}
+		// refused, as it must be
+	}
+	return ""
 }
 
 func credentialsAdvice(reg payer.Registration, principal string, err error) string {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -52,10 +53,12 @@ func (a *Activities) stackParams(reg payer.Registration, stackName string) cloud
 
 // Worker settings an onboarding needs, as the setup check names them.
 const (
-	settingPrincipal = "--aws-principal-arn"
-	envPrincipal     = "COSTLAKE_AWS_PRINCIPAL_ARN"
-	settingTemplates = "--templates"
-	envTemplates     = "COSTLAKE_TEMPLATES"
+	settingPrincipal   = "--aws-principal-arn"
+	envPrincipal       = "COSTLAKE_AWS_PRINCIPAL_ARN"
+	settingTemplates   = "--templates"
+	envTemplates       = "COSTLAKE_TEMPLATES"
+	settingOwnAccounts = "--own-account-ids"
+	envOwnAccounts     = "COSTLAKE_OWN_ACCOUNT_IDS"
 )
 
 // CheckOnboardingSetup reports the worker settings a registration needs
@@ -76,6 +79,15 @@ func (a *Activities) CheckOnboardingSetup(_ context.Context, in onboard.CheckSet
 			add(settingPrincipal, envPrincipal, fmt.Sprintf("%s is %q, not an IAM ARN arn:aws:iam::<12 digits>:root, :role/<name> or :user/<name>",
 				settingPrincipal, p.CostlakePrincipalArn))
 		}
+	}
+	for _, id := range a.Onboarding.OwnAccountIDs {
+		if !payer.ValidAccountID(id) {
+			add(settingOwnAccounts, envOwnAccounts, fmt.Sprintf("%s holds %q, not a 12-digit AWS account ID", settingOwnAccounts, id))
+		}
+	}
+	if id := in.Registration.PayerAccountID; slices.Contains(a.Onboarding.ownAccounts(), id) {
+		res.Refused = map[string]string{"payer_account_id": fmt.Sprintf(
+			"%s is costlake's own AWS account (of %s or %s): costlake onboards its customers' payer accounts, never its own", id, settingPrincipal, settingOwnAccounts)}
 	}
 	if a.Onboarding.Templates == "" {
 		add(settingTemplates, envTemplates, "no place to publish the customer stack's template: set "+settingTemplates+" ("+envTemplates+
@@ -107,7 +119,12 @@ func (a *Activities) PublishStackTemplate(ctx context.Context, in onboard.Publis
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError("--templates: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
 	}
-	store, err := a.Blobs.Open(ctx, loc)
+	opener := a.Blobs
+	if loc.Scheme == "file" {
+		// The operator's own folder, not a customer's input.
+		opener.FileRoots = []string{"/" + loc.Prefix}
+	}
+	store, err := opener.Open(ctx, loc)
 	if err != nil {
 		return res, err
 	}

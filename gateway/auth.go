@@ -164,6 +164,22 @@ func requireUnscoped(c echo.Context) error {
 	return nil
 }
 
+// requireDecider admits unscoped operator keys only, for the routes that
+// decide about a payer (stack-deployed, approve, reject, request-changes,
+// pause, resume, offboard): a customer-scoped key may register its payers
+// and read them, never approve its own. The answer does not depend on the
+// payer, so it tells a scoped key nothing about other customers' payers.
+func requireDecider(c echo.Context) error {
+	if err := requireOperator(c); err != nil {
+		return err
+	}
+	if k := principal(c); k.CustomerID != "" {
+		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: fmt.Sprintf(
+			"key %q is scoped to customer %s: a scoped key may register and read payers, not decide about them; this needs an unscoped operator key", k.Name, k.CustomerID)}}
+	}
+	return nil
+}
+
 // sees reports whether the request's key may see a customer's data.
 func sees(c echo.Context, customerID string) bool {
 	k := principal(c)

@@ -97,7 +97,7 @@ func (s *Server) handleBackfill(c echo.Context) error {
 // scheduleAction pauses or resumes the payer's crawl schedule.
 func (s *Server) scheduleAction(pause bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := requireOperator(c); err != nil {
+		if err := requireDecider(c); err != nil {
 			return err
 		}
 		id, err := s.scheduledPayer(c)
@@ -211,7 +211,7 @@ func (s *Server) handleRuns(c echo.Context) error {
 
 // handleOffboard removes a payer: its schedule goes, its data stays.
 func (s *Server) handleOffboard(c echo.Context) error {
-	if err := requireOperator(c); err != nil {
+	if err := requireDecider(c); err != nil {
 		return err
 	}
 	var req ActionRequest

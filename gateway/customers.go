@@ -22,6 +22,7 @@ import (
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/pricing"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -123,28 +124,24 @@ func (s *Server) handlePutCustomer(c echo.Context) error {
 		return err
 	}
 	var body struct {
-		Name   string `json:"name"`
-		Export *struct {
-			URL    string          `json:"url"`
-			Access json.RawMessage `json:"access,omitempty"`
-			Mode   string          `json:"mode,omitempty"`
-			Gzip   bool            `json:"gzip,omitempty"`
-		} `json:"export,omitempty"`
+		Name   string                `json:"name"`
+		Export *reseller.Destination `json:"export,omitempty"`
 	}
 	if err := decodeStrict(c, &body); err != nil {
 		return err
 	}
-	fields := map[string]string{}
+	// The access settings and the rules of ownership are checked here for
+	// field errors; the worker checks again with the bucket in view (its
+	// own buckets, a gs:// ownership file). operator_override passes
+	// only because this route needs an unscoped operator key.
 	if e := body.Export; e != nil {
-		if _, err := blob.ParseLocation(e.URL); err != nil {
-			fields["export.url"] = "s3://bucket/prefix or gs://bucket/prefix"
+		fields := map[string]string{}
+		for k, v := range e.FieldErrors() {
+			fields["export."+k] = v
 		}
-		if e.Mode != "" && e.Mode != "at_cost" && e.Mode != "at_resale" {
-			fields["export.mode"] = `"at_cost" or "at_resale"`
+		if len(fields) > 0 {
+			return validationError(fields)
 		}
-	}
-	if len(fields) > 0 {
-		return validationError(fields)
 	}
 	raw, _ := json.Marshal(body)
 	out, err := s.customerOp(c, customerops.Request{Kind: customerops.PutCustomer, CustomerID: id, Body: raw}, true)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cycle"
+	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -21,6 +23,80 @@ type CycleResponse struct {
 	Progress   any                                `json:"progress,omitempty"`
 	Result     *workflows.CloseBillingCycleResult `json:"result,omitempty"`
 	Failure    string                             `json:"failure,omitempty"`
+}
+
+// CustomerCycleResponse is what a customer-scoped key reads of its own
+// cycle: its resale figures only, never the reseller's cost or margin.
+type CustomerCycleResponse struct {
+	WorkflowID string               `json:"workflow_id"`
+	Status     string               `json:"status"`
+	Progress   any                  `json:"progress,omitempty"`
+	Result     *CustomerCycleResult `json:"result,omitempty"`
+	Failure    string               `json:"failure,omitempty"`
+}
+
+// CustomerCycleResult is a closed cycle as its customer sees it.
+type CustomerCycleResult struct {
+	CustomerID       string         `json:"customer_id"`
+	Period           string         `json:"period"`
+	PricebookVersion int            `json:"pricebook_version"`
+	ClosedAt         string         `json:"closed_at"`
+	Bill             CustomerBill   `json:"bill"`
+	Rows             int64          `json:"rows"`
+	Exports          []CustomerFile `json:"exports"`
+}
+
+// CustomerBill is a bill without its cost: what the customer is charged.
+type CustomerBill struct {
+	Period       string         `json:"period"`
+	Lines        []CustomerLine `json:"lines"`
+	Total        money.Amount   `json:"total"`
+	Due          money.Amount   `json:"due"`
+	UnusedCredit money.Amount   `json:"unused_credit"`
+}
+
+// CustomerLine is a bill line without its cost.
+type CustomerLine struct {
+	Kind        pricing.LineKind `json:"kind"`
+	Description string           `json:"description"`
+	LineItems   int64            `json:"line_items,omitzero"`
+	Amount      money.Amount     `json:"amount"`
+	Base        money.Amount     `json:"base,omitzero"` // resale the support fee is a percent of
+	Unused      money.Amount     `json:"unused,omitzero"`
+}
+
+// CustomerFile is one export the cycle wrote to the customer: its
+// manifest, and the sum as printed in it (the customer's own export).
+type CustomerFile struct {
+	URL            string       `json:"url"`
+	PayerAccountID string       `json:"payer_account_id"`
+	Mode           string       `json:"mode"`
+	Files          int          `json:"files"`
+	Rows           int64        `json:"rows"`
+	UnblendedCost  money.Amount `json:"unblended_cost"` // as printed: the resale amount in an at_resale export
+}
+
+// customerView keeps of a cycle what its customer may see: the bill's
+// amounts (never Cost, from which the reseller's margin would follow)
+// and the customer's own exports. A copy, field by field, so a field
+// added to the result later stays hidden until it is listed here.
+func customerView(r CycleResponse) CustomerCycleResponse {
+	out := CustomerCycleResponse{WorkflowID: r.WorkflowID, Status: r.Status, Progress: r.Progress, Failure: r.Failure}
+	if res := r.Result; res != nil {
+		v := &CustomerCycleResult{CustomerID: res.CustomerID, Period: res.Period, PricebookVersion: res.PricebookVersion,
+			ClosedAt: res.ClosedAt, Rows: res.Rows, Exports: []CustomerFile{},
+			Bill: CustomerBill{Period: res.Bill.Period, Lines: []CustomerLine{}, Total: res.Bill.Total, Due: res.Bill.Due, UnusedCredit: res.Bill.UnusedCredit}}
+		for _, l := range res.Bill.Lines {
+			v.Bill.Lines = append(v.Bill.Lines, CustomerLine{Kind: l.Kind, Description: l.Description, LineItems: l.LineItems, Amount: l.Amount, Base: l.Base, Unused: l.Unused})
+		}
+		for _, e := range res.Exports {
+			if e.CustomerID == res.CustomerID {
+				v.Exports = append(v.Exports, CustomerFile{URL: e.URL, PayerAccountID: e.PayerAccountID, Mode: e.Mode, Files: e.Files, Rows: e.Rows, UnblendedCost: e.UnblendedCost})
+			}
+		}
+		out.Result = v
+	}
+	return out
 }
 
 // handleCloseCycle starts closing a customer's billing cycle; it waits
@@ -90,6 +166,9 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 		if err := s.temporal.GetWorkflow(ctx, wid, runID).Get(ctx, nil); err != nil {
 			resp.Failure = rootCause(err).Error()
 		}
+	}
+	if principal(c).CustomerID != "" {
+		return c.JSON(http.StatusOK, customerView(resp))
 	}
 	return c.JSON(http.StatusOK, resp)
 }

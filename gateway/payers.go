@@ -17,7 +17,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/costlake/costlake/internal/customerops"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -89,6 +91,10 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	if err := s.mayRegister(c, reg); err != nil {
 		return err
 	}
+	claimed, err := s.claimForScopedKey(c, reg)
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	id := workflows.OnboardingWorkflowID(reg.PayerAccountID)
 	// Update-with-start: the onboarding starts and, in the same call, the
@@ -125,13 +131,26 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	switch {
 	case errors.As(err, &started):
 		msg := fmt.Sprintf("payer %s is already registered", reg.PayerAccountID)
-		if rec, err := s.payerState(c, reg.PayerAccountID); err == nil && sees(c, rec.State.Registration.CustomerID) {
+		rec, serr := s.payerState(c, reg.PayerAccountID)
+		if serr == nil && sees(c, rec.State.Registration.CustomerID) {
 			msg += fmt.Sprintf(" for customer %s (status %s)", rec.State.Registration.CustomerID, rec.State.Status)
+		} else if principal(c).CustomerID != "" {
+			// Another customer's onboarding, from before ownership was
+			// recorded: undo this key's claim, and answer as for a payer
+			// that does not exist.
+			if claimed {
+				s.releaseClaim(c, reg)
+			}
+			return payerUnavailable(reg.PayerAccountID)
 		}
 		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: msg + "; reject it first to register it again"}}
 	case errors.As(err, &app) && app.Type() == workflows.ErrTypeOnboardingFailed:
 		var f workflows.Failure
 		_ = app.Details(&f) // the message alone still says why
+		if f.Step == workflows.FailedAtRegistration && len(f.Fields) > 0 {
+			// The request, not the worker, is at fault.
+			return validationError(f.Fields)
+		}
 		msg := fmt.Sprintf("payer %s cannot be onboarded: %s", reg.PayerAccountID, app.Message())
 		if f.Fix != "" {
 			msg += "; to fix: " + f.Fix
@@ -162,6 +181,17 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	runID, err := s.startedRun(ctx, start, id)
 	if err != nil {
 		return err
+	}
+	if principal(c).CustomerID == "" {
+		// A worker that did not answer the registration will not answer
+		// the claim soon either: start it, and do not wait long.
+		wait := s.registerWait
+		if note != "" {
+			wait = time.Second
+		}
+		if n := s.claimForOperator(c, reg, wait); n != "" {
+			note = strings.TrimPrefix(note+"; "+n, "; ")
+		}
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/payers/"+reg.PayerAccountID)
 	resp := map[string]string{"id": reg.PayerAccountID, "workflow_id": id, "run_id": runID, "status": status}
@@ -213,9 +243,78 @@ func (s *Server) mayRegister(c echo.Context, reg payer.Registration) error {
 	case err != nil:
 		return err
 	case rec.State.Registration.CustomerID != reg.CustomerID:
-		return forbid(fmt.Sprintf("payer %s was registered for another customer; an unscoped operator key must register it again", reg.PayerAccountID))
+		return payerUnavailable(reg.PayerAccountID)
 	}
 	return nil
+}
+
+// payerUnavailable is what a customer-scoped key hears of a payer another
+// customer holds: word for word what it hears of a payer that does not
+// exist, so that registering is no way to learn of other customers'.
+func payerUnavailable(payerID string) error {
+	return &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no payer %q", payerID)}}
+}
+
+// payerClaimOp records (or, with release, drops) the registration's
+// customer's hold on the payer in the catalog database, where it outlasts
+// the onboarding's history; it waits at most wait for a worker (the
+// ManageCustomer run stays queued for one that comes later).
+func (s *Server) payerClaimOp(c echo.Context, reg payer.Registration, kind string, takeover bool, wait time.Duration) (reseller.PayerClaim, error) {
+	var claim reseller.PayerClaim
+	body, _ := json.Marshal(customerops.PayerClaim{PayerAccountID: reg.PayerAccountID, Takeover: takeover})
+	req := c.Request()
+	ctx, cancel := context.WithTimeout(req.Context(), wait)
+	defer cancel()
+	c.SetRequest(req.WithContext(ctx))
+	defer c.SetRequest(req)
+	out, err := s.customerOp(c, customerops.Request{Kind: kind, CustomerID: reg.CustomerID, Body: body}, false)
+	if err != nil {
+		return claim, err
+	}
+	return claim, json.Unmarshal(out, &claim)
+}
+
+// claimForScopedKey claims the payer for a scoped key's customer before
+// its onboarding starts: a payer another customer holds, even one whose
+// onboarding history is long gone, answers as a payer that does not
+// exist. Without the record the registration does not go ahead (503).
+// It reports whether this claim created the record.
+func (s *Server) claimForScopedKey(c echo.Context, reg payer.Registration) (bool, error) {
+	if principal(c).CustomerID == "" {
+		return false, nil
+	}
+	claim, err := s.payerClaimOp(c, reg, customerops.ClaimPayer, false, s.registerWait)
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae) && ae.status == http.StatusConflict:
+		return false, payerUnavailable(reg.PayerAccountID)
+	case err != nil:
+		s.log.Warn("payer claim failed", "payer", reg.PayerAccountID, "customer", reg.CustomerID, "error", err)
+		return false, &apiError{status: http.StatusServiceUnavailable, body: Error{Code: "unavailable",
+			Message: fmt.Sprintf("the payer's ownership could not be recorded (no worker answered within %s); try again", s.registerWait)}}
+	}
+	return claim.Created, nil
+}
+
+// claimForOperator records an unscoped operator's registration once its
+// onboarding started (so no other customer's runs): the payer is the
+// registration's customer's, taken over from any earlier holder. A
+// worker that cannot answer leaves a note; the record waits for it.
+func (s *Server) claimForOperator(c echo.Context, reg payer.Registration, wait time.Duration) string {
+	if _, err := s.payerClaimOp(c, reg, customerops.ClaimPayer, true, wait); err != nil {
+		s.log.Warn("payer claim failed", "payer", reg.PayerAccountID, "customer", reg.CustomerID, "error", err)
+		return "the payer's ownership record is not written yet (" + rootCause(err).Error() + ")"
+	}
+	return ""
+}
+
+// releaseClaim drops a scoped key's fresh claim whose registration did
+// not go ahead; a failure only leaves the payer held by that customer,
+// which an unscoped operator's registration takes over.
+func (s *Server) releaseClaim(c echo.Context, reg payer.Registration) {
+	if _, err := s.payerClaimOp(c, reg, customerops.ReleasePayer, false, s.registerWait); err != nil {
+		s.log.Warn("payer claim release failed", "payer", reg.PayerAccountID, "customer", reg.CustomerID, "error", err)
+	}
 }
 
 // payerRecord is one run of a payer's onboarding and its state. Actions
@@ -290,7 +389,7 @@ type ActionRequest struct {
 // that the onboarding is in a status where the action makes sense.
 func (s *Server) payerAction(signal string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := requireOperator(c); err != nil {
+		if err := requireDecider(c); err != nil {
 			return err
 		}
 		var req ActionRequest

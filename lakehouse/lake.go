@@ -56,6 +56,8 @@ type Lake struct {
 	cat     *sqlcat.Catalog
 	db      *sql.DB
 	dialect sqlcat.SupportedDialect
+	// warehouse is the normalized root of the data files.
+	warehouse string
 }
 
 // TableID is the identifier of a billing table.
@@ -84,7 +86,7 @@ func Open(ctx context.Context, cfg Config) (*Lake, error) {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", config.RedactDSN(cfg.Catalog), err)
 	}
-	l := &Lake{cat: cat, db: db, dialect: dialect}
+	l := &Lake{cat: cat, db: db, dialect: dialect, warehouse: warehouse}
 	if err := l.ensureTables(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -96,6 +98,10 @@ func Open(ctx context.Context, cfg Config) (*Lake, error) {
 // records (customers' accounts, pricebooks, closed cycles) beside the
 // catalog's; postgres tells its SQL dialect (otherwise SQLite).
 func (l *Lake) DB() (db *sql.DB, postgres bool) { return l.db, l.dialect == sqlcat.Postgres }
+
+// Warehouse is the root of the data files (file:///path, s3://bucket/prefix
+// or gs://bucket/prefix): exports are never written there.
+func (l *Lake) Warehouse() string { return l.warehouse }
 
 // Close releases the catalog's database connections.
 func (l *Lake) Close() error { return l.db.Close() }

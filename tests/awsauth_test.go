@@ -23,7 +23,7 @@ func TestAssumeRoleThroughMinIOSTS(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_STS", m.Endpoint)
 	ctx := context.Background()
 	base := credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, "")
-	cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.AssumeRole, RoleARN: "arn:aws:iam::123456789012:role/costlake-billing-read", ExternalID: "costlake-ext-1234"}, base, "costlake-test")
+	cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.AssumeRole, RoleARN: "arn:aws:iam::123456789012:role/costlake-billing-read", ExternalID: "costlake-ext-1234"}, base, awsauth.Session{Purpose: "test"})
 	require.NoError(t, err)
 	creds, err := cfg.Credentials.Retrieve(ctx)
 	require.NoError(t, err)

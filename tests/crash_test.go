@@ -58,6 +58,7 @@ func TestWorkerKilledMidIngestion(t *testing.T) {
 		"COSTLAKE_TEMPORAL_NAMESPACE=" + ts.GetDefaultNamespace(),
 		"COSTLAKE_CATALOG=" + catalog,
 		"COSTLAKE_WAREHOUSE=" + warehouse,
+		"COSTLAKE_FILE_ROOTS=" + dir, // the source below
 	}
 	root := filepath.Join(dir, "bucket")
 	gen, err := synth.Generate(context.Background(), blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "crash", Period: "2026-08", Rows: 240_000, Files: 8, Seed: 11})

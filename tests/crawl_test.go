@@ -11,6 +11,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/costlake/costlake/deploy/cloudformation"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
@@ -245,7 +246,9 @@ func TestCrawlWithoutDelivery(t *testing.T) {
 	in := workflows.CrawlPayerInput{
 		PayerAccountID: payerID, Source: "s3://empty-cur/cur/billing", ActiveSince: time.Now().Add(-time.Hour),
 	}
-	in.Access.Mode, in.Access.RoleARN, in.Access.ExternalID = "assume_role", "arn:aws:iam::"+payerID+":role/costlake-billing-read", "costlake-test-1234"
+	in.Access.Mode, in.Access.ExternalID = "assume_role", "costlake-test-1234"
+	in.Access.RoleARN = e.deployRole(payerID, cloudformation.Params{ExternalID: in.Access.ExternalID, ExportBucket: "empty-cur", ExportPrefix: "cur",
+		ExportType: cloudformation.ExportLegacyCUR, ExportName: "billing", RoleName: "costlake-billing-read"})
 	ctx := context.Background()
 	run, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: workflows.TaskQueue}, workflows.CrawlPayer, in)
 	require.NoError(t, err)

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -35,10 +36,20 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	e.minio.CreateBucket(t, "acme-exports")
 
 	var body apiErrorBody
-	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme", `{"name":"Acme","export":{"url":"s3://acme-exports/aws","mode":"at_resale"}}`, nil))
+	// Exports go through the customer's role (MinIO's STS here), never to
+	// costlake's own buckets.
+	const role = `"access":{"mode":"assume_role","role_arn":"arn:aws:iam::131987654321:role/costlake-export","external_id":"acme-export"}`
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme", `{"name":"Acme","export":{"url":"s3://acme-exports/aws","mode":"at_resale",`+role+`}}`, nil))
 	require.Equal(t, http.StatusBadRequest, e.operator.do("PUT", "/v1/customers/acme", `{"export":{"url":"ftp://x","mode":"cheap"}}`, &body))
 	require.Contains(t, body.Error.Fields, "export.url")
 	require.Contains(t, body.Error.Fields, "export.mode")
+	require.Equal(t, http.StatusBadRequest, e.operator.do("PUT", "/v1/customers/acme", `{"export":{"url":"s3://acme-exports/aws"}}`, &body))
+	require.Contains(t, body.Error.Fields, "export.access")
+	require.Equal(t, http.StatusBadRequest, e.operator.do("PUT", "/v1/customers/acme", `{"export":{"url":"s3://acme-exports/aws","access":{"mode":"assume_role","role_arn":"arn:aws:iam::1:role/x","token":"t"}}}`, &body))
+	require.Contains(t, body.Error.Fields, "token", "access settings are decoded strictly")
+	require.Equal(t, http.StatusBadRequest, e.operator.do("PUT", "/v1/customers/acme", `{"export":{"url":"s3://costlake-templates/acme",`+role+`}}`, &body))
+	require.Contains(t, body.Error.Message, "costlake's own storage")
+	require.Contains(t, body.Error.Message, "templates")
 
 	// Accounts, by period; a second customer may not take one that is owned.
 	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme/accounts",
@@ -119,4 +130,49 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	require.Equal(t, http.StatusConflict, e.operator.do("PUT", "/v1/customers/acme/pricebook", `{"effective_from":"`+period+`","global_percent":"9"}`, &body))
 	require.Contains(t, body.Error.Message, "closed")
 	require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/customers/acme/cycles/"+period, "", &body))
+
+	// A customer's own key reads its cycle's resale figures, never the
+	// reseller's cost (or, from it, the margin).
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/globex/pricebook", `{"effective_from":"`+period+`","global_percent":"12.5"}`, nil))
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/customers/globex/cycles/"+period+"/close", "", nil))
+	require.Eventually(t, func() bool {
+		e.operator.do("GET", "/v1/customers/globex/cycles/"+period, "", &cyc)
+		return cyc.Status != "running"
+	}, 2*time.Minute, 200*time.Millisecond)
+	require.Equal(t, "completed", cyc.Status, cyc.Failure)
+	require.Equal(t, gen.Accounts[theirs].UnblendedCost, decimal.RequireFromString(cyc.Result.Bill.Cost.String()).String(), "the operator sees the cost")
+	var own map[string]any
+	require.Equal(t, http.StatusOK, e.globex.do("GET", "/v1/customers/globex/cycles/"+period, "", &own))
+	require.Equal(t, "completed", own["status"])
+	res := own["result"].(map[string]any)
+	bill := res["bill"].(map[string]any)
+	require.Equal(t, cyc.Result.Bill.Total.String(), bill["total"])
+	require.Equal(t, cyc.Result.Bill.Due.String(), bill["due"])
+	require.NotEmpty(t, bill["lines"])
+	require.Empty(t, keysNamed(own, "cost"), "no cost anywhere in a scoped key's cycle")
+	require.Empty(t, keysNamed(own, "snapshots"))
+}
+
+// keysNamed returns the paths of every object key called name in a
+// decoded JSON value.
+func keysNamed(v any, name string) []string {
+	var out []string
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if k == name {
+					out = append(out, path+"."+k)
+				}
+				walk(path+"."+k, x)
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), x)
+			}
+		}
+	}
+	walk("", v)
+	return out
 }

@@ -44,6 +44,7 @@ type cycleStack struct {
 	*stack
 	gcs      *harness.GCSServer
 	reseller *reseller.Store
+	acts     *activities.Activities
 }
 
 func newCycleStack(t *testing.T) *cycleStack {
@@ -64,11 +65,11 @@ func newCycleStack(t *testing.T) *cycleStack {
 	s.client = ts.GetDefaultClient()
 	// The business date is pinned: 2026-08 to 2026-10 are final by date,
 	// 2026-11 is not until 2026-12-06, whatever day the test runs.
-	acts := &activities.Activities{Lake: lake, Blobs: blob.Opener{S3: s.minio.S3Options(), GCS: gcs.GCSOptions()}, Temporal: s.client, Reseller: store, TempDir: t.TempDir(),
+	acts := &activities.Activities{Lake: lake, Blobs: blob.Opener{S3: s.minio.S3Options(), GCS: gcs.GCSOptions(), FileRoots: testFileRoots}, Temporal: s.client, Reseller: store, TempDir: t.TempDir(),
 		Clock: clock.Fixed(cycleToday)}
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
 		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4})
-	return &cycleStack{stack: s, gcs: gcs, reseller: store}
+	return &cycleStack{stack: s, gcs: gcs, reseller: store, acts: acts}
 }
 
 func (s *cycleStack) close(customer, period string) *workflows.CloseBillingCycleResult {
@@ -286,10 +287,13 @@ func TestCycleCloseThreeCustomersAndReseller(t *testing.T) {
 	s.minio.CreateBucket(t, "acme-bills")
 	globexBucket := s.gcs.CreateBucket(t, "globex-bills")
 	initechDir := t.TempDir()
+	// globex proves the GCS bucket is its own; the others are vouched for
+	// by the operator (the worker's own credentials, a local folder).
+	require.NoError(t, globexBucket.Put(ctx, "aws/"+reseller.OwnershipFile, strings.NewReader("globex\n")))
 	dests := map[string]*reseller.Destination{
-		"acme":    {URL: "s3://acme-bills/costlake", Mode: "at_resale"},
+		"acme":    {URL: "s3://acme-bills/costlake", Mode: "at_resale", OperatorOverride: true},
 		"globex":  {URL: "gs://globex-bills/aws", Mode: "at_resale", Gzip: true},
-		"initech": {URL: "file://" + initechDir, Mode: "at_cost"},
+		"initech": {URL: "file://" + initechDir, Mode: "at_cost", OperatorOverride: true},
 	}
 	pricebooks := map[string]string{
 		"acme":    `{"effective_from":"` + period + `","global_percent":"10","rules":[{"account":"` + linked[1] + `","percent":"-12.5"}]}`,

@@ -52,8 +52,29 @@ func exportRows(n int) []export.Row {
 			Tags:          map[string]string{"user:Team": fmt.Sprintf("team,%d", i%4), "aws:createdBy": "IAMUser:x"},
 			Resale:        money.MustParse(fmt.Sprintf("%d.%017d9", i, i)),
 		}
+		// Cells a spreadsheet would run as formulas: tags and names come
+		// from customers.
+		switch i % 6 {
+		case 0:
+			rows[i].ItemDescription = fmt.Sprintf(`=cmd|' /C calc'!A0 #%d`, i)
+			rows[i].Tags["user:Team"] = "+team"
+		case 1:
+			rows[i].ResourceID, rows[i].Operation = fmt.Sprintf("@bucket-%d", i), "-Storage"
+		case 2:
+			rows[i].Tags["aws:createdBy"], rows[i].UsageType = "\tIAMUser:x", "\rTimed"
+			rows[i].UsageQuantity, rows[i].BlendedCost = money.MustParse("-3.5"), money.MustParse("-3.5")
+		}
 	}
 	return rows
+}
+
+// neutralised is a text cell as a spreadsheet-safe export prints it:
+// a leading single quote before =, +, -, @, tab or carriage return.
+func neutralised(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 var exportTags = []string{"user:Team", "aws:createdBy"}
@@ -65,11 +86,12 @@ func wantFields(r export.Row, mode export.Mode) []string {
 	if mode == export.AtResale {
 		br, ur, bc, uc = "", "", r.Resale.String(), r.Resale.String()
 	}
+	n := neutralised
 	return []string{
-		r.InvoiceID, r.PayerAccountID, r.LinkedAccountID, "LineItem", r.RecordID, r.ProductName, r.RateID,
-		r.SubscriptionID, r.PricingPlanID, r.UsageType, r.Operation, r.AvailabilityZone, r.ReservedInstance,
-		r.ItemDescription, r.UsageStartDate.Format("2006-01-02 15:04:05"), r.UsageEndDate.Format("2006-01-02 15:04:05"),
-		r.UsageQuantity.String(), br, bc, ur, uc, r.ResourceID, r.Tags["user:Team"], r.Tags["aws:createdBy"],
+		n(r.InvoiceID), n(r.PayerAccountID), n(r.LinkedAccountID), "LineItem", n(r.RecordID), n(r.ProductName), n(r.RateID),
+		n(r.SubscriptionID), n(r.PricingPlanID), n(r.UsageType), n(r.Operation), n(r.AvailabilityZone), n(r.ReservedInstance),
+		n(r.ItemDescription), r.UsageStartDate.Format("2006-01-02 15:04:05"), r.UsageEndDate.Format("2006-01-02 15:04:05"),
+		r.UsageQuantity.String(), br, bc, ur, uc, n(r.ResourceID), n(r.Tags["user:Team"]), n(r.Tags["aws:createdBy"]),
 	}
 }
 
@@ -236,7 +258,7 @@ func TestExportS3(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_STS", m.Endpoint)
 	ctx := context.Background()
 	base := credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, "")
-	cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.AssumeRole, RoleARN: "arn:aws:iam::123456789012:role/costlake-export", ExternalID: "costlake-ext-export"}, base, "costlake-export")
+	cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.AssumeRole, RoleARN: "arn:aws:iam::123456789012:role/costlake-export", ExternalID: "costlake-ext-export"}, base, awsauth.Session{Purpose: "export"})
 	require.NoError(t, err)
 	o := m.S3Options()
 	o.AccessKeyID, o.SecretAccessKey = "", ""

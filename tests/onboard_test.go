@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/deploy/cloudformation"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
@@ -40,10 +42,12 @@ import (
 
 // onboardEnv is everything an onboarding touches, for real: Temporal, the
 // worker, the gateway with API keys, MinIO (S3 and STS), and the AWS
-// wire-protocol emulator for Organizations, CloudFormation, CUR and Data
-// Exports. Credentials flow as in production: the worker's own keys assume
-// the customer's role through STS, and every customer call uses the
-// temporary credentials.
+// wire-protocol emulator for STS, Organizations, CloudFormation, CUR and
+// Data Exports. Credentials flow as in production: the worker's own keys
+// assume the customer's role through the emulator's STS, which enforces
+// the role's trust policy as the published template renders it (principal,
+// sts:ExternalId) and hands out MinIO credentials limited to the
+// template's S3 statements, so MinIO denies what the role does not grant.
 type onboardEnv struct {
 	t                        *testing.T
 	client                   client.Client
@@ -80,7 +84,9 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	t.Helper()
 	e := &onboardEnv{t: t, emu: awsemu.Start(t), minio: harness.MinIO(t), today: onboardToday}
 	e.emu.Setenv(t)
-	t.Setenv("AWS_ENDPOINT_URL_STS", e.minio.Endpoint)
+	t.Setenv("AWS_ENDPOINT_URL_STS", e.emu.URL)
+	e.emu.SetCaller(e.minio.AccessKey, testPrincipal)
+	e.emu.UseMinIO(e.minio.Endpoint, e.minio.AccessKey, e.minio.SecretKey)
 	e.minio.CreateBucket(t, "costlake-templates")
 
 	dir := t.TempDir()
@@ -107,6 +113,7 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: tlog.NewStructuredLogger(log)}))
 	e.client = ts.GetDefaultClient()
+	e.emu.SetRoleSource(e.deployedRole)
 	acts.Temporal = e.client
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) }, sdkworker.Options{})
 
@@ -117,6 +124,48 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	e.viewer = apiClient{t: t, base: srv.URL, key: viewer}
 	e.globex = apiClient{t: t, base: srv.URL, key: globex}
 	return e
+}
+
+// deployedRole is the role of the stack the customer deployed from the
+// quick-create link: the template rendered with the parameters costlake
+// published for the role's account.
+func (e *onboardEnv) deployedRole(arn string) (awsemu.Role, bool) {
+	f := strings.Split(arn, ":")
+	if len(f) < 6 {
+		return awsemu.Role{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := e.client.QueryWorkflow(ctx, workflows.OnboardingWorkflowID(f[4]), "", workflows.OnboardingStateQuery)
+	var st workflows.OnboardingState
+	if err != nil || v.Get(&st) != nil || len(st.Stack.Parameters) == 0 {
+		return awsemu.Role{}, false
+	}
+	roles, err := cloudformation.RenderRoles(st.Stack.Parameters, f[4], "us-east-1", st.Stack.Name)
+	if err != nil {
+		e.t.Errorf("render the customer stack of %s: %v", f[4], err)
+		return awsemu.Role{}, false
+	}
+	for _, r := range roles {
+		if r.ARN == arn {
+			return awsemu.Role{ARN: r.ARN, TrustPolicy: r.TrustPolicy, Policies: r.Policies}, true
+		}
+	}
+	return awsemu.Role{}, false
+}
+
+// deployRole puts the role a stack deployed with p creates in account, for
+// tests that assume a role without an onboarding that published its stack.
+func (e *onboardEnv) deployRole(account string, p cloudformation.Params) string {
+	e.t.Helper()
+	p.AuthMode, p.CostlakePrincipalArn = cloudformation.AuthAssumeRole, testPrincipal
+	p.StackName = cmp.Or(p.StackName, workflows.DefaultStackName)
+	roles, err := cloudformation.RenderRoles(p.StackParameters(), account, "us-east-1", p.StackName)
+	require.NoError(e.t, err)
+	require.Len(e.t, roles, 1)
+	r := roles[0]
+	e.emu.PutRole(awsemu.Role{ARN: r.ARN, TrustPolicy: r.TrustPolicy, Policies: r.Policies})
+	return r.ARN
 }
 
 var fastTiming = workflows.OnboardTiming{StackPoll: 200 * time.Millisecond, StackTimeout: 5 * time.Minute, RemindEvery: time.Hour}
@@ -229,7 +278,9 @@ func TestOnboardingEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, e.viewer.do("POST", "/v1/payers/"+payerID+"/approve", "", &denied))
 	require.Equal(t, "forbidden", denied.Error.Code)
 	require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/payers/"+payerID, "", &denied))
-	require.Equal(t, http.StatusNotFound, e.globex.do("POST", "/v1/payers/"+payerID+"/approve", "", &denied))
+	// A scoped key never decides, whoever's payer it names: 403 before
+	// any lookup, so it learns nothing about other customers' payers.
+	require.Equal(t, http.StatusForbidden, e.globex.do("POST", "/v1/payers/"+payerID+"/approve", "", &denied))
 	require.Equal(t, workflows.StatusAwaitingApproval, e.waitStatus(payerID, workflows.StatusAwaitingApproval).Status)
 
 	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
@@ -333,9 +384,9 @@ func TestOnboardingFailedStack(t *testing.T) {
 	p = e.waitStatus(payerID, workflows.StatusRejected)
 	require.Equal(t, "customer chose another reseller", p.RejectReason)
 
-	require.Equal(t, http.StatusForbidden, e.globex.do("POST", "/v1/payers", registration("globex", payerID, "initech-cur"), &body),
-		"a scoped key never takes over a payer another customer held")
-	require.Contains(t, body.Error.Message, "registered for another customer")
+	require.Equal(t, http.StatusNotFound, e.globex.do("POST", "/v1/payers", registration("globex", payerID, "initech-cur"), &body),
+		"a scoped key never takes over a payer another customer held, and hears of it what it hears of a payer that does not exist")
+	require.Equal(t, fmt.Sprintf("no payer %q", payerID), body.Error.Message)
 	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("initech", payerID, "initech-cur"), nil), "a rejected payer can be registered again")
 }
 

@@ -44,6 +44,10 @@ type stack struct {
 	dir    string
 }
 
+// testFileRoots are the local folders a test worker may read and write
+// through file:// URLs: the tests' temporary folders.
+var testFileRoots = []string{os.TempDir()}
+
 func newStack(t *testing.T, withMinIO bool) *stack {
 	t.Helper()
 	return newStackWith(t, withMinIO, func(s *stack) lakehouse.Config {
@@ -70,12 +74,19 @@ type stackOptions struct {
 	// interceptors wrap the worker's activities, e.g. to hold one at a
 	// point the test controls.
 	interceptors []interceptor.WorkerInterceptor
+	// limits bound each data file the worker reads; zero: the defaults.
+	limits cur.Limits
+	// fileRoots are the folders file:// URLs may name; nil: testFileRoots.
+	fileRoots []string
 }
 
 func newStackOpts(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	s := &stack{t: t, dir: t.TempDir(), minio: o.minio}
-	var opener blob.Opener
+	opener := blob.Opener{FileRoots: testFileRoots}
+	if o.fileRoots != nil {
+		opener.FileRoots = o.fileRoots
+	}
 	if o.minio != nil {
 		opener.S3 = o.minio.S3Options()
 	}
@@ -95,7 +106,7 @@ func newStackOpts(t *testing.T, o stackOptions) *stack {
 
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	s.client = ts.GetDefaultClient()
-	acts := &activities.Activities{Lake: lake, Blobs: opener, Temporal: s.client}
+	acts := &activities.Activities{Lake: lake, Blobs: opener, Limits: o.limits, Temporal: s.client}
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
 		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4, Interceptors: o.interceptors})
 	return s

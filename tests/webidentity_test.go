@@ -54,7 +54,7 @@ func TestWebIdentityThroughMinIOSTS(t *testing.T) {
 		tokenFile := writeToken(t, issuer.Token(t, harness.IDToken{
 			Claims: map[string]any{harness.OIDCPolicyClaim: "readwrite"},
 		}))
-		cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.WebIdentity, RoleARN: webIdentityRoleARN, TokenFile: tokenFile}, nil, "costlake-test")
+		cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.WebIdentity, RoleARN: webIdentityRoleARN, TokenFile: tokenFile}, nil, awsauth.Session{Purpose: "test"})
 		require.NoError(t, err)
 		creds, err := cfg.Credentials.Retrieve(ctx)
 		require.NoError(t, err)
@@ -96,7 +96,7 @@ func TestWebIdentityThroughMinIOSTS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tokenFile := writeToken(t, issuer.Token(t, tc.token))
-			cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.WebIdentity, RoleARN: webIdentityRoleARN, TokenFile: tokenFile}, nil, "costlake-test")
+			cfg, err := awsauth.Config(ctx, payer.Access{Mode: payer.WebIdentity, RoleARN: webIdentityRoleARN, TokenFile: tokenFile}, nil, awsauth.Session{Purpose: "test"})
 			require.NoError(t, err)
 			_, err = cfg.Credentials.Retrieve(ctx)
 			require.Error(t, err)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -214,6 +216,17 @@ func (o *onboarding) start(ctx workflow.Context) error {
 			Fix: "run a costlake worker of this version on task queue " + TaskQueue + ", then register the payer again"})
 		return nil
 	}
+	if len(setup.Refused) > 0 {
+		// No setting makes these acceptable: the registration is refused.
+		f := &Failure{Step: FailedAtRegistration, Fields: setup.Refused, Fix: "register the customer's own payer account instead"}
+		var reasons []string
+		for _, field := range slices.Sorted(maps.Keys(setup.Refused)) {
+			reasons = append(reasons, field+": "+setup.Refused[field])
+		}
+		f.Reason = strings.Join(reasons, "; ")
+		o.fail(ctx, f)
+		return nil
+	}
 	if len(setup.Problems) > 0 {
 		f := &Failure{Step: FailedAtSetup}
 		var reasons []string
@@ -334,7 +347,7 @@ func (o *onboarding) waitForStack(ctx workflow.Context) error {
 	for o.state.Status == waiting && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 		var st onboard.DescribeCustomerStackResult
 		err := workflow.ExecuteActivity(shortActivity(ctx), onboard.DescribeCustomerStackActivity, onboard.DescribeCustomerStackInput{
-			Access: reg.Access, StackName: o.state.Stack.Name,
+			Access: reg.Access, StackName: o.state.Stack.Name, PayerAccountID: reg.PayerAccountID, CustomerID: reg.CustomerID,
 		}).Get(ctx, &st)
 		o.state.Stack.Polls++
 		if err != nil {

@@ -146,17 +146,21 @@ type FirstIngestion struct {
 
 // Failure says why an onboarding cannot go on and what to fix.
 type Failure struct {
-	Step   string `json:"step"` // "setup" (the worker's settings) or "publish" (the stack template)
+	Step   string `json:"step"` // "registration" (refused), "setup" (the worker's settings) or "publish" (the stack template)
 	Reason string `json:"reason"`
 	Fix    string `json:"fix"`
 	// Settings are the worker settings to set, e.g. --aws-principal-arn.
 	Settings []string `json:"settings,omitempty"`
+	// Fields are the registration's fields refused (field -> why) when the
+	// step is "registration".
+	Fields map[string]string `json:"fields,omitempty"`
 }
 
 // Failure steps.
 const (
-	FailedAtSetup   = "setup"
-	FailedAtPublish = "publish"
+	FailedAtRegistration = "registration" // the registration itself is refused
+	FailedAtSetup        = "setup"
+	FailedAtPublish      = "publish"
 )
 
 // OnboardingState is everything the gateway shows of a payer.

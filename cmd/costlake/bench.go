@@ -131,6 +131,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		"COSTLAKE_TEMPORAL_NAMESPACE="+srv.Namespace(),
 		"COSTLAKE_CATALOG="+filepath.Join(dir, "catalog.db"),
 		"COSTLAKE_WAREHOUSE=file://"+filepath.Join(dir, "warehouse"),
+		"COSTLAKE_FILE_ROOTS="+dir, // the generated source
 	)
 	if sc.S3Endpoint != "" {
 		worker.Env = append(worker.Env, "COSTLAKE_S3_ENDPOINT="+sc.S3Endpoint)

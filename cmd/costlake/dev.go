@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -45,10 +46,18 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	runWorker := fs.Bool("worker", true, "run a worker in this process (false to attach `costlake worker` processes yourself)")
 	var oc config.Onboarding
 	config.AddOnboardingFlags(fs, &oc, config.Env("COSTLAKE_DATA_DIR", ".costlake"))
+	var bounds workerBounds
+	addBoundsFlags(fs, &bounds, "") // the data folder is added below
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	// The demo sources, templates and exports: always readable by dev.
+	bounds.fileRoots = strings.Trim(dir+","+bounds.fileRoots, ",")
+	roots, limits, err := bounds.apply()
 	if err != nil {
 		return err
 	}
@@ -85,7 +94,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	defer lake.Close()
 
 	if *runWorker {
-		acts, err := newActivities(ctx, lake, storage, oc)
+		acts, err := newActivities(ctx, lake, storage, oc, roots, limits)
 		if err != nil {
 			return err
 		}

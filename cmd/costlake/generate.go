@@ -36,7 +36,11 @@ func runGenerate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := sc.Opener().Open(ctx, loc)
+	opener := sc.Opener()
+	if loc.Scheme == "file" {
+		opener.FileRoots = []string{"/" + loc.Prefix} // where the operator said to write
+	}
+	store, err := opener.Open(ctx, loc)
 	if err != nil {
 		return err
 	}

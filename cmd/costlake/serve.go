@@ -20,6 +20,7 @@ import (
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
@@ -66,7 +67,13 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	config.AddStorageFlags(fs, &sc, ".costlake")
 	config.AddOnboardingFlags(fs, &oc, ".costlake")
 	maxActs := fs.Int("max-concurrent-activities", envInt("COSTLAKE_MAX_CONCURRENT_ACTIVITIES", 4), "activities this worker runs at once [COSTLAKE_MAX_CONCURRENT_ACTIVITIES]")
+	var bounds workerBounds
+	addBoundsFlags(fs, &bounds, "") // no local folders unless configured
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	roots, limits, err := bounds.apply()
+	if err != nil {
 		return err
 	}
 	c, err := dial(tc)
@@ -79,7 +86,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer lake.Close()
-	acts, err := newActivities(ctx, lake, sc, oc)
+	acts, err := newActivities(ctx, lake, sc, oc, roots, limits)
 	if err != nil {
 		return err
 	}
@@ -173,18 +180,21 @@ func reloadOnHangup(ctx context.Context, keys *gateway.KeyRing, log *slog.Logger
 	}
 }
 
-// newActivities wires the activities of a worker.
-func newActivities(ctx context.Context, lake *lakehouse.Lake, s config.Storage, o config.Onboarding) (*activities.Activities, error) {
+// newActivities wires the activities of a worker: file:// locations
+// only under fileRoots, each data file within limits.
+func newActivities(ctx context.Context, lake *lakehouse.Lake, s config.Storage, o config.Onboarding, fileRoots []string, limits cur.Limits) (*activities.Activities, error) {
 	db, postgres := lake.DB()
 	store, err := reseller.Open(ctx, db, postgres)
 	if err != nil {
 		return nil, err
 	}
-	return &activities.Activities{Lake: lake, Blobs: s.Opener(), Onboarding: onboardingConfig(o), Reseller: store}, nil
+	opener := s.Opener()
+	opener.FileRoots = fileRoots
+	return &activities.Activities{Lake: lake, Blobs: opener, Limits: limits, Onboarding: onboardingConfig(o), Reseller: store}, nil
 }
 
 func onboardingConfig(o config.Onboarding) activities.OnboardingConfig {
-	return activities.OnboardingConfig{PrincipalARN: o.PrincipalARN, Templates: o.Templates, ReminderWebhook: o.ReminderWebhook}
+	return activities.OnboardingConfig{PrincipalARN: o.PrincipalARN, Templates: o.Templates, ReminderWebhook: o.ReminderWebhook, OwnAccountIDs: config.List(o.OwnAccountIDs)}
 }
 
 func envDuration(name string, def time.Duration) time.Duration {

@@ -580,7 +580,7 @@ func checkRole(t *testing.T, r *rendered, p Params) {
 	case AuthAssumeRole:
 		want := map[string]any{
 			"Principal": map[string]any{"AWS": testPrincipal},
-			"Action":    "sts:AssumeRole",
+			"Action":    []any{"sts:AssumeRole", "sts:SetSourceIdentity"},
 			"Condition": map[string]any{"StringEquals": map[string]any{"sts:ExternalId": testExternal}},
 		}
 		for k, v := range want {

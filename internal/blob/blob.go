@@ -27,6 +27,10 @@ var ErrAccessDenied = errors.New("access denied")
 // ErrBucketNotFound reports a bucket that does not exist.
 var ErrBucketNotFound = errors.New("bucket not found")
 
+// ErrOutsideRoot reports a file:// location, or a key of a local store,
+// outside the local folders the worker is configured to use.
+var ErrOutsideRoot = errors.New("outside the local folders costlake may use")
+
 // ErrChanged reports an object that is no longer the version a reader
 // pinned: it was rewritten or removed since.
 var ErrChanged = errors.New("object changed since it was pinned")
@@ -158,13 +162,22 @@ func (l Location) Key(rel ...string) string {
 type Opener struct {
 	S3  S3Options
 	GCS GCSOptions
+	// FileRoots are the local folders (absolute paths) that file://
+	// locations may name; none refuses every file:// location. A source
+	// or destination is a customer's input, and a worker's disk holds its
+	// credentials and other customers' data.
+	FileRoots []string
 }
 
 // Open returns the store that holds loc.
 func (o Opener) Open(ctx context.Context, loc Location) (Store, error) {
 	switch loc.Scheme {
 	case "file":
-		return NewLocal("/"), nil
+		l := NewLocalUnder(o.FileRoots)
+		if _, err := l.resolve(loc.Prefix); err != nil {
+			return nil, err
+		}
+		return l, nil
 	case "s3":
 		return NewS3(ctx, loc.Bucket, o.S3)
 	case "gs":

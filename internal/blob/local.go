@@ -15,14 +15,49 @@ import (
 )
 
 // Local is a Store on a folder of the local file system.
-type Local struct{ root string }
+type Local struct {
+	root string
+	// confined, when set, holds the only folders keys may resolve into
+	// (cleaned, absolute); NewLocalUnder sets it.
+	confined []string
+}
 
 // NewLocal returns a store rooted at dir.
 func NewLocal(dir string) *Local { return &Local{root: dir} }
 
+// NewLocalUnder returns a store rooted at "/", as file:// URLs name
+// files, whose keys must resolve into one of roots (none: no key does).
+// A key that climbs out with ".." is refused too.
+func NewLocalUnder(roots []string) *Local {
+	l := &Local{root: "/", confined: []string{}}
+	for _, r := range roots {
+		if r = filepath.Clean(r); filepath.IsAbs(r) {
+			l.confined = append(l.confined, r)
+		}
+	}
+	return l
+}
+
 func (l *Local) String() string { return "file://" + l.root }
 
-func (l *Local) path(key string) string { return filepath.Join(l.root, filepath.FromSlash(key)) }
+// resolve returns the file of a key, or ErrOutsideRoot for a confined
+// store's key outside its roots.
+func (l *Local) resolve(key string) (string, error) {
+	p := filepath.Join(l.root, filepath.FromSlash(key))
+	if l.confined == nil {
+		return p, nil
+	}
+	for _, r := range l.confined {
+		if p == r || strings.HasPrefix(p, r+string(filepath.Separator)) || r == string(filepath.Separator) {
+			return p, nil
+		}
+	}
+	roots := "none are configured (--file-roots)"
+	if len(l.confined) > 0 {
+		roots = "they are " + strings.Join(l.confined, ", ")
+	}
+	return "", fmt.Errorf("%w: %s is not under the worker's local folders; %s", ErrOutsideRoot, p, roots)
+}
 
 func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return l.OpenPinned(ctx, key, Pin{})
@@ -31,12 +66,16 @@ func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 // OpenPinned checks the open file itself: Put replaces files by rename, so
 // an open file keeps the version it checked.
 func (l *Local) OpenPinned(_ context.Context, key string, pin Pin) (io.ReadCloser, error) {
-	f, err := os.Open(l.path(key))
+	p, err := l.resolve(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !pin.IsZero():
-		return nil, fmt.Errorf("%w: %s is gone", ErrChanged, l.path(key))
+		return nil, fmt.Errorf("%w: %s is gone", ErrChanged, p)
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, l.path(key))
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, p)
 	case errors.Is(err, fs.ErrPermission):
 		return nil, fmt.Errorf("%w: %s", ErrAccessDenied, err)
 	case err != nil:
@@ -52,15 +91,19 @@ func (l *Local) OpenPinned(_ context.Context, key string, pin Pin) (io.ReadClose
 	}
 	if st.Size() != pin.Size || (pin.ETag != "" && localETag(st) != pin.ETag) {
 		f.Close()
-		return nil, fmt.Errorf("%w: %s", ErrChanged, l.path(key))
+		return nil, fmt.Errorf("%w: %s", ErrChanged, p)
 	}
 	return f, nil
 }
 
 func (l *Local) Stat(_ context.Context, key string) (Info, error) {
-	st, err := os.Stat(l.path(key))
+	p, err := l.resolve(key)
+	if err != nil {
+		return Info{}, err
+	}
+	st, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Info{}, fmt.Errorf("%w: %s", ErrNotFound, l.path(key))
+		return Info{}, fmt.Errorf("%w: %s", ErrNotFound, p)
 	}
 	if errors.Is(err, fs.ErrPermission) {
 		return Info{}, fmt.Errorf("%w: %s", ErrAccessDenied, err)
@@ -69,7 +112,7 @@ func (l *Local) Stat(_ context.Context, key string) (Info, error) {
 		return Info{}, err
 	}
 	if st.IsDir() {
-		return Info{}, fmt.Errorf("%w: %s is a folder", ErrNotFound, l.path(key))
+		return Info{}, fmt.Errorf("%w: %s is a folder", ErrNotFound, p)
 	}
 	return Info{Key: key, Size: st.Size(), LastModified: st.ModTime().UTC(), ETag: localETag(st)}, nil
 }
@@ -81,7 +124,10 @@ func localETag(st fs.FileInfo) string {
 }
 
 func (l *Local) Put(_ context.Context, key string, r io.Reader) error {
-	p := l.path(key)
+	p, err := l.resolve(key)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
@@ -102,7 +148,11 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader) error {
 }
 
 func (l *Local) Folders(_ context.Context, prefix string) ([]string, error) {
-	entries, err := os.ReadDir(l.path(prefix))
+	p, err := l.resolve(prefix)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -126,8 +176,12 @@ func (l *Local) List(_ context.Context, prefix string) ([]Info, error) {
 	} else {
 		dir = ""
 	}
+	start, err := l.resolve(dir)
+	if err != nil {
+		return nil, err
+	}
 	var out []Info
-	err := filepath.WalkDir(l.path(dir), func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -157,7 +211,11 @@ func (l *Local) List(_ context.Context, prefix string) ([]Info, error) {
 }
 
 func (l *Local) Delete(_ context.Context, key string) error {
-	err := os.Remove(l.path(key))
+	p, err := l.resolve(key)
+	if err != nil {
+		return err
+	}
+	err = os.Remove(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.temporal.io/sdk/client"
 
@@ -45,6 +46,17 @@ func Env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// List splits a comma-separated setting, dropping blanks.
+func List(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // AddTemporalFlags registers --temporal-address, --namespace and the TLS flags.
@@ -124,10 +136,13 @@ type Onboarding struct {
 	PrincipalARN    string // costlake's AWS principal that customers' roles trust
 	Templates       string // where customer stack templates are published
 	ReminderWebhook string
+	// OwnAccountIDs are costlake's own AWS accounts besides the principal's
+	// (comma-separated): never onboarded as a payer.
+	OwnAccountIDs string
 }
 
-// AddOnboardingFlags registers --aws-principal-arn, --templates and
-// --reminder-webhook.
+// AddOnboardingFlags registers --aws-principal-arn, --templates,
+// --reminder-webhook and --own-account-ids.
 func AddOnboardingFlags(fs *flag.FlagSet, o *Onboarding, dataDir string) {
 	if abs, err := filepath.Abs(dataDir); err == nil {
 		dataDir = abs
@@ -135,4 +150,5 @@ func AddOnboardingFlags(fs *flag.FlagSet, o *Onboarding, dataDir string) {
 	fs.StringVar(&o.PrincipalARN, "aws-principal-arn", Env("COSTLAKE_AWS_PRINCIPAL_ARN", ""), "costlake's AWS principal (role or account ARN) that customers' roles trust [COSTLAKE_AWS_PRINCIPAL_ARN]")
 	fs.StringVar(&o.Templates, "templates", Env("COSTLAKE_TEMPLATES", filepath.Join(dataDir, "templates")), "where customer stack templates are published: s3://bucket/prefix (the AWS console needs S3) or a local folder [COSTLAKE_TEMPLATES]")
 	fs.StringVar(&o.ReminderWebhook, "reminder-webhook", Env("COSTLAKE_REMINDER_WEBHOOK", ""), "URL that receives a JSON POST when a customer's stack is overdue [COSTLAKE_REMINDER_WEBHOOK]")
+	fs.StringVar(&o.OwnAccountIDs, "own-account-ids", Env("COSTLAKE_OWN_ACCOUNT_IDS", ""), "costlake's own AWS account IDs besides --aws-principal-arn's, comma-separated: never onboarded as payers [COSTLAKE_OWN_ACCOUNT_IDS]")
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -25,6 +26,10 @@ type csvReader struct {
 	// FieldsPerRecord is the number of fields every record must have; 0
 	// takes the first record's count, as in encoding/csv.
 	FieldsPerRecord int
+	// maxRecord and maxFields bound one record (its bytes, all its lines
+	// together, and its fields); 0 is no bound.
+	maxRecord int64
+	maxFields int
 
 	numLine      int
 	rawBuffer    []byte
@@ -89,7 +94,7 @@ func (r *csvReader) Read() ([]string, error) {
 	}
 	recLine := r.numLine
 	if errRead == nil {
-		if rec, ok := r.splitLine(line); ok {
+		if rec, ok := r.splitLine(line); ok && (r.maxFields <= 0 || len(rec) <= r.maxFields) {
 			r.record = rec
 			return rec, r.checkCount(rec, recLine, nil)
 		}
@@ -164,6 +169,20 @@ func (r *csvReader) splitLine(line []byte) ([]string, bool) {
 
 type position struct{ line, col int }
 
+// checkSize fails a record past maxRecord bytes or maxFields fields.
+func (r *csvReader) checkSize(recLine int) error {
+	var err error
+	switch {
+	case r.maxRecord > 0 && int64(len(r.recordBuffer)) > r.maxRecord:
+		err = fmt.Errorf("%w: more than %d bytes (lines %d to %d)", ErrRecordTooLarge, r.maxRecord, recLine, r.numLine)
+	case r.maxFields > 0 && len(r.fieldIndexes) > r.maxFields:
+		err = fmt.Errorf("%w: more than %d fields", ErrRecordTooLarge, r.maxFields)
+	default:
+		return nil
+	}
+	return &csv.ParseError{StartLine: recLine, Line: r.numLine, Column: 1, Err: err}
+}
+
 // parseRecord is encoding/csv's readRecord after the first line is read,
 // for Comma ',' and no LazyQuotes or TrimLeadingSpace.
 func (r *csvReader) parseRecord(line []byte, errRead error, recLine int) ([]string, error) {
@@ -189,6 +208,9 @@ parseField:
 			}
 			r.recordBuffer = append(r.recordBuffer, field...)
 			r.fieldIndexes = append(r.fieldIndexes, len(r.recordBuffer))
+			if err = r.checkSize(recLine); err != nil {
+				break parseField
+			}
 			if i >= 0 {
 				line = line[i+commaLen:]
 				pos.col += i + commaLen
@@ -218,6 +240,9 @@ parseField:
 					line = line[commaLen:]
 					pos.col += commaLen
 					r.fieldIndexes = append(r.fieldIndexes, len(r.recordBuffer))
+					if err = r.checkSize(recLine); err != nil {
+						break parseField
+					}
 					continue parseField
 				case lengthNL(line) == len(line):
 					// `"\n` sequence (end of line).
@@ -232,6 +257,11 @@ parseField:
 				// Hit end of line (copy all data so far).
 				r.recordBuffer = append(r.recordBuffer, line...)
 				if errRead != nil {
+					break parseField
+				}
+				// The field goes on: a record of many lines is bounded
+				// here, where one line alone is bounded by its reader.
+				if err = r.checkSize(recLine); err != nil {
 					break parseField
 				}
 				pos.col += len(line)
@@ -253,6 +283,9 @@ parseField:
 				break parseField
 			}
 		}
+	}
+	if err == nil {
+		err = r.checkSize(recLine)
 	}
 	if err == nil {
 		err = errRead

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -294,6 +295,9 @@ func findLegacyReports(ctx context.Context, store blob.Store, src blob.Location,
 // ("<report>/<report>/year=YYYY/month=M/…"), so a delivery copied under
 // another prefix or to a local folder still reads.
 func rebaseLegacyKey(src blob.Location, report, folder, key string) (string, error) {
+	if err := checkManifestKey(key); err != nil {
+		return "", err
+	}
 	if _, rest, ok := strings.Cut("/"+key, "/"+folder+"/"); ok && rest != "" {
 		return src.Key(folder, rest), nil
 	}
@@ -301,6 +305,45 @@ func rebaseLegacyKey(src blob.Location, report, folder, key string) (string, err
 		return src.Key(key[i:]), nil
 	}
 	return "", fmt.Errorf("%w: reportKey %q is neither under the period folder %s nor under %s/year=", ErrInvalidManifest, key, folder, report)
+}
+
+// checkManifestKey refuses a key a manifest names that could resolve
+// outside the delivery once joined under its source: an absolute key, or
+// one with a "." or ".." segment (path.Join would climb out with it), a
+// backslash or a NUL. AWS writes plain relative keys. The key is not
+// quoted in the error beyond its first bytes: it comes from the file.
+func checkManifestKey(key string) error {
+	bad := key == "" || strings.HasPrefix(key, "/") || strings.ContainsAny(key, "\\\x00")
+	for seg := range strings.SplitSeq(key, "/") {
+		bad = bad || seg == ".." || seg == "."
+	}
+	if bad {
+		return fmt.Errorf("%w: key %s is absolute or climbs out of its folder (\".\" or \"..\")", ErrInvalidManifest, quoteShort(key))
+	}
+	return nil
+}
+
+// UnderSource checks that key, a key of src's store, lies below src's
+// prefix and is clean: a key from a manifest or a workflow's input never
+// reads past the delivery it belongs to.
+func UnderSource(src blob.Location, key string) error {
+	if err := checkManifestKey(key); err != nil {
+		return err
+	}
+	if src.Prefix != "" && !strings.HasPrefix(key, src.Prefix+"/") {
+		return fmt.Errorf("%w: key %s is outside %s", ErrInvalidManifest, quoteShort(key), src)
+	}
+	return nil
+}
+
+// quoteShort quotes text from a file or an input for a message, cut to
+// its first 96 bytes so a message never carries much of it.
+func quoteShort(s string) string {
+	const max = 96
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // athenaHeaders names manifest columns the way the Athena layout's Parquet

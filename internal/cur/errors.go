@@ -16,6 +16,16 @@ var (
 	ErrEmptyChunk             = errors.New("empty CUR chunk")
 	ErrUnsupportedCompression = errors.New("unsupported CUR compression")
 	ErrLineTooLong            = errors.New("CUR line longer than costlake accepts")
+	// ErrRecordTooLarge reports a CSV record over Limits.MaxRecordBytes
+	// (across the lines a quoted field spans) or Limits.MaxFields.
+	ErrRecordTooLarge = errors.New("CUR record larger than costlake accepts")
+	// ErrChunkTooLarge reports a data file over Limits.MaxObjectBytes, or
+	// a Parquet file whose column chunks or pages are over their limits.
+	ErrChunkTooLarge = errors.New("CUR data file larger than costlake accepts")
+	// ErrDecompressionBomb reports a chunk that inflates past
+	// Limits.MaxDecompressedBytes, or past Limits.MaxDecompressionRatio
+	// times its stored size.
+	ErrDecompressionBomb = errors.New("CUR chunk decompresses to more than costlake accepts")
 )
 
 // ErrDeliveryChanged reports a delivery rewritten while it was read (AWS

@@ -89,7 +89,10 @@ func findExportDelivery(ctx context.Context, store blob.Store, src blob.Location
 		// data folder so copies under another prefix still read.
 		_, rest, ok := strings.Cut(f, "/data/"+folder+"/")
 		if !ok || rest == "" {
-			return nil, &FileError{File: url, Err: fmt.Errorf("%w: data file %q is not under data/%s/", ErrInvalidManifest, f, folder)}
+			return nil, &FileError{File: url, Err: fmt.Errorf("%w: data file %s is not under data/%s/", ErrInvalidManifest, quoteShort(f), folder)}
+		}
+		if err := checkManifestKey(rest); err != nil {
+			return nil, &FileError{File: url, Err: err}
 		}
 		d.ChunkKeys = append(d.ChunkKeys, src.Key("data", folder, rest))
 	}
@@ -113,7 +116,7 @@ func findExportDelivery(ctx context.Context, store blob.Store, src blob.Location
 func firstHeader(ctx context.Context, store blob.Store, d *Delivery) ([]string, error) {
 	probe := *d
 	probe.Headers = nil // nothing to check it against yet
-	r, err := OpenChunk(ctx, store, &probe, d.ChunkKeys[0], blob.Pin{}, "")
+	r, err := OpenChunk(ctx, store, &probe, d.ChunkKeys[0], blob.Pin{}, "", DefaultLimits)
 	if err != nil {
 		return nil, err
 	}

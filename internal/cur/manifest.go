@@ -81,7 +81,7 @@ func ParseManifest(data []byte) (*Manifest, error) {
 func (m *Manifest) Period() (string, error) {
 	start, err := time.Parse(manifestTimeLayout, m.BillingPeriod.Start)
 	if err != nil {
-		return "", fmt.Errorf("%w: billingPeriod.start %q: %v", ErrInvalidManifest, m.BillingPeriod.Start, err)
+		return "", fmt.Errorf("%w: billingPeriod.start %s is not a time like 20231101T000000.000Z", ErrInvalidManifest, quoteShort(m.BillingPeriod.Start))
 	}
 	return start.UTC().Format("2006-01"), nil
 }

@@ -29,11 +29,31 @@ type RowReader interface {
 }
 
 // OpenChunk opens one data file of a delivery, the version pin names (a
-// zero pin: whatever is there). Parquet needs random access, so a Parquet
-// file is first copied to a temporary file in tmpDir (removed on Close);
-// CSV streams straight from the store.
-func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key string, pin blob.Pin, tmpDir string) (RowReader, error) {
+// zero pin: whatever is there), within lim (zero fields: DefaultLimits).
+// The file's size is checked before anything is read, and the key must
+// lie under the delivery's source. Parquet needs random access, so a
+// Parquet file is first copied to a temporary file in tmpDir (removed on
+// Close); CSV streams straight from the store.
+func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key string, pin blob.Pin, tmpDir string, lim Limits) (RowReader, error) {
 	url := d.URL(key)
+	lim = lim.orDefaults()
+	if err := UnderSource(d.Source, key); err != nil {
+		return nil, &FileError{File: d.Source.String(), Err: err}
+	}
+	size := pin.Size
+	if pin.IsZero() {
+		info, err := store.Stat(ctx, key)
+		switch {
+		case errors.Is(err, blob.ErrNotFound):
+			return nil, &FileError{File: url, Err: fmt.Errorf("%w (listed in %s; %v)", ErrChunkNotFound, d.URL(d.StableManifestKey), err)}
+		case err != nil:
+			return nil, err
+		}
+		size = info.Size
+	}
+	if size > lim.MaxObjectBytes {
+		return nil, &FileError{File: url, Err: fmt.Errorf("%w: %d bytes stored, %d at most", ErrChunkTooLarge, size, lim.MaxObjectBytes)}
+	}
 	rc, err := store.OpenPinned(ctx, key, pin)
 	switch {
 	case errors.Is(err, blob.ErrNotFound):
@@ -45,11 +65,11 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key string, p
 	}
 	switch {
 	case d.Format == FormatLegacyCSV && strings.EqualFold(d.Compression, "ZIP"):
-		tmp, err := download(rc, url, tmpDir, "chunk-*.zip")
+		tmp, err := download(rc, url, tmpDir, "chunk-*.zip", lim)
 		if err != nil {
 			return nil, err
 		}
-		r, err := openZippedCSV(tmp, url, d.Headers)
+		r, err := openZippedCSV(tmp, url, d.Headers, lim)
 		if err != nil {
 			tmp.Close()
 			os.Remove(tmp.Name())
@@ -57,14 +77,14 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key string, p
 		}
 		return &closeBoth{RowReader: r, src: tmp, remove: tmp.Name()}, nil
 	case d.Format == FormatLegacyCSV || d.Format == FormatCUR2CSV || d.Format == FormatPartnerCSV || d.Format == FormatFOCUSCSV:
-		r, err := newCSVReader(rc, url, d.Compression, d.Headers, headerMappers[d.Format])
+		r, err := newCSVReader(rc, url, d.Compression, d.Headers, headerMappers[d.Format], lim, size)
 		if err != nil {
 			rc.Close()
 			return nil, err
 		}
 		return &closeBoth{RowReader: r, src: rc}, nil
 	case d.Format == FormatCUR2Parquet || d.Format == FormatLegacyParquet || d.Format == FormatFOCUSParquet:
-		tmp, err := download(rc, url, tmpDir, "chunk-*.parquet")
+		tmp, err := download(rc, url, tmpDir, "chunk-*.parquet", lim)
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +92,7 @@ func OpenChunk(ctx context.Context, store blob.Store, d *Delivery, key string, p
 		if d.Format == FormatLegacyParquet && len(d.Originals) > 0 {
 			mapper = func(h []string) (*billing.Mapping, error) { return billing.MapAthenaHeaderOriginals(h, d.Originals) }
 		}
-		r, err := NewParquetReader(ctx, tmp, url, d.Headers, mapper)
+		r, err := newParquetReader(ctx, tmp, url, d.Headers, mapper, lim)
 		if err != nil {
 			tmp.Close()
 			os.Remove(tmp.Name())
@@ -97,23 +117,26 @@ var headerMappers = map[Format]func([]string) (*billing.Mapping, error){
 }
 
 // download copies an object to a temporary file (for formats that need
-// random access) and closes the object.
-func download(rc io.ReadCloser, url, tmpDir, pattern string) (*os.File, error) {
+// random access), no more than lim.MaxObjectBytes, and closes the object.
+func download(rc io.ReadCloser, url, tmpDir, pattern string, lim Limits) (*os.File, error) {
 	defer rc.Close()
 	tmp, err := os.CreateTemp(tmpDir, pattern)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(tmp, rc); err != nil {
+	if _, err := io.Copy(tmp, storedCap(rc, lim)); err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
+		if errors.Is(err, ErrChunkTooLarge) {
+			return nil, &FileError{File: url, Err: err}
+		}
 		return nil, fmt.Errorf("download %s: %w", url, err)
 	}
 	return tmp, nil
 }
 
 // openZippedCSV opens the one CSV inside a legacy .csv.zip chunk.
-func openZippedCSV(f *os.File, url string, wantHeader []string) (RowReader, error) {
+func openZippedCSV(f *os.File, url string, wantHeader []string, lim Limits) (RowReader, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -132,7 +155,13 @@ func openZippedCSV(f *os.File, url string, wantHeader []string) (RowReader, erro
 	if err != nil {
 		return nil, &FileError{File: url, Err: fmt.Errorf("%w: %v", ErrCorruptChunk, err)}
 	}
-	r, err := newCSVReader(entry, url+"!"+zr.File[0].Name, "", wantHeader, billing.MapLegacyHeader)
+	// The entry inflates as it is read: bound it as a gzip chunk is.
+	body := inflateCap(entry, lim, st.Size())
+	name := zr.File[0].Name
+	if len(name) > 96 {
+		name = name[:96] + "…" // the archive's own text: kept short
+	}
+	r, err := newCSVReader(body, url+"!"+name, "", wantHeader, billing.MapLegacyHeader, lim, 0)
 	if err != nil {
 		entry.Close()
 		return nil, err

@@ -2,12 +2,14 @@ package cur
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -47,7 +49,15 @@ type ParquetReader struct {
 // 18 fractional digits is rounded half-even to 18 (money.FloatText) and
 // counted in Rounded.
 func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error)) (*ParquetReader, error) {
+	return newParquetReader(ctx, f, name, wantHeader, mapHeader, DefaultLimits)
+}
+
+// newParquetReader is NewParquetReader within lim: the footer's columns
+// and column chunks are checked before any page is read, and each page's
+// header before its page.
+func newParquetReader(ctx context.Context, f *os.File, name string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error), lim Limits) (*ParquetReader, error) {
 	fail := func(err error) error { return &FileError{File: name, Err: err} }
+	lim = lim.orDefaults()
 	// A conversion holds a page of every column at once, so memory follows
 	// the source's pages, never its row groups: columns are read through
 	// a buffer (not a whole column chunk each), large PLAIN pages are
@@ -59,12 +69,23 @@ func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader [
 	props.BufferedStreamEnabled = true
 	props.BufferSize = 64 << 10
 	props.PageStreamingEnabled = true
+	// A page is held whole once decompressed (one per column being read):
+	// its header's sizes are checked before it is.
+	props.MaxCompressedPageSize = lim.MaxPageBytes
+	props.MaxUncompressedPageSize = lim.MaxPageBytes
+	if err := checkFooterSize(f); err != nil {
+		return nil, fail(err)
+	}
 	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fail(fmt.Errorf("%w: %v", ErrEmptyChunk, err))
 		}
 		return nil, fail(fmt.Errorf("%w: not a Parquet file: %v", ErrCorruptChunk, err))
+	}
+	if err := checkFooter(pf, lim); err != nil {
+		pf.Close()
+		return nil, fail(err)
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: parquetBatchRows}, memory.DefaultAllocator)
 	if err != nil {
@@ -97,6 +118,66 @@ func NewParquetReader(ctx context.Context, f *os.File, name string, wantHeader [
 	return &ParquetReader{file: name, pf: pf, rr: rr, mapping: mapping}, nil
 }
 
+// maxFooterBytes bounds a Parquet footer, read and decoded whole before
+// anything else: real ones are KiB to a few MiB, even with thousands of
+// columns and many row groups.
+const maxFooterBytes = 64 << 20
+
+// checkFooterSize reads the footer's length from the file's last 8 bytes
+// (its length, then "PAR1") and refuses one over maxFooterBytes before
+// the footer is read. Anything else odd is left to the Parquet reader.
+func checkFooterSize(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil || st.Size() < 12 {
+		return nil
+	}
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], st.Size()-8); err != nil {
+		return nil
+	}
+	if n := binary.LittleEndian.Uint32(tail[:4]); string(tail[4:]) == "PAR1" && n > maxFooterBytes {
+		return fmt.Errorf("%w: a footer of %d bytes, %d at most", ErrChunkTooLarge, n, maxFooterBytes)
+	}
+	return nil
+}
+
+// checkFooter checks what a Parquet footer declares before anything it
+// points to is read: the number of columns, and each column chunk's size
+// (uncompressed, and stored: no more than the file holds).
+func checkFooter(pf *file.Reader, lim Limits) error {
+	md := pf.MetaData()
+	if n := md.Schema.NumColumns(); n > lim.MaxFields {
+		return fmt.Errorf("%w: %d columns, %d at most", ErrChunkTooLarge, n, lim.MaxFields)
+	}
+	for i := range md.NumRowGroups() {
+		rg := md.RowGroup(i)
+		for j := range rg.NumColumns() {
+			cc, err := rg.ColumnChunk(j)
+			if err != nil {
+				return fmt.Errorf("%w: row group %d column %d: %v", ErrCorruptChunk, i, j, err)
+			}
+			switch {
+			case cc.TotalUncompressedSize() > lim.MaxColumnChunkBytes:
+				return fmt.Errorf("%w: row group %d column %d declares %d bytes uncompressed, %d at most",
+					ErrChunkTooLarge, i, j, cc.TotalUncompressedSize(), lim.MaxColumnChunkBytes)
+			case cc.TotalCompressedSize() < 0 || cc.TotalCompressedSize() > pf.MetaData().GetSourceFileSize():
+				return fmt.Errorf("%w: row group %d column %d declares %d bytes stored, more than the file's %d",
+					ErrCorruptChunk, i, j, cc.TotalCompressedSize(), pf.MetaData().GetSourceFileSize())
+			}
+		}
+	}
+	return nil
+}
+
+// pageError names a page over the limits: arrow-go checks each page
+// header against them and says so.
+func pageError(err error) error {
+	if strings.Contains(err.Error(), "exceeds configured limit") {
+		return fmt.Errorf("%w: %v", ErrChunkTooLarge, err)
+	}
+	return fmt.Errorf("%w: %v", ErrCorruptChunk, err)
+}
+
 // sameColumns compares column lists as sets: Parquet files keep their own order.
 func sameColumns(want, got []string) bool {
 	if len(want) != len(got) {
@@ -119,7 +200,7 @@ func (p *ParquetReader) Next(rec *billing.Record) error {
 	for p.batch == nil || p.row >= int(p.batch.NumRows()) {
 		if !p.rr.Next() {
 			if err := p.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-				return &FileError{File: p.file, Line: p.rows + 1, Err: fmt.Errorf("%w: %v", ErrCorruptChunk, err)}
+				return &FileError{File: p.file, Line: p.rows + 1, Err: pageError(err)}
 			}
 			return io.EOF
 		}

@@ -144,7 +144,10 @@ func partnerDelivery(ctx context.Context, store blob.Store, src blob.Location, p
 	for _, k := range keys {
 		i := strings.Index(k, partnerData)
 		if i < 0 || !strings.Contains(k, "/"+folder+"/") {
-			return nil, &FileError{File: url, Err: fmt.Errorf("%w: %q is not under %s<account>/%s/", ErrInvalidManifest, k, partnerData, folder)}
+			return nil, &FileError{File: url, Err: fmt.Errorf("%w: %s is not under %s<account>/%s/", ErrInvalidManifest, quoteShort(k), partnerData, folder)}
+		}
+		if err := checkManifestKey(k[i:]); err != nil {
+			return nil, &FileError{File: url, Err: err}
 		}
 		// The <account> folder may be a linked account; the payer comes
 		// from the manifest or, failing that, from the rows.

@@ -46,6 +46,7 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 type ChunkReader struct {
 	file    string
 	gz      *gzip.Reader
+	body    io.Reader // what gz inflates to, bounded
 	csv     *csvReader
 	mapping *billing.Mapping
 	line    int
@@ -56,17 +57,24 @@ type ChunkReader struct {
 // wantHeader, when not nil, is the manifest's column list, which the
 // chunk's header must equal. file names the chunk in errors.
 func NewChunkReader(r io.Reader, file, compression string, wantHeader []string) (*ChunkReader, error) {
-	return newCSVReader(r, file, compression, wantHeader, billing.MapLegacyHeader)
+	return newCSVReader(r, file, compression, wantHeader, billing.MapLegacyHeader, DefaultLimits, 0)
 }
 
 // NewCUR2CSVReader opens a CUR 2.0 (Data Exports) CSV file: snake_case
 // headers, map columns as JSON objects.
 func NewCUR2CSVReader(r io.Reader, file, compression string, wantHeader []string) (*ChunkReader, error) {
-	return newCSVReader(r, file, compression, wantHeader, billing.MapCUR2Header)
+	return newCSVReader(r, file, compression, wantHeader, billing.MapCUR2Header, DefaultLimits, 0)
 }
 
-func newCSVReader(r io.Reader, file, compression string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error)) (*ChunkReader, error) {
+// newCSVReader opens a CSV chunk of stored bytes (0: unknown, or an
+// archive's entry, bounded by its caller), bounded by lim: the stored
+// bytes, what they inflate to, and each record.
+func newCSVReader(r io.Reader, file, compression string, wantHeader []string, mapHeader func([]string) (*billing.Mapping, error), lim Limits, stored int64) (*ChunkReader, error) {
 	c := &ChunkReader{file: file}
+	lim = lim.orDefaults()
+	if stored > 0 { // a file of the store, not an archive's entry
+		r = storedCap(r, lim)
+	}
 	src := bufio.NewReaderSize(r, 1<<20)
 	switch compression {
 	case "GZIP", "gzip":
@@ -77,13 +85,14 @@ func newCSVReader(r io.Reader, file, compression string, wantHeader []string, ma
 			}
 			return nil, c.fail(0, fmt.Errorf("%w: %v", ErrCorruptChunk, err))
 		}
-		c.gz = gz
-		c.csv = newCSVReaderFast(&lineLimiter{r: gz, max: MaxLineBytes})
+		c.gz, c.body = gz, inflateCap(gz, lim, stored)
+		c.csv = newCSVReaderFast(&lineLimiter{r: c.body, max: MaxLineBytes})
 	case "", "NONE", "none", "TEXT_OR_CSV":
 		c.csv = newCSVReaderFast(&lineLimiter{r: src, max: MaxLineBytes})
 	default:
 		return nil, c.fail(0, fmt.Errorf("%w %q (want GZIP)", ErrUnsupportedCompression, compression))
 	}
+	c.csv.maxRecord, c.csv.maxFields = lim.MaxRecordBytes, lim.MaxFields
 	header, err := c.csv.Read()
 	c.line = 1
 	if errors.Is(err, io.EOF) {
@@ -146,8 +155,14 @@ func (c *ChunkReader) readError(err error) error {
 	// Damaged gzip often inflates to garbage before the checksum fails, so
 	// a CSV error may really be a corrupt file: read on to find out.
 	var pe *csv.ParseError
+	switch {
+	case errors.Is(err, ErrRecordTooLarge) && errors.As(err, &pe):
+		return c.fail(pe.StartLine, pe.Err) // no draining: the rest may be as large
+	case errors.Is(err, ErrDecompressionBomb), errors.Is(err, ErrChunkTooLarge):
+		return c.fail(c.line+1, unwrapParse(err))
+	}
 	if errors.As(err, &pe) && c.gz != nil {
-		if _, drainErr := io.Copy(io.Discard, c.gz); drainErr != nil && isCompressionError(drainErr) {
+		if _, drainErr := io.Copy(io.Discard, c.body); drainErr != nil && isCompressionError(drainErr) {
 			return c.fail(pe.Line, fmt.Errorf("%w: %v (truncated or damaged gzip)", ErrCorruptChunk, drainErr))
 		}
 	}
@@ -165,6 +180,16 @@ func (c *ChunkReader) readError(err error) error {
 	}
 }
 
+// unwrapParse drops a *csv.ParseError's wrapping of a read error: the
+// line is said by the FileError.
+func unwrapParse(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) && pe.Err != nil {
+		return pe.Err
+	}
+	return err
+}
+
 func isCompressionError(err error) bool {
 	var fe flate.CorruptInputError
 	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &fe)
@@ -176,7 +201,8 @@ func headerDiff(want, got []string) string {
 	}
 	for i := range want {
 		if want[i] != got[i] {
-			return fmt.Sprintf("column %d is %q, manifest says %q", i+1, got[i], want[i])
+			// Names cut short: a message carries no more of a file than that.
+			return fmt.Sprintf("column %d is %s, manifest says %s", i+1, quoteShort(got[i]), quoteShort(want[i]))
 		}
 	}
 	return "headers differ"

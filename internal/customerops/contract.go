@@ -19,7 +19,17 @@ const (
 	GetPricebook   = "get_pricebook"   // Period; answer: the version in force
 	VerifyExport   = "verify_export"   // Body: reseller.Destination; answer: export.VerifyResult
 	UnassignedCost = "unassigned_cost" // Period; answer: usage of accounts no customer owns
+	ClaimPayer     = "claim_payer"     // Body: PayerClaim; answer: reseller.PayerClaim; another customer's payer is ErrTypeConflict
+	ReleasePayer   = "release_payer"   // Body: PayerClaim; drops the customer's claim whose registration did not go ahead
 )
+
+// PayerClaim is the body of ClaimPayer and ReleasePayer.
+type PayerClaim struct {
+	PayerAccountID string `json:"payer_account_id"`
+	// Takeover moves a payer another customer held (an unscoped
+	// operator registering it again).
+	Takeover bool `json:"takeover,omitempty"`
+}
 
 // Failure types the activity reports, for the gateway's status codes.
 const (

@@ -284,24 +284,48 @@ func (s Spec) appendRow(buf []byte, r *Row) []byte {
 		blendedCost = r.Resale.String()
 		unblendedCost = blendedCost
 	}
-	fields := [...]string{
+	// Text cells come from AWS and from customers (tags, descriptions,
+	// names) and are neutralised; dates and amounts are ours and printed
+	// as they are, so a negative amount stays a number.
+	text := [...]string{
 		r.InvoiceID, r.PayerAccountID, r.LinkedAccountID, recordType, r.RecordID,
 		r.ProductName, r.RateID, r.SubscriptionID, r.PricingPlanID, r.UsageType,
 		r.Operation, r.AvailabilityZone, r.ReservedInstance, r.ItemDescription,
-		formatDate(r.UsageStartDate), formatDate(r.UsageEndDate), r.UsageQuantity.String(),
-		blendedRate, blendedCost, unblendedRate, unblendedCost, r.ResourceID,
 	}
-	for i, f := range fields {
+	for i, f := range text {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
+		buf = appendText(buf, f)
+	}
+	for _, f := range [...]string{
+		formatDate(r.UsageStartDate), formatDate(r.UsageEndDate), r.UsageQuantity.String(),
+		blendedRate, blendedCost, unblendedRate, unblendedCost,
+	} {
+		buf = append(buf, ',')
 		buf = appendQuoted(buf, f)
 	}
+	buf = append(buf, ',')
+	buf = appendText(buf, r.ResourceID)
 	for _, k := range s.TagKeys {
 		buf = append(buf, ',')
-		buf = appendQuoted(buf, r.Tags[k])
+		buf = appendText(buf, r.Tags[k])
 	}
 	return append(buf, '\n')
+}
+
+// formulaTriggers are the first characters that make a spreadsheet read
+// a cell as a formula (OWASP's CSV injection list).
+const formulaTriggers = "=+-@\t\r"
+
+// appendText appends a text cell, quoted, with a single quote in front
+// when it starts like a formula: a tag value "=HYPERLINK(…)" opens as the
+// text it is, never as a formula, in Excel, Sheets and LibreOffice.
+func appendText(buf []byte, s string) []byte {
+	if s != "" && strings.IndexByte(formulaTriggers, s[0]) >= 0 {
+		s = "'" + s
+	}
+	return appendQuoted(buf, s)
 }
 
 func appendHeader(buf []byte, cols []string) []byte {
@@ -309,7 +333,7 @@ func appendHeader(buf []byte, cols []string) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendQuoted(buf, c)
+		buf = appendText(buf, c) // tag columns are named by customers' keys
 	}
 	return append(buf, '\n')
 }

@@ -496,3 +496,41 @@ func TestVerifyLocal(t *testing.T) {
 	assert.Equal(t, ReasonPermission, ve.Reason)
 	assert.Equal(t, StepPut, ve.Step)
 }
+
+// TestFormulaCellsNeutralised: text cells (tags, descriptions, names, a
+// tag column's name) that a spreadsheet would run as a formula get a
+// leading single quote; amounts, negative ones included, stay numbers.
+func TestFormulaCellsNeutralised(t *testing.T) {
+	store := blob.NewLocal(t.TempDir())
+	tag := "user:=cmd"
+	spec := Spec{AccountID: "999999999999", Period: "2024-03", Mode: AtCost, TagKeys: []string{"user:Name", tag}}
+	rows := sampleRows(1)
+	rows[0].ItemDescription = `=HYPERLINK("http://x","y")`
+	rows[0].ResourceID = "@SUM(A1:A9)"
+	rows[0].UsageType = "+1+2"
+	rows[0].Operation = "-2+3"
+	rows[0].ProductName = "\tTab"
+	rows[0].AvailabilityZone = "\rCR"
+	rows[0].Tags = map[string]string{"user:Name": "=1+1", tag: "plain -not a formula"}
+	rows[0].UnBlendedCost, rows[0].BlendedCost, rows[0].UsageQuantity = amt("-3.5"), amt("-0.25"), amt("-1")
+	m := writeAll(t, store, spec, rows)
+	recs := readCSV(t, store, m.Files[0], false)
+	head, rec := recs[0], recs[1]
+	assert.Equal(t, `'=HYPERLINK("http://x","y")`, rec[13])
+	assert.Equal(t, "'@SUM(A1:A9)", rec[21])
+	assert.Equal(t, "'+1+2", rec[9])
+	assert.Equal(t, "'-2+3", rec[10])
+	assert.Equal(t, "'\tTab", rec[5])
+	assert.Equal(t, "'\rCR", rec[11])
+	assert.Equal(t, "'=1+1", rec[22])
+	assert.Equal(t, "plain -not a formula", rec[23])
+	assert.Equal(t, "user:=cmd", head[23], "a name with the trigger inside is left alone")
+	assert.Equal(t, []string{"-1", "-3.5"}, []string{rec[16], rec[20]}, "amounts are numbers, never quoted")
+	assert.Equal(t, "-0.25", rec[18])
+	assert.Equal(t, "999999999999", rec[1])
+
+	spec.TagKeys = []string{"=HYPERLINK(1)"}
+	rows[0].Tags = nil
+	m = writeAll(t, store, spec, rows[:1])
+	assert.Equal(t, "'=HYPERLINK(1)", readCSV(t, store, m.Files[0], false)[0][22], "a tag column named by a customer's key")
+}

@@ -47,6 +47,12 @@ const (
 	ErrTypeInvalidAccess          = "InvalidAccess" // payer credentials the worker cannot build
 	ErrTypeAccessDenied           = "AccessDenied"  // the store refused the credentials used
 	ErrTypeBucketNotFound         = "BucketNotFound"
+	// A data file past the worker's bounds (cur.Limits): one record too
+	// large or too wide, a file too large to download (or a Parquet file
+	// whose column chunks or pages are), a chunk that inflates too far.
+	ErrTypeRecordTooLarge    = "RecordTooLarge"
+	ErrTypeChunkTooLarge     = "ChunkTooLarge"
+	ErrTypeDecompressionBomb = "DecompressionBomb"
 	// ErrTypeDeliveryChanged is the one failure type about the source that
 	// is not final: AWS rewrote the delivery while it was read, and the
 	// workflow locates it again and starts over (a bounded number of times).

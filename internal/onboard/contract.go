@@ -41,6 +41,9 @@ type SetupProblem struct {
 // CheckSetupResult lists the problems; none means the onboarding can go on.
 type CheckSetupResult struct {
 	Problems []SetupProblem `json:"problems,omitempty"`
+	// Refused names the registration's fields no worker setting can make
+	// acceptable (field -> why), e.g. a payer that is costlake's own account.
+	Refused map[string]string `json:"refused,omitempty"`
 }
 
 // PublishStackTemplateInput asks for the customer stack of a registration.
@@ -65,6 +68,10 @@ type DescribeCustomerStackInput struct {
 	Access    payer.Access
 	StackName string
 	Region    string
+	// PayerAccountID and CustomerID name the role session, so the
+	// customer's CloudTrail shows who costlake acted for.
+	PayerAccountID string `json:",omitempty"`
+	CustomerID     string `json:",omitempty"`
 }
 
 // Stack statuses that end a deployment, as CloudFormation names them.

@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/payer"
 )
 
@@ -22,6 +26,63 @@ type Destination struct {
 	// price, not the reseller's cost).
 	Mode string `json:"mode,omitempty"`
 	Gzip bool   `json:"gzip,omitempty"`
+	// OperatorOverride: an unscoped operator vouches for a destination
+	// that has no role of the customer's (S3) or ownership proof (GCS),
+	// or is a folder on the worker; it is then written with the worker's
+	// own credentials.
+	OperatorOverride bool `json:"operator_override,omitempty"`
+}
+
+// OwnershipFile is the object a customer writes under a gs:// export
+// prefix to prove the bucket is theirs: its first line is the customer's
+// ID. costlake only reads it; no export ever writes it.
+const OwnershipFile = "costlake-owner.txt"
+
+// FieldErrors checks a destination as it is saved; keys are JSON field
+// names under "export". It cannot see the bucket: the worker proves a
+// gs:// destination's ownership and refuses its own buckets when it
+// stores the record and again before each export.
+func (d Destination) FieldErrors() map[string]string {
+	f := map[string]string{}
+	loc, err := blob.ParseLocation(d.URL)
+	switch {
+	case err != nil:
+		f["url"] = "s3://bucket/prefix or gs://bucket/prefix"
+	case loc.Scheme == "file" && !d.OperatorOverride:
+		f["url"] = "a folder on the worker needs operator_override; customers' exports go to s3:// or gs://"
+	case loc.Scheme == "s3" && d.Access == nil && !d.OperatorOverride:
+		f["access"] = "required for s3://: the customer's role costlake assumes to write (assume_role or web_identity); or operator_override to write with the worker's own credentials"
+	}
+	if d.Mode != "" && d.Mode != "at_cost" && d.Mode != "at_resale" {
+		f["mode"] = `"at_cost" or "at_resale"`
+	}
+	if a := d.Access; a != nil {
+		if err == nil && loc.Scheme != "s3" {
+			f["access"] = "S3 only: gs:// destinations are written with the worker's Google identity, which the customer grants on the bucket"
+		} else {
+			for k, v := range a.FieldErrors() {
+				f["access."+k] = v
+			}
+			if a.Mode == payer.AccessKeys && !d.OperatorOverride {
+				f["access.mode"] = "an export destination needs the customer's role (assume_role or web_identity); access_keys live on the worker and need operator_override"
+			}
+		}
+	}
+	return f
+}
+
+// Validate returns an ErrInvalid error naming every bad field.
+func (d Destination) Validate() error {
+	f := d.FieldErrors()
+	if len(f) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(f))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = "export." + k + ": " + f[k]
+	}
+	return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(parts, "; "))
 }
 
 // Customer is a reseller's customer.

@@ -25,6 +25,8 @@ var (
 	ErrClosed = errors.New("billing cycle closed")
 	// ErrNotFound: no such record.
 	ErrNotFound = errors.New("not found")
+	// ErrInvalid: a record costlake cannot use (a destination's fields).
+	ErrInvalid = errors.New("invalid")
 )
 
 // AllAccounts stands for every account of a payer: the customer owns the
@@ -83,7 +85,7 @@ var schema = []string{
 // Open creates the tables when missing.
 func Open(ctx context.Context, db *sql.DB, postgres bool) (*Store, error) {
 	s := &Store{db: db, postgres: postgres}
-	for _, stmt := range schema {
+	for _, stmt := range slices.Concat(schema, payerSchema) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("create reseller tables: %w", err)
 		}

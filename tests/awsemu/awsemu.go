@@ -11,10 +11,11 @@
 //	Cost and Usage Reports       awsJson1_1               X-Amz-Target AWSOrigamiServiceGatewayService.<Op>
 //	BCM Data Exports             awsJson1_1               X-Amz-Target AWSBillingAndCostManagementDataExports.<Op>
 //	Cost Explorer                awsJson1_1               X-Amz-Target AWSInsightsIndexService.<Op>
+//	STS                          awsQuery (form in, XML)  Action=<Op> (see sts.go: roles are enforced)
 //
 // Every request must carry a SigV4 Authorization header whose credential
 // scope names the right service (organizations, cloudformation, cur,
-// bcm-data-exports, ce); signatures are not verified. Every request is
+// bcm-data-exports, ce, sts); signatures are not verified. Every request is
 // recorded as a [Call] with the access key ID that signed it.
 //
 // Point a client at the emulator with [Server.Config], or with
@@ -101,6 +102,7 @@ type Server struct {
 	cur   curState
 	bcm   bcmState
 	costs ceState
+	sts   stsState
 }
 
 type fault struct {
@@ -301,6 +303,7 @@ type service struct {
 	xmlNamespace string // Query protocol response namespace
 	accessDenied string // error code IAM denials use
 	ops          map[string]handler
+	unsigned     map[string]bool // operations AWS serves without a signature
 	// guard, if set, runs before every operation (e.g. "not in an organization").
 	guard func(s *Server, r *request) *apiError
 }
@@ -355,6 +358,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	scope, authErr := parseAuthorization(r.Header.Get("Authorization"), svc.signingName)
+	if svc.unsigned[req.Operation] && r.Header.Get("Authorization") == "" {
+		authErr = nil
+	}
 	req.Service = svc.signingName
 	req.AccessKeyID, req.Region = scope.accessKeyID, scope.region
 
