@@ -26,13 +26,13 @@ func TestFileLocationsNeedARoot(t *testing.T) {
 			t.Fatalf("want a non-retryable %s, got %v", want, err)
 		}
 	}
-	_, _, err := a.openSource(ctx, "file://"+dir, nil)
+	_, _, err := a.openSource(ctx, "file://"+dir, nil, "")
 	requireType(err, ingest.ErrTypeInvalidSource)
 	_, err = a.openDestination(ctx, "file://"+dir, nil)
 	requireType(err, cycle.ErrTypeDestination)
 
 	a.Blobs = blob.Opener{FileRoots: []string{dir}}
-	if _, _, err := a.openSource(ctx, "file://"+dir+"/cur/report", nil); err != nil {
+	if _, _, err := a.openSource(ctx, "file://"+dir+"/cur/report", nil, ""); err != nil {
 		t.Fatalf("a source under the root: %v", err)
 	}
 	if _, err := a.openDestination(ctx, "file://"+dir+"/exports", nil); err != nil {
