@@ -13,6 +13,7 @@ import (
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/export"
+	"github.com/costlake/costlake/tests/awsemu"
 )
 
 // TestCustomersThroughTheGateway: an operator describes customers, assigns
@@ -39,6 +40,9 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	// Exports go through the customer's role (MinIO's STS here), never to
 	// costlake's own buckets.
 	const role = `"access":{"mode":"assume_role","role_arn":"arn:aws:iam::131987654321:role/costlake-export","external_id":"acme-export"}`
+	e.emu.PutRole(awsemu.Role{ARN: "arn:aws:iam::131987654321:role/costlake-export",
+		TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + testPrincipal + `"},"Action":["sts:AssumeRole","sts:SetSourceIdentity"],"Condition":{"StringEquals":{"sts:ExternalId":"acme-export"}}}]}`,
+		Policies:    []string{`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:PutObject","s3:GetObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::acme-exports/aws/*"},{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::acme-exports"}]}`}})
 	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme", `{"name":"Acme","export":{"url":"s3://acme-exports/aws","mode":"at_resale",`+role+`}}`, nil))
 	require.Equal(t, http.StatusBadRequest, e.operator.do("PUT", "/v1/customers/acme", `{"export":{"url":"ftp://x","mode":"cheap"}}`, &body))
 	require.Contains(t, body.Error.Fields, "export.url")
