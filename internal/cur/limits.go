@@ -56,31 +56,22 @@ var DefaultLimits = Limits{
 // orDefaults fills the limits left zero with DefaultLimits'.
 func (l Limits) orDefaults() Limits {
 	d := DefaultLimits
-	if l.MaxObjectBytes > 0 {
-		d.MaxObjectBytes = l.MaxObjectBytes
-	}
-	if l.MaxDecompressedBytes > 0 {
-		d.MaxDecompressedBytes = l.MaxDecompressedBytes
-	}
-	if l.MaxDecompressionRatio > 0 {
-		d.MaxDecompressionRatio = l.MaxDecompressionRatio
-	}
-	if l.DecompressionFloor > 0 {
-		d.DecompressionFloor = l.DecompressionFloor
-	}
-	if l.MaxRecordBytes > 0 {
-		d.MaxRecordBytes = l.MaxRecordBytes
-	}
-	if l.MaxFields > 0 {
-		d.MaxFields = l.MaxFields
-	}
-	if l.MaxColumnChunkBytes > 0 {
-		d.MaxColumnChunkBytes = l.MaxColumnChunkBytes
-	}
-	if l.MaxPageBytes > 0 {
-		d.MaxPageBytes = l.MaxPageBytes
-	}
+	setPositive(&d.MaxObjectBytes, l.MaxObjectBytes)
+	setPositive(&d.MaxDecompressedBytes, l.MaxDecompressedBytes)
+	setPositive(&d.MaxDecompressionRatio, l.MaxDecompressionRatio)
+	setPositive(&d.DecompressionFloor, l.DecompressionFloor)
+	setPositive(&d.MaxRecordBytes, l.MaxRecordBytes)
+	setPositive(&d.MaxFields, l.MaxFields)
+	setPositive(&d.MaxColumnChunkBytes, l.MaxColumnChunkBytes)
+	setPositive(&d.MaxPageBytes, l.MaxPageBytes)
 	return d
+}
+
+// setPositive sets *dst to v when v is a positive limit.
+func setPositive[T int | int64](dst *T, v T) {
+	if v > 0 {
+		*dst = v
+	}
 }
 
 // inflateBound is what a chunk of stored bytes (0: unknown) may inflate
