@@ -156,21 +156,11 @@ func (g *GCS) Put(ctx context.Context, key string, r io.Reader) error {
 }
 
 func (g *GCS) List(ctx context.Context, prefix string) ([]Info, error) {
-	q := &storage.Query{Prefix: prefix}
-	if err := q.SetAttrSelection([]string{"Name", "Size", "Etag", "MD5", "Updated", "Generation"}); err != nil {
-		return nil, err
-	}
 	var out []Info
-	it := g.handle.Objects(ctx, q)
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, g.wrap(err, "list", prefix)
-		}
-		out = append(out, gcsInfo(a))
+	err := g.objects(ctx, &storage.Query{Prefix: prefix}, []string{"Name", "Size", "Etag", "MD5", "Updated", "Generation"},
+		func(a *storage.ObjectAttrs) { out = append(out, gcsInfo(a)) })
+	if err != nil {
+		return nil, err
 	}
 	// GCS lists in key order already; sorting keeps the contract for
 	// emulators that do not.
@@ -179,26 +169,35 @@ func (g *GCS) List(ctx context.Context, prefix string) ([]Info, error) {
 }
 
 func (g *GCS) Folders(ctx context.Context, prefix string) ([]string, error) {
-	q := &storage.Query{Prefix: prefix, Delimiter: "/"}
-	if err := q.SetAttrSelection([]string{"Name"}); err != nil {
+	var out []string
+	err := g.objects(ctx, &storage.Query{Prefix: prefix, Delimiter: "/"}, []string{"Name"}, func(a *storage.ObjectAttrs) {
+		if a.Prefix != "" { // a folder; objects directly under prefix have Name
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(a.Prefix, prefix), "/"))
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
-	var out []string
+	sort.Strings(out)
+	return out, nil
+}
+
+// objects runs fn on every entry q lists, reading only attrs.
+func (g *GCS) objects(ctx context.Context, q *storage.Query, attrs []string, fn func(*storage.ObjectAttrs)) error {
+	if err := q.SetAttrSelection(attrs); err != nil {
+		return err
+	}
 	it := g.handle.Objects(ctx, q)
 	for {
 		a, err := it.Next()
 		if errors.Is(err, iterator.Done) {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, g.wrap(err, "list", prefix)
+			return g.wrap(err, "list", q.Prefix)
 		}
-		if a.Prefix != "" { // a folder; objects directly under prefix have Name
-			out = append(out, strings.TrimSuffix(strings.TrimPrefix(a.Prefix, prefix), "/"))
-		}
+		fn(a)
 	}
-	sort.Strings(out)
-	return out, nil
 }
 
 func (g *GCS) Delete(ctx context.Context, key string) error {
