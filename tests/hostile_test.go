@@ -87,19 +87,7 @@ func hostileChunk(t *testing.T, header []string, mib int) []byte {
 // table keeps its good period.
 func TestHostileDeliveriesAreBounded(t *testing.T) {
 	s := newStack(t, true)
-	bucket := s.minio.CreateBucket(t, "hostile-cur")
-	good, records := sampleDelivery(t, "good", "20231203T000000Z")
-	good.upload(t, bucket, "hostile-cur")
-	_, err := s.ingest("s3://hostile-cur/cur/good", "2023-11")
-	require.NoError(t, err)
-	snap, files := s.currentSnapshot(), s.dataFiles()
-	wantRows, wantCosts := sourceTotals(t, records)
-	keepsTable := func(t *testing.T) {
-		require.Equal(t, snap, s.currentSnapshot(), "the table must keep its last good snapshot")
-		require.ElementsMatch(t, files, s.dataFiles(), "no files may be left behind")
-		gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
-		requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
-	}
+	bucket, keepsTable := s.goodPeriod(t, "hostile-cur")
 
 	t.Run("quoted field of 512 MiB", func(t *testing.T) {
 		d, _ := sampleDelivery(t, "bomb", "20231204T000000Z")

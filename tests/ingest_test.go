@@ -98,13 +98,7 @@ func TestIngestSampleFromMinIO(t *testing.T) {
 // error saying which file, and the table and its files stay as they were.
 func TestIngestBadInputKeepsTable(t *testing.T) {
 	s := newStack(t, true)
-	bucket := s.minio.CreateBucket(t, "bad-cur")
-	good, records := sampleDelivery(t, "good", "20231203T000000Z")
-	good.upload(t, bucket, "bad-cur")
-	_, err := s.ingest("s3://bad-cur/cur/good", "2023-11")
-	require.NoError(t, err)
-	snap, files := s.currentSnapshot(), s.dataFiles()
-	wantRows, wantCosts := sourceTotals(t, records)
+	bucket, keepsTable := s.goodPeriod(t, "bad-cur")
 
 	cases := []struct {
 		name     string
@@ -180,11 +174,29 @@ func TestIngestBadInputKeepsTable(t *testing.T) {
 			for _, w := range c.wantIn {
 				require.Contains(t, msg, w)
 			}
-			require.Equal(t, snap, s.currentSnapshot(), "the table must keep its last good snapshot")
-			require.ElementsMatch(t, files, s.dataFiles(), "no files may be left behind")
-			gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
-			requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
+			keepsTable(t)
 		})
+	}
+}
+
+// goodPeriod creates bucket and ingests the sample delivery into it as
+// 2023-11's good data; keepsTable checks that the table still holds
+// exactly that: its snapshot, its files, and the source's totals.
+func (s *stack) goodPeriod(t *testing.T, bucket string) (store *blob.S3, keepsTable func(t *testing.T)) {
+	t.Helper()
+	store = s.minio.CreateBucket(t, bucket)
+	good, records := sampleDelivery(t, "good", "20231203T000000Z")
+	good.upload(t, store, bucket)
+	_, err := s.ingest("s3://"+bucket+"/cur/good", "2023-11")
+	require.NoError(t, err)
+	snap, files := s.currentSnapshot(), s.dataFiles()
+	wantRows, wantCosts := sourceTotals(t, records)
+	return store, func(t *testing.T) {
+		t.Helper()
+		require.Equal(t, snap, s.currentSnapshot(), "the table must keep its last good snapshot")
+		require.ElementsMatch(t, files, s.dataFiles(), "no files may be left behind")
+		gotRows, gotCosts := s.tableTotals(samplePayer, "2023-11")
+		requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
 	}
 }
 
