@@ -56,21 +56,17 @@ func CrawlInputFor(st OnboardingState) CrawlPayerInput {
 		CustomerID:         reg.CustomerID,
 		Source:             reg.Export.Source(),
 		Access:             *bucketAccess(reg),
-		Accounts:           accountPolicy(st),
+		Accounts:           accountPolicy(reg),
 		ActiveSince:        st.ActivatedAt,
 		CostExplorer:       reg.Export.Type == payer.CostExplorer,
 		Export:             knownExport(reg.Export),
 	}
 }
 
-// accountPolicy is which usage accounts a payer's ingestions keep: a
-// member account onboarded alone keeps its own rows only, whatever its
-// bucket holds.
-func accountPolicy(st OnboardingState) ingest.AccountPolicy {
-	reg := st.Registration
-	if st.BillPayerAccountID != "" {
-		return ingest.AccountPolicy{ConnectedOnly: true, Connected: []string{reg.PayerAccountID}}
-	}
+// accountPolicy is which usage accounts a payer's ingestions keep, as
+// registered (IngestBillingPeriod narrows it to the member itself for a
+// member account onboarded alone).
+func accountPolicy(reg payer.Registration) ingest.AccountPolicy {
 	return ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts}
 }
 

@@ -527,7 +527,7 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		PayerAccountID:     reg.PayerAccountID,
 		BillPayerAccountID: o.state.BillPayerAccountID,
 		Access:             bucketAccess(reg),
-		Accounts:           accountPolicy(o.state),
+		Accounts:           accountPolicy(reg),
 	}
 	id := IngestWorkflowID(reg.PayerAccountID, in.Source, in.Period)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
