@@ -22,13 +22,6 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
-// CustomerView is what GetCustomer answers.
-type CustomerView struct {
-	reseller.Customer
-	Period   string                `json:"period"`
-	Accounts []reseller.Assignment `json:"accounts"`
-}
-
 // UnassignedView is what UnassignedCost answers: per payer, the usage of
 // accounts that no customer owns in the period.
 type UnassignedView struct {
@@ -96,16 +89,11 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 		}
 		answer = c
 	case customerops.GetCustomer:
-		c, err := a.Reseller.CustomerOf(ctx, r.CustomerID)
-		if err != nil && !errors.Is(err, reseller.ErrNotFound) {
-			return nil, err
-		}
-		accts, err := a.Reseller.CustomerAccounts(ctx, r.CustomerID, r.Period)
+		v, err := a.Reseller.View(ctx, r.CustomerID, r.Period)
 		if err != nil {
 			return nil, err
 		}
-		c.ID = r.CustomerID
-		answer = CustomerView{Customer: c, Period: r.Period, Accounts: accts}
+		answer = v
 	case customerops.SetAccounts:
 		var ch customerops.AccountsChange
 		if err := decodeStrictJSON(r.Body, &ch); err != nil {
@@ -122,7 +110,7 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 		if err != nil {
 			return nil, err
 		}
-		answer = CustomerView{Customer: reseller.Customer{ID: r.CustomerID}, Period: ch.EffectiveFrom, Accounts: accts}
+		answer = reseller.CustomerView{Customer: reseller.Customer{ID: r.CustomerID}, Period: ch.EffectiveFrom, Accounts: accts}
 	case customerops.PutPricebook:
 		p, err := pricing.Decode(r.Body)
 		if err != nil {

@@ -75,6 +75,16 @@ func (s *Server) customerOp(c echo.Context, r customerops.Request, change bool) 
 	return out, nil
 }
 
+// recordsError answers a direct read of the records as the worker's
+// ManageCustomer answers it: a missing record is 404 with the store's
+// message, anything else a 500 logged by handleError.
+func recordsError(err error) error {
+	if errors.Is(err, reseller.ErrNotFound) {
+		return &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: err.Error()}}
+	}
+	return fmt.Errorf("read the reseller records: %w", err)
+}
+
 // customerFor checks the route's customer ID and what the key may do with
 // it: scoped keys read their own customer only; changes need an unscoped
 // operator key (pricebooks and assignments are the reseller's business).
@@ -160,6 +170,13 @@ func (s *Server) handleGetCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.records != nil {
+		v, err := s.records.View(c.Request().Context(), id, period)
+		if err != nil {
+			return recordsError(err)
+		}
+		return c.JSON(http.StatusOK, v)
+	}
 	out, err := s.customerOp(c, customerops.Request{Kind: customerops.GetCustomer, CustomerID: id, Period: period}, false)
 	if err != nil {
 		return err
@@ -240,6 +257,13 @@ func (s *Server) handleGetPricebook(c echo.Context) error {
 	period, err := s.periodParam(c)
 	if err != nil {
 		return err
+	}
+	if s.records != nil {
+		pv, err := s.records.PricebookFor(c.Request().Context(), id, period)
+		if err != nil {
+			return recordsError(err)
+		}
+		return c.JSON(http.StatusOK, pv)
 	}
 	out, err := s.customerOp(c, customerops.Request{Kind: customerops.GetPricebook, CustomerID: id, Period: period}, false)
 	if err != nil {

@@ -1,9 +1,12 @@
 // Package gateway is costlake's HTTP API (Echo). It validates requests and
-// talks to Temporal through its client only; it never reads billing data.
+// talks to Temporal through its client; it reads the reseller's records
+// (customers, pricebooks) through a read-only connection when it has one,
+// and never reads billing data.
 package gateway
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +26,7 @@ import (
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -37,6 +41,15 @@ type Server struct {
 	clock    clock.Clock
 	// registerWait: see Config.RegisterWait.
 	registerWait time.Duration
+	records      Records
+}
+
+// Records are the reseller's records the gateway reads itself, so that a
+// read starts no workflow: a reseller.Store over a read-only connection
+// (reseller.ReadOnly).
+type Records interface {
+	View(ctx context.Context, customer, period string) (reseller.CustomerView, error)
+	PricebookFor(ctx context.Context, customer, period string) (reseller.PricebookVersion, error)
 }
 
 // Config configures the gateway.
@@ -66,12 +79,16 @@ type Config struct {
 	// RegisterWait bounds how long a registration waits for the worker to
 	// check its settings and publish the stack; default 10 seconds.
 	RegisterWait time.Duration
+	// Records, when set, answers the reads of customers and pricebooks.
+	// Nil runs each such read as a short ManageCustomer workflow on a
+	// worker, as before the gateway had a catalog connection.
+	Records Records
 }
 
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	s := &Server{temporal: c, log: log, audit: cmp.Or(cfg.Audit, log), keys: cmp.Or(cfg.KeyRing, StaticKeys(cfg.Keys)),
-		limiters: newLimiters(cfg.RateLimit, cfg.RateBurst), timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second)}
+		limiters: newLimiters(cfg.RateLimit, cfg.RateBurst), timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second), records: cfg.Records}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

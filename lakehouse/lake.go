@@ -237,6 +237,33 @@ func openCatalogDB(uri string) (*sql.DB, sqlcat.SupportedDialect, error) {
 	return db, sqlcat.SQLite, nil
 }
 
+// OpenCatalogReadOnly opens the catalog database for a reader that must
+// never write (the gateway): a PostgreSQL session whose transactions are
+// read-only, or an existing SQLite file on a query-only connection. The
+// database refuses writes itself, whatever the caller runs.
+func OpenCatalogReadOnly(uri string) (db *sql.DB, postgres bool, err error) {
+	switch {
+	case uri == "":
+		return nil, false, fmt.Errorf("%w: catalog is empty", ErrConfig)
+	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
+		u, err := url.Parse(uri)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: catalog URI does not parse", ErrConfig)
+		}
+		q := u.Query()
+		q.Set("default_transaction_read_only", "on") // sent as a run-time parameter
+		u.RawQuery = q.Encode()
+		db, err := sql.Open("pgx", u.String())
+		return db, true, err
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite://"), "file:")
+	if _, err := os.Stat(path); err != nil {
+		return nil, false, fmt.Errorf("%w: catalog %s: %v (a worker creates it on its first start)", ErrConfig, path, err)
+	}
+	db, err = sql.Open(sqliteshim.ShimName, "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	return db, false, err
+}
+
 // normalizeWarehouse turns a bare path into file:// and creates local folders.
 func normalizeWarehouse(w string) (string, error) {
 	if strings.HasPrefix(w, "/") {

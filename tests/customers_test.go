@@ -1,18 +1,28 @@
 package tests
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/customerops"
 	"github.com/costlake/costlake/internal/export"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/tests/awsemu"
 )
 
@@ -67,7 +77,7 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	require.Contains(t, body.Error.Fields, "effective_from")
 	require.Contains(t, body.Error.Fields, "payers[0].payer_account_id")
 
-	var view activities.CustomerView
+	var view reseller.CustomerView
 	require.Equal(t, http.StatusOK, e.viewer.do("GET", "/v1/customers/acme?period="+period, "", &view))
 	require.Equal(t, "Acme", view.Name)
 	require.Equal(t, []string{mine}, view.Accounts[0].Accounts)
@@ -88,6 +98,19 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, e.operator.do("GET", "/v1/customers/acme/pricebook?period="+period, "", &got))
 	require.Equal(t, 2, got.Version)
+
+	// The gateway answered those reads from the catalog, read-only: no
+	// workflow ran for them, and a gateway without the catalog, whose
+	// reads run on the worker, answers the same bodies.
+	assertNoReadWorkflows(t, e.client)
+	viaWorker := e.gatewayWith(func(c *gateway.Config) { c.Records = nil })
+	for _, path := range []string{"/v1/customers/acme?period=" + period, "/v1/customers/acme/pricebook?period=" + period, "/v1/customers/nobody/pricebook?period=" + period} {
+		direct, directCode := e.operator.raw("GET", path)
+		worker, workerCode := viaWorker.raw("GET", path)
+		require.Equal(t, workerCode, directCode, path)
+		require.JSONEq(t, worker, direct, path)
+	}
+	require.Eventually(t, func() bool { reads, _ := customerReadWorkflows(t, e.client); return len(reads) == 3 }, 10*time.Second, 100*time.Millisecond, "the worker's reads are workflows")
 
 	// Keys: a viewer may not change, another customer's key sees nothing,
 	// a customer's own key reads its record but not its pricebook.
@@ -179,4 +202,46 @@ func keysNamed(v any, name string) []string {
 	}
 	walk("", v)
 	return out
+}
+
+// raw calls the gateway and returns the body as text with the status.
+func (a apiClient) raw(method, path string) (string, int) {
+	a.t.Helper()
+	var body json.RawMessage
+	code := a.do(method, path, "", &body)
+	return string(body), code
+}
+
+// gatewayWith serves a second gateway over the stand's Temporal, its
+// configuration changed, and returns an operator's client of it.
+func (e *onboardEnv) gatewayWith(change func(*gateway.Config)) apiClient {
+	cfg := e.gatewayConfig
+	change(&cfg)
+	srv := httptest.NewServer(gateway.New(e.client, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg))
+	e.t.Cleanup(srv.Close)
+	return apiClient{t: e.t, base: srv.URL, key: e.operator.key}
+}
+
+// customerReadWorkflows lists the ManageCustomer runs that were reads of a
+// customer or its pricebook, and counts all ManageCustomer runs.
+func customerReadWorkflows(t *testing.T, c client.Client) (reads []string, all int) {
+	t.Helper()
+	resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = 'ManageCustomer'", PageSize: 1000})
+	require.NoError(t, err)
+	for _, w := range resp.Executions {
+		id := w.GetExecution().GetWorkflowId()
+		if strings.Contains(id, "/"+customerops.GetCustomer+"/") || strings.Contains(id, "/"+customerops.GetPricebook+"/") {
+			reads = append(reads, id)
+		}
+	}
+	return reads, len(resp.Executions)
+}
+
+// assertNoReadWorkflows: the changes ran as workflows (so the listing
+// sees this stand's runs), the reads did not.
+func assertNoReadWorkflows(t *testing.T, c client.Client) {
+	t.Helper()
+	require.Eventually(t, func() bool { _, all := customerReadWorkflows(t, c); return all > 0 }, 10*time.Second, 100*time.Millisecond, "the changes ran as ManageCustomer workflows")
+	reads, _ := customerReadWorkflows(t, c)
+	require.Empty(t, reads, "reads answered from the catalog start no workflow")
 }

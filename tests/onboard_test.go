@@ -55,6 +55,7 @@ type onboardEnv struct {
 	emu                      *awsemu.Server
 	lake                     *lakehouse.Lake
 	operator, viewer, globex apiClient
+	gatewayConfig            gateway.Config
 	// today is the worker's business date: the periods the stand's
 	// deliveries are for, and finality, follow it, never the wall clock.
 	today time.Time
@@ -117,8 +118,14 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	acts.Temporal = e.client
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) }, sdkworker.Options{})
 
+	// The gateway reads customers and pricebooks over its own read-only
+	// connection to the catalog, as `costlake gateway --catalog` does.
+	rodb, ropg, err := lakehouse.OpenCatalogReadOnly(filepath.Join(dir, "catalog.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { rodb.Close() })
 	keys, operator, viewer, globex := testKeys()
-	srv := httptest.NewServer(gateway.New(e.client, log, gateway.Config{Keys: keys, OnboardTiming: timing, Clock: clock.Fixed(e.today)}))
+	e.gatewayConfig = gateway.Config{Keys: keys, OnboardTiming: timing, Clock: clock.Fixed(e.today), Records: reseller.ReadOnly(rodb, ropg)}
+	srv := httptest.NewServer(gateway.New(e.client, log, e.gatewayConfig))
 	t.Cleanup(srv.Close)
 	e.operator = apiClient{t: t, base: srv.URL, key: operator}
 	e.viewer = apiClient{t: t, base: srv.URL, key: viewer}

@@ -24,6 +24,7 @@ import (
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/devserver"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/internal/synth"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
@@ -110,9 +111,20 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The gateway reads customers and pricebooks itself, read-only; the
+	// tables exist even when this process runs no worker.
+	db, postgres := lake.DB()
+	if _, err := reseller.Open(ctx, db, postgres); err != nil {
+		return err
+	}
+	records, closeRecords, err := openRecords(storage.Catalog)
+	if err != nil {
+		return err
+	}
+	defer closeRecords()
 	gwErr := make(chan error, 1)
 	go func() {
-		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys}), gateway.ServeOptions{Addr: *httpAddr})
+		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys, Records: records}), gateway.ServeOptions{Addr: *httpAddr})
 	}()
 
 	tbl, err := lake.LineItems(ctx)

@@ -114,6 +114,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	idleTimeout := fs.Duration("idle-timeout", envDuration("COSTLAKE_HTTP_IDLE_TIMEOUT", gateway.DefaultIdleTimeout), "how long an idle keep-alive connection stays open [COSTLAKE_HTTP_IDLE_TIMEOUT]")
 	rateLimit := fs.Float64("rate-limit", envFloat("COSTLAKE_RATE_LIMIT", 10), "requests per second one API key may make on average; 0 for no limit [COSTLAKE_RATE_LIMIT]")
 	rateBurst := fs.Int("rate-burst", envInt("COSTLAKE_RATE_BURST", 0), "requests one API key may make at once (0: twice --rate-limit) [COSTLAKE_RATE_BURST]")
+	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow; empty: those reads run on a worker [COSTLAKE_CATALOG]")
 	auditFile := fs.String("audit-log", config.Env("COSTLAKE_AUDIT_LOG", ""), "append the audit records of mutating calls to this file as JSON lines (empty: the gateway log) [COSTLAKE_AUDIT_LOG]")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -138,13 +139,24 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		defer f.Close()
 		audit = slog.New(slog.NewJSONHandler(f, nil))
 	}
+	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit}
+	if *catalog != "" {
+		records, closeRecords, err := openRecords(*catalog)
+		if err != nil {
+			return err
+		}
+		defer closeRecords()
+		cfg.Records = records
+	} else {
+		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker")
+	}
 	c, err := dial(tc)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	go reloadOnHangup(ctx, keys, log)
-	h := gateway.New(c, log, gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit})
+	h := gateway.New(c, log, cfg)
 	srv, err := gateway.HTTPServer(h, gateway.ServeOptions{Addr: *addr, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout, TLSCert: *tlsCert, TLSKey: *tlsKey})
 	if err != nil {
 		return err
@@ -159,6 +171,16 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return nil
 	}
 	return err
+}
+
+// openRecords opens the reseller's records for the gateway over a
+// connection the database keeps read-only.
+func openRecords(catalog string) (*reseller.Store, func() error, error) {
+	db, postgres, err := lakehouse.OpenCatalogReadOnly(catalog)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reseller.ReadOnly(db, postgres), db.Close, nil
 }
 
 // reloadOnHangup reads the API keys file again on each SIGHUP.

@@ -13,7 +13,7 @@ const ApplyActivity = "ApplyCustomerRequest"
 // Request kinds.
 const (
 	PutCustomer    = "put_customer"    // Body: reseller.Customer
-	GetCustomer    = "get_customer"    // Period: the accounts shown; answer: CustomerView
+	GetCustomer    = "get_customer"    // Period: the accounts shown; answer: reseller.CustomerView
 	SetAccounts    = "set_accounts"    // Body: AccountsChange
 	PutPricebook   = "put_pricebook"   // Body: a pricing.Pricebook
 	GetPricebook   = "get_pricebook"   // Period; answer: the version in force

@@ -148,3 +148,29 @@ func (s *Store) Customers(ctx context.Context) ([]Customer, error) {
 	}
 	return out, rows.Err()
 }
+
+// CustomerView is a customer's record with the accounts it owns in a
+// period: what GET /v1/customers/{id} answers.
+type CustomerView struct {
+	Customer
+	Period   string       `json:"period"`
+	Accounts []Assignment `json:"accounts"`
+}
+
+// View reads a customer's record and its accounts in period. A customer
+// without a record yet (accounts assigned, no PUT) is shown by its ID.
+func (s *Store) View(ctx context.Context, id, period string) (CustomerView, error) {
+	c, err := s.CustomerOf(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return CustomerView{}, err
+	}
+	accts, err := s.CustomerAccounts(ctx, id, period)
+	if err != nil {
+		return CustomerView{}, err
+	}
+	if accts == nil {
+		accts = []Assignment{} // "accounts": [], not null
+	}
+	c.ID = id
+	return CustomerView{Customer: c, Period: period, Accounts: accts}, nil
+}

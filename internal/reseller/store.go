@@ -93,6 +93,13 @@ func Open(ctx context.Context, db *sql.DB, postgres bool) (*Store, error) {
 	return s, nil
 }
 
+// ReadOnly returns the records over db without creating tables: for a
+// reader (the gateway) whose connection refuses writes. The tables are
+// the workers' to create.
+func ReadOnly(db *sql.DB, postgres bool) *Store {
+	return &Store{db: db, postgres: postgres}
+}
+
 // q rewrites ? placeholders for PostgreSQL.
 func (s *Store) q(query string) string {
 	if !s.postgres {
