@@ -59,7 +59,7 @@ func (a *Activities) IngestCostExplorer(ctx context.Context, in crawl.IngestCost
 	}
 	access := in.Access
 	access.Region = billingRegion // Cost Explorer's endpoint is in us-east-1
-	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID})
+	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return res, err
 	}

@@ -28,7 +28,7 @@ import (
 // the assembly the table holds, so the crawl ingests only what changed.
 func (a *Activities) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliveriesInput) (crawl.DiscoverDeliveriesResult, error) {
 	var res crawl.DiscoverDeliveriesResult
-	store, loc, err := a.openSource(ctx, in.Source, in.Access, in.PayerAccountID)
+	store, loc, err := a.openSource(ctx, in.Source, in.Access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return res, err
 	}
@@ -104,7 +104,7 @@ func accountStatus(a orgtypes.Account) string {
 // since the last crawl.
 func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccountsInput) (crawl.AccountChanges, error) {
 	var ch crawl.AccountChanges
-	cfg, err := a.payerConfig(ctx, in.Access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID})
+	cfg, err := a.payerConfig(ctx, in.Access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return ch, err
 	}
@@ -177,7 +177,7 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 func (a *Activities) CheckExportHealth(ctx context.Context, in crawl.ExportHealthInput) (crawl.ExportHealth, error) {
 	access := in.Access
 	access.Region = billingRegion
-	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID})
+	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return crawl.ExportHealth{}, err
 	}

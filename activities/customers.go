@@ -144,7 +144,7 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 				return nil, requestError(customerops.ErrTypeInvalid, fmt.Errorf("access: %w", err))
 			}
 		}
-		answer = a.verifyDestination(ctx, d)
+		answer = a.verifyDestination(ctx, d, r.CustomerID)
 	case customerops.ClaimPayer, customerops.ReleasePayer:
 		var pc customerops.PayerClaim
 		if err := decodeStrictJSON(r.Body, &pc); err != nil {
@@ -174,8 +174,8 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 	return json.Marshal(answer)
 }
 
-func (a *Activities) verifyDestination(ctx context.Context, d reseller.Destination) export.VerifyResult {
-	dest, err := a.openDestination(ctx, d.URL, d.Access)
+func (a *Activities) verifyDestination(ctx context.Context, d reseller.Destination, customer string) export.VerifyResult {
+	dest, err := a.openDestination(ctx, d.URL, d.Access, customer)
 	if err != nil {
 		return export.Result(err)
 	}

@@ -271,8 +271,10 @@ func (d destination) close() {
 }
 
 // openDestination opens an export destination: S3 with the given role
-// when set, GCS and local folders with the worker's own credentials.
-func (a *Activities) openDestination(ctx context.Context, url string, access *payer.Access) (destination, error) {
+// when set, GCS and local folders with the worker's own credentials. The
+// role session names the customer whose export it is ("" for the
+// reseller's own).
+func (a *Activities) openDestination(ctx context.Context, url string, access *payer.Access, customer string) (destination, error) {
 	loc, err := blob.ParseLocation(url)
 	if err != nil {
 		return destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
@@ -282,7 +284,7 @@ func (a *Activities) openDestination(ctx context.Context, url string, access *pa
 	}
 	opener := a.Blobs
 	if access != nil && loc.Scheme == "s3" {
-		cfg, err := a.payerConfig(ctx, *access, awsauth.Session{Purpose: "export"})
+		cfg, err := a.payerConfig(ctx, *access, awsauth.Session{Purpose: "export", Customer: customer})
 		if err != nil {
 			return destination{}, err
 		}
@@ -481,7 +483,7 @@ func (a *Activities) customerTargets(ctx context.Context, store *reseller.Store,
 	if !mode.Valid() {
 		return nil, nil, cycleError(cycle.ErrTypeDestination, "customer %s's export mode %q: want at_cost or at_resale", customer, c.Export.Mode)
 	}
-	d, err := a.openDestination(ctx, c.Export.URL, c.Export.Access)
+	d, err := a.openDestination(ctx, c.Export.URL, c.Export.Access, customer)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -689,7 +691,7 @@ func (a *Activities) ExportResellerPeriod(ctx context.Context, in cycle.Reseller
 		return res, cycleError(cycle.ErrTypeOpenCycles, "customers %s own accounts in %s but have not closed it; close their cycles first, or export with allow_open_cycles",
 			strings.Join(res.OpenCycles, ", "), in.Period)
 	}
-	d, err := a.openDestination(ctx, in.URL, in.Access)
+	d, err := a.openDestination(ctx, in.URL, in.Access, "")
 	if err != nil {
 		return res, err
 	}

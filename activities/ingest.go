@@ -71,8 +71,8 @@ func (a *Activities) BusinessNow(context.Context) (time.Time, error) {
 const DefaultOrphanAge = 6 * time.Hour
 
 // openSource opens a delivery's store, with the payer's credentials when
-// access is given.
-func (a *Activities) openSource(ctx context.Context, source string, access *payer.Access, payerID string) (blob.Store, blob.Location, error) {
+// access is given; session names the role session.
+func (a *Activities) openSource(ctx context.Context, source string, access *payer.Access, session awsauth.Session) (blob.Store, blob.Location, error) {
 	loc, err := blob.ParseLocation(source)
 	if err != nil {
 		return nil, loc, classify(err)
@@ -81,7 +81,7 @@ func (a *Activities) openSource(ctx context.Context, source string, access *paye
 	if access != nil && loc.Scheme == "s3" {
 		// Messages name the role, so an operator knows whose policy to fix.
 		opener.S3.Identity = describeAccess(*access)
-		cfg, err := a.payerConfig(ctx, *access, awsauth.Session{Purpose: "ingest", Payer: payerID})
+		cfg, err := a.payerConfig(ctx, *access, session)
 		if err != nil {
 			return nil, loc, err
 		}
@@ -101,7 +101,7 @@ func (a *Activities) openSource(ctx context.Context, source string, access *paye
 // and lists their data files. When the manifests do not agree on the
 // payer, or do not name it, the first row of each report does.
 func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
-	store, loc, err := a.openSource(ctx, in.Source, in.Access, "")
+	store, loc, err := a.openSource(ctx, in.Source, in.Access, awsauth.Session{Purpose: "ingest", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
 	}
@@ -203,7 +203,7 @@ func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Del
 // failed attempt removes its partial file; a retry rewrites the same path.
 func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) (res ingest.ConvertChunkResult, err error) {
 	log := activity.GetLogger(ctx)
-	store, loc, err := a.openSource(ctx, in.Source, in.Access, in.PayerAccountID)
+	store, loc, err := a.openSource(ctx, in.Source, in.Access, awsauth.Session{Purpose: "ingest", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return res, err
 	}

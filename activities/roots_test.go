@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/ingest"
@@ -26,18 +27,18 @@ func TestFileLocationsNeedARoot(t *testing.T) {
 			t.Fatalf("want a non-retryable %s, got %v", want, err)
 		}
 	}
-	_, _, err := a.openSource(ctx, "file://"+dir, nil, "")
+	_, _, err := a.openSource(ctx, "file://"+dir, nil, awsauth.Session{})
 	requireType(err, ingest.ErrTypeInvalidSource)
-	_, err = a.openDestination(ctx, "file://"+dir, nil)
+	_, err = a.openDestination(ctx, "file://"+dir, nil, "")
 	requireType(err, cycle.ErrTypeDestination)
 
 	a.Blobs = blob.Opener{FileRoots: []string{dir}}
-	if _, _, err := a.openSource(ctx, "file://"+dir+"/cur/report", nil, ""); err != nil {
+	if _, _, err := a.openSource(ctx, "file://"+dir+"/cur/report", nil, awsauth.Session{}); err != nil {
 		t.Fatalf("a source under the root: %v", err)
 	}
-	if _, err := a.openDestination(ctx, "file://"+dir+"/exports", nil); err != nil {
+	if _, err := a.openDestination(ctx, "file://"+dir+"/exports", nil, ""); err != nil {
 		t.Fatalf("a destination under the root: %v", err)
 	}
-	_, err = a.openDestination(ctx, "file://"+dir+"/../elsewhere", nil)
+	_, err = a.openDestination(ctx, "file://"+dir+"/../elsewhere", nil, "")
 	requireType(err, cycle.ErrTypeDestination)
 }

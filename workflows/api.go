@@ -45,6 +45,10 @@ type IngestBillingPeriodInput struct {
 	// Access reaches a payer's bucket with its own credentials (an assumed
 	// role); nil reads with the worker's.
 	Access *payer.Access `json:"access,omitempty"`
+	// CustomerID, the payer's customer, names the role sessions, so the
+	// customer's CloudTrail shows whom each read was for; "" (a manual
+	// ingestion, an older schedule) leaves it out of the names.
+	CustomerID string `json:"customer_id,omitempty"`
 }
 
 // IngestBillingPeriodResult summarises a finished ingestion.

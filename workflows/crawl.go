@@ -33,7 +33,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 
 	var changes crawl.AccountChanges
 	err := workflow.ExecuteActivity(short, crawl.RefreshAccountsActivity, crawl.RefreshAccountsInput{
-		PayerAccountID: in.PayerAccountID, Access: in.Access, At: now,
+		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Access: in.Access, At: now,
 	}).Get(ctx, &changes)
 	if err != nil {
 		// The accounts are a report; the billing data is the job.
@@ -57,7 +57,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 	var found crawl.DiscoverDeliveriesResult
 	access := in.Access
 	if err := workflow.ExecuteActivity(short, crawl.DiscoverDeliveriesActivity, crawl.DiscoverDeliveriesInput{
-		PayerAccountID: in.PayerAccountID, Source: in.Source, Access: &access, Periods: periods,
+		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: in.Source, Access: &access, Periods: periods,
 	}).Get(ctx, &found); err != nil {
 		return nil, err
 	}
@@ -87,6 +87,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 			})
 			children = append(children, workflow.ExecuteChildWorkflow(cctx, IngestBillingPeriod, IngestBillingPeriodInput{
 				Source: in.Source, Period: d.Period, PayerAccountID: in.PayerAccountID, BillPayerAccountID: in.BillPayerAccountID, Access: &access, Accounts: in.Accounts,
+				CustomerID: in.CustomerID,
 			}))
 			pending = append(pending, len(res.Periods))
 		}
@@ -203,7 +204,7 @@ func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, 
 	})
 	var ce crawl.IngestCostExplorerResult
 	if err := workflow.ExecuteActivity(actx, crawl.IngestCostExplorerActivity, crawl.IngestCostExplorerInput{
-		PayerAccountID: in.PayerAccountID, Access: in.Access,
+		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Access: in.Access,
 		Start: start.Format(time.DateOnly), End: end.Format(time.DateOnly),
 	}).Get(ctx, &ce); err != nil {
 		return res, err
@@ -219,7 +220,7 @@ func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, 
 func exportHealth(actx, ctx workflow.Context, in CrawlPayerInput) *crawl.ExportHealth {
 	var h crawl.ExportHealth
 	err := workflow.ExecuteActivity(actx, crawl.ExportHealthActivity, crawl.ExportHealthInput{
-		PayerAccountID: in.PayerAccountID, Access: in.Access, Export: *in.Export,
+		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Access: in.Access, Export: *in.Export,
 	}).Get(ctx, &h)
 	if err != nil {
 		return &crawl.ExportHealth{Result: onboard.Failed, Message: "could not read the export's state: " + rootMessage(err)}

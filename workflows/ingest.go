@@ -72,7 +72,9 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	for {
 		progress.Stage = "locating"
 		loc = ingest.LocateDeliveryResult{}
-		err := workflow.ExecuteActivity(short, ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: in.Source, Period: in.Period, Access: in.Access}).Get(ctx, &loc)
+		err := workflow.ExecuteActivity(short, ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{
+			Source: in.Source, Period: in.Period, Access: in.Access, PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID,
+		}).Get(ctx, &loc)
 		if err != nil {
 			if isDeliveryChanged(err) && changes < MaxDeliveryChanges {
 				changes++
@@ -310,6 +312,7 @@ func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBilling
 				FilePrefix:         filePrefix,
 				Accounts:           in.Accounts,
 				Access:             in.Access,
+				CustomerID:         in.CustomerID,
 			})
 			sel.AddFuture(f, func(f workflow.Future) {
 				running--

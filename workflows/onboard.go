@@ -528,6 +528,7 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		BillPayerAccountID: o.state.BillPayerAccountID,
 		Access:             bucketAccess(reg),
 		Accounts:           accountPolicy(reg),
+		CustomerID:         reg.CustomerID,
 	}
 	id := IngestWorkflowID(reg.PayerAccountID, in.Source, in.Period)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{

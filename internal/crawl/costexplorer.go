@@ -25,6 +25,7 @@ const (
 // IngestCostExplorerInput names a payer and a range of days.
 type IngestCostExplorerInput struct {
 	PayerAccountID string       `json:"payer_account_id"`
+	CustomerID     string       `json:"customer_id,omitempty"` // names the role session; "" in older histories
 	Access         payer.Access `json:"access"`
 	// Start and End are YYYY-MM-DD; End is exclusive. The table's rows of
 	// the payer for these days are replaced in one snapshot.

@@ -23,6 +23,7 @@ const (
 // DiscoverDeliveriesInput names a source and the periods to look at.
 type DiscoverDeliveriesInput struct {
 	PayerAccountID string
+	CustomerID     string `json:"customer_id,omitempty"` // names the role session; "" in older histories
 	Source         string
 	Access         *payer.Access
 	Periods        []string // YYYY-MM
@@ -68,6 +69,7 @@ type DiscoverDeliveriesResult struct {
 // RefreshAccountsInput names the payer whose organization is listed.
 type RefreshAccountsInput struct {
 	PayerAccountID string
+	CustomerID     string `json:"customer_id,omitempty"` // names the role session; "" in older histories
 	Access         payer.Access
 	At             time.Time // when the crawl saw the accounts
 }
@@ -109,6 +111,7 @@ type DeleteScheduleInput struct {
 // ExportHealthInput asks for the state of a payer's export definition.
 type ExportHealthInput struct {
 	PayerAccountID string
+	CustomerID     string `json:"customer_id,omitempty"` // names the role session; "" in older histories
 	Access         payer.Access
 	Export         payer.Export
 }

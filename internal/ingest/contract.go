@@ -71,6 +71,10 @@ type LocateDeliveryInput struct {
 	Source string        // s3://bucket/prefix/report or file:///path/prefix/report
 	Period string        // YYYY-MM
 	Access *payer.Access // the payer's credentials for an s3:// source; nil uses the worker's own
+	// PayerAccountID and CustomerID name the role session only (the
+	// manifest, not this, says whose delivery it is); "" in older histories.
+	PayerAccountID string `json:"payer_account_id,omitempty"`
+	CustomerID     string `json:"customer_id,omitempty"`
 }
 
 // LocateDeliveryResult describes the delivery found; it carries keys, not rows.
@@ -160,6 +164,7 @@ type ConvertChunkInput struct {
 	FilePrefix         string // unique per workflow run; data files are FilePrefix-<index>
 	Accounts           AccountPolicy
 	Access             *payer.Access
+	CustomerID         string `json:"customer_id,omitempty"` // names the role session; "" in older histories
 }
 
 // AccountPolicy says which usage accounts' rows an ingestion keeps.
