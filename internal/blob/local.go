@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Local is a Store on a folder of the local file system.
@@ -52,11 +53,68 @@ func (l *Local) resolve(key string) (string, error) {
 			return p, nil
 		}
 	}
-	roots := "none are configured (--file-roots)"
-	if len(l.confined) > 0 {
-		roots = "they are " + strings.Join(l.confined, ", ")
+	return "", fmt.Errorf("%w: %s is not under the worker's local folders; %s", ErrOutsideRoot, p, l.rootsText())
+}
+
+func (l *Local) rootsText() string {
+	if len(l.confined) == 0 {
+		return "none are configured (--file-roots)"
 	}
-	return "", fmt.Errorf("%w: %s is not under the worker's local folders; %s", ErrOutsideRoot, p, roots)
+	return "they are " + strings.Join(l.confined, ", ")
+}
+
+// resolveReal is resolve, then, for a confined store, the same refusal
+// when a symbolic link on the existing part of the path leads out of
+// every root. Writes and deletes pass parent, checking the folder they
+// write in (a final link is replaced or removed, never followed).
+func (l *Local) resolveReal(key string, parent bool) (string, error) {
+	p, err := l.resolve(key)
+	if err != nil || l.confined == nil {
+		return p, err
+	}
+	check := p
+	if parent {
+		check = filepath.Dir(p)
+	}
+	if !l.realInside(check) {
+		return "", fmt.Errorf("%w: %s leads through a symbolic link out of the worker's local folders; %s", ErrOutsideRoot, p, l.rootsText())
+	}
+	return p, nil
+}
+
+// realInside reports whether p, its symbolic links resolved, is in one of
+// the roots, themselves resolved (a root may be reached through a link).
+// Only the existing part of p can hold links; the rest is appended as is.
+func (l *Local) realInside(p string) bool {
+	real := realPath(p)
+	for _, r := range l.confined {
+		if r == string(filepath.Separator) {
+			return true
+		}
+		rr := realPath(r)
+		if real == rr || strings.HasPrefix(real, rr+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// realPath is filepath.EvalSymlinks of the longest existing part of the
+// absolute, clean path p, joined with the part that does not exist yet.
+func realPath(p string) string {
+	rest := ""
+	for {
+		real, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			return filepath.Join(real, rest)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return filepath.Join(p, rest)
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+		p = parent
+	}
 }
 
 func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, error) {
@@ -66,7 +124,7 @@ func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 // OpenPinned checks the open file itself: Put replaces files by rename, so
 // an open file keeps the version it checked.
 func (l *Local) OpenPinned(_ context.Context, key string, pin Pin) (io.ReadCloser, error) {
-	p, err := l.resolve(key)
+	p, err := l.resolveReal(key, false)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +155,7 @@ func (l *Local) OpenPinned(_ context.Context, key string, pin Pin) (io.ReadClose
 }
 
 func (l *Local) Stat(_ context.Context, key string) (Info, error) {
-	p, err := l.resolve(key)
+	p, err := l.resolveReal(key, false)
 	if err != nil {
 		return Info{}, err
 	}
@@ -124,7 +182,7 @@ func localETag(st fs.FileInfo) string {
 }
 
 func (l *Local) Put(_ context.Context, key string, r io.Reader) error {
-	p, err := l.resolve(key)
+	p, err := l.resolveReal(key, true)
 	if err != nil {
 		return err
 	}
@@ -148,7 +206,7 @@ func (l *Local) Put(_ context.Context, key string, r io.Reader) error {
 }
 
 func (l *Local) Folders(_ context.Context, prefix string) ([]string, error) {
-	p, err := l.resolve(prefix)
+	p, err := l.resolveReal(prefix, false)
 	if err != nil {
 		return nil, err
 	}
@@ -176,15 +234,18 @@ func (l *Local) List(_ context.Context, prefix string) ([]Info, error) {
 	} else {
 		dir = ""
 	}
-	start, err := l.resolve(dir)
+	start, err := l.resolveReal(dir, false)
 	if err != nil {
 		return nil, err
 	}
 	var out []Info
-	err = filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+	// The trailing separator has WalkDir follow a start folder that is a
+	// link (resolveReal checked where it leads); links below it are not
+	// descended through.
+	err = filepath.WalkDir(start+string(filepath.Separator), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+				return nil // no such folder (or a file): nothing under it
 			}
 			return err
 		}
@@ -203,6 +264,17 @@ func (l *Local) List(_ context.Context, prefix string) ([]Info, error) {
 		if err != nil {
 			return err
 		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			// WalkDir never descends through a link; a link to a file
+			// is listed as that file, unless it leads out of the roots
+			// (Open would refuse it) or nowhere.
+			if l.confined != nil && !l.realInside(p) {
+				return nil
+			}
+			if st, err = os.Stat(p); err != nil || st.IsDir() {
+				return nil
+			}
+		}
 		out = append(out, Info{Key: key, Size: st.Size(), LastModified: st.ModTime().UTC(), ETag: localETag(st)})
 		return nil
 	})
@@ -211,7 +283,7 @@ func (l *Local) List(_ context.Context, prefix string) ([]Info, error) {
 }
 
 func (l *Local) Delete(_ context.Context, key string) error {
-	p, err := l.resolve(key)
+	p, err := l.resolveReal(key, true)
 	if err != nil {
 		return err
 	}
