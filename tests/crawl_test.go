@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +142,18 @@ func TestCrawlIngestsWhatChanged(t *testing.T) {
 	r = e.crawlNow(payerID)
 	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, previous).Action)
 	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, current).Action)
+
+	// Every role session (the onboarding's, its first ingestion's, the
+	// crawls' and their ingestions') names the payer and the customer, so
+	// the customer's CloudTrail shows whom each read was for.
+	purposes := map[string]bool{}
+	for _, s := range e.emu.Sessions() {
+		require.Equal(t, "costlake-"+payerID+"-acme", s.SourceIdentity, s)
+		purpose, ok := strings.CutSuffix(strings.TrimPrefix(s.RoleSessionName, "costlake-"), "-"+payerID+"-acme")
+		require.True(t, ok, s)
+		purposes[purpose] = true
+	}
+	require.Equal(t, map[string]bool{"onboarding": true, "crawl": true, "ingest": true}, purposes)
 }
 
 // TestBackfill: a backfill of three periods ingests three periods; the same

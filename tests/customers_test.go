@@ -154,6 +154,16 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	require.Equal(t, 2, cyc.Result.PricebookVersion)
 	require.Equal(t, gen.Accounts[mine].UnblendedCost, decimal.RequireFromString(cyc.Result.Bill.Cost.String()).String())
 	require.NotEmpty(t, cyc.Result.Exports)
+	// The export's role session names the customer, in its CloudTrail.
+	var exportSessions int
+	for _, s := range e.emu.Sessions() {
+		if s.RoleARN == "arn:aws:iam::131987654321:role/costlake-export" {
+			exportSessions++
+			require.Equal(t, "costlake-export-acme", s.RoleSessionName, s)
+			require.Equal(t, "costlake-acme", s.SourceIdentity, s)
+		}
+	}
+	require.NotZero(t, exportSessions, "the export assumed the customer's role")
 	require.Equal(t, http.StatusConflict, e.operator.do("PUT", "/v1/customers/acme/pricebook", `{"effective_from":"`+period+`","global_percent":"9"}`, &body))
 	require.Contains(t, body.Error.Message, "closed")
 	require.Equal(t, http.StatusNotFound, e.globex.do("GET", "/v1/customers/acme/cycles/"+period, "", &body))

@@ -110,7 +110,9 @@ func Config(ctx context.Context, a payer.Access, base aws.CredentialsProvider, s
 			})
 		}
 		var p aws.CredentialsProvider = assume("")
-		if si := session.SourceIdentity(); session.Payer != "" && len(si) >= 2 {
+		// A source identity names someone: a payer, or the customer of an
+		// export (which reaches no payer); "costlake" alone would not.
+		if si := session.SourceIdentity(); (session.Payer != "" || session.Customer != "") && len(si) >= 2 {
 			p = sourceIdentityProvider{with: assume(si), without: p}
 		}
 		cfg.Credentials = aws.NewCredentialsCache(p)
