@@ -174,7 +174,7 @@ func (o Opener) Open(ctx context.Context, loc Location) (Store, error) {
 	switch loc.Scheme {
 	case "file":
 		l := NewLocalUnder(o.FileRoots)
-		if _, err := l.resolve(loc.Prefix); err != nil {
+		if _, err := l.resolveReal(loc.Prefix, false); err != nil {
 			return nil, err
 		}
 		return l, nil

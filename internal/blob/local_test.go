@@ -123,7 +123,9 @@ func TestFileRootsSymlinks(t *testing.T) {
 		_, err = store.Stat(ctx, key(k))
 		refused("Stat "+k, err)
 	}
-	_, err := store.Folders(ctx, key("dir-out"))
+	_, err := (Opener{FileRoots: []string{root}}).Open(ctx, Location{Scheme: "file", Prefix: key("dir-out/cur")})
+	refused("Opener.Open dir-out/cur", err)
+	_, err = store.Folders(ctx, key("dir-out"))
 	refused("Folders dir-out", err)
 	_, err = store.List(ctx, key("dir-out")+"/")
 	refused("List dir-out/", err)
