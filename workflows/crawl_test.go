@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -228,7 +229,8 @@ func TestCrawlPeriods(t *testing.T) {
 			require.Equal(t, CrawlDone, res.Status)
 
 			require.Len(t, f.refreshed, 1)
-			require.Equal(t, crawl.RefreshAccountsInput{PayerAccountID: testPayer, Access: crawlAccess, At: tc.start.UTC()}, f.refreshed[0])
+			require.Equal(t, "acme", d.CustomerID, "the role session names the customer")
+			require.Equal(t, crawl.RefreshAccountsInput{PayerAccountID: testPayer, CustomerID: "acme", Access: crawlAccess, At: tc.start.UTC()}, f.refreshed[0])
 			require.Empty(t, f.ce)
 		})
 	}
@@ -274,13 +276,13 @@ func TestCrawlOutcomes(t *testing.T) {
 	}, actions(res))
 
 	// Only the changed deliveries start an ingestion, each under the
-	// period's stable ID, with the crawl's source, payer, access and
-	// account policy.
+	// period's stable ID, with the crawl's source, payer, customer, access
+	// and account policy.
 	require.Equal(t, []string{"2026-04", "2026-07", "2026-08", "2026-10", "2026-11"}, f.childPeriods())
 	for _, c := range f.children {
 		require.Equal(t, "ingest/"+testPayer+"/"+c.Input.Period, c.ID)
 		require.Equal(t, IngestBillingPeriodInput{
-			Source: crawlSource, Period: c.Input.Period, PayerAccountID: testPayer, Access: &crawlAccess, Accounts: crawlPolicy,
+			Source: crawlSource, Period: c.Input.Period, PayerAccountID: testPayer, Access: &crawlAccess, Accounts: crawlPolicy, CustomerID: "acme",
 		}, c.Input)
 	}
 
@@ -510,7 +512,7 @@ func TestCrawlCostExplorer(t *testing.T) {
 				require.Nil(t, res.CostExplorer)
 				return
 			}
-			require.Equal(t, []crawl.IngestCostExplorerInput{{PayerAccountID: testPayer, Access: crawlAccess, Start: tc.from, End: tc.to}}, f.ce)
+			require.Equal(t, []crawl.IngestCostExplorerInput{{PayerAccountID: testPayer, CustomerID: "acme", Access: crawlAccess, Start: tc.from, End: tc.to}}, f.ce)
 			require.Equal(t, &ceResult, res.CostExplorer)
 		})
 	}
@@ -560,4 +562,30 @@ func TestPeriodRange(t *testing.T) {
 			require.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// TestCrawlInputFromBeforeCustomer: a schedule saved before crawls named
+// the customer holds an input without customer_id; it still crawls and
+// ingests, its role sessions just without the customer.
+func TestCrawlInputFromBeforeCustomer(t *testing.T) {
+	in := crawlInput()
+	in.CustomerID = ""
+	js, err := json.Marshal(in)
+	require.NoError(t, err)
+	old := strings.Replace(string(js), `"customer_id":"",`, "", 1)
+	require.NotContains(t, old, "customer_id")
+	var decoded CrawlPayerInput
+	require.NoError(t, json.Unmarshal([]byte(old), &decoded))
+
+	f := &crawlFakes{bucket: map[string]crawl.Delivery{"2026-11": {Found: true, AssemblyID: "a-nov"}}}
+	env := newCrawlTestEnv(f, crawlT0)
+	env.ExecuteWorkflow(CrawlPayer, decoded)
+	res := requireCrawlDone(t, env)
+	require.Equal(t, ActionIngested, actions(res)["2026-11"])
+	require.Empty(t, f.discovered[0].CustomerID)
+	require.Len(t, f.children, 1)
+	require.Empty(t, f.children[0].Input.CustomerID)
+	in2, err := json.Marshal(f.children[0].Input)
+	require.NoError(t, err)
+	require.NotContains(t, string(in2), "customer_id", "an ingestion without a customer carries no empty field")
 }
