@@ -98,8 +98,13 @@ func (l *Lake) Accounts(ctx context.Context, payer string) ([]Account, error) {
 }
 
 // ReplaceAccounts makes rows the whole of payer's accounts, in one
-// snapshot.
+// snapshot; a commit that loses a race with another payer's is redone.
 func (l *Lake) ReplaceAccounts(ctx context.Context, payer string, rows []Account) error {
+	_, err := retryLostRace(ctx, func() (struct{}, error) { return struct{}{}, l.replaceAccountsOnce(ctx, payer, rows) })
+	return err
+}
+
+func (l *Lake) replaceAccountsOnce(ctx context.Context, payer string, rows []Account) error {
 	tbl, err := l.accountsTable(ctx)
 	if err != nil {
 		return err
@@ -129,7 +134,7 @@ func (l *Lake) ReplaceAccounts(ctx context.Context, payer string, rows []Account
 	if err != nil {
 		return fmt.Errorf("stage billing.accounts of %s: %w", payer, err)
 	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, err := l.commit(ctx, tx, tbl); err != nil {
 		return fmt.Errorf("commit billing.accounts of %s: %w", payer, err)
 	}
 	return nil

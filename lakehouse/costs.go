@@ -169,10 +169,6 @@ func epochDays(day string) (iceberg.Date, error) {
 	return iceberg.Date(t.Unix() / 86400), nil
 }
 
-// costCommitTries bounds how often a commit that lost a race with another
-// writer of the table is redone on the new snapshot.
-const costCommitTries = 5
-
 // ReplaceCostExplorerDays makes rows the whole of payer's Cost Explorer
 // costs for the days in [start, end) (YYYY-MM-DD, end exclusive), in one
 // snapshot: the payer's earlier rows of those days leave the table (files
@@ -211,7 +207,7 @@ func (l *Lake) ReplaceCostExplorerDays(ctx context.Context, payer, start, end st
 		PropRows:       strconv.Itoa(len(rows)),
 		PropDigest:     digest,
 	}
-	for try := 1; ; try++ {
+	return retryLostRace(ctx, func() (int64, error) {
 		tbl, err := l.CostExplorerDaily(ctx)
 		if err != nil {
 			return 0, err
@@ -221,14 +217,11 @@ func (l *Lake) ReplaceCostExplorerDays(ctx context.Context, payer, start, end st
 			return prev.SnapshotID, nil // our own commit, retried
 		}
 		id, err := l.overwriteCostDays(ctx, tbl, filter, rows, props)
-		if errors.Is(err, table.ErrCommitFailed) && try < costCommitTries {
-			continue // another writer committed first: redo on its snapshot
-		}
 		if err != nil {
 			return 0, fmt.Errorf("replace Cost Explorer days %s to %s of %s: %w", start, end, payer, err)
 		}
 		return id, nil
-	}
+	})
 }
 
 func (l *Lake) overwriteCostDays(ctx context.Context, tbl *table.Table, filter iceberg.BooleanExpression, rows []costexplorer.DailyCost, props iceberg.Properties) (int64, error) {
@@ -250,7 +243,7 @@ func (l *Lake) overwriteCostDays(ctx context.Context, tbl *table.Table, filter i
 	if err := tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(filter)); err != nil {
 		return 0, fmt.Errorf("stage overwrite: %w", err)
 	}
-	committed, err := tx.Commit(ctx)
+	committed, err := l.commit(ctx, tx, tbl)
 	if err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}

@@ -177,15 +177,14 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 // finds the columns there.
 func (l *Lake) evolve(ctx context.Context, bs *billing.Schema) error {
 	id := TableID(bs)
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		var tbl *table.Table
-		if tbl, err = l.cat.LoadTable(ctx, id); err != nil {
-			return fmt.Errorf("load table %s: %w", id, err)
+	_, err := retryLostRace(ctx, func() (struct{}, error) {
+		tbl, err := l.cat.LoadTable(ctx, id)
+		if err != nil {
+			return struct{}{}, fmt.Errorf("load table %s: %w", id, err)
 		}
 		missing := missingColumns(tbl.Schema(), bs)
 		if len(missing) == 0 {
-			return nil
+			return struct{}{}, nil
 		}
 		tx := tbl.NewTransaction()
 		us := tx.UpdateSchema(true, false)
@@ -193,14 +192,15 @@ func (l *Lake) evolve(ctx context.Context, bs *billing.Schema) error {
 		for _, c := range missing {
 			us.AddColumn([]string{c.Name}, icebergType(c.Kind, &nextID), c.Doc, false, nil)
 		}
-		if err = us.Commit(); err != nil {
-			return fmt.Errorf("add columns to %s: %w", id, err)
+		if err := us.Commit(); err != nil {
+			return struct{}{}, fmt.Errorf("add columns to %s: %w", id, err)
 		}
-		if _, err = tx.Commit(ctx); err == nil {
-			return nil
+		if _, err := l.commit(ctx, tx, tbl); err != nil {
+			return struct{}{}, fmt.Errorf("add columns to %s: %w", id, err)
 		}
-	}
-	return fmt.Errorf("add columns to %s: %w", id, err)
+		return struct{}{}, nil
+	})
+	return err
 }
 
 // missingColumns returns the columns of bs that schema lacks, in bs's order.

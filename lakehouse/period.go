@@ -80,8 +80,15 @@ func periodFilter(bs *billing.Schema, payer, period string) iceberg.BooleanExpre
 // assembly delivered before the committed one arrives late and is
 // dropped the same way, so an old delivery never overwrites a
 // restatement. Which assembly each report holds is read from, and
-// recorded in, costlake_period_reports.
+// recorded in, costlake_period_reports. A commit that loses a race with
+// another payer's is decided again on the newer snapshot.
 func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+	return retryLostRace(ctx, func() (ingest.CommitPeriodResult, error) { return l.replacePeriodOnce(ctx, bs, in) })
+}
+
+// replacePeriodOnce is one attempt of ReplacePeriod, on the table as it is
+// now; nothing changes before its commit, so a lost race leaves nothing.
+func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
 	var res ingest.CommitPeriodResult
 	tbl, err := l.Table(ctx, bs)
 	if err != nil {
@@ -228,7 +235,7 @@ func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in ingest.
 	if err != nil {
 		return res, fmt.Errorf("stage commit of %s %s: %w", in.PayerAccountID, in.Period, err)
 	}
-	committed, err := tx.Commit(ctx)
+	committed, err := l.commit(ctx, tx, tbl)
 	if err != nil {
 		return res, fmt.Errorf("commit %s %s: %w", in.PayerAccountID, in.Period, err)
 	}

@@ -334,10 +334,6 @@ func resaleFilter(customer, period string) iceberg.BooleanExpression {
 	)
 }
 
-// resaleCommitTries bounds how often a commit that lost a race with
-// another cycle's commit is redone on the new snapshot.
-const resaleCommitTries = 8
-
 // ReplaceResale makes files the whole of customer's period in
 // billing.resale_line_items, in one snapshot whose summary records pins.
 // When the period's latest commit already carries the same pins (the same
@@ -352,26 +348,30 @@ func (l *Lake) ReplaceResale(ctx context.Context, customer, period, pins string,
 		PropCyclePins: pins,
 		PropRows:      strconv.FormatInt(rows, 10),
 	}
-	for try := 1; ; try++ {
+	type outcome struct {
+		snapshotID int64
+		unchanged  bool
+	}
+	o, err := retryLostRace(ctx, func() (outcome, error) {
 		tbl, err := l.ResaleLineItems(ctx)
 		if err != nil {
-			return 0, false, err
+			return outcome{}, err
 		}
 		if prev, ok := LatestResaleCommit(tbl, customer, period); ok && prev.Pins == pins {
-			return prev.SnapshotID, true, nil
+			return outcome{prev.SnapshotID, true}, nil
 		}
 		var existing []string
 		if tbl.CurrentSnapshot() != nil {
 			tasks, err := tbl.Scan(table.WithRowFilter(resaleFilter(customer, period))).PlanFiles(ctx)
 			if err != nil {
-				return 0, false, fmt.Errorf("plan resale files of %s %s: %w", customer, period, err)
+				return outcome{}, fmt.Errorf("plan resale files of %s %s: %w", customer, period, err)
 			}
 			for _, t := range tasks {
 				existing = append(existing, t.File.FilePath())
 			}
 		}
 		if len(existing) == 0 && len(files) == 0 {
-			return 0, false, nil
+			return outcome{}, nil
 		}
 		tx := tbl.NewTransaction()
 		if len(existing) == 0 {
@@ -380,24 +380,15 @@ func (l *Lake) ReplaceResale(ctx context.Context, customer, period, pins string,
 			err = tx.ReplaceDataFiles(ctx, existing, files, props)
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("stage resale rows of %s %s: %w", customer, period, err)
+			return outcome{}, fmt.Errorf("stage resale rows of %s %s: %w", customer, period, err)
 		}
-		committed, err := tx.Commit(ctx)
-		if lostRace(err) && try < resaleCommitTries {
-			continue // another cycle committed first: redo on its snapshot
-		}
+		committed, err := l.commit(ctx, tx, tbl)
 		if err != nil {
-			return 0, false, fmt.Errorf("commit resale rows of %s %s: %w", customer, period, err)
+			return outcome{}, fmt.Errorf("commit resale rows of %s %s: %w", customer, period, err)
 		}
-		return committed.CurrentSnapshot().SnapshotID, false, nil
-	}
-}
-
-// lostRace reports a commit another writer's commit made stale. The SQL
-// catalog reports a failed requirement (the branch moved, or was created
-// by the other writer) without wrapping table.ErrCommitFailed.
-func lostRace(err error) bool {
-	return err != nil && (errors.Is(err, table.ErrCommitFailed) || strings.Contains(err.Error(), "requirement failed"))
+		return outcome{snapshotID: committed.CurrentSnapshot().SnapshotID}, nil
+	})
+	return o.snapshotID, o.unchanged, err
 }
 
 // ScanResale streams customer's rows of period from a snapshot of
