@@ -15,7 +15,7 @@ const IngestCostExplorerActivity = "IngestCostExplorer"
 const (
 	// ErrTypeCostExplorerReconciliation: the table's totals per linked
 	// account differ from what Cost Explorer returned.
-	ErrTypeCostExplorerReconciliation = "ReconciliationFailed"
+	ErrTypeCostExplorerReconciliation = "CostExplorerReconciliationFailed"
 	// ErrTypeCostExplorerRejected: Cost Explorer refused the request for a
 	// reason a retry does not fix (access denied, a range it does not
 	// serve, an amount costlake cannot keep exactly).
