@@ -11,6 +11,7 @@ import (
 
 	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // CrawlPayer finds what changed in a payer's export and ingests exactly
@@ -145,10 +146,10 @@ func recentPeriods(now time.Time, lookback int) []string {
 	if lookback <= 0 {
 		lookback = 1
 	}
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	month := period.Of(now)
 	periods := make([]string, 0, lookback+1)
 	for i := 0; i <= lookback; i++ {
-		periods = append(periods, month.AddDate(0, -i, 0).Format("2006-01"))
+		periods = append(periods, month.Add(-i).String())
 	}
 	return periods
 }
@@ -156,23 +157,23 @@ func recentPeriods(now time.Time, lookback int) []string {
 // PeriodRange lists the periods from..to (YYYY-MM), oldest first, at most
 // max of them.
 func PeriodRange(from, to string, max int) ([]string, error) {
-	start, err := parsePeriod(from)
+	start, err := period.Parse(from)
 	if err != nil {
 		return nil, err
 	}
-	end, err := parsePeriod(to)
+	end, err := period.Parse(to)
 	if err != nil {
 		return nil, err
 	}
 	if end.Before(start) {
 		return nil, fmt.Errorf("%s is after %s", from, to)
 	}
+	if n := end.MonthsSince(start) + 1; n > max {
+		return nil, fmt.Errorf("more than %d periods from %s to %s", max, from, to)
+	}
 	var out []string
-	for m := start; !m.After(end); m = m.AddDate(0, 1, 0) {
-		if len(out) == max {
-			return nil, fmt.Errorf("more than %d periods from %s to %s", max, from, to)
-		}
-		out = append(out, m.Format("2006-01"))
+	for m := start; !end.Before(m); m = m.Next() {
+		out = append(out, m.String())
 	}
 	return out, nil
 }
@@ -188,9 +189,9 @@ func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, 
 	for _, p := range periods {
 		oldest, newest = min(oldest, p), max(newest, p)
 	}
-	start, _ := parsePeriod(oldest)
-	last, _ := parsePeriod(newest)
-	end := last.AddDate(0, 1, 0)
+	first, _ := period.Parse(oldest)
+	last, _ := period.Parse(newest)
+	start, end := first.Start(), last.End()
 	if today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC); end.After(today) {
 		end = today
 	}
@@ -240,12 +241,4 @@ func rootMessage(err error) string {
 		}
 		err = next
 	}
-}
-
-func parsePeriod(p string) (time.Time, error) {
-	t, err := time.Parse("2006-01", p)
-	if err != nil {
-		return t, fmt.Errorf("period %q: want YYYY-MM", p)
-	}
-	return t, nil
 }

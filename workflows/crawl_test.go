@@ -545,11 +545,11 @@ func TestPeriodRange(t *testing.T) {
 		{from: "2026-01", to: "2026-03", max: 2, err: "more than 2 periods from 2026-01 to 2026-03"},
 		{from: "2026-11", to: "2026-10", max: 12, err: "2026-11 is after 2026-10"},
 		{from: "2027-01", to: "2026-12", max: 12, err: "2027-01 is after 2026-12"},
-		{from: "2026-1", to: "2026-10", max: 12, err: `period "2026-1": want YYYY-MM`},
-		{from: "2026-10", to: "2026-13", max: 12, err: `period "2026-13": want YYYY-MM`},
-		{from: "2026-10-01", to: "2026-11", max: 12, err: `period "2026-10-01": want YYYY-MM`},
-		{from: "", to: "2026-11", max: 12, err: `period "": want YYYY-MM`},
-		{from: "2026-10", to: "Nov 2026", max: 12, err: `period "Nov 2026": want YYYY-MM`},
+		{from: "2026-1", to: "2026-10", max: 12, err: `invalid billing period "2026-1": want YYYY-MM`},
+		{from: "2026-10", to: "2026-13", max: 12, err: `invalid billing period "2026-13": want YYYY-MM`},
+		{from: "2026-10-01", to: "2026-11", max: 12, err: `invalid billing period "2026-10-01": want YYYY-MM`},
+		{from: "", to: "2026-11", max: 12, err: `invalid billing period "": want YYYY-MM`},
+		{from: "2026-10", to: "Nov 2026", max: 12, err: `invalid billing period "Nov 2026": want YYYY-MM`},
 	} {
 		t.Run(tc.from+"_"+tc.to, func(t *testing.T) {
 			got, err := PeriodRange(tc.from, tc.to, tc.max)

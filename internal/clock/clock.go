@@ -11,7 +11,11 @@
 // sets and skips through.
 package clock
 
-import "time"
+import (
+	"time"
+
+	"github.com/costlake/costlake/internal/period"
+)
 
 // NowActivity is the local activity that returns the worker's business
 // clock; activities.Activities implements it.
@@ -37,6 +41,5 @@ func (c Clock) Now() time.Time {
 // counts from the first of the month, so March 31 minus one month is
 // February, not March 3.
 func Period(t time.Time, monthsBack int) string {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -monthsBack, 0).Format("2006-01")
+	return period.Of(t).Add(-monthsBack).String()
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/costlake/costlake/internal/period"
 )
 
 // ErrInvalidManifest reports a manifest that cannot be used: bad JSON, a
@@ -106,15 +108,12 @@ func PeriodFolder(period string) (string, error) {
 }
 
 // ErrInvalidPeriod reports a billing period that is not "YYYY-MM".
-var ErrInvalidPeriod = errors.New("invalid billing period")
+var ErrInvalidPeriod = period.ErrInvalid
 
 // ParsePeriod parses "YYYY-MM" into the first instant of the month (UTC).
-func ParsePeriod(period string) (time.Time, error) {
-	t, err := time.Parse("2006-01", period)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%w %q: want YYYY-MM", ErrInvalidPeriod, period)
-	}
-	return t.UTC(), nil
+func ParsePeriod(s string) (time.Time, error) {
+	p, err := period.Parse(s)
+	return p.Start(), err
 }
 
 // ManifestPeriodFor returns the manifest billingPeriod of a "YYYY-MM" period.

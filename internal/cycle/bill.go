@@ -2,13 +2,14 @@ package cycle
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
+
+	"github.com/costlake/costlake/internal/period"
 )
 
 // LineAdjustment is the kind of a Bill line that carries a restatement
@@ -44,10 +45,8 @@ func AddLines(b *pricing.Bill, lines ...pricing.BillLine) {
 	b.Due = pricing.RoundCents(b.Total)
 }
 
-var periodPattern = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
-
 // ValidPeriod reports whether p is a billing period "YYYY-MM".
-func ValidPeriod(p string) bool { return periodPattern.MatchString(p) }
+func ValidPeriod(p string) bool { return period.Valid(p) }
 
 // Pins describes what a closed cycle froze, canonically: "v<pricebook
 // version>;<payer>=<snapshot>,…" by payer. billing.resale_line_items

@@ -71,6 +71,8 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/money"
+
+	"github.com/costlake/costlake/internal/period"
 )
 
 // Mode says which amounts an export prints.
@@ -176,7 +178,6 @@ var (
 )
 
 var (
-	periodPattern  = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
 	accountPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 )
 
@@ -185,7 +186,7 @@ func (s Spec) Validate() error {
 	if !accountPattern.MatchString(s.AccountID) {
 		return fmt.Errorf("%w: account ID %q: want 1 to 64 letters, digits, '.', '_' or '-'", ErrBadSpec, s.AccountID)
 	}
-	if !periodPattern.MatchString(s.Period) {
+	if !period.Valid(s.Period) {
 		return fmt.Errorf("%w: period %q: want YYYY-MM", ErrBadSpec, s.Period)
 	}
 	if !s.Mode.Valid() {

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
-	"time"
 
 	"github.com/costlake/costlake/internal/money"
+
+	"github.com/costlake/costlake/internal/period"
 )
 
 // Pricebook is how a customer is charged, from EffectiveFrom on. It is
@@ -105,8 +106,6 @@ const (
 const (
 	maxSupportPercent = 100
 	accountIDDigits   = 12
-	periodLayout      = "2006-01"
-	periodMinYear     = 2000
 	wildcard          = "*"
 )
 
@@ -206,10 +205,7 @@ func (c *checker) period(field, s string) bool {
 	return false
 }
 
-func validPeriod(s string) bool {
-	t, err := time.Parse(periodLayout, s)
-	return err == nil && t.Format(periodLayout) == s && t.Year() >= periodMinYear
-}
+func validPeriod(s string) bool { return period.Valid(s) }
 
 // percent parses a percent in [lo, hi] with at most PercentPlaces
 // decimals; empty is 0 when optional. It returns the unscaled value.

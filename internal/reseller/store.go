@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/sqlbind"
+
+	"github.com/costlake/costlake/internal/period"
 )
 
 // Errors a caller turns into clear messages.
@@ -350,10 +352,10 @@ func (s *Store) lastClosed(ctx context.Context, customer string) (string, error)
 	return p.String, err
 }
 
-func nextPeriod(p string) string {
-	t, err := time.Parse("2006-01", p)
+func nextPeriod(s string) string {
+	p, err := period.Parse(s)
 	if err != nil {
-		return p
+		return s
 	}
-	return t.AddDate(0, 1, 0).Format("2006-01")
+	return p.Next().String()
 }
