@@ -19,6 +19,7 @@ import (
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/money"
 )
 
@@ -33,14 +34,14 @@ const ResaleTable = "resale_line_items"
 // billing.line_items keep their CUR 2.0 names, for joins.
 const (
 	ColResaleCustomer    = "customer_id"
-	ColResalePeriod      = "billing_period"
-	ColResalePayer       = "bill_payer_account_id"
-	ColResaleAccount     = "line_item_usage_account_id"
-	ColResaleLineItemID  = "identity_line_item_id"
-	ColResaleType        = "line_item_line_item_type"
-	ColResaleProductCode = "line_item_product_code"
-	ColResaleServiceCode = "product_servicecode"
-	ColResaleUsageType   = "line_item_usage_type"
+	ColResalePeriod      = billing.ColBillingPeriod
+	ColResalePayer       = billing.ColPayerAccountID
+	ColResaleAccount     = billing.ColUsageAccountID
+	ColResaleLineItemID  = billing.ColLineItemID
+	ColResaleType        = billing.ColLineItemType
+	ColResaleProductCode = billing.ColProductCode
+	ColResaleServiceCode = billing.ColServiceCode
+	ColResaleUsageType   = billing.ColUsageType
 	ColResaleCost        = "unblended_cost"
 	ColResaleResale      = "resale_cost"
 	ColResaleRule        = "rule"

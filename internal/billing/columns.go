@@ -47,7 +47,31 @@ const (
 	ColBillInvoiceID    = "bill_invoice_id"
 	ColProductCode      = "line_item_product_code"
 	ColBillingStartDate = "bill_billing_period_start_date"
+	ColServiceCode      = "product_servicecode"
+	ColUsageType        = "line_item_usage_type"
+	ColOperation        = "line_item_operation"
+	ColAvailabilityZone = "line_item_availability_zone"
+	ColDescription      = "line_item_line_item_description"
+	ColUsageEndDate     = "line_item_usage_end_date"
+	ColUsageAmount      = "line_item_usage_amount"
+	ColBlendedRate      = "line_item_blended_rate"
+	ColBlendedCost      = "line_item_blended_cost"
+	ColUnblendedRate    = "line_item_unblended_rate"
+	ColResourceID       = "line_item_resource_id"
+	ColRateID           = "pricing_rate_id"
+	ColSubscriptionID   = "reservation_subscription_id"
 )
+
+// NamedColumns are the columns named by a Col constant: the ones code
+// reads by name (a test checks each is in Columns).
+var NamedColumns = []string{
+	ColPayerAccountID, ColUsageAccountID, ColLineItemType, ColUnblendedCost, ColBillingPeriod,
+	ColProduct, ColResourceTags, ColTags, ColCostCategory, ColDiscount, ColOtherColumns,
+	ColUsageStartDate, ColLineItemID, ColBillInvoiceID, ColProductCode, ColBillingStartDate,
+	ColServiceCode, ColUsageType, ColOperation, ColAvailabilityZone, ColDescription,
+	ColUsageEndDate, ColUsageAmount, ColBlendedRate, ColBlendedCost, ColUnblendedRate,
+	ColResourceID, ColRateID, ColSubscriptionID,
+}
 
 // Columns is the canonical schema in table order: the CUR 2.0 columns of
 // AWS Data Exports (including split cost allocation), then costlake's own.

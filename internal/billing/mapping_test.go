@@ -176,3 +176,14 @@ func TestMapAthenaHeaderOriginals(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
+
+// TestNamedColumnsExist: every column code reads by name is in the
+// canonical schema, so a typo in a Col constant fails here, not in an
+// ingestion.
+func TestNamedColumnsExist(t *testing.T) {
+	for _, name := range NamedColumns {
+		if LineItems.Index(name) < 0 {
+			t.Errorf("%s is not a canonical column", name)
+		}
+	}
+}

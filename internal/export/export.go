@@ -62,6 +62,7 @@
 package export
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path"
@@ -90,13 +91,56 @@ const (
 func (m Mode) Valid() bool { return m == AtCost || m == AtResale }
 
 // Header lists the fixed columns of the Detailed Billing Report with
-// Resources and Tags, in AWS's order. Tag columns follow them.
-var Header = []string{
-	"InvoiceID", "PayerAccountId", "LinkedAccountId", "RecordType", "RecordId",
-	"ProductName", "RateId", "SubscriptionId", "PricingPlanId", "UsageType",
-	"Operation", "AvailabilityZone", "ReservedInstance", "ItemDescription",
-	"UsageStartDate", "UsageEndDate", "UsageQuantity", "BlendedRate", "BlendedCost",
-	"UnBlendedRate", "UnBlendedCost", "ResourceId",
+// Resources and Tags, in AWS's order. Tag columns follow them. It is
+// derived from the columns table, which also prints them.
+var Header = headerOf(columns)
+
+// column is one fixed column of the report: its name and how a row's
+// cell is printed. Text cells come from AWS and from customers (tags,
+// descriptions, names) and are neutralised; dates and amounts are ours
+// and printed as they are, so a negative amount stays a number.
+type column struct {
+	name string
+	text bool
+	cell func(r *Row, a amounts) string
+}
+
+// amounts are the four amount cells of a row as the export's mode prints
+// them: the cost, or the resale (and its rate, if any).
+type amounts struct{ blendedRate, blendedCost, unblendedRate, unblendedCost string }
+
+// columns are the report's fixed columns, in AWS's order.
+var columns = []column{
+	{"InvoiceID", true, func(r *Row, _ amounts) string { return r.InvoiceID }},
+	{"PayerAccountId", true, func(r *Row, _ amounts) string { return r.PayerAccountID }},
+	{"LinkedAccountId", true, func(r *Row, _ amounts) string { return r.LinkedAccountID }},
+	{"RecordType", true, func(r *Row, _ amounts) string { return cmp.Or(r.RecordType, "LineItem") }},
+	{"RecordId", true, func(r *Row, _ amounts) string { return r.RecordID }},
+	{"ProductName", true, func(r *Row, _ amounts) string { return r.ProductName }},
+	{"RateId", true, func(r *Row, _ amounts) string { return r.RateID }},
+	{"SubscriptionId", true, func(r *Row, _ amounts) string { return r.SubscriptionID }},
+	{"PricingPlanId", true, func(r *Row, _ amounts) string { return r.PricingPlanID }},
+	{"UsageType", true, func(r *Row, _ amounts) string { return r.UsageType }},
+	{"Operation", true, func(r *Row, _ amounts) string { return r.Operation }},
+	{"AvailabilityZone", true, func(r *Row, _ amounts) string { return r.AvailabilityZone }},
+	{"ReservedInstance", true, func(r *Row, _ amounts) string { return r.ReservedInstance }},
+	{"ItemDescription", true, func(r *Row, _ amounts) string { return r.ItemDescription }},
+	{"UsageStartDate", false, func(r *Row, _ amounts) string { return formatDate(r.UsageStartDate) }},
+	{"UsageEndDate", false, func(r *Row, _ amounts) string { return formatDate(r.UsageEndDate) }},
+	{"UsageQuantity", false, func(r *Row, _ amounts) string { return r.UsageQuantity.String() }},
+	{"BlendedRate", false, func(_ *Row, a amounts) string { return a.blendedRate }},
+	{"BlendedCost", false, func(_ *Row, a amounts) string { return a.blendedCost }},
+	{"UnBlendedRate", false, func(_ *Row, a amounts) string { return a.unblendedRate }},
+	{"UnBlendedCost", false, func(_ *Row, a amounts) string { return a.unblendedCost }},
+	{"ResourceId", true, func(r *Row, _ amounts) string { return r.ResourceID }},
+}
+
+func headerOf(cols []column) []string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name
+	}
+	return names
 }
 
 // DateLayout is how the report prints UsageStartDate and UsageEndDate (UTC).
@@ -268,46 +312,29 @@ func (s Spec) maxRows() int {
 
 // appendRow appends the CSV line of r to buf: every field quoted, as AWS did.
 func (s Spec) appendRow(buf []byte, r *Row) []byte {
-	recordType := r.RecordType
-	if recordType == "" {
-		recordType = "LineItem"
-	}
-	blendedRate, blendedCost, unblendedRate, unblendedCost := "", "", "", ""
+	var a amounts
 	switch s.Mode {
 	case AtCost:
-		blendedRate, blendedCost = r.BlendedRate.String(), r.BlendedCost.String()
-		unblendedRate, unblendedCost = r.UnBlendedRate.String(), r.UnBlendedCost.String()
+		a.blendedRate, a.blendedCost = r.BlendedRate.String(), r.BlendedCost.String()
+		a.unblendedRate, a.unblendedCost = r.UnBlendedRate.String(), r.UnBlendedCost.String()
 	case AtResale:
 		if r.ResaleRate != nil {
-			blendedRate = r.ResaleRate.String()
-			unblendedRate = blendedRate
+			a.blendedRate = r.ResaleRate.String()
+			a.unblendedRate = a.blendedRate
 		}
-		blendedCost = r.Resale.String()
-		unblendedCost = blendedCost
+		a.blendedCost = r.Resale.String()
+		a.unblendedCost = a.blendedCost
 	}
-	// Text cells come from AWS and from customers (tags, descriptions,
-	// names) and are neutralised; dates and amounts are ours and printed
-	// as they are, so a negative amount stays a number.
-	text := [...]string{
-		r.InvoiceID, r.PayerAccountID, r.LinkedAccountID, recordType, r.RecordID,
-		r.ProductName, r.RateID, r.SubscriptionID, r.PricingPlanID, r.UsageType,
-		r.Operation, r.AvailabilityZone, r.ReservedInstance, r.ItemDescription,
-	}
-	for i, f := range text {
+	for i, c := range columns {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendText(buf, f)
+		if c.text {
+			buf = appendText(buf, c.cell(r, a))
+		} else {
+			buf = appendQuoted(buf, c.cell(r, a))
+		}
 	}
-	for _, f := range [...]string{
-		formatDate(r.UsageStartDate), formatDate(r.UsageEndDate), r.UsageQuantity.String(),
-		blendedRate, blendedCost, unblendedRate, unblendedCost,
-	} {
-		buf = append(buf, ',')
-		buf = appendQuoted(buf, f)
-	}
-	buf = append(buf, ',')
-	buf = appendText(buf, r.ResourceID)
 	for _, k := range s.TagKeys {
 		buf = append(buf, ',')
 		buf = appendText(buf, r.Tags[k])

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/money"
 )
 
@@ -22,12 +23,12 @@ type LineItem struct {
 // Columns are the canonical CUR 2.0 columns a LineItem is read from, in
 // the order of its fields.
 var Columns = []string{
-	"line_item_usage_account_id",
-	"line_item_line_item_type",
-	"line_item_product_code",
-	"product_servicecode",
-	"line_item_usage_type",
-	"line_item_unblended_cost",
+	billing.ColUsageAccountID,
+	billing.ColLineItemType,
+	billing.ColProductCode,
+	billing.ColServiceCode,
+	billing.ColUsageType,
+	billing.ColUnblendedCost,
 }
 
 // Line item types with their own treatment (line_item_line_item_type).
