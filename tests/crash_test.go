@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/workflows"
 )

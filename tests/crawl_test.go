@@ -16,7 +16,7 @@ import (
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
-	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/tests/awsemu"
 	"github.com/costlake/costlake/workflows"
 )

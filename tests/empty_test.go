@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/internal/ingest"
-	"github.com/costlake/costlake/internal/synth"
 	"github.com/costlake/costlake/workflows"
 )
 

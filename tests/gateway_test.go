@@ -18,7 +18,7 @@ import (
 
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/internal/devtools/synth"
 )
 
 // apiClient calls the gateway with one API key.

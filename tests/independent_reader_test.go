@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/internal/devtools/synth"
 )
 
 // icebirdVersion is the JavaScript Iceberg reader the test installs from npm.

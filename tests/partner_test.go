@@ -26,8 +26,8 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/internal/ingest"
-	"github.com/costlake/costlake/internal/synth"
 	"github.com/costlake/costlake/workflows"
 )
 

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/tests/harness"
 )

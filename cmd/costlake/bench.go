@@ -24,8 +24,8 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/config"
-	"github.com/costlake/costlake/internal/devserver"
-	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/internal/devtools/devserver"
+	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/workflows"
 )

@@ -18,7 +18,7 @@ func TestProductionBuildLeavesOutTheTemporalServer(t *testing.T) {
 		var found []string
 		for _, p := range strings.Fields(string(out)) {
 			if strings.HasPrefix(p, "go.temporal.io/server/") || strings.HasPrefix(p, "github.com/temporalio/ui-server/") ||
-				p == "github.com/costlake/costlake/internal/devserver" {
+				p == "github.com/costlake/costlake/internal/devtools/devserver" {
 				found = append(found, p)
 			}
 		}

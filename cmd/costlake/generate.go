@@ -9,7 +9,7 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/config"
-	"github.com/costlake/costlake/internal/synth"
+	"github.com/costlake/costlake/internal/devtools/synth"
 )
 
 func runGenerate(ctx context.Context, args []string, stdout io.Writer) error {

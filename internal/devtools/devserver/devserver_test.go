@@ -19,7 +19,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/costlake/costlake/internal/devserver"
+	"github.com/costlake/costlake/internal/devtools/devserver"
 )
 
 const (
