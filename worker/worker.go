@@ -3,12 +3,17 @@
 package worker
 
 import (
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/crawl"
+	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/cycle"
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -45,5 +50,29 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.ManageCustomer, workflow.RegisterOptions{Name: "ManageCustomer"})
 	r.RegisterWorkflowWithOptions(workflows.CloseBillingCycle, workflow.RegisterOptions{Name: "CloseBillingCycle"})
 	r.RegisterWorkflowWithOptions(workflows.ExportResellerPeriod, workflow.RegisterOptions{Name: "ExportResellerPeriod"})
-	r.RegisterActivityWithOptions(acts, activity.RegisterOptions{SkipInvalidStructFunctions: true})
+	// Each activity through its contract's handle: an implementation of
+	// the wrong type does not compile.
+	ingest.LocateDelivery.Register(r, acts.LocateDelivery)
+	ingest.ConvertChunk.Register(r, acts.ConvertChunk)
+	ingest.CommitPeriod.Register(r, acts.CommitPeriod)
+	ingest.ReconcilePeriod.Register(r, acts.ReconcilePeriod)
+	ingest.RemoveDataFiles.Register(r, acts.RemoveDataFiles)
+	ingest.AdjustClosedCycles.Register(r, acts.AdjustClosedCycles)
+	onboard.PublishStackTemplate.Register(r, acts.PublishStackTemplate)
+	onboard.DescribeCustomerStack.Register(r, acts.DescribeCustomerStack)
+	onboard.ValidateAccess.Register(r, acts.ValidateAccess)
+	onboard.RemindCustomer.Register(r, acts.RemindCustomer)
+	onboard.CheckSetup.Register(r, acts.CheckOnboardingSetup)
+	crawl.DiscoverDeliveries.Register(r, acts.DiscoverDeliveries)
+	crawl.RefreshAccounts.Register(r, acts.RefreshAccounts)
+	crawl.CheckExportHealth.Register(r, acts.CheckExportHealth)
+	crawl.EnsureSchedule.Register(r, acts.EnsureCrawlSchedule)
+	crawl.DeleteSchedule.Register(r, acts.DeleteCrawlSchedule)
+	crawl.IngestCostExplorer.Register(r, acts.IngestCostExplorer)
+	cycle.CheckFinal.Register(r, acts.CheckCycleFinal)
+	cycle.Freeze.Register(r, acts.FreezeCycle)
+	cycle.PriceAndExport.Register(r, acts.PriceAndExportCycle)
+	cycle.ResellerExport.Register(r, acts.ExportResellerPeriod)
+	customerops.Apply.Register(r, acts.ApplyCustomerRequest)
+	clock.Now.Register(r, acts.BusinessNow)
 }

@@ -22,7 +22,7 @@ func businessNow(ctx workflow.Context) time.Time {
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{ScheduleToCloseTimeout: 30 * time.Second})
 	var now time.Time
-	if err := workflow.ExecuteLocalActivity(lctx, clock.NowActivity).Get(ctx, &now); err != nil {
+	if err := clock.Now.Execute(lctx).Get(ctx, &now); err != nil {
 		// The error is in history too, so this fallback replays the same.
 		workflow.GetLogger(ctx).Warn("business clock unavailable; using workflow time", "error", err)
 		return workflow.Now(ctx).UTC()

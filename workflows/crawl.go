@@ -33,7 +33,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 	short := shortActivity(ctx)
 
 	var changes crawl.AccountChanges
-	err := workflow.ExecuteActivity(short, crawl.RefreshAccountsActivity, crawl.RefreshAccountsInput{
+	err := crawl.RefreshAccounts.Execute(short, crawl.RefreshAccountsInput{
 		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Access: in.Access, At: now,
 	}).Get(ctx, &changes)
 	if err != nil {
@@ -57,7 +57,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 	}
 	var found crawl.DiscoverDeliveriesResult
 	access := in.Access
-	if err := workflow.ExecuteActivity(short, crawl.DiscoverDeliveriesActivity, crawl.DiscoverDeliveriesInput{
+	if err := crawl.DiscoverDeliveries.Execute(short, crawl.DiscoverDeliveriesInput{
 		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: in.Source, Access: &access, Periods: periods,
 	}).Get(ctx, &found); err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, 
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
 	})
 	var ce crawl.IngestCostExplorerResult
-	if err := workflow.ExecuteActivity(actx, crawl.IngestCostExplorerActivity, crawl.IngestCostExplorerInput{
+	if err := crawl.IngestCostExplorer.Execute(actx, crawl.IngestCostExplorerInput{
 		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Access: in.Access,
 		Start: start.Format(time.DateOnly), End: end.Format(time.DateOnly),
 	}).Get(ctx, &ce); err != nil {
@@ -220,7 +220,7 @@ func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, 
 // report and never fails the crawl.
 func exportHealth(actx, ctx workflow.Context, in CrawlPayerInput) *crawl.ExportHealth {
 	var h crawl.ExportHealth
-	err := workflow.ExecuteActivity(actx, crawl.ExportHealthActivity, crawl.ExportHealthInput{
+	err := crawl.CheckExportHealth.Execute(actx, crawl.ExportHealthInput{
 		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Access: in.Access, Export: *in.Export,
 	}).Get(ctx, &h)
 	if err != nil {

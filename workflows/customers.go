@@ -22,6 +22,6 @@ func ManageCustomer(ctx workflow.Context, r customerops.Request) (json.RawMessag
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
 	var out json.RawMessage
-	err := workflow.ExecuteActivity(ctx, customerops.ApplyActivity, r).Get(ctx, &out)
+	err := customerops.Apply.Execute(ctx, r).Get(ctx, &out)
 	return out, err
 }

@@ -104,7 +104,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 		// Temporal's.
 		asOf, now := businessNow(ctx), workflow.Now(ctx)
 		var chk cycle.CheckFinalResult
-		err := workflow.ExecuteActivity(short, cycle.CheckFinalActivity, cycle.CheckFinalInput{
+		err := cycle.CheckFinal.Execute(short, cycle.CheckFinalInput{
 			CustomerID: in.CustomerID, Period: in.Period, FinalAfterDays: in.FinalAfterDays, AsOf: asOf,
 		}).Get(ctx, &chk)
 		if err != nil {
@@ -131,7 +131,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 
 	status.Stage = cycle.StatusFreezing
 	var frozen cycle.FreezeResult
-	if err := workflow.ExecuteActivity(short, cycle.FreezeActivity, cycle.FreezeInput{CustomerID: in.CustomerID, Period: in.Period}).Get(ctx, &frozen); err != nil {
+	if err := cycle.Freeze.Execute(short, cycle.FreezeInput{CustomerID: in.CustomerID, Period: in.Period}).Get(ctx, &frozen); err != nil {
 		return fail(err)
 	}
 	status.PricebookVersion, status.Snapshots = frozen.PricebookVersion, frozen.Snapshots
@@ -143,7 +143,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
 	})
 	var priced cycle.PriceResult
-	if err := workflow.ExecuteActivity(long, cycle.PriceAndExportActivity, cycle.PriceInput{CustomerID: in.CustomerID, Period: in.Period}).Get(ctx, &priced); err != nil {
+	if err := cycle.PriceAndExport.Execute(long, cycle.PriceInput{CustomerID: in.CustomerID, Period: in.Period}).Get(ctx, &priced); err != nil {
 		return fail(err)
 	}
 	status.Stage = cycle.StatusDone
@@ -174,7 +174,7 @@ func ExportResellerPeriod(ctx workflow.Context, in ExportResellerPeriodInput) (*
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 5},
 	})
 	var res cycle.ResellerExportResult
-	if err := workflow.ExecuteActivity(ctx, cycle.ResellerExportActivity, in).Get(ctx, &res); err != nil {
+	if err := cycle.ResellerExport.Execute(ctx, in).Get(ctx, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil

@@ -72,7 +72,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	for {
 		progress.Stage = "locating"
 		loc = ingest.LocateDeliveryResult{}
-		err := workflow.ExecuteActivity(short, ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{
+		err := ingest.LocateDelivery.Execute(short, ingest.LocateDeliveryInput{
 			Source: in.Source, Period: in.Period, Access: in.Access, PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID,
 		}).Get(ctx, &loc)
 		if err != nil {
@@ -152,7 +152,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
 	})
 	var committed ingest.CommitPeriodResult
-	err := workflow.ExecuteActivity(commit, ingest.CommitPeriodActivity, ingest.CommitPeriodInput{
+	err := ingest.CommitPeriod.Execute(commit, ingest.CommitPeriodInput{
 		Table:          loc.Table,
 		PayerAccountID: loc.PayerAccountID,
 		Period:         in.Period,
@@ -183,7 +183,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	var reconciled ingest.ReconcilePeriodResult
 	if len(check) > 0 {
 		progress.Stage = "reconciling"
-		err = workflow.ExecuteActivity(commit, ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{
+		err = ingest.ReconcilePeriod.Execute(commit, ingest.ReconcilePeriodInput{
 			Table:          loc.Table,
 			PayerAccountID: loc.PayerAccountID,
 			Period:         in.Period,
@@ -211,7 +211,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			StartToCloseTimeout: 30 * time.Minute,
 			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5},
 		})
-		err = workflow.ExecuteActivity(adjust, ingest.AdjustClosedCyclesActivity, ingest.AdjustClosedCyclesInput{
+		err = ingest.AdjustClosedCycles.Execute(adjust, ingest.AdjustClosedCyclesInput{
 			Table:          loc.Table,
 			PayerAccountID: loc.PayerAccountID,
 			Period:         in.Period,
@@ -297,7 +297,7 @@ func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBilling
 			if c < len(rd.ChunkPins) {
 				pin = rd.ChunkPins[c]
 			}
-			f := workflow.ExecuteActivity(actx, ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
+			f := ingest.ConvertChunk.Execute(actx, ingest.ConvertChunkInput{
 				Source:             in.Source,
 				Period:             in.Period,
 				Format:             loc.Format,
@@ -314,7 +314,7 @@ func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBilling
 				Access:             in.Access,
 				CustomerID:         in.CustomerID,
 			})
-			sel.AddFuture(f, func(f workflow.Future) {
+			sel.AddFuture(f.Underlying(), func(workflow.Future) {
 				running--
 				if err := f.Get(ctx, &results[i]); err != nil {
 					// The first failure is the one reported: its type names
@@ -351,7 +351,7 @@ func dataFilesOf(results []ingest.ConvertChunkResult) []string {
 // committed; it runs even when the workflow is being cancelled.
 func removeFiles(ctx, short workflow.Context, loc ingest.LocateDeliveryResult, period string, files []string) {
 	cleanup, _ := workflow.NewDisconnectedContext(short)
-	if err := workflow.ExecuteActivity(cleanup, ingest.RemoveDataFilesActivity, ingest.RemoveDataFilesInput{Table: loc.Table, PayerAccountID: loc.PayerAccountID, Period: period, Files: files}).Get(cleanup, nil); err != nil {
+	if err := ingest.RemoveDataFiles.Execute(cleanup, ingest.RemoveDataFilesInput{Table: loc.Table, PayerAccountID: loc.PayerAccountID, Period: period, Files: files}).Get(cleanup, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not remove data files of a failed ingestion", "files", len(files), "error", err)
 	}
 }

@@ -104,8 +104,7 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 			err = o.activate(ctx)
 		case StatusOffboarded:
 			if o.state.CrawlSchedule != "" {
-				err := workflow.ExecuteActivity(persistentActivity(ctx), crawl.DeleteScheduleActivity,
-					crawl.DeleteScheduleInput{ScheduleID: o.state.CrawlSchedule}).Get(ctx, nil)
+				err := crawl.DeleteSchedule.Execute(persistentActivity(ctx), crawl.DeleteScheduleInput{ScheduleID: o.state.CrawlSchedule}).Get(ctx, nil)
 				if err != nil {
 					return o.state, err
 				}
@@ -121,8 +120,7 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 			if temporal.IsCanceledError(err) && o.state.CrawlSchedule != "" {
 				// A cancelled record must not leave its payer crawled.
 				dctx, _ := workflow.NewDisconnectedContext(ctx)
-				if derr := workflow.ExecuteActivity(shortActivity(dctx), crawl.DeleteScheduleActivity,
-					crawl.DeleteScheduleInput{ScheduleID: o.state.CrawlSchedule}).Get(dctx, nil); derr != nil {
+				if derr := crawl.DeleteSchedule.Execute(shortActivity(dctx), crawl.DeleteScheduleInput{ScheduleID: o.state.CrawlSchedule}).Get(dctx, nil); derr != nil {
 					workflow.GetLogger(ctx).Error("could not delete the crawl schedule of a cancelled onboarding", "schedule", o.state.CrawlSchedule, "error", derr)
 				}
 			}
@@ -206,8 +204,7 @@ func (o *onboarding) setRegistrationHandler(ctx workflow.Context) error {
 func (o *onboarding) start(ctx workflow.Context) error {
 	o.state.Status = StatusRegistered
 	var setup onboard.CheckSetupResult
-	err := workflow.ExecuteActivity(shortActivity(ctx), onboard.CheckSetupActivity,
-		onboard.CheckSetupInput{Registration: o.state.Registration}).Get(ctx, &setup)
+	err := onboard.CheckSetup.Execute(shortActivity(ctx), onboard.CheckSetupInput{Registration: o.state.Registration}).Get(ctx, &setup)
 	if temporal.IsCanceledError(err) {
 		return err
 	}
@@ -269,8 +266,7 @@ func (o *onboarding) fail(ctx workflow.Context, f *Failure) {
 
 func (o *onboarding) publish(ctx workflow.Context) error {
 	var res onboard.PublishStackTemplateResult
-	err := workflow.ExecuteActivity(shortActivity(ctx), onboard.PublishStackTemplateActivity,
-		onboard.PublishStackTemplateInput{Registration: o.state.Registration, StackName: o.state.Stack.Name}).Get(ctx, &res)
+	err := onboard.PublishStackTemplate.Execute(shortActivity(ctx), onboard.PublishStackTemplateInput{Registration: o.state.Registration, StackName: o.state.Stack.Name}).Get(ctx, &res)
 	if err != nil {
 		return err
 	}
@@ -346,7 +342,7 @@ func (o *onboarding) waitForStack(ctx workflow.Context) error {
 	reg := o.state.Registration
 	for o.state.Status == waiting && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 		var st onboard.DescribeCustomerStackResult
-		err := workflow.ExecuteActivity(shortActivity(ctx), onboard.DescribeCustomerStackActivity, onboard.DescribeCustomerStackInput{
+		err := onboard.DescribeCustomerStack.Execute(shortActivity(ctx), onboard.DescribeCustomerStackInput{
 			Access: reg.Access, StackName: o.state.Stack.Name, PayerAccountID: reg.PayerAccountID, CustomerID: reg.CustomerID,
 		}).Get(ctx, &st)
 		o.state.Stack.Polls++
@@ -390,7 +386,7 @@ func (o *onboarding) waitForStack(ctx workflow.Context) error {
 			o.state.Stack.Reminders++
 			w.NextReminder = now.Add(o.timing.RemindEvery)
 			o.record(ctx, fmt.Sprintf("reminder %d: the stack is not deployed yet", o.state.Stack.Reminders))
-			err := workflow.ExecuteActivity(shortActivity(ctx), onboard.RemindCustomerActivity, onboard.RemindCustomerInput{
+			err := onboard.RemindCustomer.Execute(shortActivity(ctx), onboard.RemindCustomerInput{
 				CustomerID: reg.CustomerID, PayerAccountID: reg.PayerAccountID, StackName: o.state.Stack.Name,
 				QuickCreateURL: o.state.Stack.QuickCreateURL, Waiting: now.Sub(w.Since), Reminder: o.state.Stack.Reminders,
 			}).Get(ctx, nil)
@@ -430,7 +426,7 @@ func (o *onboarding) validate(ctx workflow.Context) error {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
 	var res onboard.ValidateAccessResult
-	err := workflow.ExecuteActivity(actx, onboard.ValidateAccessActivity, onboard.ValidateAccessInput{
+	err := onboard.ValidateAccess.Execute(actx, onboard.ValidateAccessInput{
 		Registration: o.state.Registration, AsOf: businessNow(ctx),
 	}).Get(ctx, &res)
 	if err != nil {
@@ -496,7 +492,7 @@ func (o *onboarding) ensureSchedule(ctx workflow.Context) error {
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 20},
 	})
-	err = workflow.ExecuteActivity(actx, crawl.EnsureScheduleActivity, crawl.EnsureScheduleInput{
+	err = crawl.EnsureSchedule.Execute(actx, crawl.EnsureScheduleInput{
 		ScheduleID: id, Workflow: "CrawlPayer", WorkflowID: id, TaskQueue: TaskQueue, Args: args,
 		Schedule: reg.Schedule, Note: fmt.Sprintf("crawl of payer %s for customer %s", reg.PayerAccountID, reg.CustomerID),
 	}).Get(ctx, nil)
