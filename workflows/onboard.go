@@ -68,6 +68,9 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 	if err := o.setRegistrationHandler(ctx); err != nil {
 		return o.state, err
 	}
+	if err := o.setActionHandlers(ctx); err != nil {
+		return o.state, err
+	}
 	if o.state.Status == "" {
 		o.record(ctx, "registered for customer "+o.state.Registration.CustomerID)
 		if workflow.GetVersion(ctx, "setup-check", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
@@ -89,6 +92,11 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			// Months of polling or signals would outgrow one history.
 			o.drainSignals(ctx)
+			// Accepted actions are applied; their updates answer before
+			// this run ends.
+			if err := o.finishActions(ctx); err != nil {
+				return o.state, err
+			}
 			in.Resume = &o.state
 			return o.state, workflow.NewContinueAsNewError(ctx, OnboardPayer, in)
 		}
@@ -110,9 +118,9 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 				}
 				o.record(ctx, "deleted crawl schedule "+o.state.CrawlSchedule)
 			}
-			return o.state, nil
+			return o.state, o.finishActions(ctx)
 		case StatusRejected:
-			return o.state, nil
+			return o.state, o.finishActions(ctx)
 		default:
 			return o.state, fmt.Errorf("onboarding reached unknown status %q", o.state.Status)
 		}
@@ -170,6 +178,69 @@ type onboarding struct {
 	timing  OnboardTiming
 	state   OnboardingState
 	signals map[string]workflow.ReceiveChannel
+	// actions are the accepted operator updates, for the main loop to
+	// apply where it applies signals.
+	actions workflow.Channel
+}
+
+// pendingAction is an accepted operator update until the main loop has
+// applied it.
+type pendingAction struct {
+	name    string
+	d       Decision
+	applied bool
+	result  ActionResult
+	err     error
+}
+
+// setActionHandlers registers an update per operator action. The handler
+// hands the action to the main loop and waits until it is applied, so an
+// update changes the state exactly where a signal would: never in the
+// middle of a check or a poll.
+func (o *onboarding) setActionHandlers(ctx workflow.Context) error {
+	o.actions = workflow.NewBufferedChannel(ctx, 64)
+	for _, name := range operatorSignals {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name, func(ctx workflow.Context, d Decision) (ActionResult, error) {
+			p := &pendingAction{name: name, d: d}
+			o.actions.SendAsync(p)
+			if err := workflow.Await(ctx, func() bool { return p.applied }); err != nil {
+				return ActionResult{}, err
+			}
+			return p.result, p.err
+		}, workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, d Decision) error {
+			if err := o.state.CheckAction(name, d); err != nil {
+				return temporal.NewApplicationError(err.Error(), ErrTypeActionRefused)
+			}
+			return nil
+		}})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishActions answers every operator update still waiting (an onboarding
+// that ends refuses them) before the run ends.
+func (o *onboarding) finishActions(ctx workflow.Context) error {
+	var p *pendingAction
+	for o.actions.ReceiveAsync(&p) {
+		o.applyAction(ctx, p)
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// applyAction applies an accepted update, unless the status moved on since
+// it was validated.
+func (o *onboarding) applyAction(ctx workflow.Context, p *pendingAction) {
+	from := o.state.Status
+	if err := o.state.CheckAction(p.name, p.d); err != nil {
+		p.err = temporal.NewApplicationError(err.Error(), ErrTypeActionRefused)
+	} else {
+		o.onSignal(ctx, p.name, p.d)
+		p.result = ActionResult{Action: p.name, From: from, Status: o.state.Status}
+	}
+	p.applied = true
 }
 
 func (o *onboarding) record(ctx workflow.Context, what string) {
@@ -310,6 +381,11 @@ func (o *onboarding) onSignal(ctx workflow.Context, name string, d Decision) {
 
 // addSignals makes sel receive every operator signal.
 func (o *onboarding) addSignals(ctx workflow.Context, sel workflow.Selector) {
+	sel.AddReceive(o.actions, func(c workflow.ReceiveChannel, _ bool) {
+		var p *pendingAction
+		c.Receive(ctx, &p)
+		o.applyAction(ctx, p)
+	})
 	for _, name := range operatorSignals {
 		sel.AddReceive(o.signals[name], func(c workflow.ReceiveChannel, _ bool) {
 			var d Decision
@@ -471,6 +547,10 @@ func (o *onboarding) waitForOperator(ctx workflow.Context) error {
 // drainSignals applies the signals already received, so none is lost
 // when the workflow continues as new.
 func (o *onboarding) drainSignals(ctx workflow.Context) {
+	var p *pendingAction
+	for o.actions.ReceiveAsync(&p) {
+		o.applyAction(ctx, p)
+	}
 	for _, name := range operatorSignals {
 		var d Decision
 		for o.signals[name].ReceiveAsync(&d) {

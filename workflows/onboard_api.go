@@ -1,6 +1,10 @@
 package workflows
 
 import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/costlake/costlake/internal/onboard"
@@ -186,6 +190,41 @@ type OnboardingState struct {
 	ScheduleError      string            `json:"schedule_error,omitempty"` // why there is no crawl schedule
 	FirstIngestion     *FirstIngestion   `json:"first_ingestion,omitempty"`
 	Events             []OnboardingEvent `json:"events"`
+}
+
+// Operator actions are also Workflow Updates, under the signals' names
+// (StackDeployedSignal, ApproveSignal, …) with a Decision: the update's
+// validator refuses an action the status does not accept, or a rejection
+// without a reason or a change request without issues, so one call is
+// accepted or refused with the reason. An accepted update is applied by the
+// workflow's main loop where it would apply the signal, and answers
+// ActionResult.
+
+// ActionResult is what an accepted operator update answers.
+type ActionResult struct {
+	Action string `json:"accepted"` // the action, e.g. "approve"
+	From   string `json:"from"`     // the status it found
+	Status string `json:"status"`   // the status it left
+}
+
+// ErrTypeActionRefused is the failure type of an operator update the
+// onboarding refused, by its validator or when applying it.
+const ErrTypeActionRefused = "ActionRefused"
+
+// CheckAction is the validator of an operator's update: nil when action
+// with d may be applied in the current status, else why not.
+func (s OnboardingState) CheckAction(action string, d Decision) error {
+	switch {
+	case !slices.Contains(operatorSignals, action):
+		return fmt.Errorf("no operator action %q", action)
+	case action == RejectSignal && strings.TrimSpace(d.Reason) == "":
+		return errors.New("a rejection needs a reason")
+	case action == RequestChangesSignal && len(d.Issues) == 0:
+		return errors.New("a change request needs the issues to fix")
+	case !s.Accepts(action):
+		return fmt.Errorf("cannot %s payer %s: its onboarding is %s", action, s.Registration.PayerAccountID, s.Status)
+	}
+	return nil
 }
 
 // Accepts reports whether a signal makes sense in the current status; the

@@ -725,3 +725,51 @@ func TestOnboardCancelWhileWaitingForOperator(t *testing.T) {
 	require.Equal(t, StatusAwaitingApproval, waiting.Status)
 	requireCanceled(t, env)
 }
+
+// actionCallbacks records how the onboarding answered an operator update.
+type actionCallbacks struct {
+	accepted, done bool
+	rejected, err  error
+	result         ActionResult
+}
+
+func (u *actionCallbacks) Accept()          { u.accepted = true }
+func (u *actionCallbacks) Reject(err error) { u.rejected, u.done = err, true }
+func (u *actionCallbacks) Complete(v any, err error) {
+	u.done, u.err = true, err
+	if r, ok := v.(ActionResult); ok {
+		u.result = r
+	}
+}
+
+func actionAt(env *testsuite.TestWorkflowEnvironment, d time.Duration, action string, decision Decision) *actionCallbacks {
+	u := &actionCallbacks{}
+	env.RegisterDelayedCallback(func() { env.UpdateWorkflow(action, action+d.String(), u, decision) }, d)
+	return u
+}
+
+// Operator actions as updates: an action the status does not accept, or
+// a rejection without a reason, is refused by the validator with the
+// reason and changes nothing; an accepted one answers the status it left.
+func TestOnboardOperatorUpdates(t *testing.T) {
+	f := &onboardFakes{stacks: []onboard.DescribeCustomerStackResult{noStack}}
+	env := newOnboardTestEnv(f)
+	early := actionAt(env, 90*time.Second, ApproveSignal, Decision{By: "alice"})
+	noReason := actionAt(env, 100*time.Second, RejectSignal, Decision{By: "alice"})
+	before := stateAt(t, env, 5*time.Minute)
+	reject := actionAt(env, 6*time.Minute, RejectSignal, Decision{By: "bob", Reason: "duplicate of another payer"})
+	env.ExecuteWorkflow(OnboardPayer, OnboardPayerInput{Registration: testRegistration()})
+
+	require.True(t, early.done)
+	require.ErrorContains(t, early.rejected, "cannot approve payer "+testRegistration().PayerAccountID+": its onboarding is awaiting_stack")
+	require.ErrorContains(t, noReason.rejected, "a rejection needs a reason")
+	require.Equal(t, StatusAwaitingStack, before.Status)
+	require.Empty(t, before.ApprovedBy)
+
+	require.True(t, reject.accepted)
+	require.NoError(t, reject.rejected)
+	require.NoError(t, reject.err)
+	require.Equal(t, ActionResult{Action: RejectSignal, From: StatusAwaitingStack, Status: StatusRejected}, reject.result)
+	final := requireRejected(t, env, "duplicate of another payer")
+	require.Equal(t, "rejected by bob: duplicate of another payer", final.Events[len(final.Events)-1].What)
+}
