@@ -42,8 +42,11 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 	}
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
-		BuildID:                            buildID(),
-		WorkerStopTimeout:                  o.StopTimeout,
+		// The build ID only names the code (see buildID); its successor,
+		// a deployment version, would opt the worker into Worker Versioning.
+		//lint:ignore SA1019 no Worker Versioning yet
+		BuildID:           buildID(),
+		WorkerStopTimeout: o.StopTimeout,
 	})
 	Register(w, acts)
 	return w
