@@ -82,6 +82,7 @@ func (a *Activities) IngestCostExplorer(ctx context.Context, in crawl.IngestCost
 			activity.GetLogger(ctx).Warn("Cost Explorer crawl failed", "payer", in.PayerAccountID,
 				"start", in.Start, "end", in.End, "paid_calls", st.Calls, "throttled", st.Throttled, "error", err)
 		}
+		//lint:ignore ST1005 Cost Explorer is the AWS product's name
 		return res, classifyCostExplorer(fmt.Errorf("Cost Explorer costs of %s from %s to %s (%d paid calls): %w",
 			in.PayerAccountID, in.Start, in.End, st.Calls, err))
 	}

@@ -293,7 +293,7 @@ func (w *ResaleWriter) Close() ([]string, error) {
 }
 
 // Abort closes without caring about errors; the files stay for the next
-// attempt to overwrite, or for RemoveResaleFiles.
+// attempt to overwrite.
 func (w *ResaleWriter) Abort() {
 	if w.pw != nil {
 		w.rb.Release()
@@ -464,40 +464,4 @@ func eachResaleRow(batch arrow.RecordBatch, r *ResaleRow, fn func(*ResaleRow) er
 		}
 	}
 	return nil
-}
-
-// RemoveResaleFiles deletes data files of an abandoned attempt that the
-// current snapshot does not reference.
-func (l *Lake) RemoveResaleFiles(ctx context.Context, customer, period string, files []string) error {
-	if len(files) == 0 {
-		return nil
-	}
-	tbl, err := l.ResaleLineItems(ctx)
-	if err != nil {
-		return err
-	}
-	referenced := map[string]bool{}
-	if tbl.CurrentSnapshot() != nil {
-		tasks, err := tbl.Scan(table.WithRowFilter(resaleFilter(customer, period))).PlanFiles(ctx)
-		if err != nil {
-			return err
-		}
-		for _, t := range tasks {
-			referenced[t.File.FilePath()] = true
-		}
-	}
-	fsys, err := tbl.FS(ctx)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, f := range files {
-		if referenced[f] {
-			continue
-		}
-		if err := fsys.Remove(f); err != nil && !isNotExist(err) {
-			errs = append(errs, fmt.Errorf("remove %s: %w", f, err))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -25,7 +25,7 @@ const batchRows = 256
 // builders first and boxed each one in an interface in its dictionary
 // encoder: converting a chunk took a third more CPU time.
 type pqFile struct {
-	w       *parquet.Writer
+	w       *parquet.GenericWriter[any]
 	cols    []pqColumn
 	decs    []byte // the batch's decimals, 16 bytes big-endian each
 	inBatch int
@@ -159,7 +159,7 @@ func newPQFile(out interface{ Write([]byte) (int, error) }, schema *iceberg.Sche
 		parquet.DataPageStatistics(false),
 		parquet.CreatedBy("costlake", "", ""),
 	}
-	p := &pqFile{w: parquet.NewWriter(out, opts...), cols: make([]pqColumn, len(bs.Columns))}
+	p := &pqFile{w: parquet.NewGenericWriter[any](out, opts...), cols: make([]pqColumn, len(bs.Columns))}
 	decimals := 0
 	for i, c := range bs.Columns {
 		l, ok := leafOf[c.Name]

@@ -98,7 +98,7 @@ func TestHostileDeliveriesAreBounded(t *testing.T) {
 			err      error
 			attempts int32
 		)
-		grew := heapPeak(func() { _, err, attempts = s.ingestAs("s3://hostile-cur/cur/bomb", "2023-11", nil) })
+		grew := heapPeak(func() { _, attempts, err = s.ingestAs("s3://hostile-cur/cur/bomb", "2023-11", nil) })
 		t.Logf("heap grew by %d MiB", grew>>20)
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeRecordTooLarge,
 			[]string{"s3://hostile-cur/cur/bomb/20231101-20231201/20231204T000000Z/bomb-2.csv.gz line 2", "more than 16777216 bytes"},
@@ -123,7 +123,7 @@ func TestHostileDeliveriesAreBounded(t *testing.T) {
 			err      error
 			attempts int32
 		)
-		grew := heapPeak(func() { _, err, attempts = s.ingestAs("file://"+filepath.Join(root, "cur", "climb"), "2023-11", nil) })
+		grew := heapPeak(func() { _, attempts, err = s.ingestAs("file://"+filepath.Join(root, "cur", "climb"), "2023-11", nil) })
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeInvalidManifest,
 			[]string{"climb-Manifest.json", "climbs out of its folder"},
 			[]string{secret, "HeaderMismatch"})
@@ -163,7 +163,7 @@ func TestDeliveryBoundsAreConfigured(t *testing.T) {
 		d, _ := sampleDelivery(t, "big", "20231204T000000Z")
 		d.chunks[2] = bytes.Repeat([]byte{0x1f}, 5<<20) // never read: its size refuses it
 		d.upload(t, local, "local")
-		_, err, attempts := s.ingestAs("file://"+filepath.Join(allowed, "cur", "big"), "2023-11", nil)
+		_, attempts, err := s.ingestAs("file://"+filepath.Join(allowed, "cur", "big"), "2023-11", nil)
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeChunkTooLarge,
 			[]string{"big-3.csv.gz", "5242880 bytes stored, 4194304 at most"}, nil)
 	})
@@ -181,7 +181,7 @@ func TestDeliveryBoundsAreConfigured(t *testing.T) {
 		require.NoError(t, gz.Close())
 		d.chunks[0] = buf.Bytes()
 		d.upload(t, local, "local")
-		_, err, attempts := s.ingestAs("file://"+filepath.Join(allowed, "cur", "inflate"), "2023-11", nil)
+		_, attempts, err := s.ingestAs("file://"+filepath.Join(allowed, "cur", "inflate"), "2023-11", nil)
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeDecompressionBomb,
 			[]string{"inflate-1.csv.gz", "50×"}, nil)
 	})
@@ -189,7 +189,7 @@ func TestDeliveryBoundsAreConfigured(t *testing.T) {
 		elsewhere := t.TempDir()
 		d, _ := sampleDelivery(t, "outside", "20231206T000000Z")
 		d.upload(t, blob.NewLocal(elsewhere), "local")
-		_, err, attempts := s.ingestAs("file://"+filepath.Join(elsewhere, "cur", "outside"), "2023-11", nil)
+		_, attempts, err := s.ingestAs("file://"+filepath.Join(elsewhere, "cur", "outside"), "2023-11", nil)
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeInvalidSource,
 			[]string{"not under the worker's local folders", allowed}, nil)
 	})

@@ -19,7 +19,7 @@ import (
 
 // ingestAs runs an ingestion with the payer's access settings and returns
 // its error and the most attempts any of its activities took.
-func (s *stack) ingestAs(source, period string, access *payer.Access) (*workflows.IngestBillingPeriodResult, error, int32) {
+func (s *stack) ingestAs(source, period string, access *payer.Access) (*workflows.IngestBillingPeriodResult, int32, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{Source: source, Period: period, Access: access})
@@ -35,7 +35,7 @@ func (s *stack) ingestAs(source, period string, access *payer.Access) (*workflow
 			attempts = max(attempts, st.GetAttempt())
 		}
 	}
-	return &res, err, attempts
+	return &res, attempts, err
 }
 
 // requireNamedFailure checks a failed ingestion: its type, that it was not
@@ -88,7 +88,7 @@ func TestS3SourceErrorsAreNamed(t *testing.T) {
 
 	t.Run("role may not read the bucket", func(t *testing.T) {
 		access := roleWith("writeonly")
-		_, err, attempts := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", access)
+		_, attempts, err := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", access)
 		token, rerr := readFile(access.TokenFile)
 		require.NoError(t, rerr)
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeAccessDenied,
@@ -96,7 +96,7 @@ func TestS3SourceErrorsAreNamed(t *testing.T) {
 			append(secrets, token))
 	})
 	t.Run("keys the store does not accept", func(t *testing.T) {
-		_, err, attempts := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", &payer.Access{Mode: payer.AccessKeys, SecretRef: "env:BADKEYS"})
+		_, attempts, err := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", &payer.Access{Mode: payer.AccessKeys, SecretRef: "env:BADKEYS"})
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeAccessDenied,
 			[]string{"s3://customer-cur/cur/sample/", "env:BADKEYS"}, secrets)
 	})
@@ -105,22 +105,22 @@ func TestS3SourceErrorsAreNamed(t *testing.T) {
 		t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
 		t.Setenv("AWS_SECRET_ACCESS_KEY", wrongSecret)
 		const role = "arn:aws:iam::123456789012:role/costlake-billing-read"
-		_, err, attempts := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", &payer.Access{Mode: payer.AssumeRole, RoleARN: role, ExternalID: "costlake-ext-1234"})
+		_, attempts, err := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", &payer.Access{Mode: payer.AssumeRole, RoleARN: role, ExternalID: "costlake-ext-1234"})
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeAccessDenied,
 			[]string{"s3://customer-cur/cur/sample/", "role " + role, "the role could not be assumed"}, secrets)
 	})
 	t.Run("bucket does not exist", func(t *testing.T) {
-		_, err, attempts := s.ingestAs("s3://no-such-bucket/cur/sample", "2023-11", roleWith("readwrite"))
+		_, attempts, err := s.ingestAs("s3://no-such-bucket/cur/sample", "2023-11", roleWith("readwrite"))
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeBucketNotFound,
 			[]string{"s3://no-such-bucket/cur/sample/", webIdentityRoleARN}, secrets)
 	})
 	t.Run("manifest names a missing key", func(t *testing.T) {
-		_, err, attempts := s.ingestAs("s3://customer-cur/cur/missing-key", "2023-11", roleWith("readwrite"))
+		_, attempts, err := s.ingestAs("s3://customer-cur/cur/missing-key", "2023-11", roleWith("readwrite"))
 		requireNamedFailure(t, err, attempts, ingest.ErrTypeChunkNotFound,
 			[]string{"s3://customer-cur/" + manifest.ReportKeys[1], "missing-key-Manifest.json", webIdentityRoleARN}, secrets)
 	})
 	t.Run("the same role with read access ingests", func(t *testing.T) {
-		res, err, _ := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", roleWith("readwrite"))
+		res, _, err := s.ingestAs("s3://customer-cur/cur/sample", "2023-11", roleWith("readwrite"))
 		require.NoError(t, err)
 		require.Equal(t, samplePayer, res.PayerAccountID)
 	})
@@ -142,15 +142,15 @@ func TestGCSSourceErrorsAreNamed(t *testing.T) {
 	manifest := missing.upload(t, bucket, "customer-cur")
 	require.NoError(t, bucket.Delete(context.Background(), manifest.ReportKeys[2]))
 
-	res, err, _ := s.ingestAs("gs://customer-cur/cur/sample", "2023-11", nil)
+	res, _, err := s.ingestAs("gs://customer-cur/cur/sample", "2023-11", nil)
 	require.NoError(t, err)
 	wantRows, wantCosts := sourceTotals(t, records)
 	gotRows, gotCosts := s.tableTotals(res.PayerAccountID, "2023-11")
 	requireSameTotals(t, wantRows, wantCosts, gotRows, gotCosts)
 
-	_, err, attempts := s.ingestAs("gs://no-such-bucket/cur/sample", "2023-11", nil)
+	_, attempts, err := s.ingestAs("gs://no-such-bucket/cur/sample", "2023-11", nil)
 	requireNamedFailure(t, err, attempts, ingest.ErrTypeBucketNotFound, []string{"gs://no-such-bucket/cur/sample/"}, nil)
-	_, err, attempts = s.ingestAs("gs://customer-cur/cur/missing-key", "2023-11", nil)
+	_, attempts, err = s.ingestAs("gs://customer-cur/cur/missing-key", "2023-11", nil)
 	requireNamedFailure(t, err, attempts, ingest.ErrTypeChunkNotFound, []string{"gs://customer-cur/" + manifest.ReportKeys[2]}, nil)
 }
 

@@ -3,6 +3,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -22,7 +24,14 @@ type Options struct {
 	// MaxConcurrentActivities bounds activities running at once on this
 	// worker, whatever the workflows ask for; 0 means 4.
 	MaxConcurrentActivities int
+	// StopTimeout is how long Stop waits for running activities to
+	// finish before it cancels them; 0 means DefaultStopTimeout.
+	StopTimeout time.Duration
 }
+
+// DefaultStopTimeout lets a stopping worker's activities finish a short
+// step (a file, a commit) rather than be cut off and retried elsewhere.
+const DefaultStopTimeout = 30 * time.Second
 
 // New returns a worker on workflows.TaskQueue with every costlake workflow
 // and activity registered. The caller starts and stops it.
@@ -30,12 +39,19 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 	if o.MaxConcurrentActivities <= 0 {
 		o.MaxConcurrentActivities = 4
 	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = DefaultStopTimeout
+	}
 	if acts.Temporal == nil {
 		acts.Temporal = c
 	}
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
-		BuildID:                            buildID(),
+		// The build ID only names the code (see buildID); its successor,
+		// a deployment version, would opt the worker into Worker Versioning.
+		//lint:ignore SA1019 no Worker Versioning yet
+		BuildID:           buildID(),
+		WorkerStopTimeout: o.StopTimeout,
 	})
 	Register(w, acts)
 	return w

@@ -8,10 +8,6 @@ import (
 	"github.com/costlake/costlake/internal/clock"
 )
 
-// businessClockChange gates the business clock: runs started before it
-// judged dates by workflow.Now and keep doing so on replay.
-const businessClockChange = "business-clock"
-
 // businessNow is the date the workflow judges billing periods by: the
 // worker's business clock (see package clock), read through a local
 // activity so the value is in history and a replay sees the same date.

@@ -43,7 +43,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 		res.Accounts = &changes
 	}
 
-	if in.Export != nil && workflow.GetVersion(ctx, "export-health", workflow.DefaultVersion, 1) == 1 {
+	if in.Export != nil && workflow.GetVersion(ctx, exportHealthChange, workflow.DefaultVersion, 1) == 1 {
 		res.Export = exportHealth(short, ctx, in)
 	}
 

@@ -13,10 +13,6 @@ import (
 	"github.com/costlake/costlake/internal/ingest"
 )
 
-// adjustClosedCyclesChange versions the adjustment step, so runs started
-// before it replay without it.
-const adjustClosedCyclesChange = "adjust-closed-cycles"
-
 // IngestBillingPeriod ingests the delivery of a period, every report of
 // it: it reads the manifests, converts the chunks into Parquet with
 // bounded concurrency, replaces the rows of the reports that changed in

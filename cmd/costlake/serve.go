@@ -67,6 +67,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	config.AddStorageFlags(fs, &sc, ".costlake")
 	config.AddOnboardingFlags(fs, &oc, ".costlake")
 	maxActs := fs.Int("max-concurrent-activities", envInt("COSTLAKE_MAX_CONCURRENT_ACTIVITIES", 4), "activities this worker runs at once [COSTLAKE_MAX_CONCURRENT_ACTIVITIES]")
+	stopTimeout := fs.Duration("stop-timeout", envDuration("COSTLAKE_WORKER_STOP_TIMEOUT", worker.DefaultStopTimeout), "on SIGTERM, how long running activities may take to finish before they are cancelled (and retried on another worker) [COSTLAKE_WORKER_STOP_TIMEOUT]")
 	var bounds workerBounds
 	addBoundsFlags(fs, &bounds, "") // no local folders unless configured
 	if err := fs.Parse(args); err != nil {
@@ -90,7 +91,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	w := worker.New(c, acts, worker.Options{MaxConcurrentActivities: *maxActs})
+	w := worker.New(c, acts, worker.Options{MaxConcurrentActivities: *maxActs, StopTimeout: *stopTimeout})
 	if err := w.Start(); err != nil {
 		return err
 	}

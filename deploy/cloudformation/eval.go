@@ -244,6 +244,7 @@ func (s *stack) exists(name string) bool {
 // is a name we set, a placeholder otherwise.
 func (s *stack) ref(name string) (string, error) {
 	if !s.exists(name) {
+		//lint:ignore ST1005 Ref is CloudFormation's function, named as templates write it
 		return "", fmt.Errorf("Ref %s: the resource is not created in this scenario", name)
 	}
 	r := s.t.Resources[name]
@@ -276,6 +277,7 @@ func (s *stack) lookup(name string) (string, error) {
 	if _, ok := s.t.Resources[name]; ok {
 		return s.ref(name)
 	}
+	//lint:ignore ST1005 Ref is CloudFormation's function, named as templates write it
 	return "", fmt.Errorf("Ref %s: no such parameter, pseudo parameter or resource", name)
 }
 

@@ -43,12 +43,6 @@ func newSchema(table string, cols []Column, payer, account, chargeType, cost str
 	return s
 }
 
-// StatsColumns lists the columns worth min/max statistics in data files:
-// the partition columns and the ones queries filter on.
-func (s *Schema) StatsColumns() []string {
-	return append([]string{s.Payer, s.Period, s.Account, s.ChargeType}, s.filters...)
-}
-
 // Index returns the position of a column, or -1.
 func (s *Schema) Index(name string) int {
 	if i, ok := s.index[name]; ok {

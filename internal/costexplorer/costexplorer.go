@@ -80,6 +80,7 @@ var (
 	// empty range.
 	ErrRange = errors.New("invalid date range")
 	// ErrThrottled reports throttling that outlasted every retry.
+	//lint:ignore ST1005 Cost Explorer is the AWS product's name
 	ErrThrottled = errors.New("Cost Explorer kept throttling")
 	// ErrResponse reports a response costlake cannot turn into exact rows:
 	// a missing metric, an amount that does not fit decimal(38,18), a group

@@ -336,6 +336,7 @@ func MergeTotals(lists ...[]Total) []Total {
 		}
 	}
 	out := make([]Total, 0, len(byKey))
+	//workflowcheck:ignore the order is sorted below, so workflows may merge totals
 	for _, t := range byKey {
 		out = append(out, *t)
 	}

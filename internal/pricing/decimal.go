@@ -66,15 +66,6 @@ func RoundCents(a money.Amount) money.Amount {
 	return fromUnscaled(q.Mul(q, centUnits))
 }
 
-// sumAmounts returns the exact sum.
-func sumAmounts(as ...money.Amount) money.Amount {
-	var s money.Amount
-	for _, a := range as {
-		s = s.Add(a)
-	}
-	return s
-}
-
 func maxAmount(a, b money.Amount) money.Amount {
 	if a.Cmp(b) >= 0 {
 		return a

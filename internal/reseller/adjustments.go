@@ -175,15 +175,6 @@ func (s *Store) ClosedCycles(ctx context.Context, period string) ([]Cycle, error
 	return out, nil
 }
 
-// NextPeriod returns the billing period after p ("YYYY-MM").
-func NextPeriod(p string) string { return nextPeriod(p) }
-
-// LastClosed returns the customer's latest closed period, or "".
-func (s *Store) LastClosed(ctx context.Context, customer string) (string, error) {
-	p, err := s.lastClosed(ctx, customer)
-	return p, err
-}
-
 // CyclesOf returns a customer's closed cycles, oldest first.
 func (s *Store) CyclesOf(ctx context.Context, customer string) ([]Cycle, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT period FROM costlake_cycles WHERE customer_id = ? ORDER BY period`), customer)

@@ -584,11 +584,3 @@ func (t epochSeconds) MarshalJSON() ([]byte, error) {
 func isoTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
-}

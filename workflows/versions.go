@@ -1,0 +1,25 @@
+package workflows
+
+// Change IDs of the workflow.GetVersion gates. A gate lets runs started
+// before a change replay the old way while new runs take the new one, so
+// an ID never changes and a gate is removed only once no run older than
+// it can still be open (OnboardPayer runs for months). The replay test
+// (replay_test.go) replays recorded histories through these gates.
+const (
+	// setupCheckChange: OnboardPayer checks the worker's settings
+	// (CheckSetup) before publishing the stack, and fails the onboarding
+	// with the reason instead of publishing a stack it cannot use.
+	setupCheckChange = "setup-check"
+	// crawlScheduleChange: an active OnboardPayer creates the payer's
+	// crawl schedule; older runs were crawled by hand.
+	crawlScheduleChange = "crawl-schedule"
+	// exportHealthChange: CrawlPayer reads the health of a known export
+	// (ExportHealth) after refreshing the accounts.
+	exportHealthChange = "export-health"
+	// adjustClosedCyclesChange: IngestBillingPeriod turns a changed period
+	// of closed cycles into adjustments of the next open cycles.
+	adjustClosedCyclesChange = "adjust-closed-cycles"
+	// businessClockChange: workflows judge dates by the worker's business
+	// clock (a local activity) rather than by workflow.Now.
+	businessClockChange = "business-clock"
+)
