@@ -380,3 +380,26 @@ func TestReconcile(t *testing.T) {
 		t.Fatalf("a lost cent: err = %v, want ErrNotReconciled", err)
 	}
 }
+
+// A customer owning a whole payer is scanned unfiltered; the accounts
+// another customer owns in it stay that customer's, row by row.
+func TestPriceCycleWholePayerLeavesOthersAccounts(t *testing.T) {
+	ctx := context.Background()
+	s := newStand(t)
+	const payer2 = "299999999999"
+	s.must(s.recs.SetAccounts(ctx, "acme", period, []reseller.Assignment{
+		{PayerAccountID: payerID, Accounts: []string{acct1, acct2}}, {PayerAccountID: payer2, Accounts: []string{reseller.AllAccounts}}}, "op"))
+	s.must(s.recs.SetAccounts(ctx, "globex", period, []reseller.Assignment{
+		{PayerAccountID: payerID, Accounts: []string{acct3}}, {PayerAccountID: payer2, Accounts: []string{"555555555555"}}}, "op"))
+	snap := s.lake.commit(payer2, period,
+		item(payer2, "666666666666", "p2-1", "Usage", "AmazonEC2", "BoxUsage:m5.large", "10.00"),
+		item(payer2, "555555555555", "p2-2", "Usage", "AmazonEC2", "BoxUsage:m5.large", "99.00"), // globex's
+	)
+	s.close("acme", map[string]int64{payer2: snap})
+	res, err := s.r.PriceCycle(ctx, CycleJob{CustomerID: "acme", Period: period})
+	s.must(err)
+	if res.Rows != 1 {
+		t.Fatalf("priced %d rows, want acme's one", res.Rows)
+	}
+	equal(t, "bill cost", res.Bill.Cost, "10.00")
+}
