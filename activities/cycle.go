@@ -25,9 +25,6 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
-// CycleProgress is the heartbeat of a cycle's pricing and exports.
-type CycleProgress = rebilling.Progress
-
 func cycleError(typ, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	return temporal.NewNonRetryableApplicationError(msg, typ, nil)
