@@ -78,7 +78,7 @@ func (l *memLake) AccountCosts(_ context.Context, payer, period string, snapshot
 	}
 	byAccount := map[string]ingest.AccountTotal{}
 	for _, r := range s.recs {
-		item, err := LineItemOf(r)
+		item, err := lineItemOf(r)
 		if err != nil {
 			return nil, err
 		}

@@ -14,9 +14,9 @@ import (
 	"github.com/costlake/costlake/internal/reseller"
 )
 
-// Columns are the line item columns a closed cycle reads: what pricing
+// columns are the line item columns a closed cycle reads: what pricing
 // needs (pricing.Columns) and what export.FromRecord prints.
-var Columns = func() []string {
+var columns = func() []string {
 	cols := slices.Clone(pricing.Columns)
 	for _, c := range []string{
 		billing.ColBillInvoiceID, billing.ColPayerAccountID, billing.ColLineItemID, billing.ColProduct,
@@ -42,8 +42,8 @@ var (
 	ciLineItemID = billing.LineItems.MustIndex(billing.ColLineItemID)
 )
 
-// LineItemOf reads what pricing needs from a canonical record.
-func LineItemOf(rec *billing.Record) (pricing.LineItem, error) {
+// lineItemOf reads what pricing needs from a canonical record.
+func lineItemOf(rec *billing.Record) (pricing.LineItem, error) {
 	v := rec.Values
 	item := pricing.LineItem{AccountID: v[ciAccount], LineItemType: v[ciType], ProductCode: v[ciProduct], ServiceCode: v[ciService], UsageType: v[ciUsageType]}
 	if s := v[ciCost]; s != "" {
@@ -144,7 +144,7 @@ type pass struct {
 }
 
 func (r *Rebiller) run(ctx context.Context, p *pass) ([]cycle.ExportRef, error) {
-	scan := Scan{Payer: p.payerID, Period: p.period, SnapshotID: p.snapshot, Accounts: p.accounts, Columns: Columns}
+	scan := Scan{Payer: p.payerID, Period: p.period, SnapshotID: p.snapshot, Accounts: p.accounts, Columns: columns}
 	var writers []*export.Writer
 	abort := func() {
 		for _, w := range writers {
@@ -172,7 +172,7 @@ func (r *Rebiller) run(ctx context.Context, p *pass) ([]cycle.ExportRef, error) 
 	every := r.reportEvery()
 	var row export.Row
 	err := r.Lake.ScanLineItems(ctx, scan, func(rec *billing.Record) error {
-		item, err := LineItemOf(rec)
+		item, err := lineItemOf(rec)
 		if err != nil {
 			return err
 		}

@@ -14,8 +14,8 @@ import (
 	"github.com/costlake/costlake/internal/reseller"
 )
 
-// Pricer compiles the pricebook version a closed cycle pinned.
-func (r *Rebiller) Pricer(ctx context.Context, c reseller.Cycle) (*pricing.Pricer, error) {
+// pricer compiles the pricebook version a closed cycle pinned.
+func (r *Rebiller) pricer(ctx context.Context, c reseller.Cycle) (*pricing.Pricer, error) {
 	pv, err := r.Records.PricebookVersionOf(ctx, c.CustomerID, c.PricebookVersion)
 	if errors.Is(err, reseller.ErrNotFound) {
 		return nil, fail(ErrNoPricebook, "%v", err)
@@ -63,7 +63,7 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (cycle.PriceRes
 	} else if err != nil {
 		return cycle.PriceResult{}, err
 	}
-	pr, err := r.Pricer(ctx, c)
+	pr, err := r.pricer(ctx, c)
 	if err != nil {
 		return cycle.PriceResult{}, err
 	}

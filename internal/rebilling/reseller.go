@@ -78,7 +78,7 @@ func (r *Rebiller) ExportReseller(ctx context.Context, job ResellerJob) (cycle.R
 	atPin := map[string]map[string]money.Amount{} // payer → customer → cost in the pinned snapshot
 	for _, customer := range res.Customers {
 		c := closed[customer]
-		pr, err := r.Pricer(ctx, c)
+		pr, err := r.pricer(ctx, c)
 		if err != nil {
 			return res, err
 		}
