@@ -20,17 +20,17 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
-// Tuning of Cost Explorer crawls. Workers keep the defaults; tests shorten
-// the waits so that throttling runs in milliseconds.
-var (
-	// CostExplorerBackoff is the back-off between tries of a page whose
-	// throttling outlasted the SDK's retryer.
-	CostExplorerBackoff = costexplorer.DefaultBackoff
-	// CostExplorerRetryer, when set, replaces the SDK's retryer (from the
-	// standard config: 3 attempts, exponential back-off) of Cost Explorer
-	// clients.
-	CostExplorerRetryer func() aws.Retryer
-)
+// CostExplorerTuning tunes Cost Explorer crawls. Workers keep the zero
+// value; tests shorten the waits so that throttling runs in milliseconds.
+type CostExplorerTuning struct {
+	// Backoff is the back-off between tries of a page whose throttling
+	// outlasted the SDK's retryer; zero Attempts means
+	// costexplorer.DefaultBackoff.
+	Backoff costexplorer.Backoff
+	// Retryer, when set, replaces the SDK's retryer (from the standard
+	// config: 3 attempts, exponential back-off) of Cost Explorer clients.
+	Retryer func() aws.Retryer
+}
 
 // Cost Explorer error codes that a retry does not fix.
 var ceRejections = map[string]bool{
@@ -64,13 +64,17 @@ func (a *Activities) IngestCostExplorer(ctx context.Context, in crawl.IngestCost
 		return res, err
 	}
 	client := ce.NewFromConfig(cfg, func(o *ce.Options) {
-		if CostExplorerRetryer != nil {
-			o.Retryer = CostExplorerRetryer()
+		if a.CostExplorer.Retryer != nil {
+			o.Retryer = a.CostExplorer.Retryer()
 		}
 	})
+	backoff := a.CostExplorer.Backoff
+	if backoff.Attempts == 0 {
+		backoff = costexplorer.DefaultBackoff
+	}
 	inActivity := activity.IsActivity(ctx)
 	rows, st, err := costexplorer.Fetch(ctx, client, in.Start, in.End,
-		costexplorer.WithBackoff(CostExplorerBackoff),
+		costexplorer.WithBackoff(backoff),
 		costexplorer.WithProgress(func(st costexplorer.Stats) {
 			if inActivity {
 				activity.RecordHeartbeat(ctx, st)

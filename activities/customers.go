@@ -179,8 +179,8 @@ func (a *Activities) verifyDestination(ctx context.Context, d reseller.Destinati
 	if err != nil {
 		return export.Result(err)
 	}
-	defer dest.close()
-	return export.Result(export.Verify(ctx, dest.store, dest.loc.Prefix, export.VerifyOptions{}))
+	defer dest.Close()
+	return export.Result(export.Verify(ctx, dest.Store, dest.Loc.Prefix, export.VerifyOptions{}))
 }
 
 // unassigned sums, per payer with a committed period, the usage of

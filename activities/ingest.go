@@ -58,6 +58,9 @@ type Activities struct {
 	// Clock is the business date workflows judge periods by; nil reads
 	// the system clock. Test stands pin it.
 	Clock clock.Clock
+	// CostExplorer tunes Cost Explorer crawls; the zero value is what
+	// workers use.
+	CostExplorer CostExplorerTuning
 }
 
 // BusinessNow is the clock.NowActivity local activity: the worker's

@@ -166,11 +166,9 @@ func TestCostExplorerIngest(t *testing.T) {
 
 	// The SDK's standard retryer (3 attempts) with a 1 ms delay, and an
 	// instant outer back-off, so throttling runs fast.
-	backoff, retryer := activities.CostExplorerBackoff, activities.CostExplorerRetryer
-	t.Cleanup(func() { activities.CostExplorerBackoff, activities.CostExplorerRetryer = backoff, retryer })
 	var waits []time.Duration
-	activities.CostExplorerRetryer = awsemu.FastRetryer
-	activities.CostExplorerBackoff = costexplorer.Backoff{Attempts: 5, Base: time.Second, Max: 30 * time.Second,
+	acts.CostExplorer.Retryer = awsemu.FastRetryer
+	acts.CostExplorer.Backoff = costexplorer.Backoff{Attempts: 5, Base: time.Second, Max: 30 * time.Second,
 		Sleep: func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return ctx.Err() }}
 
 	var suite testsuite.WorkflowTestSuite

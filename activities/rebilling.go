@@ -1,0 +1,162 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"github.com/apache/iceberg-go/table"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/cycle"
+	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/rebilling"
+	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/lakehouse"
+)
+
+// rebiller wires the rebilling of closed cycles to this worker: its lake,
+// the reseller's records, and heartbeats for progress.
+func (a *Activities) rebiller(ctx context.Context, store *reseller.Store) *rebilling.Rebiller {
+	return &rebilling.Rebiller{Lake: &rebillingLake{lake: a.Lake}, Records: store, TempDir: a.TempDir,
+		Progress: func(p rebilling.Progress) { activity.RecordHeartbeat(ctx, p) }}
+}
+
+// rebillingErrorTypes are the failure types the workflows and the gateway
+// know rebilling's failures by.
+var rebillingErrorTypes = map[error]string{
+	rebilling.ErrInvalidInput:  cycle.ErrTypeInvalidInput,
+	rebilling.ErrNoPricebook:   cycle.ErrTypeNoPricebook,
+	rebilling.ErrBadPricebook:  cycle.ErrTypeBadPricebook,
+	rebilling.ErrNotClosed:     cycle.ErrTypeNotClosed,
+	rebilling.ErrOpenCycles:    cycle.ErrTypeOpenCycles,
+	rebilling.ErrBadLineItem:   cycle.ErrTypeBadLineItem,
+	rebilling.ErrSnapshotGone:  cycle.ErrTypeSnapshotGone,
+	rebilling.ErrNotReconciled: ingest.ErrTypeReconciliation,
+}
+
+// rebillingError makes rebilling's named failures non-retryable
+// application errors of their type; other errors stay as they are.
+func rebillingError(err error) error {
+	var re *rebilling.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	typ, ok := rebillingErrorTypes[re.Kind]
+	if !ok {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(re.Msg, typ, nil)
+}
+
+// rebillingLake is the lakehouse as rebilling sees it. It reads
+// billing.line_items' metadata once, so a pass sees the catalog as it was
+// when the pass started.
+type rebillingLake struct {
+	lake      *lakehouse.Lake
+	lineItems *table.Table
+}
+
+func (l *rebillingLake) table(ctx context.Context) (*table.Table, error) {
+	if l.lineItems == nil {
+		tbl, err := l.lake.LineItems(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l.lineItems = tbl
+	}
+	return l.lineItems, nil
+}
+
+func (l *rebillingLake) PayersOfPeriod(ctx context.Context, period string) ([]string, error) {
+	tbl, err := l.table(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lakehouse.PayersOfPeriod(tbl, period), nil
+}
+
+func (l *rebillingLake) LatestSnapshot(ctx context.Context, payer, period string) (int64, error) {
+	tbl, err := l.table(ctx)
+	if err != nil {
+		return 0, err
+	}
+	c, _ := lakehouse.LatestPeriodCommit(tbl, payer, period)
+	return c.SnapshotID, nil
+}
+
+func (l *rebillingLake) AccountCosts(ctx context.Context, payer, period string, snapshot int64) ([]ingest.AccountTotal, error) {
+	totals, err := l.lake.PeriodTotals(ctx, billing.LineItems, payer, period, snapshot)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.ByAccount(totals), nil
+}
+
+func lineItemScan(s rebilling.Scan) lakehouse.LineItemScan {
+	return lakehouse.LineItemScan{Payer: s.Payer, Period: s.Period, SnapshotID: s.SnapshotID, Accounts: s.Accounts, Columns: s.Columns}
+}
+
+// snapshotError makes a pinned snapshot that no longer exists a named
+// failure: retrying cannot bring it back.
+func snapshotError(err error) error {
+	if errors.Is(err, lakehouse.ErrSnapshotNotFound) {
+		return rebilling.SnapshotGone(err)
+	}
+	return err
+}
+
+func (l *rebillingLake) TagKeys(ctx context.Context, s rebilling.Scan) ([]string, error) {
+	keys, err := l.lake.TagKeys(ctx, lineItemScan(s))
+	return keys, snapshotError(err)
+}
+
+func (l *rebillingLake) ScanLineItems(ctx context.Context, s rebilling.Scan, fn func(*billing.Record) error) error {
+	return snapshotError(l.lake.ScanLineItems(ctx, lineItemScan(s), fn))
+}
+
+func (l *rebillingLake) LatestResale(ctx context.Context, customer, period string) (int64, string, bool, error) {
+	tbl, err := l.lake.ResaleLineItems(ctx)
+	if err != nil {
+		return 0, "", false, err
+	}
+	c, ok := lakehouse.LatestResaleCommit(tbl, customer, period)
+	return c.SnapshotID, c.Pins, ok, nil
+}
+
+// The two row types have the same fields, so they convert in place (a
+// field added to one and not the other fails to compile here).
+func (l *rebillingLake) ScanResale(ctx context.Context, customer, period string, snapshot int64, fn func(*rebilling.ResaleRow) error) error {
+	return l.lake.ScanResale(ctx, customer, period, snapshot, func(r *lakehouse.ResaleRow) error { return fn((*rebilling.ResaleRow)(r)) })
+}
+
+func (l *rebillingLake) NewResaleWriter(ctx context.Context, customer, period, name string) (rebilling.ResaleWriter, error) {
+	w, err := l.lake.NewResaleWriter(ctx, customer, period, name)
+	if err != nil {
+		return nil, err
+	}
+	return &resaleWriter{lake: l.lake, w: w, customer: customer, period: period}, nil
+}
+
+// resaleWriter writes a cycle's resale rows and commits them with
+// lakehouse.Lake.ReplaceResale.
+type resaleWriter struct {
+	lake             *lakehouse.Lake
+	w                *lakehouse.ResaleWriter
+	customer, period string
+}
+
+func (w *resaleWriter) Append(r *rebilling.ResaleRow) error {
+	return w.w.Append((*lakehouse.ResaleRow)(r))
+}
+func (w *resaleWriter) Abort() { w.w.Abort() }
+
+func (w *resaleWriter) Commit(ctx context.Context, pins string) (int64, error) {
+	files, err := w.w.Close()
+	if err != nil {
+		return 0, err
+	}
+	snap, _, err := w.lake.ReplaceResale(ctx, w.customer, w.period, pins, files, w.w.Rows())
+	return snap, err
+}

@@ -1,0 +1,193 @@
+package rebilling
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"maps"
+	"slices"
+
+	"github.com/costlake/costlake/internal/cycle"
+	"github.com/costlake/costlake/internal/export"
+	"github.com/costlake/costlake/internal/pricing"
+	"github.com/costlake/costlake/internal/reseller"
+)
+
+// pricer compiles the pricebook version a closed cycle pinned.
+func (r *Rebiller) pricer(ctx context.Context, c reseller.Cycle) (*pricing.Pricer, error) {
+	pv, err := r.Records.PricebookVersionOf(ctx, c.CustomerID, c.PricebookVersion)
+	if errors.Is(err, reseller.ErrNotFound) {
+		return nil, fail(ErrNoPricebook, "%v", err)
+	} else if err != nil {
+		return nil, err
+	}
+	p, err := pricing.Decode(pv.Body)
+	if err != nil {
+		return nil, fail(ErrBadPricebook, "customer %s's pricebook version %d: %v", c.CustomerID, pv.Version, err)
+	}
+	p.CustomerID, p.Version = c.CustomerID, pv.Version
+	pr, err := pricing.NewPricer(p)
+	if err != nil {
+		return nil, fail(ErrBadPricebook, "customer %s's pricebook version %d: %v", c.CustomerID, pv.Version, err)
+	}
+	return pr, nil
+}
+
+// CycleJob names the closed cycle to price and where its exports go.
+type CycleJob struct {
+	CustomerID string
+	Period     string
+	// Targets opens the customer's exports (none: the customer has no
+	// export destination); it is called once the cycle and its pricebook
+	// are found, and done is called when the pass has finished.
+	Targets func(ctx context.Context) (targets []Target, done func(), err error)
+}
+
+// PriceCycle prices a closed cycle and writes what it owes: it streams,
+// per payer, the line items of the snapshot the cycle pinned (never the
+// current table) of the customer's accounts, prices each with the pinned
+// pricebook version, replaces the customer's period in
+// billing.resale_line_items in one snapshot, and writes the customer's
+// export (one per payer, with a manifest). The bill carries the
+// adjustments recorded for this cycle (restatements of closed cycles).
+// Running it again for the same closed cycle writes nothing when the
+// table and every export are already there: the bill is then read back
+// from billing.resale_line_items. Otherwise the run starts over (the
+// table's files and the exports' keys are deterministic, so nothing is
+// written twice).
+func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (cycle.PriceResult, error) {
+	c, err := r.Records.CycleOf(ctx, job.CustomerID, job.Period)
+	if errors.Is(err, reseller.ErrNotFound) {
+		return cycle.PriceResult{}, fail(ErrNotClosed, "%v", err)
+	} else if err != nil {
+		return cycle.PriceResult{}, err
+	}
+	pr, err := r.pricer(ctx, c)
+	if err != nil {
+		return cycle.PriceResult{}, err
+	}
+	owners, err := r.Records.Owners(ctx, job.Period)
+	if err != nil {
+		return cycle.PriceResult{}, err
+	}
+	adjs, err := r.Records.Adjustments(ctx, job.CustomerID, job.Period)
+	if err != nil {
+		return cycle.PriceResult{}, err
+	}
+	var targets []Target
+	if job.Targets != nil {
+		var done func()
+		if targets, done, err = job.Targets(ctx); err != nil {
+			return cycle.PriceResult{}, err
+		}
+		if done != nil {
+			defer done()
+		}
+	}
+	payers := slices.Sorted(maps.Keys(c.Snapshots))
+	pins := cycle.Pins(c.PricebookVersion, c.Snapshots)
+	progress := &Progress{Stage: "pricing", CustomerID: job.CustomerID}
+
+	prevSnap, prevPins, tableDone, err := r.Lake.LatestResale(ctx, job.CustomerID, job.Period)
+	if err != nil {
+		return cycle.PriceResult{}, err
+	}
+	tableDone = tableDone && prevPins == pins
+	if tableDone {
+		if refs, ok := existingExports(ctx, targets, payers, c); ok {
+			var totals pricing.Totals
+			var rows int64
+			err := r.Lake.ScanResale(ctx, job.CustomerID, job.Period, prevSnap, func(r *ResaleRow) error {
+				totals.Add(pricing.LineItem{AccountID: r.UsageAccountID, LineItemType: r.LineItemType, ProductCode: r.ProductCode,
+					ServiceCode: r.ServiceCode, UsageType: r.UsageType, UnblendedCost: r.UnblendedCost}, r.ResaleCost, pricing.RuleRef(r.Rule))
+				rows++
+				return nil
+			})
+			if err != nil {
+				return cycle.PriceResult{}, err
+			}
+			bill, err := pr.Invoice(job.Period, totals)
+			if err != nil {
+				return cycle.PriceResult{}, fail(ErrBadPricebook, "%v", err)
+			}
+			addAdjustments(&bill, adjs)
+			return cycle.PriceResult{Bill: bill, Rows: rows, ResaleSnapshotID: prevSnap, Exports: refs, Replayed: true}, nil
+		}
+	}
+
+	var rw ResaleWriter
+	if !tableDone {
+		sum := sha256.Sum256([]byte(job.CustomerID + "\x00" + job.Period + "\x00" + pins))
+		if rw, err = r.Lake.NewResaleWriter(ctx, job.CustomerID, job.Period, "cycle-"+hex.EncodeToString(sum[:8])); err != nil {
+			return cycle.PriceResult{}, err
+		}
+		defer rw.Abort()
+	}
+	var totals pricing.Totals
+	res := cycle.PriceResult{Exports: []cycle.ExportRef{}}
+	for _, payerID := range payers {
+		snap := c.Snapshots[payerID]
+		if snap == 0 {
+			continue // nothing was committed when the cycle closed
+		}
+		progress.PayerAccountID = payerID
+		p := &pass{payerID: payerID, period: job.Period, snapshot: snap,
+			accounts: accountFilter(owners, payerID, job.CustomerID),
+			keep:     func(acct string) bool { return reseller.Owner(owners, payerID, acct) == job.CustomerID },
+			pr:       pr, totals: &totals, resale: rw, customer: job.CustomerID, version: c.PricebookVersion,
+			targets: targets, progress: progress}
+		refs, err := r.run(ctx, p)
+		if err != nil {
+			return cycle.PriceResult{}, err
+		}
+		res.Exports = append(res.Exports, refs...)
+		res.Rows += p.rows
+	}
+	if rw != nil {
+		progress.Stage = "committing"
+		r.report(progress)
+		if res.ResaleSnapshotID, err = rw.Commit(ctx, pins); err != nil {
+			return cycle.PriceResult{}, err
+		}
+	} else {
+		res.ResaleSnapshotID = prevSnap
+	}
+	bill, err := pr.Invoice(job.Period, totals)
+	if err != nil {
+		return cycle.PriceResult{}, fail(ErrBadPricebook, "%v", err)
+	}
+	addAdjustments(&bill, adjs)
+	res.Bill = bill
+	return res, nil
+}
+
+// addAdjustments adds the adjustments that apply to a cycle to its bill,
+// one line each (see cycle.LineAdjustment).
+func addAdjustments(b *pricing.Bill, adjs []reseller.Adjustment) {
+	lines := make([]pricing.BillLine, 0, len(adjs))
+	for _, a := range adjs {
+		lines = append(lines, cycle.AdjustmentLine(a.OriginPeriod, a.PayerAccountID, a.AssemblyID, a.Amount))
+	}
+	cycle.AddLines(b, lines...)
+}
+
+// existingExports returns the manifests of a cycle's exports when every
+// one of them is complete (its manifest is written last).
+func existingExports(ctx context.Context, targets []Target, payers []string, c reseller.Cycle) ([]cycle.ExportRef, bool) {
+	refs := []cycle.ExportRef{}
+	for _, payerID := range payers {
+		if c.Snapshots[payerID] == 0 {
+			continue
+		}
+		for _, t := range targets {
+			spec := t.spec(payerID, c.Period, nil, "")
+			m, err := export.ReadManifest(ctx, t.Dest.Store, spec)
+			if err != nil {
+				return nil, false
+			}
+			refs = append(refs, t.ref(payerID, m, spec.ManifestKey()))
+		}
+	}
+	return refs, true
+}
