@@ -49,16 +49,15 @@ const (
 
 // Failure types of non-retryable application errors.
 const (
-	ErrTypeInvalidInput  = "InvalidCycleInput" // a bad customer ID or period
-	ErrTypeNoPricebook   = "NoPricebook"       // no pricebook in force in the period
-	ErrTypeBadPricebook  = "InvalidPricebook"  // the pinned version does not decode
-	ErrTypeNotClosed     = "CycleNotClosed"    // pricing a cycle that was never frozen
-	ErrTypeOpenCycles    = "CyclesOpen"        // a reseller export with customers' cycles still open
-	ErrTypeNoReseller    = "InvalidSetup"      // the worker has no reseller records
-	ErrTypeBadLineItem   = "BadLineItem"       // a committed line item that cannot be read
-	ErrTypeDestination   = "InvalidDestination"
-	ErrTypeSnapshotGone  = "SnapshotMissing" // a pinned snapshot was expired from the table
-	ErrTypeClosedChanged = "CycleClosed"     // closing again with other pins
+	ErrTypeInvalidInput = "InvalidCycleInput" // a bad customer ID or period
+	ErrTypeNoPricebook  = "NoPricebook"       // no pricebook in force in the period
+	ErrTypeBadPricebook = "InvalidPricebook"  // the pinned version does not decode
+	ErrTypeNotClosed    = "CycleNotClosed"    // pricing a cycle that was never frozen
+	ErrTypeOpenCycles   = "CyclesOpen"        // a reseller export with customers' cycles still open
+	ErrTypeNoReseller   = "InvalidSetup"      // the worker has no reseller records
+	ErrTypeBadLineItem  = "BadLineItem"       // a committed line item that cannot be read
+	ErrTypeDestination  = "InvalidDestination"
+	ErrTypeSnapshotGone = "SnapshotMissing" // a pinned snapshot was expired from the table
 )
 
 // CheckFinalInput asks whether a customer's period is final.
