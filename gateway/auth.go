@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -101,19 +100,19 @@ const principalKey = "costlake.principal"
 // its rate limit, and remembers the key.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Path() == "/healthz" {
+		if c.Path() == "/healthz" || c.Path() == OpenAPIPath {
 			return next(c)
 		}
 		token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
 		k := s.lookup(strings.TrimSpace(token))
 		if !ok || k == nil {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake"`)
-			return &apiError{status: http.StatusUnauthorized, body: Error{Code: "unauthorized", Message: "missing or unknown API key: send Authorization: Bearer <key>"}}
+			return errorf(kindUnauthorized, "missing or unknown API key: send Authorization: Bearer <key>")
 		}
 		c.Set(principalKey, k)
 		if now := s.clock.Now(); k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake", error="invalid_token"`)
-			return &apiError{status: http.StatusUnauthorized, body: Error{Code: "key_expired", Message: fmt.Sprintf("API key %q expired at %s; ask for a new one", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))}}
+			return errorf(kindKeyExpired, "API key %q expired at %s; ask for a new one", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		if err := s.limit(c, k); err != nil {
 			return err
@@ -150,7 +149,7 @@ func principal(c echo.Context) *APIKey {
 // requireOperator refuses viewer keys.
 func requireOperator(c echo.Context) error {
 	if k := principal(c); k == nil || k.Role != RoleOperator {
-		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: fmt.Sprintf("key %q has role %s; this needs an operator key", k.Name, k.Role)}}
+		return errorf(kindForbidden, "key %q has role %s; this needs an operator key", k.Name, k.Role)
 	}
 	return nil
 }
@@ -159,7 +158,7 @@ func requireOperator(c echo.Context) error {
 // not about one customer.
 func requireUnscoped(c echo.Context) error {
 	if k := principal(c); k == nil || k.CustomerID != "" {
-		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: fmt.Sprintf("key %q is scoped to customer %s; this route spans customers", k.Name, k.CustomerID)}}
+		return errorf(kindForbidden, "key %q is scoped to customer %s; this route spans customers", k.Name, k.CustomerID)
 	}
 	return nil
 }
@@ -174,8 +173,8 @@ func requireDecider(c echo.Context) error {
 		return err
 	}
 	if k := principal(c); k.CustomerID != "" {
-		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: fmt.Sprintf(
-			"key %q is scoped to customer %s: a scoped key may register and read payers, not decide about them; this needs an unscoped operator key", k.Name, k.CustomerID)}}
+		return errorf(kindForbidden,
+			"key %q is scoped to customer %s: a scoped key may register and read payers, not decide about them; this needs an unscoped operator key", k.Name, k.CustomerID)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func (s *Server) activePayer(c echo.Context) (string, workflows.OnboardingState,
 		return rec.ID, rec.State, err
 	}
 	if rec.State.Status != workflows.StatusActive {
-		return rec.ID, rec.State, &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("payer %s is %s, not active", rec.ID, rec.State.Status)}}
+		return rec.ID, rec.State, errorf(kindConflict, "payer %s is %s, not active", rec.ID, rec.State.Status)
 	}
 	return rec.ID, rec.State, nil
 }
@@ -35,7 +35,7 @@ func (s *Server) activePayer(c echo.Context) (string, workflows.OnboardingState,
 func (s *Server) scheduledPayer(c echo.Context) (string, error) {
 	id, st, err := s.activePayer(c)
 	if err == nil && st.CrawlSchedule == "" {
-		err = &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("payer %s has no crawl schedule: %s", id, st.ScheduleError)}}
+		err = errorf(kindConflict, "payer %s has no crawl schedule: %s", id, st.ScheduleError)
 	}
 	return id, err
 }
@@ -43,9 +43,6 @@ func (s *Server) scheduledPayer(c echo.Context) (string, error) {
 // handleCrawl runs the payer's scheduled crawl now; the schedule's overlap
 // policy skips it when a crawl is already running.
 func (s *Server) handleCrawl(c echo.Context) error {
-	if err := requireOperator(c); err != nil {
-		return err
-	}
 	id, err := s.scheduledPayer(c)
 	if err != nil {
 		return err
@@ -54,7 +51,34 @@ func (s *Server) handleCrawl(c echo.Context) error {
 	if err := s.temporal.ScheduleClient().GetHandle(c.Request().Context(), sid).Trigger(c.Request().Context(), client.ScheduleTriggerOptions{}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"id": id, "schedule_id": sid, "accepted": "crawl"})
+	return c.JSON(http.StatusAccepted, CrawlAccepted{ID: id, ScheduleID: sid, Accepted: "crawl"})
+}
+
+// CrawlAccepted answers POST /v1/payers/{id}/crawl.
+type CrawlAccepted struct {
+	ID         string `json:"id"`
+	ScheduleID string `json:"schedule_id"`
+	Accepted   string `json:"accepted"` // "crawl"
+}
+
+// BackfillAccepted answers POST /v1/payers/{id}/backfill.
+type BackfillAccepted struct {
+	ID         string   `json:"id"`
+	WorkflowID string   `json:"workflow_id"`
+	RunID      string   `json:"run_id"`
+	Periods    []string `json:"periods"`
+}
+
+// ScheduleState answers POST /v1/payers/{id}/pause and /resume.
+type ScheduleState struct {
+	ID     string `json:"id"`
+	Paused bool   `json:"paused"`
+}
+
+// RunsResponse answers GET /v1/payers/{id}/runs.
+type RunsResponse struct {
+	ID   string    `json:"id"`
+	Runs []RunView `json:"runs"`
 }
 
 // BackfillRequest is the body of POST /v1/payers/{id}/backfill.
@@ -64,9 +88,6 @@ type BackfillRequest struct {
 }
 
 func (s *Server) handleBackfill(c echo.Context) error {
-	if err := requireOperator(c); err != nil {
-		return err
-	}
 	var req BackfillRequest
 	if err := decodeStrict(c, &req); err != nil {
 		return err
@@ -81,25 +102,17 @@ func (s *Server) handleBackfill(c echo.Context) error {
 	}
 	in := workflows.CrawlInputFor(st)
 	in.Periods = periods
-	wid := workflows.BackfillWorkflowID(id, req.From, req.To)
-	run, err := s.temporal.ExecuteWorkflow(c.Request().Context(), client.StartWorkflowOptions{
-		ID:                       wid,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.CrawlPayer, in)
+	opts := workflows.BackfillStartOptions(id, req.From, req.To)
+	run, err := s.temporal.ExecuteWorkflow(c.Request().Context(), opts, workflows.CrawlPayer, in)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]any{"id": id, "workflow_id": wid, "run_id": run.GetRunID(), "periods": periods})
+	return c.JSON(http.StatusAccepted, BackfillAccepted{ID: id, WorkflowID: opts.ID, RunID: run.GetRunID(), Periods: periods})
 }
 
 // scheduleAction pauses or resumes the payer's crawl schedule.
 func (s *Server) scheduleAction(pause bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := requireDecider(c); err != nil {
-			return err
-		}
 		id, err := s.scheduledPayer(c)
 		if err != nil {
 			return err
@@ -115,7 +128,7 @@ func (s *Server) scheduleAction(pause bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, map[string]any{"id": id, "paused": pause})
+		return c.JSON(http.StatusOK, ScheduleState{ID: id, Paused: pause})
 	}
 }
 
@@ -206,14 +219,11 @@ func (s *Server) handleRuns(c echo.Context) error {
 		}
 		runs = append(runs, r)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"id": id, "runs": runs})
+	return c.JSON(http.StatusOK, RunsResponse{ID: id, Runs: runs})
 }
 
 // handleOffboard removes a payer: its schedule goes, its data stays.
 func (s *Server) handleOffboard(c echo.Context) error {
-	if err := requireDecider(c); err != nil {
-		return err
-	}
 	var req ActionRequest
 	if err := decodeOptional(c, &req); err != nil {
 		return err

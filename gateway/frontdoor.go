@@ -58,8 +58,7 @@ func (s *Server) limit(c echo.Context, k *APIKey) error {
 	wait := (1 - lim.TokensAt(now)) / float64(l.limit)
 	secs := max(1, int(math.Ceil(wait)))
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-	return &apiError{status: http.StatusTooManyRequests, body: Error{Code: "rate_limited",
-		Message: fmt.Sprintf("key %q is over its rate limit of %g requests per second (bursts of %d); retry after %d s", k.Name, float64(l.limit), l.burst, secs)}}
+	return errorf(kindRateLimited, "key %q is over its rate limit of %g requests per second (bursts of %d); retry after %d s", k.Name, float64(l.limit), l.burst, secs)
 }
 
 // auditCall writes one audit record per mutating call once its response

@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -18,7 +17,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/costlake/costlake/internal/blob"
@@ -96,81 +94,17 @@ func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	e.Use(s.auditCall)
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(s.authenticate)
-	e.GET("/healthz", s.handleHealth)
-	e.POST("/v1/ingestions", s.handleStartIngestion)
-	e.GET("/v1/ingestions/*", s.handleGetIngestion)
-	e.POST("/v1/payers", s.handleRegisterPayer)
-	e.GET("/v1/payers/:id", s.handleGetPayer)
-	for action, signal := range payerActions {
-		e.POST("/v1/payers/:id/"+action, s.payerAction(signal))
-	}
-	e.DELETE("/v1/payers/:id", s.handleOffboard)
-	e.POST("/v1/payers/:id/crawl", s.handleCrawl)
-	e.POST("/v1/payers/:id/backfill", s.handleBackfill)
-	e.POST("/v1/payers/:id/pause", s.scheduleAction(true))
-	e.POST("/v1/payers/:id/resume", s.scheduleAction(false))
-	e.GET("/v1/payers/:id/runs", s.handleRuns)
-	e.PUT("/v1/customers/:id", s.handlePutCustomer)
-	e.GET("/v1/customers/:id", s.handleGetCustomer)
-	e.PUT("/v1/customers/:id/accounts", s.handleSetAccounts)
-	e.PUT("/v1/customers/:id/pricebook", s.handlePutPricebook)
-	e.GET("/v1/customers/:id/pricebook", s.handleGetPricebook)
-	e.POST("/v1/customers/:id/cycles/:period/close", s.handleCloseCycle)
-	e.GET("/v1/customers/:id/cycles/:period", s.handleGetCycle)
-	e.POST("/v1/exports/verify", s.handleVerifyExport)
-	e.POST("/v1/exports/reseller", s.handleResellerExport)
-	e.GET("/v1/reports/unassigned", s.handleUnassigned)
+	s.routes(e)
 	return e
 }
 
-// Error is the body of every error response.
-type Error struct {
-	Code    string            `json:"code"`
-	Message string            `json:"message"`
-	Fields  map[string]string `json:"fields,omitempty"`
-}
-
-type errorBody struct {
-	Error Error `json:"error"`
-}
-
-// apiError is an error with its HTTP status; handlers return it and
-// handleError writes it, so statuses are decided in one place.
-type apiError struct {
-	status int
-	body   Error
-}
-
-func (e *apiError) Error() string { return e.body.Message }
-
-func validationError(fields map[string]string) error {
-	return &apiError{status: http.StatusBadRequest, body: Error{Code: "invalid_request", Message: "the request has invalid fields", Fields: fields}}
-}
-
-func (s *Server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	var ae *apiError
-	var he *echo.HTTPError
-	var nf *serviceerror.NotFound
-	switch {
-	case errors.As(err, &ae):
-	case errors.As(err, &he):
-		ae = &apiError{status: he.Code, body: Error{Code: strings.ReplaceAll(strings.ToLower(http.StatusText(he.Code)), " ", "_"), Message: fmt.Sprint(he.Message)}}
-	case errors.As(err, &nf):
-		ae = &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: nf.Error()}}
-	default:
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "error", err)
-		ae = &apiError{status: http.StatusInternalServerError, body: Error{Code: "internal", Message: "internal error; see the gateway log"}}
-	}
-	if err := c.JSON(ae.status, errorBody{Error: ae.body}); err != nil {
-		s.log.Warn("could not write error response", "error", err)
-	}
+// HealthResponse is the body of GET /healthz.
+type HealthResponse struct {
+	Status string `json:"status"`
 }
 
 func (s *Server) handleHealth(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	return c.JSON(http.StatusOK, HealthResponse{Status: "ok"})
 }
 
 // IngestionRequest is the body of POST /v1/ingestions.
@@ -232,12 +166,6 @@ func (r IngestionRequest) validate() error {
 }
 
 func (s *Server) handleStartIngestion(c echo.Context) error {
-	if err := requireOperator(c); err != nil {
-		return err
-	}
-	if err := requireUnscoped(c); err != nil {
-		return err
-	}
 	var req IngestionRequest
 	if err := c.Bind(&req); err != nil {
 		return validationError(map[string]string{"body": "must be a JSON object: " + err.Error()})
@@ -257,12 +185,9 @@ func (s *Server) handleStartIngestion(c echo.Context) error {
 }
 
 func (s *Server) handleGetIngestion(c echo.Context) error {
-	if err := requireUnscoped(c); err != nil {
-		return err
-	}
 	id := c.Param("*")
 	if !strings.HasPrefix(id, "ingest/") {
-		return &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no ingestion %q", id)}}
+		return errorf(kindNotFound, "no ingestion %q", id)
 	}
 	ctx := c.Request().Context()
 	desc, err := s.temporal.DescribeWorkflowExecution(ctx, id, "")

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -70,9 +69,6 @@ func decodeBody(c echo.Context, v any, optional bool) error {
 }
 
 func (s *Server) handleRegisterPayer(c echo.Context) error {
-	if err := requireOperator(c); err != nil {
-		return err
-	}
 	var reg payer.Registration
 	if err := decodeStrict(c, &reg); err != nil {
 		return err
@@ -96,19 +92,13 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	id := workflows.OnboardingWorkflowID(reg.PayerAccountID)
+	opts := workflows.OnboardStartOptions(reg.PayerAccountID)
+	id := opts.ID
 	// Update-with-start: the onboarding starts and, in the same call, the
 	// worker answers whether it can go on (its settings, the published
 	// stack), so a registration that cannot proceed is refused here
 	// instead of failing where only the worker's log shows it.
-	start := s.temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: workflows.TaskQueue,
-		// A running onboarding (or active payer) is a conflict; a rejected
-		// or failed one may be registered again.
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.OnboardPayer, workflows.OnboardPayerInput{Registration: reg, Timing: s.timing})
+	start := s.temporal.NewWithStartWorkflowOperation(opts, workflows.OnboardPayer, workflows.OnboardPayerInput{Registration: reg, Timing: s.timing})
 	wctx, cancel := context.WithTimeout(ctx, s.registerWait)
 	defer cancel()
 	status := workflows.StatusRegistered
@@ -143,7 +133,7 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 			}
 			return payerUnavailable(reg.PayerAccountID)
 		}
-		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: msg + "; reject it first to register it again"}}
+		return &apiError{kind: kindConflict, message: msg + "; reject it first to register it again"}
 	case errors.As(err, &app) && app.Type() == workflows.ErrTypeOnboardingFailed:
 		var f workflows.Failure
 		_ = app.Details(&f) // the message alone still says why
@@ -155,15 +145,15 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 		if f.Fix != "" {
 			msg += "; to fix: " + f.Fix
 		}
-		body := Error{Code: "onboarding_failed", Message: msg}
+		// The worker, not the request, is at fault: 503 until it is fixed.
+		ae := &apiError{kind: kindOnboardingFailed, message: msg}
 		if len(f.Settings) > 0 {
-			body.Code, body.Fields = "setup_incomplete", map[string]string{}
+			ae.kind, ae.fields = kindSetupIncomplete, map[string]string{}
 			for _, setting := range f.Settings {
-				body.Fields[setting] = "missing or invalid on the worker: see the message"
+				ae.fields[setting] = "missing or invalid on the worker: see the message"
 			}
 		}
-		// The worker, not the request, is at fault: 503 until it is fixed.
-		return &apiError{status: http.StatusServiceUnavailable, body: body}
+		return ae
 	case errors.As(err, &slow) || (err != nil && wctx.Err() != nil && ctx.Err() == nil):
 		// Started, but no worker answered in time: the status will tell.
 		note = fmt.Sprintf("no worker answered within %s; GET the payer to follow its status", s.registerWait)
@@ -194,11 +184,17 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 		}
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/payers/"+reg.PayerAccountID)
-	resp := map[string]string{"id": reg.PayerAccountID, "workflow_id": id, "run_id": runID, "status": status}
-	if note != "" {
-		resp["note"] = note
-	}
-	return c.JSON(http.StatusCreated, resp)
+	return c.JSON(http.StatusCreated, Registered{ID: reg.PayerAccountID, WorkflowID: id, RunID: runID, Status: status, Note: note})
+}
+
+// Registered answers POST /v1/payers.
+type Registered struct {
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Status     string `json:"status"`
+	// Note says why the status may still change without a worker's answer.
+	Note string `json:"note,omitempty"`
 }
 
 // startedRun returns the run an update-with-start started. When the call
@@ -223,9 +219,7 @@ func (s *Server) startedRun(ctx context.Context, start client.WithStartWorkflowO
 // customers), and never take over a payer another customer held.
 func (s *Server) mayRegister(c echo.Context, reg payer.Registration) error {
 	k := principal(c)
-	forbid := func(msg string) error {
-		return &apiError{status: http.StatusForbidden, body: Error{Code: "forbidden", Message: msg}}
-	}
+	forbid := func(msg string) error { return &apiError{kind: kindForbidden, message: msg} }
 	if k.CustomerID == "" {
 		return nil
 	}
@@ -252,7 +246,7 @@ func (s *Server) mayRegister(c echo.Context, reg payer.Registration) error {
 // customer holds: word for word what it hears of a payer that does not
 // exist, so that registering is no way to learn of other customers'.
 func payerUnavailable(payerID string) error {
-	return &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no payer %q", payerID)}}
+	return errorf(kindNotFound, "no payer %q", payerID)
 }
 
 // payerClaimOp records (or, with release, drops) the registration's
@@ -286,12 +280,11 @@ func (s *Server) claimForScopedKey(c echo.Context, reg payer.Registration) (bool
 	claim, err := s.payerClaimOp(c, reg, customerops.ClaimPayer, false, s.registerWait)
 	var ae *apiError
 	switch {
-	case errors.As(err, &ae) && ae.status == http.StatusConflict:
+	case errors.As(err, &ae) && ae.kind == kindConflict:
 		return false, payerUnavailable(reg.PayerAccountID)
 	case err != nil:
 		s.log.Warn("payer claim failed", "payer", reg.PayerAccountID, "customer", reg.CustomerID, "error", err)
-		return false, &apiError{status: http.StatusServiceUnavailable, body: Error{Code: "unavailable",
-			Message: fmt.Sprintf("the payer's ownership could not be recorded (no worker answered within %s); try again", s.registerWait)}}
+		return false, errorf(kindUnavailable, "the payer's ownership could not be recorded (no worker answered within %s); try again", s.registerWait)
 	}
 	return claim.Created, nil
 }
@@ -347,7 +340,7 @@ func (s *Server) payerState(c echo.Context, payerID string) (payerRecord, error)
 // tell a scoped key whether another customer's payer exists.
 func (s *Server) visiblePayer(c echo.Context) (payerRecord, error) {
 	id := c.Param("id")
-	notFound := &apiError{status: http.StatusNotFound, body: Error{Code: "not_found", Message: fmt.Sprintf("no payer %q", id)}}
+	notFound := payerUnavailable(id)
 	if !payer.ValidAccountID(id) {
 		return payerRecord{ID: id}, notFound
 	}
@@ -389,9 +382,6 @@ type ActionRequest struct {
 // that the onboarding is in a status where the action makes sense.
 func (s *Server) payerAction(signal string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := requireDecider(c); err != nil {
-			return err
-		}
 		var req ActionRequest
 		if err := decodeOptional(c, &req); err != nil {
 			return err
@@ -419,15 +409,23 @@ func (s *Server) payerAction(signal string) echo.HandlerFunc {
 // records a signal it ignores.
 func (s *Server) signalPayer(c echo.Context, rec payerRecord, signal string, d workflows.Decision) error {
 	if !rec.State.Accepts(signal) {
-		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("cannot %s payer %s: its onboarding is %s", signal, rec.ID, rec.State.Status)}}
+		return errorf(kindConflict, "cannot %s payer %s: its onboarding is %s", signal, rec.ID, rec.State.Status)
 	}
 	err := s.temporal.SignalWorkflow(c.Request().Context(), workflows.OnboardingWorkflowID(rec.ID), rec.RunID, signal, d)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return &apiError{status: http.StatusConflict, body: Error{Code: "conflict", Message: fmt.Sprintf("cannot %s payer %s: its onboarding has just ended", signal, rec.ID)}}
+		return errorf(kindConflict, "cannot %s payer %s: its onboarding has just ended", signal, rec.ID)
 	}
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"id": rec.ID, "accepted": signal, "status": rec.State.Status})
+	return c.JSON(http.StatusAccepted, ActionAccepted{ID: rec.ID, Accepted: signal, Status: rec.State.Status})
+}
+
+// ActionAccepted answers the payer action routes and DELETE
+// /v1/payers/{id}: the signal sent and the status it was sent in.
+type ActionAccepted struct {
+	ID       string `json:"id"`
+	Accepted string `json:"accepted"`
+	Status   string `json:"status"`
 }
