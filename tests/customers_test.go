@@ -227,7 +227,7 @@ func (a apiClient) raw(method, path string) (string, int) {
 func (e *onboardEnv) gatewayWith(change func(*gateway.Config)) apiClient {
 	cfg := e.gatewayConfig
 	change(&cfg)
-	srv := httptest.NewServer(gateway.New(e.client, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg))
+	srv := httptest.NewServer(validatingGateway(e.t, gateway.New(e.client, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)))
 	e.t.Cleanup(srv.Close)
 	return apiClient{t: e.t, base: srv.URL, key: e.operator.key}
 }

@@ -114,6 +114,7 @@ func newFrontDoor(t *testing.T, ts *temporaltest.TestServer, cfg gateway.Config,
 	if ts != nil {
 		h = gateway.New(ts.GetDefaultClient(), slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	}
+	h = validatingGateway(t, h)
 	certFile, keyFile, pool := selfSigned(t)
 	srv, err := gateway.HTTPServer(h, gateway.ServeOptions{TLSCert: certFile, TLSKey: keyFile})
 	require.NoError(t, err)

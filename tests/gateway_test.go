@@ -67,7 +67,7 @@ func doJSON(t *testing.T, method, url, key, body string, out any) int {
 func TestGatewayIngestion(t *testing.T) {
 	s := newStack(t, false)
 	keys, operator, viewer, globex := testKeys()
-	srv := httptest.NewServer(gateway.New(s.client, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys}))
+	srv := httptest.NewServer(validatingGateway(t, gateway.New(s.client, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys})))
 	t.Cleanup(srv.Close)
 	op := apiClient{t: t, base: srv.URL, key: operator}
 

@@ -125,7 +125,7 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	t.Cleanup(func() { rodb.Close() })
 	keys, operator, viewer, globex := testKeys()
 	e.gatewayConfig = gateway.Config{Keys: keys, OnboardTiming: timing, Clock: clock.Fixed(e.today), Records: reseller.ReadOnly(rodb, ropg)}
-	srv := httptest.NewServer(gateway.New(e.client, log, e.gatewayConfig))
+	srv := httptest.NewServer(validatingGateway(t, gateway.New(e.client, log, e.gatewayConfig)))
 	t.Cleanup(srv.Close)
 	e.operator = apiClient{t: t, base: srv.URL, key: operator}
 	e.viewer = apiClient{t: t, base: srv.URL, key: viewer}

@@ -32,7 +32,7 @@ func TestRegistrationOnAWorkerWithoutTheUpdate(t *testing.T) {
 		r.RegisterWorkflowWithOptions(old, workflow.RegisterOptions{Name: "OnboardPayer"})
 	}, sdkworker.Options{})
 	keys, operator, _, _ := testKeys()
-	srv := httptest.NewServer(gateway.New(c, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys}))
+	srv := httptest.NewServer(validatingGateway(t, gateway.New(c, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys})))
 	t.Cleanup(srv.Close)
 	api := apiClient{t: t, base: srv.URL, key: operator}
 
