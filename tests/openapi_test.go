@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,4 +77,42 @@ func checkResponse(router routers.Router, r *http.Request, rec *httptest.Respons
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	}
 	return openapi3filter.ValidateResponse(context.Background(), in)
+}
+
+// errorsTB records Errorf calls instead of failing, to test the hook.
+type errorsTB struct {
+	testing.TB
+	errs []string
+}
+
+func (e *errorsTB) Errorf(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
+
+// The hook fails a test on an undocumented route, an undocumented status
+// and a body that does not match its schema, and passes what matches.
+func TestOpenAPIHookCatchesDrift(t *testing.T) {
+	for _, tc := range []struct {
+		name, path string
+		status     int
+		body       string
+		fails      bool
+	}{
+		{"documented", "/healthz", 200, `{"status":"ok"}`, false},
+		{"wrong body", "/healthz", 200, `{"status":"fine"}`, true},
+		{"extra field", "/healthz", 200, `{"status":"ok","x":1}`, true},
+		{"undocumented status", "/healthz", 418, `{"status":"ok"}`, true},
+		{"undocumented route", "/v1/nowhere", 200, `{}`, true},
+	} {
+		rec := &errorsTB{TB: t}
+		h := validatingGateway(rec, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			_, _ = io.WriteString(w, tc.body)
+		}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if got := len(rec.errs) > 0; got != tc.fails {
+			t.Errorf("%s: failed %v (%q), want %v", tc.name, got, rec.errs, tc.fails)
+		}
+	}
 }
