@@ -232,5 +232,5 @@ func (s *Server) handleOffboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.signalPayer(c, rec, workflows.OffboardSignal, workflows.Decision{By: principal(c).Name, Reason: req.Reason})
+	return s.decidePayer(c, rec, workflows.OffboardSignal, workflows.Decision{By: principal(c).Name, Reason: req.Reason})
 }

@@ -400,8 +400,46 @@ func (s *Server) payerAction(signal string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return s.signalPayer(c, rec, signal, workflows.Decision{By: principal(c).Name, Reason: req.Reason, Issues: req.Issues})
+		return s.decidePayer(c, rec, signal, workflows.Decision{By: principal(c).Name, Reason: req.Reason, Issues: req.Issues})
 	}
+}
+
+// actionWait bounds how long an action waits for the onboarding to apply
+// it once accepted; it is applied between checks, never during one.
+const actionWait = 5 * time.Second
+
+// decidePayer sends an operator's action as a Workflow Update to the run
+// the caller saw: the onboarding's validator accepts it or refuses it with
+// the reason (409), in one call. A worker from before the updates does not
+// know them; the action then goes as a signal, checked here first.
+func (s *Server) decidePayer(c echo.Context, rec payerRecord, action string, d workflows.Decision) error {
+	ctx := c.Request().Context()
+	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.OnboardingWorkflowID(rec.ID), RunID: rec.RunID,
+		UpdateName: action, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageAccepted,
+	})
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return errorf(kindConflict, "cannot %s payer %s: its onboarding has just ended", action, rec.ID)
+	}
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, actionWait)
+	defer cancel()
+	var res workflows.ActionResult
+	err = h.Get(wctx, &res)
+	var app *temporal.ApplicationError
+	switch {
+	case err == nil, wctx.Err() != nil && ctx.Err() == nil:
+		// Applied, or accepted and applied once the check running ends.
+		return c.JSON(http.StatusAccepted, ActionAccepted{ID: rec.ID, Accepted: action, Status: rec.State.Status})
+	case errors.As(err, &app) && app.Type() == workflows.ErrTypeActionRefused:
+		return errorf(kindConflict, "%s", app.Message())
+	case errors.As(err, &app):
+		return s.signalPayer(c, rec, action, d) // no such update: a worker from before them
+	}
+	return err
 }
 
 // signalPayer sends an operator's signal to the run the caller saw, after

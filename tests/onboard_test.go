@@ -390,6 +390,12 @@ func TestOnboardingFailedStack(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/reject", `{"reason":"customer chose another reseller"}`, nil))
 	p = e.waitStatus(payerID, workflows.StatusRejected)
 	require.Equal(t, "customer chose another reseller", p.RejectReason)
+	// The rejection went as a Workflow Update (accepted by its validator),
+	// not as a signal.
+	h := e.history(workflows.OnboardingWorkflowID(payerID))
+	require.Contains(t, h, `"eventType":"EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"`)
+	require.Contains(t, h, `"name":"reject"`)
+	require.NotContains(t, h, `"signalName":"reject"`)
 
 	require.Equal(t, http.StatusNotFound, e.globex.do("POST", "/v1/payers", registration("globex", payerID, "initech-cur"), &body),
 		"a scoped key never takes over a payer another customer held, and hears of it what it hears of a payer that does not exist")
