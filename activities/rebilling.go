@@ -128,7 +128,7 @@ func (l *rebillingLake) LatestResale(ctx context.Context, customer, period strin
 // The two row types have the same fields, so they convert in place (a
 // field added to one and not the other fails to compile here).
 func (l *rebillingLake) ScanResale(ctx context.Context, customer, period string, snapshot int64, fn func(*rebilling.ResaleRow) error) error {
-	return l.lake.ScanResale(ctx, customer, period, snapshot, func(r *lakehouse.ResaleRow) error { return fn((*rebilling.ResaleRow)(r)) })
+	return l.lake.ScanResale(ctx, customer, period, snapshot, fn)
 }
 
 func (l *rebillingLake) NewResaleWriter(ctx context.Context, customer, period, name string) (rebilling.ResaleWriter, error) {
@@ -148,7 +148,7 @@ type resaleWriter struct {
 }
 
 func (w *resaleWriter) Append(r *rebilling.ResaleRow) error {
-	return w.w.Append((*lakehouse.ResaleRow)(r))
+	return w.w.Append(r)
 }
 func (w *resaleWriter) Abort() { w.w.Abort() }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/rebilling"
 )
 
 // ResaleTable is billing.resale_line_items: every line item of a closed
@@ -107,23 +108,9 @@ func (l *Lake) ResaleLineItems(ctx context.Context) (*table.Table, error) {
 	return l.cat.LoadTable(ctx, id)
 }
 
-// ResaleRow is one row of billing.resale_line_items.
-type ResaleRow struct {
-	CustomerID       string
-	Period           string
-	PayerAccountID   string
-	UsageAccountID   string
-	LineItemID       string
-	LineItemType     string
-	ProductCode      string
-	ServiceCode      string
-	UsageType        string
-	UnblendedCost    money.Amount
-	ResaleCost       money.Amount
-	Rule             string
-	PricebookVersion int
-	SourceSnapshotID int64
-}
+// ResaleRow is one row of billing.resale_line_items: the rebilling pass's
+// row, stored as it prices it.
+type ResaleRow = rebilling.ResaleRow
 
 // resaleFileRows bounds the rows of one data file.
 const resaleFileRows = 4_000_000
