@@ -34,12 +34,12 @@ const (
 // finished and what went into them. A retry reads it back, skips the
 // source rows already converted and goes on from there.
 type ChunkProgress struct {
-	Parts    []string       `json:"parts"`
-	Rows     int64          `json:"rows"`    // source rows consumed (kept or left out)
-	Written  int64          `json:"written"` // rows in Parts
-	Totals   []ingest.Total `json:"totals"`
-	Excluded []ingest.Total `json:"excluded"`
-	Rounded  int64          `json:"rounded"` // values rounded in the rows consumed
+	Parts    []string        `json:"parts"`
+	Rows     int64           `json:"rows"`    // source rows consumed (kept or left out)
+	Written  int64           `json:"written"` // rows in Parts
+	Totals   []billing.Total `json:"totals"`
+	Excluded []billing.Total `json:"excluded"`
+	Rounded  int64           `json:"rounded"` // values rounded in the rows consumed
 }
 
 // chunkConverter streams one source file into numbered Parquet parts.
@@ -55,15 +55,15 @@ type chunkConverter struct {
 
 	progress ChunkProgress
 	part     *lakehouse.DataFileWriter
-	totals   map[[2]string]*ingest.Total
-	excluded map[[2]string]*ingest.Total
+	totals   map[[2]string]*billing.Total
+	excluded map[[2]string]*billing.Total
 	rounded  int64 // values rounded in the rows consumed, earlier attempts' included
 	lastBeat time.Time
 }
 
 func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 	var res ingest.ConvertChunkResult
-	c.totals, c.excluded = map[[2]string]*ingest.Total{}, map[[2]string]*ingest.Total{}
+	c.totals, c.excluded = map[[2]string]*billing.Total{}, map[[2]string]*billing.Total{}
 	c.lastBeat = time.Now()
 	if activity.HasHeartbeatDetails(c.ctx) {
 		if err := activity.GetHeartbeatDetails(c.ctx, &c.progress); err != nil {
@@ -207,11 +207,11 @@ func (c *chunkConverter) abort(cause error) {
 	}
 }
 
-func count(m map[[2]string]*ingest.Total, account, typ, cost string) error {
+func count(m map[[2]string]*billing.Total, account, typ, cost string) error {
 	k := [2]string{account, typ}
 	t, ok := m[k]
 	if !ok {
-		t = &ingest.Total{Account: account, LineItemType: typ}
+		t = &billing.Total{Account: account, LineItemType: typ}
 		m[k] = t
 	}
 	t.Rows++
@@ -225,19 +225,19 @@ func count(m map[[2]string]*ingest.Total, account, typ, cost string) error {
 	return nil
 }
 
-func addTotals(m map[[2]string]*ingest.Total, list []ingest.Total) {
+func addTotals(m map[[2]string]*billing.Total, list []billing.Total) {
 	for _, t := range list {
 		c := t
 		m[[2]string{t.Account, t.LineItemType}] = &c
 	}
 }
 
-func listTotals(m map[[2]string]*ingest.Total) []ingest.Total {
-	out := make([]ingest.Total, 0, len(m))
+func listTotals(m map[[2]string]*billing.Total) []billing.Total {
+	out := make([]billing.Total, 0, len(m))
 	for _, t := range m {
 		out = append(out, *t)
 	}
-	return ingest.MergeTotals(out)
+	return billing.MergeTotals(out)
 }
 
 // DeliveredBillPayerKey is the other_columns key that keeps the bill payer

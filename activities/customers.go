@@ -15,7 +15,6 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/customerops"
 	"github.com/costlake/costlake/internal/export"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
@@ -31,9 +30,9 @@ type UnassignedView struct {
 
 // UnassignedPayerTotal is one payer's unassigned usage.
 type UnassignedPayerTotal struct {
-	PayerAccountID string                `json:"payer_account_id"`
-	Accounts       []ingest.AccountTotal `json:"accounts"`
-	UnblendedCost  money.Amount          `json:"unblended_cost"`
+	PayerAccountID string                 `json:"payer_account_id"`
+	Accounts       []billing.AccountTotal `json:"accounts"`
+	UnblendedCost  money.Amount           `json:"unblended_cost"`
 }
 
 func requestError(typ string, err error) error {
@@ -202,7 +201,7 @@ func (a *Activities) unassigned(ctx context.Context, period string) (UnassignedV
 			return view, err
 		}
 		p := UnassignedPayerTotal{PayerAccountID: payerID}
-		for _, t := range ingest.ByAccount(totals) {
+		for _, t := range billing.ByAccount(totals) {
 			if reseller.Owner(owners, payerID, t.Account) == "" {
 				p.Accounts = append(p.Accounts, t)
 				p.UnblendedCost = p.UnblendedCost.Add(t.UnblendedCost)

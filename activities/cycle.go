@@ -19,6 +19,7 @@ import (
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
@@ -46,7 +47,7 @@ func (a *Activities) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInp
 	if err != nil {
 		return cycle.CheckFinalResult{}, err
 	}
-	finalByDate, finalAt, ok := cycle.FinalByDate(in.Period, in.FinalAfterDays, in.AsOf)
+	finalByDate, finalAt, ok := period.FinalByDate(in.Period, in.FinalAfterDays, in.AsOf)
 	if !ok {
 		return cycle.CheckFinalResult{}, cycleError(cycle.ErrTypeInvalidInput, "period %q: want YYYY-MM", in.Period)
 	}
@@ -345,7 +346,7 @@ func (a *Activities) adjust(ctx context.Context, payerID, period, assembly strin
 			return money.Amount{}, err
 		}
 		m := map[string]money.Amount{}
-		for _, t := range ingest.ByAccount(totals) {
+		for _, t := range billing.ByAccount(totals) {
 			if owner := reseller.Owner(owners, payerID, t.Account); owner != "" {
 				m[owner] = m[owner].Add(t.UnblendedCost)
 			}

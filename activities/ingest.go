@@ -275,7 +275,7 @@ func (a *Activities) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInp
 // digit: per report when the input names reports, else for the period.
 func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
 	bs := schemaOf(in.Table)
-	fail := func(actual []ingest.Total, what, diff string) (ingest.ReconcilePeriodResult, error) {
+	fail := func(actual []billing.Total, what, diff string) (ingest.ReconcilePeriodResult, error) {
 		return ingest.ReconcilePeriodResult{Actual: actual}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("table totals of %s %s%s (snapshot %d) differ from the source: %s", in.PayerAccountID, in.Period, what, in.SnapshotID, diff),
 			ingest.ErrTypeReconciliation, nil)
@@ -285,7 +285,7 @@ func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePer
 		if err != nil {
 			return ingest.ReconcilePeriodResult{}, err
 		}
-		if diff := ingest.DiffTotals(ingest.MergeTotals(in.Expected), actual); diff != "" {
+		if diff := billing.DiffTotals(billing.MergeTotals(in.Expected), actual); diff != "" {
 			return fail(actual, "", diff)
 		}
 		return ingest.ReconcilePeriodResult{Actual: actual}, nil
@@ -294,13 +294,13 @@ func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePer
 	if err != nil {
 		return ingest.ReconcilePeriodResult{}, err
 	}
-	var all [][]ingest.Total
+	var all [][]billing.Total
 	for _, list := range byReport {
 		all = append(all, list)
 	}
-	actual := ingest.MergeTotals(all...)
+	actual := billing.MergeTotals(all...)
 	for _, r := range in.Reports {
-		if diff := ingest.DiffTotals(ingest.MergeTotals(r.Expected), byReport[r.Report]); diff != "" {
+		if diff := billing.DiffTotals(billing.MergeTotals(r.Expected), byReport[r.Report]); diff != "" {
 			return fail(actual, fmt.Sprintf(" report %q", r.Report), diff)
 		}
 	}

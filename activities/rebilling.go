@@ -86,12 +86,12 @@ func (l *rebillingLake) LatestSnapshot(ctx context.Context, payer, period string
 	return c.SnapshotID, nil
 }
 
-func (l *rebillingLake) AccountCosts(ctx context.Context, payer, period string, snapshot int64) ([]ingest.AccountTotal, error) {
+func (l *rebillingLake) AccountCosts(ctx context.Context, payer, period string, snapshot int64) ([]billing.AccountTotal, error) {
 	totals, err := l.lake.PeriodTotals(ctx, billing.LineItems, payer, period, snapshot)
 	if err != nil {
 		return nil, err
 	}
-	return ingest.ByAccount(totals), nil
+	return billing.ByAccount(totals), nil
 }
 
 func lineItemScan(s rebilling.Scan) lakehouse.LineItemScan {

@@ -13,8 +13,8 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/customerops"
-	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/workflows"
@@ -44,6 +44,9 @@ func (s *Server) customerOp(c echo.Context, r customerops.Request, change bool) 
 	}
 	return out, nil
 }
+
+// validPeriod is period.Valid for handlers whose variable is named period.
+func validPeriod(s string) bool { return period.Valid(s) }
 
 // recordsError answers a direct read of the records as the worker's
 // ManageCustomer answers it: a missing record is 404 with the store's
@@ -80,7 +83,7 @@ func (s *Server) periodParam(c echo.Context) (string, error) {
 	if p == "" {
 		return clock.Period(s.clock.Now(), 0), nil
 	}
-	if !cycle.ValidPeriod(p) {
+	if !period.Valid(p) {
 		return p, validationError(map[string]string{"period": "YYYY-MM"})
 	}
 	return p, nil
@@ -164,7 +167,7 @@ func (s *Server) handleSetAccounts(c echo.Context) error {
 		return err
 	}
 	fields := map[string]string{}
-	if !cycle.ValidPeriod(ch.EffectiveFrom) {
+	if !period.Valid(ch.EffectiveFrom) {
 		fields["effective_from"] = "required: the first billing period, YYYY-MM"
 	}
 	for i, p := range ch.Payers {

@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/workflows"
 )
@@ -106,7 +106,7 @@ func (s *Server) handleCloseCycle(c echo.Context) error {
 		return err
 	}
 	period := c.Param("period")
-	if !cycle.ValidPeriod(period) {
+	if !validPeriod(period) {
 		return validationError(map[string]string{"period": "YYYY-MM"})
 	}
 	var req struct {
@@ -131,7 +131,7 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 		return err
 	}
 	period := c.Param("period")
-	if !cycle.ValidPeriod(period) {
+	if !validPeriod(period) {
 		return validationError(map[string]string{"period": "YYYY-MM"})
 	}
 	ctx := c.Request().Context()
@@ -179,7 +179,7 @@ func (s *Server) handleResellerExport(c echo.Context) error {
 		return err
 	}
 	fields := map[string]string{}
-	if !cycle.ValidPeriod(in.Period) {
+	if !period.Valid(in.Period) {
 		fields["period"] = "YYYY-MM"
 	}
 	if _, err := blob.ParseLocation(in.URL); err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/cur"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/workflows"
@@ -175,7 +174,7 @@ func (s *Server) handleStartIngestion(c echo.Context) error {
 	}
 	run, err := workflows.StartIngestion(c.Request().Context(), s.temporal, workflows.IngestBillingPeriodInput{
 		Source: req.Source, Period: req.Period, PayerAccountID: req.PayerAccountID, BillPayerAccountID: req.BillPayerAccountID, Concurrency: req.Concurrency,
-		Accounts: ingest.AccountPolicy{ConnectedOnly: req.LinkedAccounts == "connected", Connected: req.ConnectedAccounts},
+		Accounts: payer.AccountPolicy{ConnectedOnly: req.LinkedAccounts == "connected", Connected: req.ConnectedAccounts},
 	})
 	if err != nil {
 		return err

@@ -354,18 +354,18 @@ func isNotExist(err error) bool {
 // PeriodTotals reads payer's period from a snapshot (0 for the current one)
 // and returns rows and cost per usage account and charge type (for
 // line_items: unblended cost per account and line item type).
-func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) ([]ingest.Total, error) {
+func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) ([]billing.Total, error) {
 	byReport, err := l.periodTotals(ctx, bs, payer, period, snapshotID, false)
 	return byReport[""], err
 }
 
 // PeriodReportTotals is PeriodTotals per report of the period (rows
 // written before reports existed count as report "").
-func (l *Lake) PeriodReportTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) (map[string][]ingest.Total, error) {
+func (l *Lake) PeriodReportTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) (map[string][]billing.Total, error) {
 	return l.periodTotals(ctx, bs, payer, period, snapshotID, true)
 }
 
-func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64, byReport bool) (map[string][]ingest.Total, error) {
+func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64, byReport bool) (map[string][]billing.Total, error) {
 	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return nil, err
@@ -394,7 +394,7 @@ func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 		return nil, fmt.Errorf("scan %s %s: %w", payer, period, err)
 	}
 	type key struct{ report, account, typ string }
-	sums := map[key]*ingest.Total{}
+	sums := map[key]*billing.Total{}
 	for rec, err := range records {
 		if err != nil {
 			return nil, fmt.Errorf("scan %s %s: %w", payer, period, err)
@@ -414,7 +414,7 @@ func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 			}
 			t, ok := sums[k]
 			if !ok {
-				t = &ingest.Total{Account: k.account, LineItemType: k.typ}
+				t = &billing.Total{Account: k.account, LineItemType: k.typ}
 				sums[k] = t
 			}
 			t.Rows++
@@ -424,13 +424,13 @@ func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 		}
 		rec.Release()
 	}
-	lists := map[string][]ingest.Total{}
+	lists := map[string][]billing.Total{}
 	for k, t := range sums {
 		lists[k.report] = append(lists[k.report], *t)
 	}
-	out := make(map[string][]ingest.Total, len(lists))
+	out := make(map[string][]billing.Total, len(lists))
 	for r, l := range lists {
-		out[r] = ingest.MergeTotals(l)
+		out[r] = billing.MergeTotals(l)
 	}
 	return out, nil
 }

@@ -73,7 +73,7 @@ func reportSums(t *testing.T, lake *lakehouse.Lake, payer, period string) string
 		}
 	}) {
 		s := r + ":"
-		for _, a := range ingest.ByAccount(byReport[r]) {
+		for _, a := range billing.ByAccount(byReport[r]) {
 			s += fmt.Sprintf(" %s=%s/%d", a.Account, a.UnblendedCost, a.Rows)
 		}
 		out = append(out, s)

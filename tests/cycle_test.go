@@ -27,6 +27,7 @@ import (
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/internal/export"
+	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/tests/harness"
@@ -506,7 +507,7 @@ func TestCycleCloseThreeCustomersAndReseller(t *testing.T) {
 	require.Equal(t, lost[0].AssemblyID, adjs[0].AssemblyID)
 	var line *struct{ amount string }
 	for _, l := range oct.Bill.Lines {
-		if l.Kind == cycle.LineAdjustment {
+		if l.Kind == pricing.LineAdjustment {
 			line = &struct{ amount string }{l.Amount.String()}
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/devtools/synth"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -22,7 +22,7 @@ func TestIngestNothingKept(t *testing.T) {
 	gen, err := synth.Generate(context.Background(), blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "none", Period: "2026-10", Rows: 500, Files: 2, Seed: 51})
 	require.NoError(t, err)
 	in := workflows.IngestBillingPeriodInput{Source: "file://" + filepath.Join(root, "cur", "none"), Period: "2026-10",
-		Accounts: ingest.AccountPolicy{ConnectedOnly: true, Connected: []string{"999999999999"}}}
+		Accounts: payer.AccountPolicy{ConnectedOnly: true, Connected: []string{"999999999999"}}}
 	for i := 0; i < 2; i++ {
 		run, err := workflows.StartIngestion(context.Background(), s.client, in)
 		require.NoError(t, err)

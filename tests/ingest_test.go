@@ -19,6 +19,7 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -300,7 +301,7 @@ func TestIngestConnectedAccountsOnly(t *testing.T) {
 	ctx := context.Background()
 	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{
 		Source: "file://" + filepath.Join(root, "cur", "linked"), Period: "2026-10",
-		Accounts: ingest.AccountPolicy{ConnectedOnly: true, Connected: connected},
+		Accounts: payer.AccountPolicy{ConnectedOnly: true, Connected: connected},
 	})
 	require.NoError(t, err)
 	var res workflows.IngestBillingPeriodResult

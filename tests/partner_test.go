@@ -269,7 +269,7 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	// The snapshot before the restatement still holds cur-b's first assembly.
 	old, err := s.lake.PeriodReportTotals(ctx, billing.LineItems, payer, period, snapBefore)
 	require.NoError(t, err)
-	require.Equal(t, int64(len(byAccount[accounts[1]])), ingest.ByAccount(old["cur-b"])[0].Rows)
+	require.Equal(t, int64(len(byAccount[accounts[1]])), billing.ByAccount(old["cur-b"])[0].Rows)
 	require.False(t, discover().Changed())
 
 	// Nothing new: nothing committed.

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/internal/ingest"
@@ -78,7 +79,7 @@ func TestConvertChunkResumes(t *testing.T) {
 	require.NoError(t, v.Get(&resumed))
 	require.Equal(t, full.DataFiles, resumed.DataFiles)
 	require.Equal(t, int64(5000), resumed.Rows)
-	require.Empty(t, ingest.DiffTotals(full.Totals, resumed.Totals))
+	require.Empty(t, billing.DiffTotals(full.Totals, resumed.Totals))
 	again, err := os.Stat(local(full.DataFiles[0]))
 	require.NoError(t, err)
 	require.Equal(t, kept.ModTime(), again.ModTime(), "a finished file must not be rewritten")
@@ -105,7 +106,7 @@ func TestConvertChunkResumes(t *testing.T) {
 
 // firstRowsTotals sums the first n rows of a generated chunk per account
 // and line item type, straight from the CSV.
-func firstRowsTotals(t *testing.T, key string, n int) []ingest.Total {
+func firstRowsTotals(t *testing.T, key string, n int) []billing.Total {
 	t.Helper()
 	f, err := os.Open("/" + key) // file:// sources are keys under the root folder
 	require.NoError(t, err)
@@ -116,22 +117,22 @@ func firstRowsTotals(t *testing.T, key string, n int) []ingest.Total {
 	header, err := r.Read()
 	require.NoError(t, err)
 	acct, typ, cost := column(t, header, "lineItem/UsageAccountId"), column(t, header, "lineItem/LineItemType"), column(t, header, "lineItem/UnblendedCost")
-	sums := map[[2]string]*ingest.Total{}
+	sums := map[[2]string]*billing.Total{}
 	for i := 0; i < n; i++ {
 		row, err := r.Read()
 		require.NoError(t, err)
 		k := [2]string{row[acct], row[typ]}
 		if sums[k] == nil {
-			sums[k] = &ingest.Total{Account: k[0], LineItemType: k[1]}
+			sums[k] = &billing.Total{Account: k[0], LineItemType: k[1]}
 		}
 		sums[k].Rows++
 		if row[cost] != "" {
 			sums[k].UnblendedCost = sums[k].UnblendedCost.Add(money.MustParse(decimal.RequireFromString(row[cost]).String()))
 		}
 	}
-	var out []ingest.Total
+	var out []billing.Total
 	for _, s := range sums {
 		out = append(out, *s)
 	}
-	return ingest.MergeTotals(out)
+	return billing.MergeTotals(out)
 }

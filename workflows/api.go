@@ -4,6 +4,7 @@
 package workflows
 
 import (
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/payer"
@@ -41,7 +42,7 @@ type IngestBillingPeriodInput struct {
 	BillPayerAccountID string `json:"bill_payer_account_id,omitempty"`
 	Concurrency        int    `json:"concurrency"` // chunks converted at once; 0 means DefaultChunkConcurrency
 	// Accounts says which usage accounts are ingested; the zero value keeps all.
-	Accounts ingest.AccountPolicy `json:"accounts"`
+	Accounts payer.AccountPolicy `json:"accounts"`
 	// Access reaches a payer's bucket with its own credentials (an assumed
 	// role); nil reads with the worker's.
 	Access *payer.Access `json:"access,omitempty"`
@@ -73,14 +74,14 @@ type IngestBillingPeriodResult struct {
 	RoundedValues int64 `json:"rounded_values"`
 	// DeliveryChanges counts how often the delivery was rewritten while it
 	// was read, and the ingestion started over from the new manifest.
-	DeliveryChanges int                   `json:"delivery_changes"`
-	UnblendedCost   money.Amount          `json:"unblended_cost"`
-	Accounts        []ingest.AccountTotal `json:"accounts"`
-	Totals          []ingest.Total        `json:"totals"` // per account and line item type, reconciled with the table
+	DeliveryChanges int                    `json:"delivery_changes"`
+	UnblendedCost   money.Amount           `json:"unblended_cost"`
+	Accounts        []billing.AccountTotal `json:"accounts"`
+	Totals          []billing.Total        `json:"totals"` // per account and line item type, reconciled with the table
 	// Excluded counts the rows the account policy left out, per account.
-	Excluded     []ingest.AccountTotal `json:"excluded,omitempty"`
-	ExcludedRows int64                 `json:"excluded_rows"`
-	ExcludedCost money.Amount          `json:"excluded_unblended_cost"`
+	Excluded     []billing.AccountTotal `json:"excluded,omitempty"`
+	ExcludedRows int64                  `json:"excluded_rows"`
+	ExcludedCost money.Amount           `json:"excluded_unblended_cost"`
 }
 
 // IngestProgress is what IngestProgressQuery returns.

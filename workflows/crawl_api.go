@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/crawl"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
 )
 
@@ -23,11 +22,11 @@ type CrawlPayerInput struct {
 	PayerAccountID string `json:"payer_account_id"`
 	// BillPayerAccountID, for a member account onboarded alone, is the
 	// management account its rows name as bill payer.
-	BillPayerAccountID string               `json:"bill_payer_account_id,omitempty"`
-	CustomerID         string               `json:"customer_id"`
-	Source             string               `json:"source"` // the report or export folder
-	Access             payer.Access         `json:"access"`
-	Accounts           ingest.AccountPolicy `json:"accounts"`
+	BillPayerAccountID string              `json:"bill_payer_account_id,omitempty"`
+	CustomerID         string              `json:"customer_id"`
+	Source             string              `json:"source"` // the report or export folder
+	Access             payer.Access        `json:"access"`
+	Accounts           payer.AccountPolicy `json:"accounts"`
 	// Lookback is how many periods before the current one are looked at
 	// (AWS restates the previous month until its invoice); 0 means 1.
 	Lookback int `json:"lookback,omitempty"`
@@ -66,8 +65,8 @@ func CrawlInputFor(st OnboardingState) CrawlPayerInput {
 // accountPolicy is which usage accounts a payer's ingestions keep, as
 // registered (IngestBillingPeriod narrows it to the member itself for a
 // member account onboarded alone).
-func accountPolicy(reg payer.Registration) ingest.AccountPolicy {
-	return ingest.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts}
+func accountPolicy(reg payer.Registration) payer.AccountPolicy {
+	return payer.AccountPolicy{ConnectedOnly: reg.LinkedAccounts == "connected", Connected: reg.ConnectedAccounts}
 }
 
 // knownExport is the export a crawl checks the health of, if any.

@@ -33,7 +33,7 @@ const crawlSource = "s3://acme-billing/cur/hourly"
 
 var (
 	crawlAccess = payer.Access{Mode: payer.AssumeRole, RoleARN: stackRole, ExternalID: "costlake-0123456789abcdef0123456789abcdef"}
-	crawlPolicy = ingest.AccountPolicy{ConnectedOnly: true, Connected: []string{connectedAcct}}
+	crawlPolicy = payer.AccountPolicy{ConnectedOnly: true, Connected: []string{connectedAcct}}
 )
 
 func crawlInput() CrawlPayerInput {

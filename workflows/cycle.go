@@ -12,6 +12,7 @@ import (
 
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 )
 
@@ -83,7 +84,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 		status.Stage = cycle.StatusFailed
 		return nil, err
 	}
-	if !payer.ValidCustomerID(in.CustomerID) || !cycle.ValidPeriod(in.Period) {
+	if !payer.ValidCustomerID(in.CustomerID) || !period.Valid(in.Period) {
 		return fail(temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("customer %q and period %q: want a customer ID and YYYY-MM", in.CustomerID, in.Period), cycle.ErrTypeInvalidInput, nil))
 	}
@@ -93,7 +94,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 	if in.CheckEvery <= 0 {
 		in.CheckEvery = cycle.DefaultCheckEvery
 	}
-	status.FinalAt, _ = cycle.FinalAt(in.Period, in.FinalAfterDays)
+	status.FinalAt, _ = period.FinalAt(in.Period, in.FinalAfterDays)
 
 	short := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
@@ -164,7 +165,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 // usage of each payer, with a summary reconciling every payer's total
 // exactly (see cycle.PayerReconciliation).
 func ExportResellerPeriod(ctx workflow.Context, in ExportResellerPeriodInput) (*cycle.ResellerExportResult, error) {
-	if !cycle.ValidPeriod(in.Period) || in.URL == "" {
+	if !period.Valid(in.Period) || in.URL == "" {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("period %q and URL %q: want YYYY-MM and a destination", in.Period, in.URL), cycle.ErrTypeInvalidInput, nil)
 	}

@@ -10,7 +10,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/payer"
 )
 
 // IngestBillingPeriod ingests the delivery of a period, every report of
@@ -35,7 +37,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			return nil, temporal.NewNonRetryableApplicationError("bill_payer_account_id names the management account of payer_account_id, a member account onboarded alone: both are needed and differ", ingest.ErrTypeInvalidSource, nil)
 		}
 		// Whatever the bucket holds, a member keeps its own usage only.
-		in.Accounts = ingest.AccountPolicy{ConnectedOnly: true, Connected: []string{in.PayerAccountID}}
+		in.Accounts = payer.AccountPolicy{ConnectedOnly: true, Connected: []string{in.PayerAccountID}}
 	}
 	concurrency := in.Concurrency
 	if concurrency <= 0 {
@@ -113,7 +115,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	}
 
 	files := dataFilesOf(results)
-	var totals, excluded [][]ingest.Total
+	var totals, excluded [][]billing.Total
 	var rows, rounded int64
 	parts := make([]ingest.ReportFiles, len(reports))
 	reportTotals := make([]ingest.ReportTotals, len(reports))
@@ -130,7 +132,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		p.DataFiles = append(p.DataFiles, r.DataFiles...)
 		p.Rows += r.Rows
 		t := &reportTotals[jobs[i].report]
-		t.Expected = ingest.MergeTotals(t.Expected, r.Totals)
+		t.Expected = billing.MergeTotals(t.Expected, r.Totals)
 	}
 	fail := func(err error) (*IngestBillingPeriodResult, error) {
 		progress.Stage = "failed"
@@ -142,7 +144,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	}
 
 	progress.Stage = "committing"
-	expected := ingest.MergeTotals(totals...)
+	expected := billing.MergeTotals(totals...)
 	commit := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
@@ -249,13 +251,13 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		Rows:            rows,
 		RoundedValues:   rounded,
 		DeliveryChanges: changes,
-		Accounts:        ingest.ByAccount(held),
+		Accounts:        billing.ByAccount(held),
 		Totals:          held,
 	}
 	for _, a := range res.Accounts {
 		res.UnblendedCost = res.UnblendedCost.Add(a.UnblendedCost)
 	}
-	res.Excluded = ingest.ByAccount(ingest.MergeTotals(excluded...))
+	res.Excluded = billing.ByAccount(billing.MergeTotals(excluded...))
 	for _, a := range res.Excluded {
 		res.ExcludedRows += a.Rows
 		res.ExcludedCost = res.ExcludedCost.Add(a.UnblendedCost)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
 )
@@ -61,7 +62,7 @@ func (f *fakeActivities) convert(_ context.Context, in ingest.ConvertChunkInput)
 	return ingest.ConvertChunkResult{
 		DataFiles: []string{fmt.Sprintf("file:///w/%s-%d.parquet", in.FilePrefix, in.ChunkIndex)},
 		Rows:      10,
-		Totals: []ingest.Total{
+		Totals: []billing.Total{
 			{Account: "111122223333", LineItemType: "Usage", Rows: 6, UnblendedCost: money.MustParse("0.1")},
 			{Account: "444455556666", LineItemType: "Tax", Rows: 4, UnblendedCost: money.MustParse("0.2")},
 		},
@@ -191,7 +192,7 @@ func TestIngestSeveralReports(t *testing.T) {
 		func(_ context.Context, in ingest.ConvertChunkInput) (ingest.ConvertChunkResult, error) {
 			converted = append(converted, in.Report+":"+in.ManifestKey+":"+in.AssemblyID+":"+in.ChunkKey)
 			return ingest.ConvertChunkResult{DataFiles: []string{fmt.Sprintf("f-%d", in.ChunkIndex)}, Rows: 1,
-				Totals: []ingest.Total{{Account: "111122223333", LineItemType: "Usage", Rows: 1, UnblendedCost: money.MustParse("1")}}}, nil
+				Totals: []billing.Total{{Account: "111122223333", LineItemType: "Usage", Rows: 1, UnblendedCost: money.MustParse("1")}}}, nil
 		})
 	var committed ingest.CommitPeriodInput
 	env.OnActivity(ingest.CommitPeriodActivity, mock.Anything, mock.Anything).Return(

@@ -20,7 +20,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/costlake/costlake/internal/crawl"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/internal/payer"
 )
@@ -374,7 +373,7 @@ func TestOnboardHappyPath(t *testing.T) {
 	require.Equal(t, wantAccess, *child.Input.Access)
 	require.Equal(t, stackRole, child.Input.Access.RoleARN)
 	require.NotEmpty(t, child.Input.Access.ExternalID)
-	require.Equal(t, ingest.AccountPolicy{ConnectedOnly: true, Connected: []string{connectedAcct}}, child.Input.Accounts)
+	require.Equal(t, payer.AccountPolicy{ConnectedOnly: true, Connected: []string{connectedAcct}}, child.Input.Accounts)
 
 	// The crawl schedule starts with the payer's crawl input.
 	scheduleID := "crawl/" + testPayer

@@ -20,8 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/workflows"
 )
@@ -63,11 +63,11 @@ type duckdbResult struct {
 // duckdbReadBack is what DuckDB found in costlake's data files: it must
 // equal what the ingestion committed, or the bench fails.
 type duckdbReadBack struct {
-	Files         int                   `json:"files"`
-	Rows          int64                 `json:"rows"`
-	Columns       int                   `json:"columns"`
-	UnblendedCost money.Amount          `json:"unblended_cost"`
-	Accounts      []ingest.AccountTotal `json:"accounts"` // each read with a filter on the account
+	Files         int                    `json:"files"`
+	Rows          int64                  `json:"rows"`
+	Columns       int                    `json:"columns"`
+	UnblendedCost money.Amount           `json:"unblended_cost"`
+	Accounts      []billing.AccountTotal `json:"accounts"` // each read with a filter on the account
 }
 
 // check compares DuckDB's reading with the ingestion's reconciled result.

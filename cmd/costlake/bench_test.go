@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/workflows"
 )
@@ -14,12 +14,12 @@ import (
 // The bench fails when DuckDB reads anything else from costlake's files
 // than the ingestion committed.
 func TestReadBackCheck(t *testing.T) {
-	res := &workflows.IngestBillingPeriodResult{Rows: 3, UnblendedCost: money.MustParse("1.5"), Accounts: []ingest.AccountTotal{
+	res := &workflows.IngestBillingPeriodResult{Rows: 3, UnblendedCost: money.MustParse("1.5"), Accounts: []billing.AccountTotal{
 		{Account: "111111111111", Rows: 2, UnblendedCost: money.MustParse("1")},
 		{Account: "222222222222", Rows: 1, UnblendedCost: money.MustParse("0.5")},
 	}}
 	good := func() *duckdbReadBack {
-		return &duckdbReadBack{Files: 1, Rows: 3, UnblendedCost: money.MustParse("1.500000"), Accounts: []ingest.AccountTotal{
+		return &duckdbReadBack{Files: 1, Rows: 3, UnblendedCost: money.MustParse("1.500000"), Accounts: []billing.AccountTotal{
 			{Account: "111111111111", Rows: 2, UnblendedCost: money.MustParse("1.000")},
 			{Account: "222222222222", Rows: 1, UnblendedCost: money.MustParse("0.5")},
 		}}

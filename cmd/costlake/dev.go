@@ -22,9 +22,9 @@ import (
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/config"
 	"github.com/costlake/costlake/internal/cur"
-	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/devtools/devserver"
 	"github.com/costlake/costlake/internal/devtools/synth"
+	billingperiod "github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
@@ -167,7 +167,7 @@ Press Ctrl-C to stop; workflows and tables are kept in %s.
 func runDemo(ctx context.Context, c client.Client, stdout io.Writer, dir string, rows int, period, httpAddr string) error {
 	if period == "" {
 		period = clock.Period(time.Now(), 1)
-	} else if !cycle.ValidPeriod(period) {
+	} else if !billingperiod.Valid(period) {
 		return fmt.Errorf("--demo-period %q: want YYYY-MM", period)
 	}
 	root := filepath.Join(dir, "source")

@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/config"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -40,7 +40,7 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("--source and --period are required")
 	}
 	if *connected != "" {
-		in.Accounts = ingest.AccountPolicy{ConnectedOnly: true, Connected: strings.Split(*connected, ",")}
+		in.Accounts = payer.AccountPolicy{ConnectedOnly: true, Connected: strings.Split(*connected, ",")}
 	}
 	c, err := dial(tc)
 	if err != nil {

@@ -192,30 +192,3 @@ type Status struct {
 	PricebookVersion int              `json:"pricebook_version,omitempty"`
 	Snapshots        map[string]int64 `json:"snapshots,omitempty"`
 }
-
-// MonthEnd is the first instant after a billing period ("YYYY-MM"), UTC.
-func MonthEnd(period string) (time.Time, bool) {
-	t, err := time.Parse("2006-01", period)
-	if err != nil || len(period) != len("2006-01") {
-		return time.Time{}, false
-	}
-	return t.AddDate(0, 1, 0), true
-}
-
-// FinalByDate tells whether a period is final by date alone on asOf: at
-// or after FinalAt. asOf is the business clock's date (package clock),
-// never the wall clock of whoever asks.
-func FinalByDate(period string, days int, asOf time.Time) (bool, time.Time, bool) {
-	at, ok := FinalAt(period, days)
-	return ok && !asOf.Before(at), at, ok
-}
-
-// FinalAt is when a period is final without an invoice ID: its month end
-// plus days.
-func FinalAt(period string, days int) (time.Time, bool) {
-	end, ok := MonthEnd(period)
-	if !ok {
-		return end, false
-	}
-	return end.AddDate(0, 0, days), true
-}

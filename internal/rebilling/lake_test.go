@@ -12,7 +12,6 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/reseller"
 )
@@ -71,12 +70,12 @@ func (l *memLake) LatestSnapshot(_ context.Context, payer, period string) (int64
 	return l.latest[[2]string{payer, period}], nil
 }
 
-func (l *memLake) AccountCosts(_ context.Context, payer, period string, snapshot int64) ([]ingest.AccountTotal, error) {
+func (l *memLake) AccountCosts(_ context.Context, payer, period string, snapshot int64) ([]billing.AccountTotal, error) {
 	s, ok := l.snaps[snapshot]
 	if !ok || s.payer != payer || s.period != period {
 		return nil, nil
 	}
-	byAccount := map[string]ingest.AccountTotal{}
+	byAccount := map[string]billing.AccountTotal{}
 	for _, r := range s.recs {
 		item, err := lineItemOf(r)
 		if err != nil {
@@ -86,7 +85,7 @@ func (l *memLake) AccountCosts(_ context.Context, payer, period string, snapshot
 		t.Account, t.Rows, t.UnblendedCost = item.AccountID, t.Rows+1, t.UnblendedCost.Add(item.UnblendedCost)
 		byAccount[item.AccountID] = t
 	}
-	var out []ingest.AccountTotal
+	var out []billing.AccountTotal
 	for _, a := range slices.Sorted(maps.Keys(byAccount)) {
 		out = append(out, byAccount[a])
 	}

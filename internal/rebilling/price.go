@@ -163,13 +163,13 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (cycle.PriceRes
 }
 
 // addAdjustments adds the adjustments that apply to a cycle to its bill,
-// one line each (see cycle.LineAdjustment).
+// one line each (see pricing.LineAdjustment).
 func addAdjustments(b *pricing.Bill, adjs []reseller.Adjustment) {
 	lines := make([]pricing.BillLine, 0, len(adjs))
 	for _, a := range adjs {
-		lines = append(lines, cycle.AdjustmentLine(a.OriginPeriod, a.PayerAccountID, a.AssemblyID, a.Amount))
+		lines = append(lines, pricing.AdjustmentLine(a.OriginPeriod, a.PayerAccountID, a.AssemblyID, a.Amount))
 	}
-	cycle.AddLines(b, lines...)
+	pricing.AddLines(b, lines...)
 }
 
 // existingExports returns the manifests of a cycle's exports when every

@@ -16,7 +16,6 @@ import (
 	"fmt"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/reseller"
 )
@@ -89,7 +88,7 @@ type Lake interface {
 	LatestSnapshot(ctx context.Context, payer, period string) (int64, error)
 	// AccountCosts are payer's period's totals per usage account in a
 	// snapshot, sorted by account.
-	AccountCosts(ctx context.Context, payer, period string, snapshot int64) ([]ingest.AccountTotal, error)
+	AccountCosts(ctx context.Context, payer, period string, snapshot int64) ([]billing.AccountTotal, error)
 	// TagKeys are the distinct resource_tags keys of the scan, sorted.
 	TagKeys(ctx context.Context, s Scan) ([]string, error)
 	// ScanLineItems streams the scan's records in a stable order; the

@@ -12,7 +12,6 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/export"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
@@ -181,7 +180,7 @@ func TestPriceCycleCarriesAdjustments(t *testing.T) {
 	equal(t, "cost", res.Bill.Cost, "17.75")   // 20 - 2.25
 	equal(t, "total", res.Bill.Total, "13.75") // 16 - 2.25: the adjustment at cost
 	last := res.Bill.Lines[len(res.Bill.Lines)-1]
-	if last.Kind != cycle.LineAdjustment {
+	if last.Kind != pricing.LineAdjustment {
 		t.Errorf("last line %+v, want the adjustment", last)
 	}
 	if len(res.Exports) != 0 {
@@ -359,7 +358,7 @@ func TestResellerExportFailsWhenARowIsLost(t *testing.T) {
 func TestReconcile(t *testing.T) {
 	owners := map[[2]string]string{{payerID, acct1}: "acme", {payerID, acct3}: "globex"}
 	in := PayerPeriod{PayerAccountID: payerID, Period: period, SnapshotID: 7, Owners: owners, Open: map[string]bool{"globex": true},
-		Accounts: []ingest.AccountTotal{
+		Accounts: []billing.AccountTotal{
 			{Account: acct1, UnblendedCost: amount(t, "100.000001")},
 			{Account: acct3, UnblendedCost: amount(t, "40")},
 			{Account: acct4, UnblendedCost: amount(t, "0.10")},

@@ -10,10 +10,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/export"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/money"
+	billingperiod "github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
 )
 
@@ -36,7 +37,7 @@ type ResellerJob struct {
 // AllowOpenCycles.
 func (r *Rebiller) ExportReseller(ctx context.Context, job ResellerJob) (cycle.ResellerExportResult, error) {
 	res := cycle.ResellerExportResult{Period: job.Period, Customers: []string{}, OpenCycles: []string{}, Exports: []cycle.ExportRef{}}
-	if !cycle.ValidPeriod(job.Period) {
+	if !billingperiod.Valid(job.Period) {
 		return res, fail(ErrInvalidInput, "period %q: want YYYY-MM", job.Period)
 	}
 	owners, err := r.Records.Owners(ctx, job.Period)
@@ -160,7 +161,7 @@ type PayerPeriod struct {
 	PayerAccountID string
 	Period         string
 	SnapshotID     int64                   // the payer's current snapshot of the period
-	Accounts       []ingest.AccountTotal   // the table's cost per usage account in it
+	Accounts       []billing.AccountTotal  // the table's cost per usage account in it
 	Owners         map[[2]string]string    // reseller.Store.Owners of the period
 	Open           map[string]bool         // customers whose cycle is not closed
 	Pinned         map[string]money.Amount // closed customer → cost exported from its pinned snapshot

@@ -1,4 +1,4 @@
-package cycle
+package period
 
 import (
 	"testing"
@@ -29,7 +29,7 @@ func TestFinalByDate(t *testing.T) {
 		{"2028-02", day(2028, 3, 6, 0), true, day(2028, 3, 6, 0)},
 		{"2026-11", day(2026, 11, 15, 0), false, day(2026, 12, 6, 0)}, // during the month
 	} {
-		final, at, ok := FinalByDate(tc.period, DefaultFinalAfterDays, tc.asOf)
+		final, at, ok := FinalByDate(tc.period, 5, tc.asOf)
 		if !ok || final != tc.final || !at.Equal(tc.at) {
 			t.Errorf("%s as of %s: final %v at %s (ok %v), want %v at %s", tc.period, tc.asOf, final, at, ok, tc.final, tc.at)
 		}
