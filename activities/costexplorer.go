@@ -13,8 +13,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/awsauth"
+	"github.com/costlake/costlake/internal/contract/crawl"
 	"github.com/costlake/costlake/internal/costexplorer"
-	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/lakehouse"

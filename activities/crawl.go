@@ -17,9 +17,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/awsauth"
-	"github.com/costlake/costlake/internal/crawl"
+	"github.com/costlake/costlake/internal/contract/crawl"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/cur"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/lakehouse"
 )

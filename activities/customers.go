@@ -13,7 +13,7 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/contract/customerops"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"

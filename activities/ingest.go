@@ -21,8 +21,8 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/cur"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
@@ -63,7 +63,7 @@ type Activities struct {
 	CostExplorer CostExplorerTuning
 }
 
-// BusinessNow is the clock.NowActivity local activity: the worker's
+// BusinessNow is the contract.BusinessNow local activity: the worker's
 // business date, recorded in the calling workflow's history.
 func (a *Activities) BusinessNow(context.Context) (time.Time, error) {
 	return a.Clock.Now(), nil

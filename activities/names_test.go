@@ -4,12 +4,12 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/costlake/costlake/internal/clock"
-	"github.com/costlake/costlake/internal/crawl"
-	"github.com/costlake/costlake/internal/customerops"
-	"github.com/costlake/costlake/internal/cycle"
-	"github.com/costlake/costlake/internal/ingest"
-	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/contract"
+	"github.com/costlake/costlake/internal/contract/crawl"
+	"github.com/costlake/costlake/internal/contract/customerops"
+	"github.com/costlake/costlake/internal/contract/cycle"
+	"github.com/costlake/costlake/internal/contract/ingest"
+	"github.com/costlake/costlake/internal/contract/onboard"
 )
 
 // The workflow calls activities by the names in packages ingest, onboard and crawl; each must
@@ -26,7 +26,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		customerops.ApplyActivity,
 		ingest.AdjustClosedCyclesActivity,
 		cycle.CheckFinalActivity, cycle.FreezeActivity, cycle.PriceAndExportActivity, cycle.ResellerExportActivity,
-		clock.NowActivity,
+		contract.BusinessNow.Name(),
 	} {
 		if _, ok := typ.MethodByName(name); !ok {
 			t.Errorf("Activities has no method %s", name)

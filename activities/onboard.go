@@ -29,8 +29,8 @@ import (
 
 	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/cur"
-	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/internal/payer"
 )
 

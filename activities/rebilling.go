@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/cycle"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/contract/cycle"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"

@@ -17,8 +17,8 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/cycle"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/contract/cycle"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"

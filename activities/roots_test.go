@@ -9,8 +9,8 @@ import (
 
 	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/cycle"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/contract/cycle"
+	"github.com/costlake/costlake/internal/contract/ingest"
 )
 
 // TestFileLocationsNeedARoot: a worker with no file roots refuses every

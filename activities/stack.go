@@ -14,7 +14,7 @@ import (
 
 	"github.com/costlake/costlake/deploy/cloudformation"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
 )
 

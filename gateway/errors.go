@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/contract/customerops"
 )
 
 // Error is the body of every error response.

@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/contract/customerops"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/workflows"

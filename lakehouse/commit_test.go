@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/lakehouse"
 )
 

@@ -18,7 +18,7 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/lakehouse"
 )
 

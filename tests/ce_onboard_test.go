@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/internal/clock"
-	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/tests/awsemu"
 	"github.com/costlake/costlake/workflows"
 )

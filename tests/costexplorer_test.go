@@ -23,8 +23,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/costlake/costlake/activities"
+	"github.com/costlake/costlake/internal/contract/crawl"
 	"github.com/costlake/costlake/internal/costexplorer"
-	"github.com/costlake/costlake/internal/crawl"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/lakehouse"

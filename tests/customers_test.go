@@ -20,7 +20,7 @@ import (
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/clock"
-	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/contract/customerops"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/tests/awsemu"

@@ -24,7 +24,7 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
-	"github.com/costlake/costlake/internal/cycle"
+	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/pricing"

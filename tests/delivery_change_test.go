@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/tests/harness"
 	"github.com/costlake/costlake/workflows"
 )

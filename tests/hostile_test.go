@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/cur"
-	"github.com/costlake/costlake/internal/ingest"
 )
 
 // heapPeak samples the heap while f runs and returns how far it grew past

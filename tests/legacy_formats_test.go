@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/cur"
-	"github.com/costlake/costlake/internal/ingest"
 )
 
 // zipChunks splits records (header first) into n .csv.zip files, one CSV each.

@@ -20,9 +20,9 @@ import (
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/devtools/synth"
 	"github.com/costlake/costlake/internal/money"
-	"github.com/costlake/costlake/internal/onboard"
 	"github.com/costlake/costlake/tests/awsemu"
 	"github.com/costlake/costlake/workflows"
 )

@@ -24,10 +24,10 @@ import (
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/crawl"
+	"github.com/costlake/costlake/internal/contract/crawl"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/devtools/synth"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/workflows"
 )
 

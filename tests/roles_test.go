@@ -18,7 +18,7 @@ import (
 	"github.com/costlake/costlake/deploy/cloudformation"
 	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/tests/awsemu"
 	"github.com/costlake/costlake/workflows"

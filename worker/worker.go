@@ -10,12 +10,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/costlake/costlake/activities"
-	"github.com/costlake/costlake/internal/clock"
-	"github.com/costlake/costlake/internal/crawl"
-	"github.com/costlake/costlake/internal/customerops"
-	"github.com/costlake/costlake/internal/cycle"
-	"github.com/costlake/costlake/internal/ingest"
-	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/contract"
+	"github.com/costlake/costlake/internal/contract/crawl"
+	"github.com/costlake/costlake/internal/contract/customerops"
+	"github.com/costlake/costlake/internal/contract/cycle"
+	"github.com/costlake/costlake/internal/contract/ingest"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -90,5 +90,5 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	cycle.PriceAndExport.Register(r, acts.PriceAndExportCycle)
 	cycle.ResellerExport.Register(r, acts.ExportResellerPeriod)
 	customerops.Apply.Register(r, acts.ApplyCustomerRequest)
-	clock.Now.Register(r, acts.BusinessNow)
+	contract.BusinessNow.Register(r, acts.BusinessNow)
 }

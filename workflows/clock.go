@@ -5,7 +5,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/contract"
 )
 
 // businessNow is the date the workflow judges billing periods by: the
@@ -18,7 +18,7 @@ func businessNow(ctx workflow.Context) time.Time {
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{ScheduleToCloseTimeout: 30 * time.Second})
 	var now time.Time
-	if err := clock.Now.Execute(lctx).Get(ctx, &now); err != nil {
+	if err := contract.BusinessNow.Execute(lctx).Get(ctx, &now); err != nil {
 		// The error is in history too, so this fallback replays the same.
 		workflow.GetLogger(ctx).Warn("business clock unavailable; using workflow time", "error", err)
 		return workflow.Now(ctx).UTC()

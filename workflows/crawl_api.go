@@ -3,7 +3,7 @@ package workflows
 import (
 	"time"
 
-	"github.com/costlake/costlake/internal/crawl"
+	"github.com/costlake/costlake/internal/contract/crawl"
 	"github.com/costlake/costlake/internal/payer"
 )
 

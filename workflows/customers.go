@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/costlake/costlake/internal/customerops"
+	"github.com/costlake/costlake/internal/contract/customerops"
 )
 
 // CustomerWorkflowID is the business key of a change to a customer: one

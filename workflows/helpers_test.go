@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/contract"
 )
 
 func activityName(name string) activity.RegisterOptions { return activity.RegisterOptions{Name: name} }
@@ -20,5 +20,5 @@ func registerClock(env *testsuite.TestWorkflowEnvironment, at time.Time) {
 			return env.Now(), nil
 		}
 		return at, nil
-	}, activityName(clock.NowActivity))
+	}, activityName(contract.BusinessNow.Name()))
 }

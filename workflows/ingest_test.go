@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/ingest"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/money"
 )
 

@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/costlake/costlake/internal/crawl"
-	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/contract/crawl"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
 )
 

@@ -19,8 +19,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/costlake/costlake/internal/crawl"
-	"github.com/costlake/costlake/internal/onboard"
+	"github.com/costlake/costlake/internal/contract/crawl"
+	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
 )
 

@@ -28,8 +28,8 @@ import (
 
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/devtools/synth"
-	"github.com/costlake/costlake/internal/ingest"
 	"github.com/costlake/costlake/lakehouse"
 )
 

@@ -4,7 +4,7 @@
 // Production reads the system clock; a test stand pins it, so no test
 // depends on the day it runs.
 //
-// Workflows read it through the NowActivity local activity: the value is
+// Workflows read it through the contract.BusinessNow local activity: the value is
 // recorded in history, so a replay sees the same date. Durations that only
 // wait (poll intervals, reminders, give-up timeouts, a first delivery's
 // grace) stay on Temporal's clock, which the workflow test environment
@@ -16,10 +16,6 @@ import (
 
 	"github.com/costlake/costlake/internal/period"
 )
-
-// NowActivity is the local activity that returns the worker's business
-// clock; activities.Activities implements it.
-const NowActivity = "BusinessNow"
 
 // Clock returns the business date and time. The zero value reads the
 // system clock.

@@ -1,6 +1,7 @@
-// Package contract types the calls between workflows and activities. A
-// workflow's contract package (internal/ingest, onboard, crawl, cycle,
-// customerops) declares each activity as a handle, Activity[In, Out] or
+// Package contract types the calls between workflows and activities. Each
+// workflow's contract is a package below this one (contract/ingest,
+// onboard, crawl, cycle, customerops): names, inputs, results and failure
+// types, free of logic. It declares each activity as a handle, Activity[In, Out] or
 // Action[In], from its name; the workflow calls the handle and the worker
 // registers the implementation through it. A wrong input, result or
 // implementation type then fails to compile instead of failing a
@@ -9,6 +10,7 @@ package contract
 
 import (
 	"context"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
@@ -51,6 +53,9 @@ func (a Action[In]) Register(r worker.ActivityRegistry, fn func(context.Context,
 // LocalActivity is a local activity taking no input and answering Out.
 type LocalActivity[Out any] string
 
+// Name is the local activity's registered name.
+func (a LocalActivity[Out]) Name() string { return string(a) }
+
 // Execute schedules the local activity with ctx's local activity options.
 func (a LocalActivity[Out]) Execute(ctx workflow.Context) Future[Out] {
 	return Future[Out]{workflow.ExecuteLocalActivity(ctx, string(a))}
@@ -80,3 +85,7 @@ func (f Future[Out]) IsReady() bool { return f.f.IsReady() }
 
 // Underlying is the untyped future, for a workflow.Selector.
 func (f Future[Out]) Underlying() workflow.Future { return f.f }
+
+// BusinessNow is the local activity that answers the worker's business
+// clock (package clock), so a workflow's idea of "today" is in history.
+var BusinessNow = LocalActivity[time.Time]("BusinessNow")

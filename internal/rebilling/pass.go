@@ -7,7 +7,6 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
@@ -109,17 +108,17 @@ func (t Target) spec(payerID, period string, tags []string, tempDir string) expo
 		TagKeys: tags, DropUndeclaredTags: true, TempDir: tempDir}
 }
 
-func (t Target) ref(payerID string, m *export.Manifest, key string) cycle.ExportRef {
-	return cycle.ExportRef{URL: t.Dest.URL(key), Store: t.Dest.Store.String(), ManifestKey: key, CustomerID: t.Customer,
+func (t Target) ref(payerID string, m *export.Manifest, key string) ExportRef {
+	return ExportRef{URL: t.Dest.URL(key), Store: t.Dest.Store.String(), ManifestKey: key, CustomerID: t.Customer,
 		PayerAccountID: payerID, Mode: string(t.Mode), Files: len(m.Files), Rows: m.Totals.Rows, UnblendedCost: m.Totals.UnBlendedCost}
 }
 
 // ModeFolder is the folder an export in mode m goes to.
 func ModeFolder(m export.Mode) string {
 	if m == export.AtCost {
-		return cycle.ExportFolderAtCost
+		return ExportFolderAtCost
 	}
-	return cycle.ExportFolderAtResale
+	return ExportFolderAtResale
 }
 
 // pass streams one payer's pinned line items once: every row keep accepts
@@ -143,7 +142,7 @@ type pass struct {
 	rows int64
 }
 
-func (r *Rebiller) run(ctx context.Context, p *pass) ([]cycle.ExportRef, error) {
+func (r *Rebiller) run(ctx context.Context, p *pass) ([]ExportRef, error) {
 	scan := Scan{Payer: p.payerID, Period: p.period, SnapshotID: p.snapshot, Accounts: p.accounts, Columns: columns}
 	var writers []*export.Writer
 	abort := func() {
@@ -220,7 +219,7 @@ func (r *Rebiller) run(ctx context.Context, p *pass) ([]cycle.ExportRef, error) 
 		abort()
 		return nil, err
 	}
-	var refs []cycle.ExportRef
+	var refs []ExportRef
 	for i, w := range writers {
 		m, err := w.Close()
 		if err != nil {

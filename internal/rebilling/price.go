@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
@@ -56,42 +55,42 @@ type CycleJob struct {
 // from billing.resale_line_items. Otherwise the run starts over (the
 // table's files and the exports' keys are deterministic, so nothing is
 // written twice).
-func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (cycle.PriceResult, error) {
+func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, error) {
 	c, err := r.Records.CycleOf(ctx, job.CustomerID, job.Period)
 	if errors.Is(err, reseller.ErrNotFound) {
-		return cycle.PriceResult{}, fail(ErrNotClosed, "%v", err)
+		return PriceResult{}, fail(ErrNotClosed, "%v", err)
 	} else if err != nil {
-		return cycle.PriceResult{}, err
+		return PriceResult{}, err
 	}
 	pr, err := r.pricer(ctx, c)
 	if err != nil {
-		return cycle.PriceResult{}, err
+		return PriceResult{}, err
 	}
 	owners, err := r.Records.Owners(ctx, job.Period)
 	if err != nil {
-		return cycle.PriceResult{}, err
+		return PriceResult{}, err
 	}
 	adjs, err := r.Records.Adjustments(ctx, job.CustomerID, job.Period)
 	if err != nil {
-		return cycle.PriceResult{}, err
+		return PriceResult{}, err
 	}
 	var targets []Target
 	if job.Targets != nil {
 		var done func()
 		if targets, done, err = job.Targets(ctx); err != nil {
-			return cycle.PriceResult{}, err
+			return PriceResult{}, err
 		}
 		if done != nil {
 			defer done()
 		}
 	}
 	payers := slices.Sorted(maps.Keys(c.Snapshots))
-	pins := cycle.Pins(c.PricebookVersion, c.Snapshots)
+	pins := Pins(c.PricebookVersion, c.Snapshots)
 	progress := &Progress{Stage: "pricing", CustomerID: job.CustomerID}
 
 	prevSnap, prevPins, tableDone, err := r.Lake.LatestResale(ctx, job.CustomerID, job.Period)
 	if err != nil {
-		return cycle.PriceResult{}, err
+		return PriceResult{}, err
 	}
 	tableDone = tableDone && prevPins == pins
 	if tableDone {
@@ -105,14 +104,14 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (cycle.PriceRes
 				return nil
 			})
 			if err != nil {
-				return cycle.PriceResult{}, err
+				return PriceResult{}, err
 			}
 			bill, err := pr.Invoice(job.Period, totals)
 			if err != nil {
-				return cycle.PriceResult{}, fail(ErrBadPricebook, "%v", err)
+				return PriceResult{}, fail(ErrBadPricebook, "%v", err)
 			}
 			addAdjustments(&bill, adjs)
-			return cycle.PriceResult{Bill: bill, Rows: rows, ResaleSnapshotID: prevSnap, Exports: refs, Replayed: true}, nil
+			return PriceResult{Bill: bill, Rows: rows, ResaleSnapshotID: prevSnap, Exports: refs, Replayed: true}, nil
 		}
 	}
 
@@ -120,12 +119,12 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (cycle.PriceRes
 	if !tableDone {
 		sum := sha256.Sum256([]byte(job.CustomerID + "\x00" + job.Period + "\x00" + pins))
 		if rw, err = r.Lake.NewResaleWriter(ctx, job.CustomerID, job.Period, "cycle-"+hex.EncodeToString(sum[:8])); err != nil {
-			return cycle.PriceResult{}, err
+			return PriceResult{}, err
 		}
 		defer rw.Abort()
 	}
 	var totals pricing.Totals
-	res := cycle.PriceResult{Exports: []cycle.ExportRef{}}
+	res := PriceResult{Exports: []ExportRef{}}
 	for _, payerID := range payers {
 		snap := c.Snapshots[payerID]
 		if snap == 0 {
@@ -139,7 +138,7 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (cycle.PriceRes
 			targets: targets, progress: progress}
 		refs, err := r.run(ctx, p)
 		if err != nil {
-			return cycle.PriceResult{}, err
+			return PriceResult{}, err
 		}
 		res.Exports = append(res.Exports, refs...)
 		res.Rows += p.rows
@@ -148,14 +147,14 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (cycle.PriceRes
 		progress.Stage = "committing"
 		r.report(progress)
 		if res.ResaleSnapshotID, err = rw.Commit(ctx, pins); err != nil {
-			return cycle.PriceResult{}, err
+			return PriceResult{}, err
 		}
 	} else {
 		res.ResaleSnapshotID = prevSnap
 	}
 	bill, err := pr.Invoice(job.Period, totals)
 	if err != nil {
-		return cycle.PriceResult{}, fail(ErrBadPricebook, "%v", err)
+		return PriceResult{}, fail(ErrBadPricebook, "%v", err)
 	}
 	addAdjustments(&bill, adjs)
 	res.Bill = bill
@@ -174,8 +173,8 @@ func addAdjustments(b *pricing.Bill, adjs []reseller.Adjustment) {
 
 // existingExports returns the manifests of a cycle's exports when every
 // one of them is complete (its manifest is written last).
-func existingExports(ctx context.Context, targets []Target, payers []string, c reseller.Cycle) ([]cycle.ExportRef, bool) {
-	refs := []cycle.ExportRef{}
+func existingExports(ctx context.Context, targets []Target, payers []string, c reseller.Cycle) ([]ExportRef, bool) {
+	refs := []ExportRef{}
 	for _, payerID := range payers {
 		if c.Snapshots[payerID] == 0 {
 			continue

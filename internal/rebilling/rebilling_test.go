@@ -10,7 +10,6 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
@@ -123,7 +122,7 @@ func TestPriceCycleWithAPricebook(t *testing.T) {
 		"li-4": {"3", pricing.RefAtCost},
 	}
 	stored := s.lake.resale[[2]string{"acme", period}]
-	if stored.snap != res.ResaleSnapshotID || stored.pins != cycle.Pins(1, map[string]int64{payerID: pinned}) || len(stored.rows) != len(want) {
+	if stored.snap != res.ResaleSnapshotID || stored.pins != Pins(1, map[string]int64{payerID: pinned}) || len(stored.rows) != len(want) {
 		t.Fatalf("resale table: snapshot %d pins %q, %d rows; want snapshot %d, %d rows", stored.snap, stored.pins, len(stored.rows), res.ResaleSnapshotID, len(want))
 	}
 	for _, r := range stored.rows {
@@ -221,7 +220,7 @@ func TestPriceCycleNamedFailures(t *testing.T) {
 
 // reconciles checks the identity total = customers + restated + open +
 // unassigned on a payer's reconciliation, to the last digit.
-func reconciles(t *testing.T, rec cycle.PayerReconciliation) {
+func reconciles(t *testing.T, rec PayerReconciliation) {
 	t.Helper()
 	sum := rec.Restated.Add(rec.Open).Add(rec.Unassigned)
 	for _, c := range rec.Customers {
@@ -318,7 +317,7 @@ func TestResellerExportReconciles(t *testing.T) {
 			}
 			body, err := os.ReadFile(filepath.Join(s.dir, res.SummaryKey))
 			s.must(err)
-			var summary cycle.ResellerExportResult
+			var summary ResellerExportResult
 			s.must(json.Unmarshal(body, &summary))
 			if summary.Payers[0].Total.Cmp(rec.Total) != 0 {
 				t.Errorf("summary total %s, want %s", summary.Payers[0].Total, rec.Total)

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/cycle"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
 	billingperiod "github.com/costlake/costlake/internal/period"
@@ -35,8 +34,8 @@ type ResellerJob struct {
 // (costlake-reseller-<period>-summary.json, written last) reconciles
 // every payer exactly (see Reconcile); open cycles are refused unless
 // AllowOpenCycles.
-func (r *Rebiller) ExportReseller(ctx context.Context, job ResellerJob) (cycle.ResellerExportResult, error) {
-	res := cycle.ResellerExportResult{Period: job.Period, Customers: []string{}, OpenCycles: []string{}, Exports: []cycle.ExportRef{}}
+func (r *Rebiller) ExportReseller(ctx context.Context, job ResellerJob) (ResellerExportResult, error) {
+	res := ResellerExportResult{Period: job.Period, Customers: []string{}, OpenCycles: []string{}, Exports: []ExportRef{}}
 	if !billingperiod.Valid(job.Period) {
 		return res, fail(ErrInvalidInput, "period %q: want YYYY-MM", job.Period)
 	}
@@ -83,10 +82,10 @@ func (r *Rebiller) ExportReseller(ctx context.Context, job ResellerJob) (cycle.R
 		if err != nil {
 			return res, err
 		}
-		base := d.Loc.Key(cycle.ResellerCustomersFolder, customer)
+		base := d.Loc.Key(ResellerCustomersFolder, customer)
 		targets := []Target{
-			{Dest: d, Prefix: path.Join(base, cycle.ExportFolderAtCost), Mode: export.AtCost, Gzip: job.Gzip, Customer: customer},
-			{Dest: d, Prefix: path.Join(base, cycle.ExportFolderAtResale), Mode: export.AtResale, Gzip: job.Gzip, Customer: customer},
+			{Dest: d, Prefix: path.Join(base, ExportFolderAtCost), Mode: export.AtCost, Gzip: job.Gzip, Customer: customer},
+			{Dest: d, Prefix: path.Join(base, ExportFolderAtResale), Mode: export.AtResale, Gzip: job.Gzip, Customer: customer},
 		}
 		progress.CustomerID = customer
 		for _, payerID := range slices.Sorted(maps.Keys(c.Snapshots)) {
@@ -129,7 +128,7 @@ func (r *Rebiller) ExportReseller(ctx context.Context, job ResellerJob) (cycle.R
 		}
 		p := &pass{payerID: payerID, period: job.Period, snapshot: snap,
 			keep:     func(acct string) bool { return reseller.Owner(owners, payerID, acct) == "" },
-			targets:  []Target{{Dest: d, Prefix: d.Loc.Key(cycle.ResellerUnassigned, cycle.ExportFolderAtCost), Mode: export.AtCost, Gzip: job.Gzip}},
+			targets:  []Target{{Dest: d, Prefix: d.Loc.Key(ResellerUnassigned, ExportFolderAtCost), Mode: export.AtCost, Gzip: job.Gzip}},
 			progress: progress}
 		refs, err := r.run(ctx, p)
 		if err != nil {
@@ -175,8 +174,8 @@ type PayerPeriod struct {
 // in the current snapshot less the pinned one), plus the open customers'
 // usage, plus the unassigned usage exported. A difference is an
 // ErrNotReconciled error naming the sums.
-func Reconcile(in PayerPeriod) (cycle.PayerReconciliation, error) {
-	rec := cycle.PayerReconciliation{PayerAccountID: in.PayerAccountID, SnapshotID: in.SnapshotID, Customers: map[string]money.Amount{}}
+func Reconcile(in PayerPeriod) (PayerReconciliation, error) {
+	rec := PayerReconciliation{PayerAccountID: in.PayerAccountID, SnapshotID: in.SnapshotID, Customers: map[string]money.Amount{}}
 	atSnap := map[string]money.Amount{} // closed customer → cost in this snapshot
 	var unassigned money.Amount
 	for _, t := range in.Accounts {
