@@ -48,7 +48,7 @@ var ceRejections = map[string]bool{
 // table's totals per account with what Cost Explorer returned, exactly.
 // It heartbeats its Stats after every page and before every back-off
 // wait. The result counts the paid requests the crawl made.
-func (a *Activities) IngestCostExplorer(ctx context.Context, in crawl.IngestCostExplorerInput) (crawl.IngestCostExplorerResult, error) {
+func (a *Crawl) IngestCostExplorer(ctx context.Context, in crawl.IngestCostExplorerInput) (crawl.IngestCostExplorerResult, error) {
 	var res crawl.IngestCostExplorerResult
 	if !payer.ValidAccountID(in.PayerAccountID) {
 		return res, temporal.NewNonRetryableApplicationError(

@@ -24,9 +24,22 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
+// Crawl holds CrawlPayer's activities: discover deliveries, refresh the
+// organization's accounts, check the export's health, keep the payer's
+// schedule, and crawl Cost Explorer.
+type Crawl struct {
+	Lake *lakehouse.Lake
+	AWS
+	// Temporal manages payers' crawl schedules; worker.New sets it.
+	Temporal client.Client
+	// CostExplorer tunes Cost Explorer crawls; the zero value is what
+	// workers use.
+	CostExplorer CostExplorerTuning
+}
+
 // DiscoverDeliveries reports, per period, the delivery in the bucket and
 // the assembly the table holds, so the crawl ingests only what changed.
-func (a *Activities) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliveriesInput) (crawl.DiscoverDeliveriesResult, error) {
+func (a *Crawl) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliveriesInput) (crawl.DiscoverDeliveriesResult, error) {
 	var res crawl.DiscoverDeliveriesResult
 	store, loc, err := a.openSource(ctx, in.Source, in.Access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
@@ -102,7 +115,7 @@ func accountStatus(a orgtypes.Account) string {
 // RefreshAccounts lists the payer's organization, records it in
 // billing.accounts, and reports the accounts that joined, closed or left
 // since the last crawl.
-func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccountsInput) (crawl.AccountChanges, error) {
+func (a *Crawl) RefreshAccounts(ctx context.Context, in crawl.RefreshAccountsInput) (crawl.AccountChanges, error) {
 	var ch crawl.AccountChanges
 	cfg, err := a.payerConfig(ctx, in.Access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
@@ -174,20 +187,20 @@ func (a *Activities) RefreshAccounts(ctx context.Context, in crawl.RefreshAccoun
 // CheckExportHealth reads the payer's export definition and status the
 // way the onboarding's export check does, so a crawl reports an export
 // AWS stopped delivering (or that lost resource IDs or its refresh).
-func (a *Activities) CheckExportHealth(ctx context.Context, in crawl.ExportHealthInput) (crawl.ExportHealth, error) {
+func (a *Crawl) CheckExportHealth(ctx context.Context, in crawl.ExportHealthInput) (crawl.ExportHealth, error) {
 	access := in.Access
 	access.Region = billingRegion
 	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return crawl.ExportHealth{}, err
 	}
-	_, msg, result := a.checkExport(ctx, cfg, in.Export)
+	_, msg, result := checkExport(ctx, cfg, in.Export)
 	return crawl.ExportHealth{Result: result, Message: msg}, nil
 }
 
 // EnsureCrawlSchedule creates a payer's crawl schedule, or updates it to
 // the given settings when it exists, so approving twice is harmless.
-func (a *Activities) EnsureCrawlSchedule(ctx context.Context, in crawl.EnsureScheduleInput) error {
+func (a *Crawl) EnsureCrawlSchedule(ctx context.Context, in crawl.EnsureScheduleInput) error {
 	if a.Temporal == nil {
 		return temporal.NewNonRetryableApplicationError("the worker has no Temporal client for schedules", "InvalidSetup", nil)
 	}
@@ -250,7 +263,7 @@ func scheduleSpec(s payer.Schedule) (client.ScheduleSpec, client.SchedulePolicie
 }
 
 // DeleteCrawlSchedule removes a payer's schedule; a missing one is fine.
-func (a *Activities) DeleteCrawlSchedule(ctx context.Context, in crawl.DeleteScheduleInput) error {
+func (a *Crawl) DeleteCrawlSchedule(ctx context.Context, in crawl.DeleteScheduleInput) error {
 	err := a.Temporal.ScheduleClient().GetHandle(ctx, in.ScheduleID).Delete(ctx)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {

@@ -21,6 +21,14 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
+// Customers holds ManageCustomer's activity: one change to, or read of, a
+// customer's records.
+type Customers struct {
+	Lake     *lakehouse.Lake
+	Reseller *reseller.Store
+	Destinations
+}
+
 // UnassignedView is what UnassignedCost answers: per payer, the usage of
 // accounts that no customer owns in the period.
 type UnassignedView struct {
@@ -63,7 +71,7 @@ func decodeStrictJSON(body []byte, v any) error {
 
 // ApplyCustomerRequest applies one change to a customer's records, or
 // reads them, and answers in JSON.
-func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Request) (json.RawMessage, error) {
+func (a *Customers) ApplyCustomerRequest(ctx context.Context, r customerops.Request) (json.RawMessage, error) {
 	if a.Reseller == nil {
 		return nil, temporal.NewNonRetryableApplicationError("the worker has no reseller records", "InvalidSetup", nil)
 	}
@@ -173,7 +181,7 @@ func (a *Activities) ApplyCustomerRequest(ctx context.Context, r customerops.Req
 	return json.Marshal(answer)
 }
 
-func (a *Activities) verifyDestination(ctx context.Context, d reseller.Destination, customer string) export.VerifyResult {
+func (a *Customers) verifyDestination(ctx context.Context, d reseller.Destination, customer string) export.VerifyResult {
 	dest, err := a.openDestination(ctx, d.URL, d.Access, customer)
 	if err != nil {
 		return export.Result(err)
@@ -184,7 +192,7 @@ func (a *Activities) verifyDestination(ctx context.Context, d reseller.Destinati
 
 // unassigned sums, per payer with a committed period, the usage of
 // accounts that no customer owns then.
-func (a *Activities) unassigned(ctx context.Context, period string) (UnassignedView, error) {
+func (a *Customers) unassigned(ctx context.Context, period string) (UnassignedView, error) {
 	view := UnassignedView{Period: period, Payers: []UnassignedPayerTotal{}}
 	owners, err := a.Reseller.Owners(ctx, period)
 	if err != nil {

@@ -11,14 +11,10 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/contract/cycle"
-	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
-	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/rebilling"
@@ -26,12 +22,25 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
+// Cycle holds CloseBillingCycle's and ExportResellerPeriod's activities:
+// check finality, freeze the pins, price and export.
+type Cycle struct {
+	Lake *lakehouse.Lake
+	// Reseller holds customers' accounts, pricebooks and closed cycles.
+	Reseller *reseller.Store
+	// Destinations opens customers' and the reseller's export locations.
+	Destinations
+	// TempDir holds export files while they are written; empty means the
+	// system's temporary folder.
+	TempDir string
+}
+
 func cycleError(typ, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	return temporal.NewNonRetryableApplicationError(msg, typ, nil)
 }
 
-func (a *Activities) resellerStore() (*reseller.Store, error) {
+func (a *Cycle) resellerStore() (*reseller.Store, error) {
 	if a.Reseller == nil {
 		return nil, cycleError(cycle.ErrTypeNoReseller, "the worker has no reseller records")
 	}
@@ -42,7 +51,7 @@ func (a *Activities) resellerStore() (*reseller.Store, error) {
 // holding the customer's accounts has committed the period with invoice
 // IDs on its line items, or the period ended FinalAfterDays before AsOf.
 // A closed cycle is final.
-func (a *Activities) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (cycle.CheckFinalResult, error) {
+func (a *Cycle) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (cycle.CheckFinalResult, error) {
 	store, err := a.resellerStore()
 	if err != nil {
 		return cycle.CheckFinalResult{}, err
@@ -102,7 +111,7 @@ func (a *Activities) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInp
 // customer's accounts, the period's current line_items snapshot (0 when
 // nothing is committed), and the pricebook version in force. A cycle
 // already closed keeps its pins: running it again returns them.
-func (a *Activities) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.FreezeResult, error) {
+func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.FreezeResult, error) {
 	store, err := a.resellerStore()
 	if err != nil {
 		return cycle.FreezeResult{}, err
@@ -155,43 +164,10 @@ func (a *Activities) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cyc
 	return closed(c, !maps.Equal(c.Snapshots, snaps) || c.PricebookVersion != pv.Version), nil
 }
 
-// openDestination opens an export destination: S3 with the given role
-// when set, GCS and local folders with the worker's own credentials. The
-// role session names the customer whose export it is ("" for the
-// reseller's own).
-func (a *Activities) openDestination(ctx context.Context, url string, access *payer.Access, customer string) (rebilling.Destination, error) {
-	loc, err := blob.ParseLocation(url)
-	if err != nil {
-		return rebilling.Destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
-	}
-	if err := a.refuseReserved(loc); err != nil {
-		return rebilling.Destination{}, cycleError(cycle.ErrTypeDestination, "%v", err)
-	}
-	opener := a.Blobs
-	if access != nil && loc.Scheme == "s3" {
-		cfg, err := a.payerConfig(ctx, *access, awsauth.Session{Purpose: "export", Customer: customer})
-		if err != nil {
-			return rebilling.Destination{}, err
-		}
-		opener.S3.Credentials = cfg.Credentials
-		if access.Region != "" {
-			opener.S3.Region = access.Region
-		}
-	}
-	store, err := opener.Open(ctx, loc)
-	if errors.Is(err, blob.ErrOutsideRoot) {
-		return rebilling.Destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
-	}
-	if err != nil {
-		return rebilling.Destination{}, classify(err)
-	}
-	return rebilling.Destination{Store: store, Loc: loc}, nil
-}
-
 // customerTargets are the exports a customer's destination asks for: one,
 // in the mode the customer chose (at resale unless at_cost), under
 // <prefix>/at-resale or <prefix>/at-cost.
-func (a *Activities) customerTargets(ctx context.Context, store *reseller.Store, customer string) ([]rebilling.Target, func(), error) {
+func (a *Cycle) customerTargets(ctx context.Context, store *reseller.Store, customer string) ([]rebilling.Target, func(), error) {
 	c, err := store.CustomerOf(ctx, customer)
 	if errors.Is(err, reseller.ErrNotFound) || (err == nil && (c.Export == nil || c.Export.URL == "")) {
 		return nil, func() {}, nil
@@ -223,7 +199,7 @@ func (a *Activities) customerTargets(ctx context.Context, store *reseller.Store,
 
 // PriceAndExportCycle prices a closed cycle and writes what it owes (see
 // rebilling.Rebiller.PriceCycle); heartbeats report the rows priced.
-func (a *Activities) PriceAndExportCycle(ctx context.Context, in cycle.PriceInput) (cycle.PriceResult, error) {
+func (a *Cycle) PriceAndExportCycle(ctx context.Context, in cycle.PriceInput) (cycle.PriceResult, error) {
 	store, err := a.resellerStore()
 	if err != nil {
 		return cycle.PriceResult{}, err
@@ -240,7 +216,7 @@ func (a *Activities) PriceAndExportCycle(ctx context.Context, in cycle.PriceInpu
 // cycle's pinned line items at cost and at resale, per payer the usage
 // of accounts no customer owns, and a summary reconciling every payer
 // exactly: Total = sum(Customers) + Restated + Open + Unassigned.
-func (a *Activities) ExportResellerPeriod(ctx context.Context, in cycle.ResellerExportInput) (cycle.ResellerExportResult, error) {
+func (a *Cycle) ExportResellerPeriod(ctx context.Context, in cycle.ResellerExportInput) (cycle.ResellerExportResult, error) {
 	store, err := a.resellerStore()
 	if err != nil {
 		return cycle.ResellerExportResult{Period: in.Period, Customers: []string{}, OpenCycles: []string{}, Exports: []cycle.ExportRef{}}, err
@@ -252,32 +228,11 @@ func (a *Activities) ExportResellerPeriod(ctx context.Context, in cycle.Reseller
 	return res, rebillingError(err)
 }
 
-// AdjustClosedCycles runs after a commit replaced payer's period in
-// billing.line_items: for every customer whose closed cycle pinned another
-// snapshot of that period, the difference between the new snapshot's cost
-// of the customer's accounts and the pinned one's (less what earlier
-// restatements already adjusted) is recorded as an adjustment of the
-// customer's next open cycle, once per assembly. The closed cycle, its
-// pins and its resale rows never change. Without reseller records there is
-// nothing to adjust.
-func (a *Activities) AdjustClosedCycles(ctx context.Context, in ingest.AdjustClosedCyclesInput) (ingest.AdjustClosedCyclesResult, error) {
-	var res ingest.AdjustClosedCyclesResult
-	if a.Reseller == nil || schemaOf(in.Table) != billing.LineItems {
-		return res, nil
-	}
-	cycles, err := a.Reseller.ClosedCycles(ctx, in.Period)
-	if err != nil {
-		return res, err
-	}
-	res.Customers, err = a.adjust(ctx, in.PayerAccountID, in.Period, in.AssemblyID, in.SnapshotID, cycles)
-	return res, err
-}
-
 // catchUpAdjustments records the adjustments a customer's closed cycles
 // still miss: where a payer's period was restated after the cycle pinned
 // it and the ingestion could not record the difference. Closing the next
 // cycle calls it before the cycle closes, so they apply to that cycle.
-func (a *Activities) catchUpAdjustments(ctx context.Context, customer string) error {
+func (a *Cycle) catchUpAdjustments(ctx context.Context, customer string) error {
 	cycles, err := a.Reseller.CyclesOf(ctx, customer)
 	if err != nil || len(cycles) == 0 {
 		return err
@@ -292,7 +247,7 @@ func (a *Activities) catchUpAdjustments(ctx context.Context, customer string) er
 			if !ok || latest.SnapshotID == c.Snapshots[payerID] {
 				continue
 			}
-			_, err := a.adjust(ctx, payerID, c.Period, latest.AssemblyID, latest.SnapshotID, []reseller.Cycle{c})
+			_, err := adjustClosedCycles(ctx, a.Lake, a.Reseller, payerID, c.Period, latest.AssemblyID, latest.SnapshotID, []reseller.Cycle{c})
 			var app *temporal.ApplicationError
 			if errors.As(err, &app) && app.Type() == cycle.ErrTypeSnapshotGone {
 				// An old cycle whose snapshot was expired cannot be compared
@@ -312,8 +267,7 @@ func (a *Activities) catchUpAdjustments(ctx context.Context, customer string) er
 // payer's period than snapshotID, the cost difference of the customer's
 // accounts (less earlier adjustments) as assembly's adjustment. It
 // returns the customers adjusted now.
-func (a *Activities) adjust(ctx context.Context, payerID, period, assembly string, snapshotID int64, cycles []reseller.Cycle) ([]string, error) {
-	store := a.Reseller
+func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *reseller.Store, payerID, period, assembly string, snapshotID int64, cycles []reseller.Cycle) ([]string, error) {
 	var affected []reseller.Cycle
 	for _, c := range cycles {
 		if pinned, ok := c.Snapshots[payerID]; ok && pinned != snapshotID {
@@ -327,7 +281,7 @@ func (a *Activities) adjust(ctx context.Context, payerID, period, assembly strin
 	if err != nil {
 		return nil, err
 	}
-	tbl, err := a.Lake.LineItems(ctx)
+	tbl, err := lake.LineItems(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +295,7 @@ func (a *Activities) adjust(ctx context.Context, payerID, period, assembly strin
 		if tbl.SnapshotByID(snap) == nil {
 			return money.Amount{}, cycleError(cycle.ErrTypeSnapshotGone, "billing.line_items no longer has snapshot %d of payer %s %s", snap, payerID, period)
 		}
-		totals, err := a.Lake.PeriodTotals(ctx, billing.LineItems, payerID, period, snap)
+		totals, err := lake.PeriodTotals(ctx, billing.LineItems, payerID, period, snap)
 		if err != nil {
 			return money.Amount{}, err
 		}

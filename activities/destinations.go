@@ -9,9 +9,22 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/contract/cycle"
+	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
 )
+
+// Destinations opens export locations and refuses the ones that are not
+// the customer's: costlake's own warehouse and templates, and gs://
+// buckets without the customer's ownership file.
+type Destinations struct {
+	AWS
+	// Warehouse and Templates are costlake's own locations.
+	Warehouse, Templates string
+}
 
 // errReserved: a destination inside costlake's own warehouse or templates
 // location. Exports, probes and reseller exports never write there.
@@ -25,7 +38,7 @@ const maxOwnershipFile = 1 << 10
 
 // reservedLocations are where costlake keeps its own data: the lake's
 // warehouse and the published customer stack templates.
-func (a *Activities) reservedLocations() map[string]blob.Location {
+func (d *Destinations) reservedLocations() map[string]blob.Location {
 	out := map[string]blob.Location{}
 	add := func(name, raw string) {
 		if raw == "" {
@@ -40,18 +53,16 @@ func (a *Activities) reservedLocations() map[string]blob.Location {
 			out[name] = loc
 		}
 	}
-	if a.Lake != nil {
-		add("warehouse", a.Lake.Warehouse())
-	}
-	add("templates", a.Onboarding.Templates)
+	add("warehouse", d.Warehouse)
+	add("templates", d.Templates)
 	return out
 }
 
 // refuseReserved fails for a destination in the warehouse's or the
 // templates' bucket (any prefix: a bucket is one permission boundary), or
 // a local folder inside or above either.
-func (a *Activities) refuseReserved(dest blob.Location) error {
-	for name, r := range a.reservedLocations() {
+func (d *Destinations) refuseReserved(dest blob.Location) error {
+	for name, r := range d.reservedLocations() {
 		if r.Scheme != dest.Scheme {
 			continue
 		}
@@ -77,18 +88,18 @@ func within(p, root string) bool {
 // ownership file under the prefix naming the customer. Errors wrapping
 // reseller.ErrInvalid, errReserved or errNotOwned are the request's
 // fault; any other is worth a retry.
-func (a *Activities) checkDestination(ctx context.Context, customer string, d reseller.Destination) error {
+func (ds *Destinations) checkDestination(ctx context.Context, customer string, d reseller.Destination) error {
 	if err := d.Validate(); err != nil {
 		return err
 	}
 	loc, _ := blob.ParseLocation(d.URL) // Validate parsed it
-	if err := a.refuseReserved(loc); err != nil {
+	if err := ds.refuseReserved(loc); err != nil {
 		return err
 	}
 	if loc.Scheme != "gs" || d.OperatorOverride {
 		return nil
 	}
-	store, err := a.Blobs.Open(ctx, loc)
+	store, err := ds.Blobs.Open(ctx, loc)
 	if err != nil {
 		return err
 	}
@@ -122,4 +133,37 @@ func (a *Activities) checkDestination(ctx context.Context, customer string, d re
 // destination's fault rather than a passing failure.
 func destinationFault(err error) bool {
 	return errors.Is(err, reseller.ErrInvalid) || errors.Is(err, errReserved) || errors.Is(err, errNotOwned)
+}
+
+// openDestination opens an export destination: S3 with the given role
+// when set, GCS and local folders with the worker's own credentials. The
+// role session names the customer whose export it is ("" for the
+// reseller's own).
+func (d *Destinations) openDestination(ctx context.Context, url string, access *payer.Access, customer string) (rebilling.Destination, error) {
+	loc, err := blob.ParseLocation(url)
+	if err != nil {
+		return rebilling.Destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
+	}
+	if err := d.refuseReserved(loc); err != nil {
+		return rebilling.Destination{}, cycleError(cycle.ErrTypeDestination, "%v", err)
+	}
+	opener := d.Blobs
+	if access != nil && loc.Scheme == "s3" {
+		cfg, err := d.payerConfig(ctx, *access, awsauth.Session{Purpose: "export", Customer: customer})
+		if err != nil {
+			return rebilling.Destination{}, err
+		}
+		opener.S3.Credentials = cfg.Credentials
+		if access.Region != "" {
+			opener.S3.Region = access.Region
+		}
+	}
+	store, err := opener.Open(ctx, loc)
+	if errors.Is(err, blob.ErrOutsideRoot) {
+		return rebilling.Destination{}, cycleError(cycle.ErrTypeDestination, "export destination: %v", err)
+	}
+	if err != nil {
+		return rebilling.Destination{}, classify(err)
+	}
+	return rebilling.Destination{Store: store, Loc: loc}, nil
 }

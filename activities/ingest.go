@@ -1,6 +1,3 @@
-// Package activities holds every side effect costlake's workflows need:
-// reading billing deliveries, converting them to Parquet, and committing
-// them to the lakehouse.
 package activities
 
 import (
@@ -12,15 +9,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/payer"
@@ -28,11 +22,12 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
-// Activities holds the clients the ingestion activities use. The worker
-// builds one and registers it; workflows call the methods by name.
-type Activities struct {
-	Lake  *lakehouse.Lake
-	Blobs blob.Opener
+// Ingest holds IngestBillingPeriod's activities: read a delivery, convert
+// it to Parquet, commit and reconcile the period, and adjust closed cycles
+// a restatement changed.
+type Ingest struct {
+	Lake *lakehouse.Lake
+	AWS
 	// TempDir holds Parquet deliveries while they are read (they need
 	// random access); empty means the system's temporary folder.
 	TempDir string
@@ -46,64 +41,19 @@ type Activities struct {
 	// OrphanAge is how old an unreferenced data file in a committed
 	// period's folder must be before it is removed; 0 means DefaultOrphanAge.
 	OrphanAge time.Duration
-	// AWSBase is costlake's own AWS identity, which assumes customers'
-	// roles; nil uses the SDK's default chain (environment, instance role).
-	AWSBase aws.CredentialsProvider
-	// Onboarding configures the customer stack and reminders.
-	Onboarding OnboardingConfig
-	// Temporal manages payers' crawl schedules; worker.New sets it.
-	Temporal client.Client
-	// Reseller holds customers' accounts, pricebooks and closed cycles.
+	// Reseller holds the closed cycles a restatement adjusts; nil means
+	// there are none.
 	Reseller *reseller.Store
-	// Clock is the business date workflows judge periods by; nil reads
-	// the system clock. Test stands pin it.
-	Clock clock.Clock
-	// CostExplorer tunes Cost Explorer crawls; the zero value is what
-	// workers use.
-	CostExplorer CostExplorerTuning
-}
-
-// BusinessNow is the contract.BusinessNow local activity: the worker's
-// business date, recorded in the calling workflow's history.
-func (a *Activities) BusinessNow(context.Context) (time.Time, error) {
-	return a.Clock.Now(), nil
 }
 
 // DefaultOrphanAge is far longer than any conversion, so a file that old
 // that no snapshot references belongs to a run that died.
 const DefaultOrphanAge = 6 * time.Hour
 
-// openSource opens a delivery's store, with the payer's credentials when
-// access is given; session names the role session.
-func (a *Activities) openSource(ctx context.Context, source string, access *payer.Access, session awsauth.Session) (blob.Store, blob.Location, error) {
-	loc, err := blob.ParseLocation(source)
-	if err != nil {
-		return nil, loc, classify(err)
-	}
-	opener := a.Blobs
-	if access != nil && loc.Scheme == "s3" {
-		// Messages name the role, so an operator knows whose policy to fix.
-		opener.S3.Identity = describeAccess(*access)
-		cfg, err := a.payerConfig(ctx, *access, session)
-		if err != nil {
-			return nil, loc, err
-		}
-		opener.S3.Credentials = cfg.Credentials
-		if access.Region != "" {
-			opener.S3.Region = access.Region
-		}
-	}
-	store, err := opener.Open(ctx, loc)
-	if err != nil {
-		return nil, loc, classify(err)
-	}
-	return store, loc, nil
-}
-
 // LocateDelivery finds every report of the period, whatever the format,
 // and lists their data files. When the manifests do not agree on the
 // payer, or do not name it, the first row of each report does.
-func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
+func (a *Ingest) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
 	store, loc, err := a.openSource(ctx, in.Source, in.Access, awsauth.Session{Purpose: "ingest", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
@@ -150,7 +100,7 @@ func (a *Activities) LocateDelivery(ctx context.Context, in ingest.LocateDeliver
 // payerOf is the one payer of a period's reports: the manifests' when
 // they all name the same, otherwise each report's first row's. Reports
 // of different payers cannot share a period.
-func (a *Activities) payerOf(ctx context.Context, store blob.Store, ds []*cur.Delivery) (string, error) {
+func (a *Ingest) payerOf(ctx context.Context, store blob.Store, ds []*cur.Delivery) (string, error) {
 	payer := ds[0].Payer
 	agree := payer != ""
 	for _, d := range ds[1:] {
@@ -180,7 +130,7 @@ func (a *Activities) payerOf(ctx context.Context, store blob.Store, ds []*cur.De
 }
 
 // peekPayer reads bill_payer_account_id from the first row of the delivery.
-func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Delivery) (string, error) {
+func (a *Ingest) peekPayer(ctx context.Context, store blob.Store, d *cur.Delivery) (string, error) {
 	r, err := cur.OpenChunk(ctx, store, d, d.ChunkKeys[0], d.ChunkPins[0], a.TempDir, a.Limits)
 	if err != nil {
 		return "", err
@@ -204,7 +154,7 @@ func (a *Activities) peekPayer(ctx context.Context, store blob.Store, d *cur.Del
 // ConvertChunk streams one data file into one Parquet data file in the
 // table's layout and returns the source's totals per account and type. A
 // failed attempt removes its partial file; a retry rewrites the same path.
-func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) (res ingest.ConvertChunkResult, err error) {
+func (a *Ingest) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) (res ingest.ConvertChunkResult, err error) {
 	log := activity.GetLogger(ctx)
 	store, loc, err := a.openSource(ctx, in.Source, in.Access, awsauth.Session{Purpose: "ingest", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
@@ -250,7 +200,7 @@ func (a *Activities) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInp
 
 // CommitPeriod replaces the payer's period with the converted files in one
 // snapshot.
-func (a *Activities) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
+func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
 	bs := schemaOf(in.Table)
 	res, err := a.Lake.ReplacePeriod(ctx, bs, in)
 	if err != nil {
@@ -273,7 +223,7 @@ func (a *Activities) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInp
 // ReconcilePeriod reads the committed snapshot back and fails,
 // permanently, when its totals differ from the source's by one row or one
 // digit: per report when the input names reports, else for the period.
-func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
+func (a *Ingest) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
 	bs := schemaOf(in.Table)
 	fail := func(actual []billing.Total, what, diff string) (ingest.ReconcilePeriodResult, error) {
 		return ingest.ReconcilePeriodResult{Actual: actual}, temporal.NewNonRetryableApplicationError(
@@ -316,7 +266,7 @@ func (a *Activities) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePer
 
 // RemoveDataFiles deletes the data files of an attempt that will not be
 // committed.
-func (a *Activities) RemoveDataFiles(ctx context.Context, in ingest.RemoveDataFilesInput) error {
+func (a *Ingest) RemoveDataFiles(ctx context.Context, in ingest.RemoveDataFilesInput) error {
 	return a.Lake.RemoveUncommitted(ctx, schemaOf(in.Table), in.PayerAccountID, in.Period, in.Files)
 }
 
@@ -380,4 +330,25 @@ func classify(err error) error {
 		}
 	}
 	return err
+}
+
+// AdjustClosedCycles runs after a commit replaced payer's period in
+// billing.line_items: for every customer whose closed cycle pinned another
+// snapshot of that period, the difference between the new snapshot's cost
+// of the customer's accounts and the pinned one's (less what earlier
+// restatements already adjusted) is recorded as an adjustment of the
+// customer's next open cycle, once per assembly. The closed cycle, its
+// pins and its resale rows never change. Without reseller records there is
+// nothing to adjust.
+func (a *Ingest) AdjustClosedCycles(ctx context.Context, in ingest.AdjustClosedCyclesInput) (ingest.AdjustClosedCyclesResult, error) {
+	var res ingest.AdjustClosedCyclesResult
+	if a.Reseller == nil || schemaOf(in.Table) != billing.LineItems {
+		return res, nil
+	}
+	cycles, err := a.Reseller.ClosedCycles(ctx, in.Period)
+	if err != nil {
+		return res, err
+	}
+	res.Customers, err = adjustClosedCycles(ctx, a.Lake, a.Reseller, in.PayerAccountID, in.Period, in.AssemblyID, in.SnapshotID, cycles)
+	return res, err
 }

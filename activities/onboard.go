@@ -22,8 +22,6 @@ import (
 	cetypes "github.com/aws/aws-sdk-go-v2/service/costexplorer/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -33,6 +31,13 @@ import (
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/payer"
 )
+
+// Onboard holds OnboardPayer's activities: check the worker's settings,
+// publish the customer stack, read it, validate access, remind.
+type Onboard struct {
+	AWS
+	Settings OnboardingConfig
+}
 
 // OnboardingConfig is what the worker needs to onboard payers.
 type OnboardingConfig struct {
@@ -60,40 +65,10 @@ func (c OnboardingConfig) ownAccounts() []string {
 	return own
 }
 
-// billingRegion is where AWS's billing APIs and billing resources live.
-const billingRegion = "us-east-1"
-
-// payerConfig returns an aws.Config with the payer's credentials.
-func (a *Activities) payerConfig(ctx context.Context, access payer.Access, session awsauth.Session) (aws.Config, error) {
-	cfg, err := awsauth.Config(ctx, access, a.AWSBase, session)
-	if err != nil {
-		return cfg, classify(err)
-	}
-	return cfg, nil
-}
-
-// awsError names an AWS error by its code and message, for people.
-func awsError(err error) (code, msg string) {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode(), ae.ErrorMessage()
-	}
-	return "", err.Error()
-}
-
-// apiErrorCode is an AWS error's code; "" for nil or a non-AWS error.
-func apiErrorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 // DescribeCustomerStack reads the customer stack through the payer's role.
 // Until the stack has created the role, the role cannot be assumed: that
 // is reported as Unreachable, not as a failure, since waiting is normal.
-func (a *Activities) DescribeCustomerStack(ctx context.Context, in onboard.DescribeCustomerStackInput) (onboard.DescribeCustomerStackResult, error) {
+func (a *Onboard) DescribeCustomerStack(ctx context.Context, in onboard.DescribeCustomerStackInput) (onboard.DescribeCustomerStackResult, error) {
 	var res onboard.DescribeCustomerStackResult
 	access := in.Access
 	access.Region = cmp.Or(in.Region, billingRegion)
@@ -177,7 +152,7 @@ func describeAccess(a payer.Access) string {
 // records each as passed, failed or skipped, with a message a person can
 // act on. Failing checks are results, not errors: the workflow shows them
 // to the operator.
-func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAccessInput) (onboard.ValidateAccessResult, error) {
+func (a *Onboard) ValidateAccess(ctx context.Context, in onboard.ValidateAccessInput) (onboard.ValidateAccessResult, error) {
 	reg := in.Registration
 	res := onboard.ValidateAccessResult{Source: reg.Export.Source()}
 	add := func(name, result, msg string) {
@@ -192,12 +167,12 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 	access := reg.Access
 	access.Region = billingRegion
 	session := awsauth.Session{Purpose: "onboarding", Payer: reg.PayerAccountID, Customer: reg.CustomerID}
-	cfg, err := awsauth.Config(ctx, access, a.AWSBase, session)
+	cfg, err := awsauth.Config(ctx, access, a.Base, session)
 	if err == nil {
 		_, err = cfg.Credentials.Retrieve(ctx)
 	}
 	if err != nil {
-		add(onboard.CheckCredentials, onboard.Failed, credentialsAdvice(reg, a.Onboarding.PrincipalARN, err))
+		add(onboard.CheckCredentials, onboard.Failed, credentialsAdvice(reg, a.Settings.PrincipalARN, err))
 		skipRest(onboard.CheckOrganization, onboard.CheckBucket, onboard.CheckExport, onboard.CheckDelivery)
 		return res, nil
 	}
@@ -231,7 +206,7 @@ func (a *Activities) ValidateAccess(ctx context.Context, in onboard.ValidateAcce
 		add(onboard.CheckBucket, onboard.Passed, msg)
 	}
 
-	exportKnown, msg, result := a.checkExport(ctx, cfg, reg.Export)
+	exportKnown, msg, result := checkExport(ctx, cfg, reg.Export)
 	add(onboard.CheckExport, result, msg)
 
 	if store == nil {
@@ -257,7 +232,7 @@ const wrongExternalID = "costlake-probe-not-the-external-id"
 // denied. Without that check, anyone who learns the role's ARN and trusts
 // costlake's principal could have costlake read this account for them
 // (the confused deputy). It returns "" when the role enforces it.
-func (a *Activities) externalIDEnforced(ctx context.Context, access payer.Access, session awsauth.Session) string {
+func (a *Onboard) externalIDEnforced(ctx context.Context, access payer.Access, session awsauth.Session) string {
 	if access.Mode != payer.AssumeRole {
 		return ""
 	}
@@ -265,7 +240,7 @@ func (a *Activities) externalIDEnforced(ctx context.Context, access payer.Access
 		id   *string
 		what string
 	}{{nil, "without an external ID"}, {aws.String(wrongExternalID), "with a wrong external ID"}} {
-		err := awsauth.AssumeRoleWith(ctx, access, a.AWSBase, session, probe.id)
+		err := awsauth.AssumeRoleWith(ctx, access, a.Base, session, probe.id)
 		if err == nil {
 			return fmt.Sprintf("role does not enforce sts:ExternalId: costlake could assume %s %s. Its trust policy must allow sts:AssumeRole only on the condition StringEquals sts:ExternalId %q, as the costlake stack's role does: redeploy the stack.",
 				access.RoleARN, probe.what, access.ExternalID)
@@ -298,7 +273,7 @@ func credentialsAdvice(reg payer.Registration, principal string, err error) stri
 // organization) are onboarded as that one account: the check does not
 // apply, and says so. A member's management account is returned: AWS
 // writes it as the bill payer of the member's rows.
-func (a *Activities) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, management, msg, result string) {
+func (a *Onboard) checkOrganization(ctx context.Context, cfg aws.Config, payerID string) (active []string, management, msg, result string) {
 	client := organizations.NewFromConfig(cfg)
 	scope, err := organizationScope(ctx, client, payerID)
 	if err != nil {
@@ -360,35 +335,10 @@ func organizationAdvice(payerID string, err error) string {
 	return fmt.Sprintf("could not list the organization's accounts of %s: %s %s", payerID, code, msg)
 }
 
-func (a *Activities) checkBucket(ctx context.Context, cfg aws.Config, e payer.Export) (blob.Store, string, bool) {
-	o := a.Blobs.S3
-	o.Credentials = cfg.Credentials
-	o.Region = cfg.Region
-	store, err := blob.NewS3(ctx, e.Bucket, o)
-	if err != nil {
-		return nil, fmt.Sprintf("could not build an S3 client: %v", err), false
-	}
-	url := "s3://" + e.Bucket + "/" + e.Prefix
-	_, err = store.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(e.Bucket), Prefix: aws.String(e.Prefix), MaxKeys: aws.Int32(1)})
-	if err != nil {
-		code, msg := awsError(err)
-		switch code {
-		case "NoSuchBucket":
-			return nil, fmt.Sprintf("bucket %s does not exist: check export.bucket, or let the stack create it (export.create_bucket).", e.Bucket), false
-		case "AccessDenied":
-			return nil, fmt.Sprintf("the role may not list %s (%s): the stack's policy grants s3:ListBucket on the export bucket; check the bucket name and any bucket policy that denies it.", url, msg), false
-		case "PermanentRedirect", "AuthorizationHeaderMalformed":
-			return nil, fmt.Sprintf("bucket %s is not in region %s (%s): set export.region to the bucket's region.", e.Bucket, cfg.Region, msg), false
-		}
-		return nil, fmt.Sprintf("could not list %s: %s %s", url, code, msg), false
-	}
-	return store, "can list " + url, true
-}
-
 // checkExport looks the export definition up when the registration asks
 // to detect or create it (the stack creates it); known reports whether an
 // export is known to exist.
-func (a *Activities) checkExport(ctx context.Context, cfg aws.Config, e payer.Export) (known bool, msg, result string) {
+func checkExport(ctx context.Context, cfg aws.Config, e payer.Export) (known bool, msg, result string) {
 	if !e.DetectExisting && !e.Create {
 		return false, "not looked up (detect_existing is off): the delivery check looks for manifests under the prefix", onboard.Passed
 	}
@@ -604,12 +554,12 @@ func findLatestDelivery(ctx context.Context, store blob.Store, e payer.Export, a
 
 // RemindCustomer logs a reminder that the customer's stack is still
 // missing and, when a webhook is configured, posts it there.
-func (a *Activities) RemindCustomer(ctx context.Context, in onboard.RemindCustomerInput) error {
+func (a *Onboard) RemindCustomer(ctx context.Context, in onboard.RemindCustomerInput) error {
 	// Not the link: it carries the ExternalId, which stays out of logs
 	// (GET the payer shows it to the operator).
 	activity.GetLogger(ctx).Warn("waiting for the customer's stack", "customer", in.CustomerID, "payer", in.PayerAccountID,
 		"stack", in.StackName, "waiting", in.Waiting.String(), "reminder", in.Reminder)
-	if a.Onboarding.ReminderWebhook == "" {
+	if a.Settings.ReminderWebhook == "" {
 		return nil
 	}
 	body, err := json.Marshal(map[string]any{
@@ -619,7 +569,7 @@ func (a *Activities) RemindCustomer(ctx context.Context, in onboard.RemindCustom
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.Onboarding.ReminderWebhook, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.Settings.ReminderWebhook, bytes.NewReader(body))
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("reminder webhook: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
 	}

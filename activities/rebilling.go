@@ -18,7 +18,7 @@ import (
 
 // rebiller wires the rebilling of closed cycles to this worker: its lake,
 // the reseller's records, and heartbeats for progress.
-func (a *Activities) rebiller(ctx context.Context, store *reseller.Store) *rebilling.Rebiller {
+func (a *Cycle) rebiller(ctx context.Context, store *reseller.Store) *rebilling.Rebiller {
 	return &rebilling.Rebiller{Lake: &rebillingLake{lake: a.Lake}, Records: store, TempDir: a.TempDir,
 		Progress: func(p rebilling.Progress) { activity.RecordHeartbeat(ctx, p) }}
 }

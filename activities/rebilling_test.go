@@ -126,7 +126,7 @@ func TestRebillingOverTheLakehouse(t *testing.T) {
 	current := rbCommit(t, lake, "asm-2", [3]string{rbAcme, "li-1", "81.25"}, [3]string{rbAcme, "li-2", "0.000003"}, [3]string{rbNobody, "li-3", "5.50"})
 
 	out := t.TempDir()
-	a := &Activities{Lake: lake, Reseller: store, TempDir: t.TempDir(), Blobs: blob.Opener{FileRoots: []string{out}}}
+	a := New(Config{Lake: lake, Reseller: store, TempDir: t.TempDir(), Blobs: blob.Opener{FileRoots: []string{out}}}).Cycle
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	run := func(name string, in, res any) error {

@@ -19,7 +19,7 @@ import (
 func TestFileLocationsNeedARoot(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	a := &Activities{}
+	a := &Destinations{}
 	requireType := func(err error, want string) {
 		t.Helper()
 		var app *temporal.ApplicationError
@@ -27,7 +27,7 @@ func TestFileLocationsNeedARoot(t *testing.T) {
 			t.Fatalf("want a non-retryable %s, got %v", want, err)
 		}
 	}
-	_, _, err := a.openSource(ctx, "file://"+dir, nil, awsauth.Session{})
+	_, _, err := a.openSource(ctx, "file://"+dir, nil, awsauth.Session{}) // through the shared AWS
 	requireType(err, ingest.ErrTypeInvalidSource)
 	_, err = a.openDestination(ctx, "file://"+dir, nil, "")
 	requireType(err, cycle.ErrTypeDestination)

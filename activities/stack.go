@@ -19,12 +19,12 @@ import (
 )
 
 // stackParams renders a registration into the customer stack's parameters.
-func (a *Activities) stackParams(reg payer.Registration, stackName string) cloudformation.Params {
+func (a *Onboard) stackParams(reg payer.Registration, stackName string) cloudformation.Params {
 	p := cloudformation.Params{
 		StackName:            stackName,
 		Region:               billingRegion,
 		AuthMode:             string(reg.Access.Mode),
-		CostlakePrincipalArn: a.Onboarding.PrincipalARN,
+		CostlakePrincipalArn: a.Settings.PrincipalARN,
 		ExternalID:           reg.Access.ExternalID,
 		ExportBucket:         reg.Export.Bucket,
 		ExportPrefix:         reg.Export.Prefix,
@@ -64,7 +64,7 @@ const (
 // CheckOnboardingSetup reports the worker settings a registration needs
 // and this worker lacks. It reads only the worker's own configuration, so
 // the gateway can refuse a registration that cannot go on right away.
-func (a *Activities) CheckOnboardingSetup(_ context.Context, in onboard.CheckSetupInput) (onboard.CheckSetupResult, error) {
+func (a *Onboard) CheckOnboardingSetup(_ context.Context, in onboard.CheckSetupInput) (onboard.CheckSetupResult, error) {
 	var res onboard.CheckSetupResult
 	add := func(setting, env, msg string) {
 		res.Problems = append(res.Problems, onboard.SetupProblem{Setting: setting, Env: env, Message: msg})
@@ -80,19 +80,19 @@ func (a *Activities) CheckOnboardingSetup(_ context.Context, in onboard.CheckSet
 				settingPrincipal, p.CostlakePrincipalArn))
 		}
 	}
-	for _, id := range a.Onboarding.OwnAccountIDs {
+	for _, id := range a.Settings.OwnAccountIDs {
 		if !payer.ValidAccountID(id) {
 			add(settingOwnAccounts, envOwnAccounts, fmt.Sprintf("%s holds %q, not a 12-digit AWS account ID", settingOwnAccounts, id))
 		}
 	}
-	if id := in.Registration.PayerAccountID; slices.Contains(a.Onboarding.ownAccounts(), id) {
+	if id := in.Registration.PayerAccountID; slices.Contains(a.Settings.ownAccounts(), id) {
 		res.Refused = map[string]string{"payer_account_id": fmt.Sprintf(
 			"%s is costlake's own AWS account (of %s or %s): costlake onboards its customers' payer accounts, never its own", id, settingPrincipal, settingOwnAccounts)}
 	}
-	if a.Onboarding.Templates == "" {
+	if a.Settings.Templates == "" {
 		add(settingTemplates, envTemplates, "no place to publish the customer stack's template: set "+settingTemplates+" ("+envTemplates+
 			") on the worker to s3://bucket/prefix (or a local folder for development)")
-	} else if _, err := blob.ParseLocation(a.Onboarding.Templates); err != nil {
+	} else if _, err := blob.ParseLocation(a.Settings.Templates); err != nil {
 		add(settingTemplates, envTemplates, fmt.Sprintf("%s is not a usable location: %v", settingTemplates, err))
 	}
 	return res, nil
@@ -101,7 +101,7 @@ func (a *Activities) CheckOnboardingSetup(_ context.Context, in onboard.CheckSet
 // PublishStackTemplate uploads the customer stack's template (named by its
 // content, so republishing is idempotent) and renders the quick-create
 // link with the payer's parameters.
-func (a *Activities) PublishStackTemplate(ctx context.Context, in onboard.PublishStackTemplateInput) (onboard.PublishStackTemplateResult, error) {
+func (a *Onboard) PublishStackTemplate(ctx context.Context, in onboard.PublishStackTemplateInput) (onboard.PublishStackTemplateResult, error) {
 	var res onboard.PublishStackTemplateResult
 	p := a.stackParams(in.Registration, in.StackName)
 	if in.Registration.Access.Mode == payer.AssumeRole && p.CostlakePrincipalArn == "" {
@@ -112,10 +112,10 @@ func (a *Activities) PublishStackTemplate(ctx context.Context, in onboard.Publis
 	if err := p.Validate(); err != nil {
 		return res, temporal.NewNonRetryableApplicationError("customer stack parameters: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
 	}
-	if a.Onboarding.Templates == "" {
+	if a.Settings.Templates == "" {
 		return res, temporal.NewNonRetryableApplicationError("no place to publish templates: set --templates (COSTLAKE_TEMPLATES) to s3://bucket/prefix", onboard.ErrTypeInvalidSetup, nil)
 	}
-	loc, err := blob.ParseLocation(a.Onboarding.Templates)
+	loc, err := blob.ParseLocation(a.Settings.Templates)
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError("--templates: "+err.Error(), onboard.ErrTypeInvalidSetup, err)
 	}

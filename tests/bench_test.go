@@ -40,7 +40,7 @@ func BenchmarkConvertChunk(b *testing.B) {
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(&activities.Activities{Lake: lake, Blobs: blob.Opener{FileRoots: testFileRoots}})
+	env.RegisterActivity(&activities.Ingest{Lake: lake, AWS: activities.AWS{Blobs: blob.Opener{FileRoots: testFileRoots}}})
 	source := "file://" + filepath.Join(root, "cur", "bench")
 	loc, err := env.ExecuteActivity(ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: source, Period: "2026-10"})
 	if err != nil {

@@ -162,7 +162,7 @@ func TestCostExplorerIngest(t *testing.T) {
 	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
-	acts := &activities.Activities{Lake: lake, AWSBase: credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, "")}
+	acts := &activities.Crawl{Lake: lake, AWS: activities.AWS{Base: credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, "")}}
 
 	// The SDK's standard retryer (3 attempts) with a 1 ms delay, and an
 	// instant outer back-off, so throttling runs fast.

@@ -45,7 +45,7 @@ type cycleStack struct {
 	*stack
 	gcs      *harness.GCSServer
 	reseller *reseller.Store
-	acts     *activities.Activities
+	acts     *activities.Set
 }
 
 func newCycleStack(t *testing.T) *cycleStack {
@@ -66,8 +66,8 @@ func newCycleStack(t *testing.T) *cycleStack {
 	s.client = ts.GetDefaultClient()
 	// The business date is pinned: 2026-08 to 2026-10 are final by date,
 	// 2026-11 is not until 2026-12-06, whatever day the test runs.
-	acts := &activities.Activities{Lake: lake, Blobs: blob.Opener{S3: s.minio.S3Options(), GCS: gcs.GCSOptions(), FileRoots: testFileRoots}, Temporal: s.client, Reseller: store, TempDir: t.TempDir(),
-		Clock: clock.Fixed(cycleToday)}
+	acts := activities.New(activities.Config{Lake: lake, Blobs: blob.Opener{S3: s.minio.S3Options(), GCS: gcs.GCSOptions(), FileRoots: testFileRoots}, Temporal: s.client, Reseller: store, TempDir: t.TempDir(),
+		Clock: clock.Fixed(cycleToday)})
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
 		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4})
 	return &cycleStack{stack: s, gcs: gcs, reseller: store, acts: acts}

@@ -95,7 +95,7 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
 	e.lake = lake
-	acts := &activities.Activities{
+	acts := &activities.Config{
 		Lake:    lake,
 		Clock:   clock.Fixed(e.today),
 		AWSBase: credentials.NewStaticCredentialsProvider(e.minio.AccessKey, e.minio.SecretKey, ""),
@@ -116,7 +116,7 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	e.client = ts.GetDefaultClient()
 	e.emu.SetRoleSource(e.deployedRole)
 	acts.Temporal = e.client
-	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) }, sdkworker.Options{})
+	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, activities.New(*acts)) }, sdkworker.Options{})
 
 	// The gateway reads customers and pricebooks over its own read-only
 	// connection to the catalog, as `costlake gateway --catalog` does.

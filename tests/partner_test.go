@@ -207,7 +207,7 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	}
 	discover := func() crawl.Delivery {
 		t.Helper()
-		acts := &activities.Activities{Lake: s.lake, Blobs: blob.Opener{S3: s.minio.S3Options(), FileRoots: testFileRoots}}
+		acts := &activities.Crawl{Lake: s.lake, AWS: activities.AWS{Blobs: blob.Opener{S3: s.minio.S3Options(), FileRoots: testFileRoots}}}
 		found, err := acts.DiscoverDeliveries(ctx, crawl.DiscoverDeliveriesInput{PayerAccountID: payer, Source: source, Periods: []string{period}})
 		require.NoError(t, err)
 		require.Len(t, found.Deliveries, 1)

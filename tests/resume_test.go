@@ -38,7 +38,7 @@ func TestConvertChunkResumes(t *testing.T) {
 	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
 	require.NoError(t, err)
 	defer lake.Close()
-	acts := &activities.Activities{Lake: lake, PartRows: 1000, Blobs: blob.Opener{FileRoots: testFileRoots}}
+	acts := &activities.Ingest{Lake: lake, PartRows: 1000, AWS: activities.AWS{Blobs: blob.Opener{FileRoots: testFileRoots}}}
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	newEnv := func() *testsuite.TestActivityEnvironment {

@@ -106,7 +106,7 @@ func newStackOpts(t *testing.T, o stackOptions) *stack {
 
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	s.client = ts.GetDefaultClient()
-	acts := &activities.Activities{Lake: lake, Blobs: opener, Limits: o.limits, Temporal: s.client}
+	acts := activities.New(activities.Config{Lake: lake, Blobs: opener, Limits: o.limits, Temporal: s.client})
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
 		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4, Interceptors: o.interceptors})
 	return s

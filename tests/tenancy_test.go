@@ -33,7 +33,7 @@ import (
 // bucket, the stack templates in a fake-gcs-server bucket and customers'
 // buckets beside them.
 type destinationStand struct {
-	acts  *activities.Activities
+	acts  *activities.Set
 	minio *harness.MinIOServer
 	gcs   *harness.GCSServer
 	env   *testsuite.TestActivityEnvironment
@@ -55,12 +55,13 @@ func newDestinationStand(t *testing.T) *destinationStand {
 	db, postgres := lake.DB()
 	store, err := reseller.Open(ctx, db, postgres)
 	require.NoError(t, err)
-	acts := &activities.Activities{Lake: lake, Reseller: store, TempDir: t.TempDir(), Clock: clock.Fixed(cycleToday),
+	acts := activities.New(activities.Config{Lake: lake, Reseller: store, TempDir: t.TempDir(), Clock: clock.Fixed(cycleToday),
 		Blobs:      blob.Opener{S3: m.S3Options(), GCS: g.GCSOptions()},
 		AWSBase:    credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
-		Onboarding: activities.OnboardingConfig{Templates: "gs://costlake-templates/stacks"}}
+		Onboarding: activities.OnboardingConfig{Templates: "gs://costlake-templates/stacks"}})
 	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
+	env.RegisterActivity(acts.Customers)
+	env.RegisterActivity(acts.Cycle)
 	return &destinationStand{acts: acts, minio: m, gcs: g, env: env, templates: templates}
 }
 
@@ -68,7 +69,7 @@ func newDestinationStand(t *testing.T) *destinationStand {
 // it returns the failure type and message of a refusal.
 func (s *destinationStand) putCustomer(t *testing.T, id, body string) (string, string) {
 	t.Helper()
-	_, err := s.acts.ApplyCustomerRequest(context.Background(), customerops.Request{Kind: customerops.PutCustomer, CustomerID: id, Body: json.RawMessage(body), By: "test"})
+	_, err := s.acts.Customers.ApplyCustomerRequest(context.Background(), customerops.Request{Kind: customerops.PutCustomer, CustomerID: id, Body: json.RawMessage(body), By: "test"})
 	if err == nil {
 		return "", ""
 	}
@@ -102,7 +103,7 @@ func TestExportDestinationsNeedOwnership(t *testing.T) {
 		require.Equal(t, customerops.ErrTypeInvalid, typ, body)
 		require.Contains(t, msg, "costlake's own storage", body)
 	}
-	_, err := s.acts.Reseller.CustomerOf(ctx, "acme")
+	_, err := s.acts.Cycle.Reseller.CustomerOf(ctx, "acme")
 	require.ErrorIs(t, err, reseller.ErrNotFound, "nothing was saved")
 
 	// S3: the customer's role, not the worker's own credentials; its
@@ -147,26 +148,26 @@ func TestExportDestinationsNeedOwnership(t *testing.T) {
 	// A record saved before these rules (or straight into the catalog
 	// database) naming the warehouse is refused before anything is written.
 	const period = "2026-10"
-	require.NoError(t, s.acts.Reseller.PutCustomer(ctx, reseller.Customer{ID: "umbrella",
+	require.NoError(t, s.acts.Cycle.Reseller.PutCustomer(ctx, reseller.Customer{ID: "umbrella",
 		Export: &reseller.Destination{URL: "s3://lake/warehouse/billing", OperatorOverride: true}}, "test"))
-	_, err = s.acts.Reseller.PutPricebook(ctx, "umbrella", period, json.RawMessage(`{"effective_from":"`+period+`"}`), "test")
+	_, err = s.acts.Cycle.Reseller.PutPricebook(ctx, "umbrella", period, json.RawMessage(`{"effective_from":"`+period+`"}`), "test")
 	require.NoError(t, err)
-	require.NoError(t, s.acts.Reseller.CloseCycle(ctx, reseller.Cycle{CustomerID: "umbrella", Period: period, PricebookVersion: 1,
+	require.NoError(t, s.acts.Cycle.Reseller.CloseCycle(ctx, reseller.Cycle{CustomerID: "umbrella", Period: period, PricebookVersion: 1,
 		Snapshots: map[string]int64{}, Totals: json.RawMessage(`{}`), ClosedAt: "2026-11-06T00:00:00Z"}))
-	_, err = s.env.ExecuteActivity(s.acts.PriceAndExportCycle, cycle.PriceInput{CustomerID: "umbrella", Period: period})
+	_, err = s.env.ExecuteActivity(s.acts.Cycle.PriceAndExportCycle, cycle.PriceInput{CustomerID: "umbrella", Period: period})
 	requireAppError(t, err, cycle.ErrTypeDestination, "warehouse")
 	// The ownership file gone, globex's next export is refused too.
 	require.NoError(t, globex.Delete(ctx, "aws/"+reseller.OwnershipFile))
-	_, err = s.acts.Reseller.PutPricebook(ctx, "globex", period, json.RawMessage(`{"effective_from":"`+period+`"}`), "test")
+	_, err = s.acts.Cycle.Reseller.PutPricebook(ctx, "globex", period, json.RawMessage(`{"effective_from":"`+period+`"}`), "test")
 	require.NoError(t, err)
-	require.NoError(t, s.acts.Reseller.CloseCycle(ctx, reseller.Cycle{CustomerID: "globex", Period: period, PricebookVersion: 1, Snapshots: map[string]int64{}, Totals: json.RawMessage(`{}`), ClosedAt: "2026-11-06T00:00:00Z"}))
-	_, err = s.env.ExecuteActivity(s.acts.PriceAndExportCycle, cycle.PriceInput{CustomerID: "globex", Period: period})
+	require.NoError(t, s.acts.Cycle.Reseller.CloseCycle(ctx, reseller.Cycle{CustomerID: "globex", Period: period, PricebookVersion: 1, Snapshots: map[string]int64{}, Totals: json.RawMessage(`{}`), ClosedAt: "2026-11-06T00:00:00Z"}))
+	_, err = s.env.ExecuteActivity(s.acts.Cycle.PriceAndExportCycle, cycle.PriceInput{CustomerID: "globex", Period: period})
 	requireAppError(t, err, cycle.ErrTypeDestination, "no ownership file")
 
 	// The reseller's own export and a probe never write there either.
-	_, err = s.env.ExecuteActivity(s.acts.ExportResellerPeriod, cycle.ResellerExportInput{Period: period, URL: "s3://lake/reseller"})
+	_, err = s.env.ExecuteActivity(s.acts.Cycle.ExportResellerPeriod, cycle.ResellerExportInput{Period: period, URL: "s3://lake/reseller"})
 	requireAppError(t, err, cycle.ErrTypeDestination, "warehouse")
-	_, err = s.acts.ApplyCustomerRequest(ctx, customerops.Request{Kind: customerops.VerifyExport, CustomerID: "verify", Body: json.RawMessage(`{"url":"gs://costlake-templates/x"}`)})
+	_, err = s.acts.Customers.ApplyCustomerRequest(ctx, customerops.Request{Kind: customerops.VerifyExport, CustomerID: "verify", Body: json.RawMessage(`{"url":"gs://costlake-templates/x"}`)})
 	requireAppError(t, err, customerops.ErrTypeInvalid, "templates")
 	infos, err := s.templates.List(ctx, "")
 	require.NoError(t, err)

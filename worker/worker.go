@@ -34,16 +34,17 @@ type Options struct {
 const DefaultStopTimeout = 30 * time.Second
 
 // New returns a worker on workflows.TaskQueue with every costlake workflow
-// and activity registered. The caller starts and stops it.
-func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Worker {
+// and activity registered, the activities wired from cfg. The caller
+// starts and stops it.
+func New(c client.Client, cfg activities.Config, o Options) sdkworker.Worker {
 	if o.MaxConcurrentActivities <= 0 {
 		o.MaxConcurrentActivities = 4
 	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = DefaultStopTimeout
 	}
-	if acts.Temporal == nil {
-		acts.Temporal = c
+	if cfg.Temporal == nil {
+		cfg.Temporal = c
 	}
 	w := sdkworker.New(c, workflows.TaskQueue, sdkworker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
@@ -53,13 +54,13 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 		BuildID:           buildID(),
 		WorkerStopTimeout: o.StopTimeout,
 	})
-	Register(w, acts)
+	Register(w, activities.New(cfg))
 	return w
 }
 
 // Register adds every costlake workflow and activity to a registry; the
 // tests use it to wire the same set.
-func Register(r sdkworker.Registry, acts *activities.Activities) {
+func Register(r sdkworker.Registry, acts *activities.Set) {
 	r.RegisterWorkflowWithOptions(workflows.IngestBillingPeriod, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
 	r.RegisterWorkflowWithOptions(workflows.OnboardPayer, workflow.RegisterOptions{Name: "OnboardPayer"})
 	r.RegisterWorkflowWithOptions(workflows.CrawlPayer, workflow.RegisterOptions{Name: "CrawlPayer"})
@@ -68,27 +69,27 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.ExportResellerPeriod, workflow.RegisterOptions{Name: "ExportResellerPeriod"})
 	// Each activity through its contract's handle: an implementation of
 	// the wrong type does not compile.
-	ingest.LocateDelivery.Register(r, acts.LocateDelivery)
-	ingest.ConvertChunk.Register(r, acts.ConvertChunk)
-	ingest.CommitPeriod.Register(r, acts.CommitPeriod)
-	ingest.ReconcilePeriod.Register(r, acts.ReconcilePeriod)
-	ingest.RemoveDataFiles.Register(r, acts.RemoveDataFiles)
-	ingest.AdjustClosedCycles.Register(r, acts.AdjustClosedCycles)
-	onboard.PublishStackTemplate.Register(r, acts.PublishStackTemplate)
-	onboard.DescribeCustomerStack.Register(r, acts.DescribeCustomerStack)
-	onboard.ValidateAccess.Register(r, acts.ValidateAccess)
-	onboard.RemindCustomer.Register(r, acts.RemindCustomer)
-	onboard.CheckSetup.Register(r, acts.CheckOnboardingSetup)
-	crawl.DiscoverDeliveries.Register(r, acts.DiscoverDeliveries)
-	crawl.RefreshAccounts.Register(r, acts.RefreshAccounts)
-	crawl.CheckExportHealth.Register(r, acts.CheckExportHealth)
-	crawl.EnsureSchedule.Register(r, acts.EnsureCrawlSchedule)
-	crawl.DeleteSchedule.Register(r, acts.DeleteCrawlSchedule)
-	crawl.IngestCostExplorer.Register(r, acts.IngestCostExplorer)
-	cycle.CheckFinal.Register(r, acts.CheckCycleFinal)
-	cycle.Freeze.Register(r, acts.FreezeCycle)
-	cycle.PriceAndExport.Register(r, acts.PriceAndExportCycle)
-	cycle.ResellerExport.Register(r, acts.ExportResellerPeriod)
-	customerops.Apply.Register(r, acts.ApplyCustomerRequest)
-	contract.BusinessNow.Register(r, acts.BusinessNow)
+	ingest.LocateDelivery.Register(r, acts.Ingest.LocateDelivery)
+	ingest.ConvertChunk.Register(r, acts.Ingest.ConvertChunk)
+	ingest.CommitPeriod.Register(r, acts.Ingest.CommitPeriod)
+	ingest.ReconcilePeriod.Register(r, acts.Ingest.ReconcilePeriod)
+	ingest.RemoveDataFiles.Register(r, acts.Ingest.RemoveDataFiles)
+	ingest.AdjustClosedCycles.Register(r, acts.Ingest.AdjustClosedCycles)
+	onboard.PublishStackTemplate.Register(r, acts.Onboard.PublishStackTemplate)
+	onboard.DescribeCustomerStack.Register(r, acts.Onboard.DescribeCustomerStack)
+	onboard.ValidateAccess.Register(r, acts.Onboard.ValidateAccess)
+	onboard.RemindCustomer.Register(r, acts.Onboard.RemindCustomer)
+	onboard.CheckSetup.Register(r, acts.Onboard.CheckOnboardingSetup)
+	crawl.DiscoverDeliveries.Register(r, acts.Crawl.DiscoverDeliveries)
+	crawl.RefreshAccounts.Register(r, acts.Crawl.RefreshAccounts)
+	crawl.CheckExportHealth.Register(r, acts.Crawl.CheckExportHealth)
+	crawl.EnsureSchedule.Register(r, acts.Crawl.EnsureCrawlSchedule)
+	crawl.DeleteSchedule.Register(r, acts.Crawl.DeleteCrawlSchedule)
+	crawl.IngestCostExplorer.Register(r, acts.Crawl.IngestCostExplorer)
+	cycle.CheckFinal.Register(r, acts.Cycle.CheckCycleFinal)
+	cycle.Freeze.Register(r, acts.Cycle.FreezeCycle)
+	cycle.PriceAndExport.Register(r, acts.Cycle.PriceAndExportCycle)
+	cycle.ResellerExport.Register(r, acts.Cycle.ExportResellerPeriod)
+	customerops.Apply.Register(r, acts.Customers.ApplyCustomerRequest)
+	contract.BusinessNow.Register(r, acts.Clock.BusinessNow)
 }

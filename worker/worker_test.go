@@ -20,7 +20,7 @@ import (
 func TestStopDrainsRunningActivities(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	c := ts.GetDefaultClient()
-	w := New(c, &activities.Activities{}, Options{})
+	w := New(c, activities.Config{}, Options{})
 
 	running := make(chan struct{})
 	var finished atomic.Bool

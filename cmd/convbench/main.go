@@ -72,7 +72,7 @@ func main() {
 		var suite testsuite.WorkflowTestSuite
 		suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 		env := suite.NewTestActivityEnvironment()
-		env.RegisterActivity(&activities.Activities{Lake: lake, Blobs: blob.Opener{FileRoots: []string{root}}})
+		env.RegisterActivity(&activities.Ingest{Lake: lake, AWS: activities.AWS{Blobs: blob.Opener{FileRoots: []string{root}}}})
 		return env
 	}
 	source := "file://" + filepath.Join(root, "cur", "bench")

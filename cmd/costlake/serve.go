@@ -205,15 +205,15 @@ func reloadOnHangup(ctx context.Context, keys *gateway.KeyRing, log *slog.Logger
 
 // newActivities wires the activities of a worker: file:// locations
 // only under fileRoots, each data file within limits.
-func newActivities(ctx context.Context, lake *lakehouse.Lake, s config.Storage, o config.Onboarding, fileRoots []string, limits cur.Limits) (*activities.Activities, error) {
+func newActivities(ctx context.Context, lake *lakehouse.Lake, s config.Storage, o config.Onboarding, fileRoots []string, limits cur.Limits) (activities.Config, error) {
 	db, postgres := lake.DB()
 	store, err := reseller.Open(ctx, db, postgres)
 	if err != nil {
-		return nil, err
+		return activities.Config{}, err
 	}
 	opener := s.Opener()
 	opener.FileRoots = fileRoots
-	return &activities.Activities{Lake: lake, Blobs: opener, Limits: limits, Onboarding: onboardingConfig(o), Reseller: store}, nil
+	return activities.Config{Lake: lake, Blobs: opener, Limits: limits, Onboarding: onboardingConfig(o), Reseller: store}, nil
 }
 
 func onboardingConfig(o config.Onboarding) activities.OnboardingConfig {

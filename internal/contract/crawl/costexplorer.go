@@ -8,7 +8,7 @@ import (
 // IngestCostExplorerActivity pulls a payer's daily costs from Cost Explorer
 // (for payers that grant only ce:GetCostAndUsage) into
 // billing.ce_daily_costs. It equals the method name on
-// activities.Activities.
+// activities.Crawl.
 const IngestCostExplorerActivity = "IngestCostExplorer"
 
 // Failure types of the non-retryable errors IngestCostExplorer reports.

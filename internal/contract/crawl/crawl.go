@@ -10,7 +10,7 @@ import (
 	"github.com/costlake/costlake/internal/payer"
 )
 
-// Activity names. They equal the method names on activities.Activities,
+// Activity names. They equal the method names on activities.Crawl,
 // which a test checks.
 const (
 	DiscoverDeliveriesActivity = "DiscoverDeliveries"

@@ -12,7 +12,7 @@ import (
 	"github.com/costlake/costlake/internal/rebilling"
 )
 
-// Activity names. They equal the method names on activities.Activities,
+// Activity names. They equal the method names on activities.Cycle,
 // which a test checks.
 const (
 	CheckFinalActivity     = "CheckCycleFinal"

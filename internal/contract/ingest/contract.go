@@ -13,7 +13,7 @@ import (
 	"github.com/costlake/costlake/internal/payer"
 )
 
-// Activity names. They equal the method names on activities.Activities,
+// Activity names. They equal the method names on activities.Ingest,
 // which a test checks.
 const (
 	LocateDeliveryActivity  = "LocateDelivery"

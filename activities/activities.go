@@ -1,0 +1,88 @@
+// Package activities holds every side effect costlake's workflows need,
+// one struct per workflow with only what its activities use: Ingest,
+// Onboard, Crawl, Cycle, Customers and BusinessClock. New wires them from
+// one Config; worker.Register registers each through its contract's
+// typed handle.
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"go.temporal.io/sdk/client"
+
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/cur"
+	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/lakehouse"
+)
+
+// Config is what a worker gives its activities.
+type Config struct {
+	Lake  *lakehouse.Lake
+	Blobs blob.Opener
+	// AWSBase is costlake's own AWS identity, which assumes customers'
+	// roles; nil uses the SDK's default chain (environment, instance role).
+	AWSBase aws.CredentialsProvider
+	// TempDir holds files while they are read or written; empty means the
+	// system's temporary folder.
+	TempDir string
+	// Limits bound each data file read; zero fields take cur.DefaultLimits.
+	Limits cur.Limits
+	// PartRows and OrphanAge tune ingestion (see Ingest).
+	PartRows  int
+	OrphanAge time.Duration
+	// Onboarding configures the customer stack and reminders.
+	Onboarding OnboardingConfig
+	// Temporal manages payers' crawl schedules; worker.New sets it.
+	Temporal client.Client
+	// Reseller holds customers' accounts, pricebooks and closed cycles.
+	Reseller *reseller.Store
+	// Clock is the business date workflows judge periods by; nil reads
+	// the system clock. Test stands pin it.
+	Clock clock.Clock
+	// CostExplorer tunes Cost Explorer crawls; the zero value is what
+	// workers use.
+	CostExplorer CostExplorerTuning
+}
+
+// Set is every workflow's activities, wired from one Config.
+type Set struct {
+	Ingest    *Ingest
+	Onboard   *Onboard
+	Crawl     *Crawl
+	Cycle     *Cycle
+	Customers *Customers
+	Clock     *BusinessClock
+}
+
+// New gives each workflow's activities what they use of c.
+func New(c Config) *Set {
+	aws := AWS{Base: c.AWSBase, Blobs: c.Blobs}
+	dest := Destinations{AWS: aws, Templates: c.Onboarding.Templates}
+	if c.Lake != nil {
+		dest.Warehouse = c.Lake.Warehouse()
+	}
+	return &Set{
+		Ingest: &Ingest{Lake: c.Lake, AWS: aws, TempDir: c.TempDir, Limits: c.Limits, PartRows: c.PartRows,
+			OrphanAge: c.OrphanAge, Reseller: c.Reseller},
+		Onboard:   &Onboard{AWS: aws, Settings: c.Onboarding},
+		Crawl:     &Crawl{Lake: c.Lake, AWS: aws, Temporal: c.Temporal, CostExplorer: c.CostExplorer},
+		Cycle:     &Cycle{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest, TempDir: c.TempDir},
+		Customers: &Customers{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest},
+		Clock:     &BusinessClock{Clock: c.Clock},
+	}
+}
+
+// BusinessClock answers the business date workflows judge periods by.
+type BusinessClock struct {
+	Clock clock.Clock
+}
+
+// BusinessNow is the contract.BusinessNow local activity: the worker's
+// business date, recorded in the calling workflow's history.
+func (c *BusinessClock) BusinessNow(context.Context) (time.Time, error) {
+	return c.Clock.Now(), nil
+}
