@@ -1,9 +1,7 @@
 package activities
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,7 +13,6 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/contract/customerops"
 	"github.com/costlake/costlake/internal/export"
-	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
@@ -27,20 +24,6 @@ type Customers struct {
 	Lake     *lakehouse.Lake
 	Reseller *reseller.Store
 	Destinations
-}
-
-// UnassignedView is what UnassignedCost answers: per payer, the usage of
-// accounts that no customer owns in the period.
-type UnassignedView struct {
-	Period string                 `json:"period"`
-	Payers []UnassignedPayerTotal `json:"payers"`
-}
-
-// UnassignedPayerTotal is one payer's unassigned usage.
-type UnassignedPayerTotal struct {
-	PayerAccountID string                 `json:"payer_account_id"`
-	Accounts       []billing.AccountTotal `json:"accounts"`
-	UnblendedCost  money.Amount           `json:"unblended_cost"`
 }
 
 func requestError(typ string, err error) error {
@@ -60,125 +43,105 @@ func storeError(err error) error {
 	return err
 }
 
-func decodeStrictJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return requestError(customerops.ErrTypeInvalid, err)
-	}
-	return nil
-}
-
 // ApplyCustomerRequest applies one change to a customer's records, or
-// reads them, and answers in JSON.
-func (a *Customers) ApplyCustomerRequest(ctx context.Context, r customerops.Request) (json.RawMessage, error) {
+// reads them: the request's one operation, answered in its field of
+// Answer.
+func (a *Customers) ApplyCustomerRequest(ctx context.Context, r customerops.Request) (customerops.Answer, error) {
+	var none customerops.Answer
 	if a.Reseller == nil {
-		return nil, temporal.NewNonRetryableApplicationError("the worker has no reseller records", "InvalidSetup", nil)
+		return none, temporal.NewNonRetryableApplicationError("the worker has no reseller records", "InvalidSetup", nil)
 	}
-	var answer any
-	switch r.Kind {
-	case customerops.PutCustomer:
-		var c reseller.Customer
-		if err := decodeStrictJSON(r.Body, &c); err != nil {
-			return nil, err
-		}
+	if r.Op() == "" {
+		return none, requestError(customerops.ErrTypeInvalid, errors.New("a customer request sets exactly one operation"))
+	}
+	switch {
+	case r.PutCustomer != nil:
+		c := *r.PutCustomer
 		c.ID = r.CustomerID
 		if c.Export != nil {
 			if err := a.checkDestination(ctx, c.ID, *c.Export); err != nil {
 				if destinationFault(err) {
-					return nil, requestError(customerops.ErrTypeInvalid, err)
+					return none, requestError(customerops.ErrTypeInvalid, err)
 				}
-				return nil, err
+				return none, err
 			}
 		}
 		if err := a.Reseller.PutCustomer(ctx, c, r.By); err != nil {
-			return nil, storeError(err)
+			return none, storeError(err)
 		}
-		answer = c
-	case customerops.GetCustomer:
-		v, err := a.Reseller.View(ctx, r.CustomerID, r.Period)
+		return customerops.Answer{Customer: &c}, nil
+	case r.GetCustomer != nil:
+		v, err := a.Reseller.View(ctx, r.CustomerID, r.GetCustomer.Period)
 		if err != nil {
-			return nil, err
+			return none, err
 		}
-		answer = v
-	case customerops.SetAccounts:
-		var ch customerops.AccountsChange
-		if err := decodeStrictJSON(r.Body, &ch); err != nil {
-			return nil, err
-		}
+		return customerops.Answer{View: &v}, nil
+	case r.SetAccounts != nil:
+		ch := r.SetAccounts
 		want := make([]reseller.Assignment, 0, len(ch.Payers))
 		for _, p := range ch.Payers {
 			want = append(want, reseller.Assignment{PayerAccountID: p.PayerAccountID, Accounts: p.Accounts})
 		}
 		if err := a.Reseller.SetAccounts(ctx, r.CustomerID, ch.EffectiveFrom, want, r.By); err != nil {
-			return nil, storeError(err)
+			return none, storeError(err)
 		}
 		accts, err := a.Reseller.CustomerAccounts(ctx, r.CustomerID, ch.EffectiveFrom)
 		if err != nil {
-			return nil, err
+			return none, err
 		}
-		answer = reseller.CustomerView{Customer: reseller.Customer{ID: r.CustomerID}, Period: ch.EffectiveFrom, Accounts: accts}
-	case customerops.PutPricebook:
-		p, err := pricing.Decode(r.Body)
+		return customerops.Answer{View: &reseller.CustomerView{Customer: reseller.Customer{ID: r.CustomerID}, Period: ch.EffectiveFrom, Accounts: accts}}, nil
+	case r.PutPricebook != nil:
+		doc := r.PutPricebook.Document
+		p, err := pricing.Decode(doc)
 		if err != nil {
-			return nil, requestError(customerops.ErrTypeInvalid, err)
+			return none, requestError(customerops.ErrTypeInvalid, err)
 		}
-		v, err := a.Reseller.PutPricebook(ctx, r.CustomerID, p.EffectiveFrom, r.Body, r.By)
+		v, err := a.Reseller.PutPricebook(ctx, r.CustomerID, p.EffectiveFrom, doc, r.By)
 		if err != nil {
-			return nil, storeError(err)
+			return none, storeError(err)
 		}
 		p.CustomerID, p.Version = r.CustomerID, v
-		answer = p
-	case customerops.GetPricebook:
-		pv, err := a.Reseller.PricebookFor(ctx, r.CustomerID, r.Period)
+		return customerops.Answer{Pricebook: &p}, nil
+	case r.GetPricebook != nil:
+		pv, err := a.Reseller.PricebookFor(ctx, r.CustomerID, r.GetPricebook.Period)
 		if err != nil {
-			return nil, storeError(err)
+			return none, storeError(err)
 		}
-		answer = pv
-	case customerops.VerifyExport:
-		var d reseller.Destination
-		if err := decodeStrictJSON(r.Body, &d); err != nil {
-			return nil, err
-		}
+		return customerops.Answer{PricebookVersion: &pv}, nil
+	case r.VerifyExport != nil:
+		d := *r.VerifyExport
 		// A probe is a write: never into costlake's own storage.
 		if loc, err := blob.ParseLocation(d.URL); err == nil {
 			if err := a.refuseReserved(loc); err != nil {
-				return nil, requestError(customerops.ErrTypeInvalid, err)
+				return none, requestError(customerops.ErrTypeInvalid, err)
 			}
 		}
 		if d.Access != nil {
 			if err := d.Access.Validate(); err != nil {
-				return nil, requestError(customerops.ErrTypeInvalid, fmt.Errorf("access: %w", err))
+				return none, requestError(customerops.ErrTypeInvalid, fmt.Errorf("access: %w", err))
 			}
 		}
-		answer = a.verifyDestination(ctx, d, r.CustomerID)
-	case customerops.ClaimPayer, customerops.ReleasePayer:
-		var pc customerops.PayerClaim
-		if err := decodeStrictJSON(r.Body, &pc); err != nil {
-			return nil, err
+		v := a.verifyDestination(ctx, d, r.CustomerID)
+		return customerops.Answer{Verify: &v}, nil
+	case r.UnassignedCost != nil:
+		v, err := a.unassigned(ctx, r.UnassignedCost.Period)
+		if err != nil {
+			return none, err
 		}
-		if r.Kind == customerops.ReleasePayer {
-			if err := a.Reseller.ReleasePayer(ctx, pc.PayerAccountID, r.CustomerID); err != nil {
-				return nil, err
-			}
-			answer = reseller.PayerClaim{PayerAccountID: pc.PayerAccountID}
-			break
+		return customerops.Answer{Unassigned: &v}, nil
+	case r.ReleasePayer != nil:
+		if err := a.Reseller.ReleasePayer(ctx, r.ReleasePayer.PayerAccountID, r.CustomerID); err != nil {
+			return none, err
 		}
+		return customerops.Answer{Claim: &reseller.PayerClaim{PayerAccountID: r.ReleasePayer.PayerAccountID}}, nil
+	default: // r.ClaimPayer
+		pc := r.ClaimPayer
 		claim, err := a.Reseller.ClaimPayer(ctx, pc.PayerAccountID, r.CustomerID, r.By, pc.Takeover)
 		if err != nil {
-			return nil, storeError(err)
+			return none, storeError(err)
 		}
-		answer = claim
-	case customerops.UnassignedCost:
-		v, err := a.unassigned(ctx, r.Period)
-		if err != nil {
-			return nil, err
-		}
-		answer = v
-	default:
-		return nil, requestError(customerops.ErrTypeInvalid, fmt.Errorf("unknown request %q", r.Kind))
+		return customerops.Answer{Claim: &claim}, nil
 	}
-	return json.Marshal(answer)
 }
 
 func (a *Customers) verifyDestination(ctx context.Context, d reseller.Destination, customer string) export.VerifyResult {
@@ -192,8 +155,8 @@ func (a *Customers) verifyDestination(ctx context.Context, d reseller.Destinatio
 
 // unassigned sums, per payer with a committed period, the usage of
 // accounts that no customer owns then.
-func (a *Customers) unassigned(ctx context.Context, period string) (UnassignedView, error) {
-	view := UnassignedView{Period: period, Payers: []UnassignedPayerTotal{}}
+func (a *Customers) unassigned(ctx context.Context, period string) (customerops.UnassignedView, error) {
+	view := customerops.UnassignedView{Period: period, Payers: []customerops.UnassignedPayerTotal{}}
 	owners, err := a.Reseller.Owners(ctx, period)
 	if err != nil {
 		return view, err
@@ -208,7 +171,7 @@ func (a *Customers) unassigned(ctx context.Context, period string) (UnassignedVi
 		if err != nil {
 			return view, err
 		}
-		p := UnassignedPayerTotal{PayerAccountID: payerID}
+		p := customerops.UnassignedPayerTotal{PayerAccountID: payerID}
 		for _, t := range billing.ByAccount(totals) {
 			if reseller.Owner(owners, payerID, t.Account) == "" {
 				p.Accounts = append(p.Accounts, t)
@@ -217,6 +180,8 @@ func (a *Customers) unassigned(ctx context.Context, period string) (UnassignedVi
 		}
 		view.Payers = append(view.Payers, p)
 	}
-	slices.SortFunc(view.Payers, func(x, y UnassignedPayerTotal) int { return strings.Compare(x.PayerAccountID, y.PayerAccountID) })
+	slices.SortFunc(view.Payers, func(x, y customerops.UnassignedPayerTotal) int {
+		return strings.Compare(x.PayerAccountID, y.PayerAccountID)
+	})
 	return view, nil
 }

@@ -23,9 +23,9 @@ import (
 // customerOp runs a ManageCustomer workflow and waits for its answer.
 // Changes share the customer's workflow ID, so a second change while one
 // runs is a conflict; reads get their own IDs.
-func (s *Server) customerOp(c echo.Context, r customerops.Request, change bool) (json.RawMessage, error) {
+func (s *Server) customerOp(c echo.Context, r customerops.Request) (any, error) {
 	r.By = principal(c).Name
-	opts := workflows.ManageCustomerStartOptions(r.CustomerID, r.Kind, change)
+	opts := workflows.ManageCustomerStartOptions(r.CustomerID, r.Op(), r.Change())
 	ctx := c.Request().Context()
 	run, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.ManageCustomer, r)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -35,14 +35,14 @@ func (s *Server) customerOp(c echo.Context, r customerops.Request, change bool) 
 	if err != nil {
 		return nil, err
 	}
-	var out json.RawMessage
+	var out customerops.Answer
 	if err := run.Get(ctx, &out); err != nil {
 		if ae := failureError(err); ae != nil {
 			return nil, ae
 		}
 		return nil, err
 	}
-	return out, nil
+	return out.Value(), nil
 }
 
 // validPeriod is period.Valid for handlers whose variable is named period.
@@ -97,10 +97,6 @@ func rawBody(c echo.Context) (json.RawMessage, error) {
 	return b, nil
 }
 
-func (s *Server) respond(c echo.Context, status int, out json.RawMessage) error {
-	return c.JSONBlob(status, out)
-}
-
 func (s *Server) handlePutCustomer(c echo.Context) error {
 	id, err := customerFor(c, true)
 	if err != nil {
@@ -126,12 +122,11 @@ func (s *Server) handlePutCustomer(c echo.Context) error {
 			return validationError(fields)
 		}
 	}
-	raw, _ := json.Marshal(body)
-	out, err := s.customerOp(c, customerops.Request{Kind: customerops.PutCustomer, CustomerID: id, Body: raw}, true)
+	out, err := s.customerOp(c, customerops.Request{CustomerID: id, PutCustomer: &reseller.Customer{Name: body.Name, Export: body.Export}})
 	if err != nil {
 		return err
 	}
-	return s.respond(c, http.StatusOK, out)
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) handleGetCustomer(c echo.Context) error {
@@ -150,11 +145,11 @@ func (s *Server) handleGetCustomer(c echo.Context) error {
 		}
 		return c.JSON(http.StatusOK, v)
 	}
-	out, err := s.customerOp(c, customerops.Request{Kind: customerops.GetCustomer, CustomerID: id, Period: period}, false)
+	out, err := s.customerOp(c, customerops.Request{CustomerID: id, GetCustomer: &customerops.PeriodRead{Period: period}})
 	if err != nil {
 		return err
 	}
-	return s.respond(c, http.StatusOK, out)
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) handleSetAccounts(c echo.Context) error {
@@ -183,12 +178,11 @@ func (s *Server) handleSetAccounts(c echo.Context) error {
 	if len(fields) > 0 {
 		return validationError(fields)
 	}
-	raw, _ := json.Marshal(ch)
-	out, err := s.customerOp(c, customerops.Request{Kind: customerops.SetAccounts, CustomerID: id, Body: raw}, true)
+	out, err := s.customerOp(c, customerops.Request{CustomerID: id, SetAccounts: &ch})
 	if err != nil {
 		return err
 	}
-	return s.respond(c, http.StatusOK, out)
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) handlePutPricebook(c echo.Context) error {
@@ -212,11 +206,11 @@ func (s *Server) handlePutPricebook(c echo.Context) error {
 		}
 		return validationError(map[string]string{"body": err.Error()})
 	}
-	out, err := s.customerOp(c, customerops.Request{Kind: customerops.PutPricebook, CustomerID: id, Body: raw}, true)
+	out, err := s.customerOp(c, customerops.Request{CustomerID: id, PutPricebook: &customerops.PricebookChange{Document: raw}})
 	if err != nil {
 		return err
 	}
-	return s.respond(c, http.StatusOK, out)
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) handleGetPricebook(c echo.Context) error {
@@ -238,32 +232,28 @@ func (s *Server) handleGetPricebook(c echo.Context) error {
 		}
 		return c.JSON(http.StatusOK, pv)
 	}
-	out, err := s.customerOp(c, customerops.Request{Kind: customerops.GetPricebook, CustomerID: id, Period: period}, false)
+	out, err := s.customerOp(c, customerops.Request{CustomerID: id, GetPricebook: &customerops.PeriodRead{Period: period}})
 	if err != nil {
 		return err
 	}
-	return s.respond(c, http.StatusOK, out)
+	return c.JSON(http.StatusOK, out)
 }
 
 // handleVerifyExport writes and removes a probe object at a destination
 // and says which permission is missing when it cannot.
 func (s *Server) handleVerifyExport(c echo.Context) error {
-	raw, err := rawBody(c)
-	if err != nil {
+	var d reseller.Destination
+	if err := decodeStrict(c, &d); err != nil {
 		return err
 	}
-	var d struct {
-		URL string `json:"url"`
-	}
-	_ = json.Unmarshal(raw, &d)
 	if loc, err := blob.ParseLocation(d.URL); err != nil || loc.Scheme == "file" {
 		return validationError(map[string]string{"url": "s3://bucket/prefix or gs://bucket/prefix"})
 	}
-	out, err := s.customerOp(c, customerops.Request{Kind: customerops.VerifyExport, CustomerID: "verify", Body: raw}, false)
+	out, err := s.customerOp(c, customerops.Request{CustomerID: "verify", VerifyExport: &d})
 	if err != nil {
 		return err
 	}
-	return s.respond(c, http.StatusOK, out)
+	return c.JSON(http.StatusOK, out)
 }
 
 // handleUnassigned reports usage of accounts no customer owns.
@@ -272,9 +262,9 @@ func (s *Server) handleUnassigned(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.customerOp(c, customerops.Request{Kind: customerops.UnassignedCost, CustomerID: "reports", Period: period}, false)
+	out, err := s.customerOp(c, customerops.Request{CustomerID: "reports", UnassignedCost: &customerops.PeriodRead{Period: period}})
 	if err != nil {
 		return err
 	}
-	return s.respond(c, http.StatusOK, out)
+	return c.JSON(http.StatusOK, out)
 }

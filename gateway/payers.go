@@ -249,23 +249,31 @@ func payerUnavailable(payerID string) error {
 	return errorf(kindNotFound, "no payer %q", payerID)
 }
 
-// payerClaimOp records (or, with release, drops) the registration's
-// customer's hold on the payer in the catalog database, where it outlasts
-// the onboarding's history; it waits at most wait for a worker (the
+// payerClaimOp records (ClaimPayer) or drops (ReleasePayer) a customer's
+// hold on a payer in the catalog database, where it outlasts the
+// onboarding's history; it waits at most wait for a worker (the
 // ManageCustomer run stays queued for one that comes later).
-func (s *Server) payerClaimOp(c echo.Context, reg payer.Registration, kind string, takeover bool, wait time.Duration) (reseller.PayerClaim, error) {
-	var claim reseller.PayerClaim
-	body, _ := json.Marshal(customerops.PayerClaim{PayerAccountID: reg.PayerAccountID, Takeover: takeover})
+func (s *Server) payerClaimOp(c echo.Context, r customerops.Request, wait time.Duration) (reseller.PayerClaim, error) {
 	req := c.Request()
 	ctx, cancel := context.WithTimeout(req.Context(), wait)
 	defer cancel()
 	c.SetRequest(req.WithContext(ctx))
 	defer c.SetRequest(req)
-	out, err := s.customerOp(c, customerops.Request{Kind: kind, CustomerID: reg.CustomerID, Body: body}, false)
+	out, err := s.customerOp(c, r)
 	if err != nil {
-		return claim, err
+		return reseller.PayerClaim{}, err
 	}
-	return claim, json.Unmarshal(out, &claim)
+	claim, ok := out.(*reseller.PayerClaim)
+	if !ok {
+		return reseller.PayerClaim{}, fmt.Errorf("a payer claim answered %T", out)
+	}
+	return *claim, nil
+}
+
+// claimRequest claims the registration's payer for its customer; with
+// takeover, from any customer that held it.
+func claimRequest(reg payer.Registration, takeover bool) customerops.Request {
+	return customerops.Request{CustomerID: reg.CustomerID, ClaimPayer: &customerops.PayerClaim{PayerAccountID: reg.PayerAccountID, Takeover: takeover}}
 }
 
 // claimForScopedKey claims the payer for a scoped key's customer before
@@ -277,7 +285,7 @@ func (s *Server) claimForScopedKey(c echo.Context, reg payer.Registration) (bool
 	if principal(c).CustomerID == "" {
 		return false, nil
 	}
-	claim, err := s.payerClaimOp(c, reg, customerops.ClaimPayer, false, s.registerWait)
+	claim, err := s.payerClaimOp(c, claimRequest(reg, false), s.registerWait)
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae) && ae.kind == kindConflict:
@@ -294,7 +302,7 @@ func (s *Server) claimForScopedKey(c echo.Context, reg payer.Registration) (bool
 // registration's customer's, taken over from any earlier holder. A
 // worker that cannot answer leaves a note; the record waits for it.
 func (s *Server) claimForOperator(c echo.Context, reg payer.Registration, wait time.Duration) string {
-	if _, err := s.payerClaimOp(c, reg, customerops.ClaimPayer, true, wait); err != nil {
+	if _, err := s.payerClaimOp(c, claimRequest(reg, true), wait); err != nil {
 		s.log.Warn("payer claim failed", "payer", reg.PayerAccountID, "customer", reg.CustomerID, "error", err)
 		return "the payer's ownership record is not written yet (" + rootCause(err).Error() + ")"
 	}
@@ -305,7 +313,7 @@ func (s *Server) claimForOperator(c echo.Context, reg payer.Registration, wait t
 // not go ahead; a failure only leaves the payer held by that customer,
 // which an unscoped operator's registration takes over.
 func (s *Server) releaseClaim(c echo.Context, reg payer.Registration) {
-	if _, err := s.payerClaimOp(c, reg, customerops.ReleasePayer, false, s.registerWait); err != nil {
+	if _, err := s.payerClaimOp(c, customerops.Request{CustomerID: reg.CustomerID, ReleasePayer: &customerops.PayerClaim{PayerAccountID: reg.PayerAccountID}}, s.registerWait); err != nil {
 		s.log.Warn("payer claim release failed", "payer", reg.PayerAccountID, "customer", reg.CustomerID, "error", err)
 	}
 }

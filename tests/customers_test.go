@@ -17,7 +17,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/contract/customerops"
@@ -129,7 +128,7 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 	require.Equal(t, "bucket_not_found", string(v.Reason), v.Message)
 
 	// Unassigned usage: every account but the two assigned, exactly.
-	var un activities.UnassignedView
+	var un customerops.UnassignedView
 	require.Equal(t, http.StatusOK, e.operator.do("GET", "/v1/reports/unassigned?period="+period, "", &un))
 	require.Len(t, un.Payers, 1)
 	want := decimal.Zero
@@ -240,7 +239,7 @@ func customerReadWorkflows(t *testing.T, c client.Client) (reads []string, all i
 	require.NoError(t, err)
 	for _, w := range resp.Executions {
 		id := w.GetExecution().GetWorkflowId()
-		if strings.Contains(id, "/"+customerops.GetCustomer+"/") || strings.Contains(id, "/"+customerops.GetPricebook+"/") {
+		if strings.Contains(id, "/get_customer/") || strings.Contains(id, "/get_pricebook/") {
 			reads = append(reads, id)
 		}
 	}

@@ -66,10 +66,13 @@ func newDestinationStand(t *testing.T) *destinationStand {
 }
 
 // putCustomer saves a customer the way the gateway's ManageCustomer does;
-// it returns the failure type and message of a refusal.
+// it returns the failure type and message of a refusal. (The gateway
+// refuses unknown fields before; TestCustomersThroughTheGateway shows it.)
 func (s *destinationStand) putCustomer(t *testing.T, id, body string) (string, string) {
 	t.Helper()
-	_, err := s.acts.Customers.ApplyCustomerRequest(context.Background(), customerops.Request{Kind: customerops.PutCustomer, CustomerID: id, Body: json.RawMessage(body), By: "test"})
+	var c reseller.Customer
+	require.NoError(t, json.Unmarshal([]byte(body), &c))
+	_, err := s.acts.Customers.ApplyCustomerRequest(context.Background(), customerops.Request{PutCustomer: &c, CustomerID: id, By: "test"})
 	if err == nil {
 		return "", ""
 	}
@@ -117,8 +120,6 @@ func TestExportDestinationsNeedOwnership(t *testing.T) {
 	typ, msg = s.putCustomer(t, "acme", `{"export":{"url":"s3://acme-exports/aws","access":{"mode":"access_keys","secret_ref":"env:ACME"}}}`)
 	require.Equal(t, customerops.ErrTypeInvalid, typ)
 	require.Contains(t, msg, "export.access.mode")
-	typ, _ = s.putCustomer(t, "acme", `{"export":{"url":"s3://acme-exports/aws","access":{"mode":"assume_role","role_arn":"arn:aws:iam::123456789012:role/x","surprise":1}}}`)
-	require.Equal(t, customerops.ErrTypeInvalid, typ, "unknown access fields are refused")
 	typ, msg = s.putCustomer(t, "acme", `{"export":{"url":"file:///tmp/acme"}}`)
 	require.Equal(t, customerops.ErrTypeInvalid, typ)
 	require.Contains(t, msg, "operator_override")
@@ -167,7 +168,7 @@ func TestExportDestinationsNeedOwnership(t *testing.T) {
 	// The reseller's own export and a probe never write there either.
 	_, err = s.env.ExecuteActivity(s.acts.Cycle.ExportResellerPeriod, cycle.ResellerExportInput{Period: period, URL: "s3://lake/reseller"})
 	requireAppError(t, err, cycle.ErrTypeDestination, "warehouse")
-	_, err = s.acts.Customers.ApplyCustomerRequest(ctx, customerops.Request{Kind: customerops.VerifyExport, CustomerID: "verify", Body: json.RawMessage(`{"url":"gs://costlake-templates/x"}`)})
+	_, err = s.acts.Customers.ApplyCustomerRequest(ctx, customerops.Request{CustomerID: "verify", VerifyExport: &reseller.Destination{URL: "gs://costlake-templates/x"}})
 	requireAppError(t, err, customerops.ErrTypeInvalid, "templates")
 	infos, err := s.templates.List(ctx, "")
 	require.NoError(t, err)

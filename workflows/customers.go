@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -16,12 +15,12 @@ func CustomerWorkflowID(customer string) string { return "customer/" + customer 
 
 // ManageCustomer applies one change to a customer's records (or reads
 // them) as a durable, visible step.
-func ManageCustomer(ctx workflow.Context, r customerops.Request) (json.RawMessage, error) {
+func ManageCustomer(ctx workflow.Context, r customerops.Request) (customerops.Answer, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
-	var out json.RawMessage
+	var out customerops.Answer
 	err := customerops.Apply.Execute(ctx, r).Get(ctx, &out)
 	return out, err
 }
