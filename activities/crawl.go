@@ -18,7 +18,6 @@ import (
 
 	"github.com/costlake/costlake/internal/awsauth"
 	"github.com/costlake/costlake/internal/contract/crawl"
-	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/lakehouse"
@@ -79,9 +78,9 @@ func (a *Crawl) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliver
 					found.Reports = append(found.Reports, r)
 				}
 			}
-			found.AssemblyID = ingest.PeriodAssembly(delivered)
+			found.AssemblyID = cur.PeriodAssembly(delivered)
 			if len(committed) > 0 {
-				found.Committed = ingest.PeriodAssembly(committed)
+				found.Committed = cur.PeriodAssembly(committed)
 			}
 		}
 		res.Deliveries = append(res.Deliveries, found)

@@ -93,7 +93,7 @@ func (a *Ingest) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInp
 			ChunkPins: objectPins(d.ChunkPins), Committed: held[d.Report].AssemblyID,
 		})
 	}
-	res.AssemblyID = ingest.PeriodAssembly(assemblies) // the first's for a single-report source
+	res.AssemblyID = cur.PeriodAssembly(assemblies) // the first's for a single-report source
 	return res, nil
 }
 
@@ -202,9 +202,18 @@ func (a *Ingest) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) 
 // snapshot.
 func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
 	bs := schemaOf(in.Table)
-	res, err := a.Lake.ReplacePeriod(ctx, bs, in)
+	rep := lakehouse.PeriodReplacement{Payer: in.PayerAccountID, Period: in.Period, Source: in.Source, RunID: in.RunID}
+	for _, r := range in.CommittedReports() {
+		rep.Reports = append(rep.Reports, lakehouse.ReportFiles(r))
+	}
+	done, err := a.Lake.ReplacePeriod(ctx, bs, rep)
 	if err != nil {
-		return res, err
+		return ingest.CommitPeriodResult{}, err
+	}
+	res := ingest.CommitPeriodResult{SnapshotID: done.SnapshotID, Unchanged: done.Unchanged, Superseded: done.Superseded,
+		ReplacedFiles: done.ReplacedFiles, PeriodAssembly: done.PeriodAssembly}
+	for _, o := range done.Reports {
+		res.Reports = append(res.Reports, ingest.ReportOutcome(o))
 	}
 	age := a.OrphanAge
 	if age <= 0 {

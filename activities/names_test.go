@@ -10,6 +10,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/contract/onboard"
+	"github.com/costlake/costlake/lakehouse"
 )
 
 // The workflows call activities by their contracts' names; each must be a
@@ -39,6 +40,20 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 	} {
 		if !has(name) {
 			t.Errorf("no activities struct has a method %s", name)
+		}
+	}
+}
+
+// CommitPeriod hands the lakehouse's report outcomes on as the contract's:
+// the actions must be the same words.
+func TestReportActionsMatchTheLakehouse(t *testing.T) {
+	for lake, wire := range map[string]string{
+		lakehouse.ReportReplaced:   ingest.ReportReplaced,
+		lakehouse.ReportUnchanged:  ingest.ReportUnchanged,
+		lakehouse.ReportSuperseded: ingest.ReportSuperseded,
+	} {
+		if lake != wire {
+			t.Errorf("lakehouse action %q is %q on the wire", lake, wire)
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/contract/cycle"
-	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
@@ -87,8 +86,8 @@ func rbCommit(t *testing.T, lake *lakehouse.Lake, assembly string, rows ...[3]st
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := lake.ReplacePeriod(ctx, bs, ingest.CommitPeriodInput{PayerAccountID: rbPayer, Period: rbPeriod, AssemblyID: assembly,
-		RunID: assembly, DataFiles: []string{path}, Rows: int64(len(rows)), DeliveredAt: time.Unix(0, 0)})
+	res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: rbPayer, Period: rbPeriod, RunID: assembly,
+		Reports: []lakehouse.ReportFiles{{AssemblyID: assembly, DataFiles: []string{path}, Rows: int64(len(rows)), DeliveredAt: time.Unix(0, 0)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

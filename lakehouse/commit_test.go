@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -46,11 +45,11 @@ func TestConcurrentPeriodCommits(t *testing.T) {
 	ctx := context.Background()
 	lake := openTestLake(t)
 	const payers = 12
-	inputs := make([]ingest.CommitPeriodInput, payers)
+	inputs := make([]lakehouse.PeriodReplacement, payers)
 	for i := range inputs {
 		payer := fmt.Sprintf("%012d", 100000000000+i)
 		r := writeReport(t, lake, payer, "2026-09", "", "part-0", [2]string{"111111111111", fmt.Sprintf("%d.25", i+1)}, [2]string{"222222222222", "0.000001"})
-		inputs[i] = ingest.CommitPeriodInput{PayerAccountID: payer, Period: "2026-09", RunID: "run-" + payer, AssemblyID: "a1", Reports: []ingest.ReportFiles{{AssemblyID: "a1", DataFiles: r.DataFiles, Rows: r.Rows}}}
+		inputs[i] = lakehouse.PeriodReplacement{Payer: payer, Period: "2026-09", RunID: "run-" + payer, Reports: []lakehouse.ReportFiles{{AssemblyID: "a1", DataFiles: r.DataFiles, Rows: r.Rows}}}
 	}
 	errs := atOnce(payers, func(i int) error {
 		_, err := lake.ReplacePeriod(ctx, billing.LineItems, inputs[i])
@@ -58,13 +57,13 @@ func TestConcurrentPeriodCommits(t *testing.T) {
 	})
 	for i, err := range errs {
 		if err != nil {
-			t.Errorf("payer %s: %v", inputs[i].PayerAccountID, err)
+			t.Errorf("payer %s: %v", inputs[i].Payer, err)
 		}
 	}
 	for i, in := range inputs {
 		want := fmt.Sprintf(": 111111111111=%d.25/1 222222222222=0.000001/1", i+1)
-		if got := reportSums(t, lake, in.PayerAccountID, in.Period); got != want {
-			t.Errorf("payer %s holds %q, want %q", in.PayerAccountID, got, want)
+		if got := reportSums(t, lake, in.Payer, in.Period); got != want {
+			t.Errorf("payer %s holds %q, want %q", in.Payer, got, want)
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/money"
 )
 
@@ -212,8 +211,8 @@ func TestOpenEvolvesOlderTable(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.ReplacePeriod(ctx, billing.LineItems, ingest.CommitPeriodInput{PayerAccountID: "111111111111", Period: "2026-10",
-		AssemblyID: "a1", RunID: "r1", DataFiles: []string{path}, Rows: 1}); err != nil {
+	if _, err := l.ReplacePeriod(ctx, billing.LineItems, PeriodReplacement{Payer: "111111111111", Period: "2026-10",
+		RunID: "r1", Reports: []ReportFiles{{AssemblyID: "a1", DataFiles: []string{path}, Rows: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	checkOld("snapshot of the evolved schema")

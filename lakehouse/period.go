@@ -17,7 +17,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/contract/ingest"
+	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/money"
 )
 
@@ -34,6 +34,55 @@ const (
 	// several per period; PropAssembly then names every report's assembly.
 	PropReports = "costlake.reports"
 )
+
+// PeriodReplacement is what ReplacePeriod commits: payer's period, report
+// by report.
+type PeriodReplacement struct {
+	Payer, Period string
+	// Source is the delivery's location, recorded on the snapshot.
+	Source string
+	// RunID is the run committing; it makes a retried commit recognise
+	// itself.
+	RunID   string
+	Reports []ReportFiles
+}
+
+// ReportFiles is one report's part of a replacement. Report "" is a
+// single-report source's one report.
+type ReportFiles struct {
+	Report      string
+	AssemblyID  string
+	DeliveredAt time.Time // an assembly delivered before the report's current one never replaces it
+	DataFiles   []string
+	Rows        int64
+}
+
+// What a replacement did with a report.
+const (
+	ReportReplaced   = "replaced"   // its rows are now this assembly's
+	ReportUnchanged  = "unchanged"  // the table already held this assembly
+	ReportSuperseded = "superseded" // a later assembly is committed; this one was dropped
+)
+
+// ReportOutcome is what a replacement did with one report.
+type ReportOutcome struct {
+	Report     string
+	AssemblyID string
+	Action     string
+}
+
+// PeriodReplaced says what ReplacePeriod did.
+type PeriodReplaced struct {
+	SnapshotID    int64
+	Unchanged     bool // every report's assembly was already committed; nothing was committed
+	Superseded    bool // nothing was committed, and a newer assembly of some report is
+	ReplacedFiles int
+	Reports       []ReportOutcome
+	// PeriodAssembly names what the period holds after the commit, every
+	// report's assembly (cur.PeriodAssembly); empty when nothing was
+	// committed.
+	PeriodAssembly string
+}
 
 // PeriodCommit describes the snapshot that last replaced a period.
 type PeriodCommit struct {
@@ -82,27 +131,27 @@ func periodFilter(bs *billing.Schema, payer, period string) iceberg.BooleanExpre
 // restatement. Which assembly each report holds is read from, and
 // recorded in, costlake_period_reports. A commit that loses a race with
 // another payer's is decided again on the newer snapshot.
-func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
-	return retryLostRace(ctx, func() (ingest.CommitPeriodResult, error) { return l.replacePeriodOnce(ctx, bs, in) })
+func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in PeriodReplacement) (PeriodReplaced, error) {
+	return retryLostRace(ctx, func() (PeriodReplaced, error) { return l.replacePeriodOnce(ctx, bs, in) })
 }
 
 // replacePeriodOnce is one attempt of ReplacePeriod, on the table as it is
 // now; nothing changes before its commit, so a lost race leaves nothing.
-func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
-	var res ingest.CommitPeriodResult
+func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in PeriodReplacement) (PeriodReplaced, error) {
+	var res PeriodReplaced
 	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return res, err
 	}
-	held, err := l.PeriodReports(ctx, bs, in.PayerAccountID, in.Period)
+	held, err := l.PeriodReports(ctx, bs, in.Payer, in.Period)
 	if err != nil {
 		return res, err
 	}
-	recorded, err := l.readReportRecords(ctx, bs, in.PayerAccountID, in.Period)
+	recorded, err := l.readReportRecords(ctx, bs, in.Payer, in.Period)
 	if err != nil {
 		return res, err
 	}
-	existing, err := periodFiles(ctx, tbl, bs, in.PayerAccountID, in.Period)
+	existing, err := periodFiles(ctx, tbl, bs, in.Payer, in.Period)
 	if err != nil {
 		return res, err
 	}
@@ -111,7 +160,10 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in ing
 		referenced[f] = true
 	}
 
-	reports := in.CommittedReports()
+	reports := in.Reports
+	if len(reports) == 0 {
+		return res, fmt.Errorf("replace %s %s: no reports", in.Payer, in.Period)
+	}
 	replace := map[string]bool{} // reports this call commits
 	landed := false              // this run's commit is in the table already; only its record is missing
 	var drop []string            // files of reports that change nothing
@@ -130,22 +182,22 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in ing
 	}
 	for _, r := range reports {
 		prev, ok := held[r.Report]
-		action := ingest.ReportReplaced
+		action := ReportReplaced
 		switch {
 		case slices.ContainsFunc(r.DataFiles, func(f string) bool { return referenced[f] }):
 			landed = true
 		case ok && prev.AssemblyID == r.AssemblyID && prev.RunID == in.RunID:
 			// our own commit, retried
 		case ok && prev.AssemblyID == r.AssemblyID:
-			action = ingest.ReportUnchanged
+			action = ReportUnchanged
 		case ok && !prev.DeliveredAt.IsZero() && r.DeliveredAt.Before(prev.DeliveredAt):
-			action = ingest.ReportSuperseded
+			action = ReportSuperseded
 		default:
 			replace[r.Report] = true
 		}
-		res.Reports = append(res.Reports, ingest.ReportOutcome{Report: r.Report, AssemblyID: r.AssemblyID, Action: action})
+		res.Reports = append(res.Reports, ReportOutcome{Report: r.Report, AssemblyID: r.AssemblyID, Action: action})
 		switch action {
-		case ingest.ReportReplaced:
+		case ReportReplaced:
 			after[r.Report] = r.AssemblyID
 		default:
 			drop = append(drop, r.DataFiles...)
@@ -160,17 +212,17 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in ing
 		if landed {
 			// The commit went through but its record did not: find it and
 			// record it now.
-			c, _ := LatestPeriodCommit(tbl, in.PayerAccountID, in.Period)
+			c, _ := LatestPeriodCommit(tbl, in.Payer, in.Period)
 			res.SnapshotID, res.PeriodAssembly = c.SnapshotID, c.AssemblyID
-			if err := l.recordReports(ctx, bs, in.PayerAccountID, in.Period, reportCommits(in, reports, res.Reports, c.SnapshotID)); err != nil {
+			if err := l.recordReports(ctx, bs, in.Payer, in.Period, reportCommits(in, reports, res.Reports, c.SnapshotID)); err != nil {
 				return res, err
 			}
 			return res, nil
 		}
-		if slices.ContainsFunc(res.Reports, func(o ingest.ReportOutcome) bool { return o.Action == ingest.ReportReplaced }) {
+		if slices.ContainsFunc(res.Reports, func(o ReportOutcome) bool { return o.Action == ReportReplaced }) {
 			return res, nil // a retried commit of this run
 		}
-		res.Superseded = slices.ContainsFunc(res.Reports, func(o ingest.ReportOutcome) bool { return o.Action == ingest.ReportSuperseded })
+		res.Superseded = slices.ContainsFunc(res.Reports, func(o ReportOutcome) bool { return o.Action == ReportSuperseded })
 		res.Unchanged = !res.Superseded
 		return res, nil
 	}
@@ -213,9 +265,9 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in ing
 		}
 	}
 	props := iceberg.Properties{
-		PropPayer:    in.PayerAccountID,
+		PropPayer:    in.Payer,
 		PropPeriod:   in.Period,
-		PropAssembly: ingest.PeriodAssembly(after),
+		PropAssembly: cur.PeriodAssembly(after),
 		PropSource:   in.Source,
 		PropRunID:    in.RunID,
 		PropRows:     strconv.FormatInt(rows, 10),
@@ -233,14 +285,14 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in ing
 		err = tx.ReplaceDataFiles(ctx, remove, add, props)
 	}
 	if err != nil {
-		return res, fmt.Errorf("stage commit of %s %s: %w", in.PayerAccountID, in.Period, err)
+		return res, fmt.Errorf("stage commit of %s %s: %w", in.Payer, in.Period, err)
 	}
 	committed, err := l.commit(ctx, tx, tbl)
 	if err != nil {
-		return res, fmt.Errorf("commit %s %s: %w", in.PayerAccountID, in.Period, err)
+		return res, fmt.Errorf("commit %s %s: %w", in.Payer, in.Period, err)
 	}
 	res.SnapshotID, res.ReplacedFiles, res.PeriodAssembly = committed.CurrentSnapshot().SnapshotID, len(remove), props[PropAssembly]
-	if err := l.recordReports(ctx, bs, in.PayerAccountID, in.Period, reportCommits(in, reports, res.Reports, res.SnapshotID), forget...); err != nil {
+	if err := l.recordReports(ctx, bs, in.Payer, in.Period, reportCommits(in, reports, res.Reports, res.SnapshotID), forget...); err != nil {
 		return res, err
 	}
 	if err := l.RemoveFiles(ctx, bs, drop); err != nil {
@@ -250,10 +302,10 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in ing
 }
 
 // reportCommits are the records of the reports a commit replaced.
-func reportCommits(in ingest.CommitPeriodInput, reports []ingest.ReportFiles, outcomes []ingest.ReportOutcome, snapshot int64) []ReportCommit {
+func reportCommits(in PeriodReplacement, reports []ReportFiles, outcomes []ReportOutcome, snapshot int64) []ReportCommit {
 	var out []ReportCommit
 	for i, r := range reports {
-		if outcomes[i].Action == ingest.ReportReplaced {
+		if outcomes[i].Action == ReportReplaced {
 			out = append(out, ReportCommit{Report: r.Report, AssemblyID: r.AssemblyID, DeliveredAt: r.DeliveredAt, RunID: in.RunID, SnapshotID: snapshot, Rows: r.Rows})
 		}
 	}

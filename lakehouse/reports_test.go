@@ -18,13 +18,12 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/lakehouse"
 )
 
 // writeReport writes one data file of a report of payer's period: rows
 // of (account, cost), tagged with the report as the converter tags them.
-func writeReport(t *testing.T, lake *lakehouse.Lake, payer, period, report, name string, rows ...[2]string) ingest.ReportFiles {
+func writeReport(t *testing.T, lake *lakehouse.Lake, payer, period, report, name string, rows ...[2]string) lakehouse.ReportFiles {
 	t.Helper()
 	ctx := context.Background()
 	bs := billing.LineItems
@@ -54,7 +53,7 @@ func writeReport(t *testing.T, lake *lakehouse.Lake, payer, period, report, name
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return ingest.ReportFiles{Report: report, DataFiles: []string{p}, Rows: int64(len(rows))}
+	return lakehouse.ReportFiles{Report: report, DataFiles: []string{p}, Rows: int64(len(rows))}
 }
 
 // reportSums is "report: account=cost …" per report, sorted, from the table.
@@ -109,19 +108,19 @@ func TestReplacePeriodPerReport(t *testing.T) {
 	bs := billing.LineItems
 	const period = "2026-09"
 	t0 := time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC)
-	commit := func(run string, reports ...ingest.ReportFiles) ingest.CommitPeriodResult {
+	commit := func(run string, reports ...lakehouse.ReportFiles) lakehouse.PeriodReplaced {
 		t.Helper()
-		res, err := lake.ReplacePeriod(ctx, bs, ingest.CommitPeriodInput{PayerAccountID: payerA, Period: period, RunID: run, Reports: reports})
+		res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payerA, Period: period, RunID: run, Reports: reports})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res
 	}
-	at := func(r ingest.ReportFiles, assembly string, day int) ingest.ReportFiles {
+	at := func(r lakehouse.ReportFiles, assembly string, day int) lakehouse.ReportFiles {
 		r.AssemblyID, r.DeliveredAt = assembly, t0.AddDate(0, 0, day)
 		return r
 	}
-	actions := func(res ingest.CommitPeriodResult) string {
+	actions := func(res lakehouse.PeriodReplaced) string {
 		var s []string
 		for _, o := range res.Reports {
 			s = append(s, o.Report+"="+o.Action)
@@ -255,7 +254,7 @@ func TestOpenAddsReportColumnToOlderTable(t *testing.T) {
 	}
 	r := writeReport(t, lake, payerA, "2026-09", "acct-a", "r1", [2]string{"222222222222", "3"})
 	r.AssemblyID = "a1"
-	if _, err := lake.ReplacePeriod(ctx, billing.LineItems, ingest.CommitPeriodInput{PayerAccountID: payerA, Period: "2026-09", RunID: "r1", Reports: []ingest.ReportFiles{r}}); err != nil {
+	if _, err := lake.ReplacePeriod(ctx, billing.LineItems, lakehouse.PeriodReplacement{Payer: payerA, Period: "2026-09", RunID: "r1", Reports: []lakehouse.ReportFiles{r}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := reportSums(t, lake, payerA, "2026-09"); got != "acct-a: 222222222222=3/1" {

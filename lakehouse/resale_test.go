@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/billing"
-	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/lakehouse"
 )
@@ -171,8 +170,8 @@ func commitLineItems(t *testing.T, lake *lakehouse.Lake, payer, period, assembly
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := lake.ReplacePeriod(ctx, bs, ingest.CommitPeriodInput{PayerAccountID: payer, Period: period, AssemblyID: assembly,
-		RunID: assembly, DataFiles: []string{path}, Rows: int64(len(rows)), DeliveredAt: time.Now()})
+	res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payer, Period: period, RunID: assembly,
+		Reports: []lakehouse.ReportFiles{{AssemblyID: assembly, DataFiles: []string{path}, Rows: int64(len(rows)), DeliveredAt: time.Now()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -453,3 +453,22 @@ func ReadManifest(ctx context.Context, store blob.Store, src blob.Location, key 
 	}
 	return m, info, nil
 }
+
+// PeriodAssembly names what a payer's period holds, given each report's
+// assembly: the assembly itself for a single-report source (report ""),
+// otherwise "<report>=<assembly>" pairs sorted by report and joined by
+// commas. Equal names mean equal content.
+func PeriodAssembly(assemblies map[string]string) string {
+	if a, ok := assemblies[""]; ok && len(assemblies) == 1 {
+		return a
+	}
+	reports := make([]string, 0, len(assemblies))
+	for r := range assemblies {
+		reports = append(reports, r)
+	}
+	slices.Sort(reports)
+	for i, r := range reports {
+		reports[i] = r + "=" + assemblies[r]
+	}
+	return strings.Join(reports, ",")
+}

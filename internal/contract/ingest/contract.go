@@ -5,8 +5,6 @@
 package ingest
 
 import (
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/costlake/costlake/internal/billing"
@@ -121,25 +119,6 @@ func (r LocateDeliveryResult) DeliveredReports() []ReportDelivery {
 	}
 	return []ReportDelivery{{ManifestURL: r.ManifestURL, ManifestKey: r.ManifestKey, ManifestETag: r.ManifestETag,
 		DeliveredAt: r.DeliveredAt, AssemblyID: r.AssemblyID, Compression: r.Compression, ChunkKeys: r.ChunkKeys, ChunkPins: r.ChunkPins}}
-}
-
-// PeriodAssembly names what a payer's period holds, given each report's
-// assembly: the assembly itself for a single-report source (report ""),
-// otherwise "<report>=<assembly>" pairs sorted by report and joined by
-// commas. Equal names mean equal content.
-func PeriodAssembly(assemblies map[string]string) string {
-	if a, ok := assemblies[""]; ok && len(assemblies) == 1 {
-		return a
-	}
-	reports := make([]string, 0, len(assemblies))
-	for r := range assemblies {
-		reports = append(reports, r)
-	}
-	slices.Sort(reports)
-	for i, r := range reports {
-		reports[i] = r + "=" + assemblies[r]
-	}
-	return strings.Join(reports, ",")
 }
 
 // ConvertChunkInput asks for one chunk to be converted into one Parquet
