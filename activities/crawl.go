@@ -44,8 +44,9 @@ func (a *Crawl) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliver
 	if err != nil {
 		return res, err
 	}
-	for _, period := range in.Periods {
-		found := crawl.Delivery{Period: period}
+	for _, p := range in.Periods {
+		found := crawl.Delivery{Period: p}
+		period := p.String()
 		ds, err := cur.LocateReports(ctx, store, loc, period)
 		switch {
 		case errors.Is(err, cur.ErrManifestNotFound):

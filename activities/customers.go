@@ -13,6 +13,7 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/contract/customerops"
 	"github.com/costlake/costlake/internal/export"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
@@ -71,7 +72,7 @@ func (a *Customers) ApplyCustomerRequest(ctx context.Context, r customerops.Requ
 		}
 		return customerops.Answer{Customer: &c}, nil
 	case r.GetCustomer != nil:
-		v, err := a.Reseller.View(ctx, r.CustomerID, r.GetCustomer.Period)
+		v, err := a.Reseller.View(ctx, r.CustomerID, r.GetCustomer.Period.String())
 		if err != nil {
 			return none, err
 		}
@@ -82,14 +83,14 @@ func (a *Customers) ApplyCustomerRequest(ctx context.Context, r customerops.Requ
 		for _, p := range ch.Payers {
 			want = append(want, reseller.Assignment{PayerAccountID: p.PayerAccountID, Accounts: p.Accounts})
 		}
-		if err := a.Reseller.SetAccounts(ctx, r.CustomerID, ch.EffectiveFrom, want, r.By); err != nil {
+		if err := a.Reseller.SetAccounts(ctx, r.CustomerID, ch.EffectiveFrom.String(), want, r.By); err != nil {
 			return none, storeError(err)
 		}
-		accts, err := a.Reseller.CustomerAccounts(ctx, r.CustomerID, ch.EffectiveFrom)
+		accts, err := a.Reseller.CustomerAccounts(ctx, r.CustomerID, ch.EffectiveFrom.String())
 		if err != nil {
 			return none, err
 		}
-		return customerops.Answer{View: &reseller.CustomerView{Customer: reseller.Customer{ID: r.CustomerID}, Period: ch.EffectiveFrom, Accounts: accts}}, nil
+		return customerops.Answer{View: &reseller.CustomerView{Customer: reseller.Customer{ID: r.CustomerID}, Period: ch.EffectiveFrom.String(), Accounts: accts}}, nil
 	case r.PutPricebook != nil:
 		doc := r.PutPricebook.Document
 		p, err := pricing.Decode(doc)
@@ -103,7 +104,7 @@ func (a *Customers) ApplyCustomerRequest(ctx context.Context, r customerops.Requ
 		p.CustomerID, p.Version = r.CustomerID, v
 		return customerops.Answer{Pricebook: &p}, nil
 	case r.GetPricebook != nil:
-		pv, err := a.Reseller.PricebookFor(ctx, r.CustomerID, r.GetPricebook.Period)
+		pv, err := a.Reseller.PricebookFor(ctx, r.CustomerID, r.GetPricebook.Period.String())
 		if err != nil {
 			return none, storeError(err)
 		}
@@ -155,8 +156,9 @@ func (a *Customers) verifyDestination(ctx context.Context, d reseller.Destinatio
 
 // unassigned sums, per payer with a committed period, the usage of
 // accounts that no customer owns then.
-func (a *Customers) unassigned(ctx context.Context, period string) (customerops.UnassignedView, error) {
-	view := customerops.UnassignedView{Period: period, Payers: []customerops.UnassignedPayerTotal{}}
+func (a *Customers) unassigned(ctx context.Context, p period.Period) (customerops.UnassignedView, error) {
+	view := customerops.UnassignedView{Period: p, Payers: []customerops.UnassignedPayerTotal{}}
+	period := p.String()
 	owners, err := a.Reseller.Owners(ctx, period)
 	if err != nil {
 		return view, err

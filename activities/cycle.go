@@ -15,7 +15,6 @@ import (
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
-	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
@@ -56,12 +55,12 @@ func (a *Cycle) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (
 	if err != nil {
 		return cycle.CheckFinalResult{}, err
 	}
-	finalByDate, finalAt, ok := period.FinalByDate(in.Period, in.FinalAfterDays, in.AsOf)
-	if !ok {
-		return cycle.CheckFinalResult{}, cycleError(cycle.ErrTypeInvalidInput, "period %q: want YYYY-MM", in.Period)
+	finalByDate, finalAt := in.Period.FinalByDate(in.FinalAfterDays, in.AsOf), in.Period.FinalAt(in.FinalAfterDays)
+	if in.Period.IsZero() {
+		return cycle.CheckFinalResult{}, cycleError(cycle.ErrTypeInvalidInput, "period %q: want YYYY-MM", in.Period.String())
 	}
 	res := cycle.CheckFinalResult{FinalAt: finalAt, Payers: []cycle.PayerStatus{}}
-	if c, err := store.CycleOf(ctx, in.CustomerID, in.Period); err == nil {
+	if c, err := store.CycleOf(ctx, in.CustomerID, in.Period.String()); err == nil {
 		for _, p := range slices.Sorted(maps.Keys(c.Snapshots)) {
 			res.Payers = append(res.Payers, cycle.PayerStatus{PayerAccountID: p, Committed: c.Snapshots[p] != 0, SnapshotID: c.Snapshots[p]})
 		}
@@ -70,7 +69,7 @@ func (a *Cycle) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (
 	} else if !errors.Is(err, reseller.ErrNotFound) {
 		return res, err
 	}
-	assignments, err := store.CustomerAccounts(ctx, in.CustomerID, in.Period)
+	assignments, err := store.CustomerAccounts(ctx, in.CustomerID, in.Period.String())
 	if err != nil {
 		return res, err
 	}
@@ -82,9 +81,9 @@ func (a *Cycle) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (
 	var waiting []string
 	for _, as := range assignments {
 		st := cycle.PayerStatus{PayerAccountID: as.PayerAccountID}
-		if c, ok := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period); ok {
+		if c, ok := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period.String()); ok {
 			st.Committed, st.SnapshotID, st.AssemblyID = true, c.SnapshotID, c.AssemblyID
-			if st.Invoiced, err = a.Lake.PeriodInvoiced(ctx, as.PayerAccountID, in.Period, c.SnapshotID); err != nil {
+			if st.Invoiced, err = a.Lake.PeriodInvoiced(ctx, as.PayerAccountID, in.Period.String(), c.SnapshotID); err != nil {
 				return res, err
 			}
 		}
@@ -100,7 +99,7 @@ func (a *Cycle) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (
 	case finalByDate:
 		res.Final, res.Reason = true, fmt.Sprintf("final since %s (%d days after the month ended)", finalAt.Format("2006-01-02"), in.FinalAfterDays)
 	case len(assignments) == 0:
-		res.Reason = fmt.Sprintf("the customer owns no accounts in %s; final on %s", in.Period, finalAt.Format("2006-01-02"))
+		res.Reason = fmt.Sprintf("the customer owns no accounts in %s; final on %s", in.Period.String(), finalAt.Format("2006-01-02"))
 	default:
 		res.Reason = fmt.Sprintf("payer %s has no invoice IDs yet; final on %s at the latest", strings.Join(waiting, ", "), finalAt.Format("2006-01-02"))
 	}
@@ -119,7 +118,7 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	closed := func(c reseller.Cycle, already bool) cycle.FreezeResult {
 		return cycle.FreezeResult{PricebookVersion: c.PricebookVersion, Snapshots: c.Snapshots, ClosedAt: c.ClosedAt, AlreadyClosed: already}
 	}
-	if c, err := store.CycleOf(ctx, in.CustomerID, in.Period); err == nil {
+	if c, err := store.CycleOf(ctx, in.CustomerID, in.Period.String()); err == nil {
 		return closed(c, true), nil
 	} else if !errors.Is(err, reseller.ErrNotFound) {
 		return cycle.FreezeResult{}, err
@@ -129,7 +128,7 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	if err := a.catchUpAdjustments(ctx, in.CustomerID); err != nil {
 		return cycle.FreezeResult{}, err
 	}
-	pv, err := store.PricebookFor(ctx, in.CustomerID, in.Period)
+	pv, err := store.PricebookFor(ctx, in.CustomerID, in.Period.String())
 	if errors.Is(err, reseller.ErrNotFound) {
 		return cycle.FreezeResult{}, cycleError(cycle.ErrTypeNoPricebook, "%v", err)
 	} else if err != nil {
@@ -138,7 +137,7 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	if _, err := pricing.Decode(pv.Body); err != nil {
 		return cycle.FreezeResult{}, cycleError(cycle.ErrTypeBadPricebook, "customer %s's pricebook version %d: %v", in.CustomerID, pv.Version, err)
 	}
-	assignments, err := store.CustomerAccounts(ctx, in.CustomerID, in.Period)
+	assignments, err := store.CustomerAccounts(ctx, in.CustomerID, in.Period.String())
 	if err != nil {
 		return cycle.FreezeResult{}, err
 	}
@@ -148,16 +147,16 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	}
 	snaps := map[string]int64{}
 	for _, as := range assignments {
-		c, _ := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period)
+		c, _ := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period.String())
 		snaps[as.PayerAccountID] = c.SnapshotID
 	}
-	err = store.CloseCycle(ctx, reseller.Cycle{CustomerID: in.CustomerID, Period: in.Period, PricebookVersion: pv.Version, Snapshots: snaps})
+	err = store.CloseCycle(ctx, reseller.Cycle{CustomerID: in.CustomerID, Period: in.Period.String(), PricebookVersion: pv.Version, Snapshots: snaps})
 	if err != nil && !errors.Is(err, reseller.ErrClosed) {
 		return cycle.FreezeResult{}, err
 	}
 	// Closed now, by this call or (ErrClosed) by a concurrent one whose
 	// pins win: closed means closed.
-	c, err := store.CycleOf(ctx, in.CustomerID, in.Period)
+	c, err := store.CycleOf(ctx, in.CustomerID, in.Period.String())
 	if err != nil {
 		return cycle.FreezeResult{}, err
 	}
@@ -204,7 +203,7 @@ func (a *Cycle) PriceAndExportCycle(ctx context.Context, in cycle.PriceInput) (c
 	if err != nil {
 		return cycle.PriceResult{}, err
 	}
-	res, err := a.rebiller(ctx, store).PriceCycle(ctx, rebilling.CycleJob{CustomerID: in.CustomerID, Period: in.Period,
+	res, err := a.rebiller(ctx, store).PriceCycle(ctx, rebilling.CycleJob{CustomerID: in.CustomerID, Period: in.Period.String(),
 		Targets: func(ctx context.Context) ([]rebilling.Target, func(), error) {
 			return a.customerTargets(ctx, store, in.CustomerID)
 		}})
@@ -219,9 +218,9 @@ func (a *Cycle) PriceAndExportCycle(ctx context.Context, in cycle.PriceInput) (c
 func (a *Cycle) ExportResellerPeriod(ctx context.Context, in cycle.ResellerExportInput) (cycle.ResellerExportResult, error) {
 	store, err := a.resellerStore()
 	if err != nil {
-		return cycle.ResellerExportResult{Period: in.Period, Customers: []string{}, OpenCycles: []string{}, Exports: []cycle.ExportRef{}}, err
+		return cycle.ResellerExportResult{Period: in.Period.String(), Customers: []string{}, OpenCycles: []string{}, Exports: []cycle.ExportRef{}}, err
 	}
-	res, err := a.rebiller(ctx, store).ExportReseller(ctx, rebilling.ResellerJob{Period: in.Period, Gzip: in.Gzip, AllowOpenCycles: in.AllowOpenCycles,
+	res, err := a.rebiller(ctx, store).ExportReseller(ctx, rebilling.ResellerJob{Period: in.Period.String(), Gzip: in.Gzip, AllowOpenCycles: in.AllowOpenCycles,
 		Open: func(ctx context.Context) (rebilling.Destination, error) {
 			return a.openDestination(ctx, in.URL, in.Access, "")
 		}})

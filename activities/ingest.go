@@ -58,7 +58,7 @@ func (a *Ingest) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInp
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
 	}
-	ds, err := cur.LocateReports(ctx, store, loc, in.Period)
+	ds, err := cur.LocateReports(ctx, store, loc, in.Period.String())
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, classify(err)
 	}
@@ -80,7 +80,7 @@ func (a *Ingest) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInp
 		ChunkKeys:      d.ChunkKeys,
 		ChunkPins:      objectPins(d.ChunkPins),
 	}
-	held, err := a.Lake.PeriodReports(ctx, d.Format.Schema(), payer, in.Period)
+	held, err := a.Lake.PeriodReports(ctx, d.Format.Schema(), payer, in.Period.String())
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
 	}
@@ -202,7 +202,7 @@ func (a *Ingest) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) 
 // snapshot.
 func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
 	bs := schemaOf(in.Table)
-	rep := lakehouse.PeriodReplacement{Payer: in.PayerAccountID, Period: in.Period, Source: in.Source, RunID: in.RunID}
+	rep := lakehouse.PeriodReplacement{Payer: in.PayerAccountID, Period: in.Period.String(), Source: in.Source, RunID: in.RunID}
 	for _, r := range in.CommittedReports() {
 		rep.Reports = append(rep.Reports, lakehouse.ReportFiles(r))
 	}
@@ -221,7 +221,7 @@ func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) 
 	}
 	// Best effort: leftovers never affect readers, so a failure here only
 	// leaves them for the next commit.
-	removed, err := a.Lake.RemoveOrphans(ctx, bs, in.PayerAccountID, in.Period, age)
+	removed, err := a.Lake.RemoveOrphans(ctx, bs, in.PayerAccountID, in.Period.String(), age)
 	if err != nil {
 		activity.GetLogger(ctx).Warn("orphan cleanup failed", "error", err)
 	}
@@ -236,11 +236,11 @@ func (a *Ingest) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodI
 	bs := schemaOf(in.Table)
 	fail := func(actual []billing.Total, what, diff string) (ingest.ReconcilePeriodResult, error) {
 		return ingest.ReconcilePeriodResult{Actual: actual}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("table totals of %s %s%s (snapshot %d) differ from the source: %s", in.PayerAccountID, in.Period, what, in.SnapshotID, diff),
+			fmt.Sprintf("table totals of %s %s%s (snapshot %d) differ from the source: %s", in.PayerAccountID, in.Period.String(), what, in.SnapshotID, diff),
 			ingest.ErrTypeReconciliation, nil)
 	}
 	if len(in.Reports) == 0 {
-		actual, err := a.Lake.PeriodTotals(ctx, bs, in.PayerAccountID, in.Period, in.SnapshotID)
+		actual, err := a.Lake.PeriodTotals(ctx, bs, in.PayerAccountID, in.Period.String(), in.SnapshotID)
 		if err != nil {
 			return ingest.ReconcilePeriodResult{}, err
 		}
@@ -249,7 +249,7 @@ func (a *Ingest) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodI
 		}
 		return ingest.ReconcilePeriodResult{Actual: actual}, nil
 	}
-	byReport, err := a.Lake.PeriodReportTotals(ctx, bs, in.PayerAccountID, in.Period, in.SnapshotID)
+	byReport, err := a.Lake.PeriodReportTotals(ctx, bs, in.PayerAccountID, in.Period.String(), in.SnapshotID)
 	if err != nil {
 		return ingest.ReconcilePeriodResult{}, err
 	}
@@ -276,7 +276,7 @@ func (a *Ingest) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodI
 // RemoveDataFiles deletes the data files of an attempt that will not be
 // committed.
 func (a *Ingest) RemoveDataFiles(ctx context.Context, in ingest.RemoveDataFilesInput) error {
-	return a.Lake.RemoveUncommitted(ctx, schemaOf(in.Table), in.PayerAccountID, in.Period, in.Files)
+	return a.Lake.RemoveUncommitted(ctx, schemaOf(in.Table), in.PayerAccountID, in.Period.String(), in.Files)
 }
 
 // schemaOf returns a table's schema; histories from before FOCUS carry no
@@ -354,10 +354,10 @@ func (a *Ingest) AdjustClosedCycles(ctx context.Context, in ingest.AdjustClosedC
 	if a.Reseller == nil || schemaOf(in.Table) != billing.LineItems {
 		return res, nil
 	}
-	cycles, err := a.Reseller.ClosedCycles(ctx, in.Period)
+	cycles, err := a.Reseller.ClosedCycles(ctx, in.Period.String())
 	if err != nil {
 		return res, err
 	}
-	res.Customers, err = adjustClosedCycles(ctx, a.Lake, a.Reseller, in.PayerAccountID, in.Period, in.AssemblyID, in.SnapshotID, cycles)
+	res.Customers, err = adjustClosedCycles(ctx, a.Lake, a.Reseller, in.PayerAccountID, in.Period.String(), in.AssemblyID, in.SnapshotID, cycles)
 	return res, err
 }

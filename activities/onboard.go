@@ -30,6 +30,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // Onboard holds OnboardPayer's activities: check the worker's settings,
@@ -213,8 +214,8 @@ func (a *Onboard) ValidateAccess(ctx context.Context, in onboard.ValidateAccessI
 		skipRest(onboard.CheckDelivery)
 		return res, nil
 	}
-	period, msg, ok := findLatestDelivery(ctx, store, reg.Export, in.AsOf, exportKnown)
-	res.LatestPeriod = period
+	latest, msg, ok := findLatestDelivery(ctx, store, reg.Export, in.AsOf, exportKnown)
+	res.LatestPeriod = latest
 	if ok {
 		add(onboard.CheckDelivery, onboard.Passed, msg)
 	} else {
@@ -527,29 +528,28 @@ func checkDataExport(ctx context.Context, client *bcmdataexports.Client, e payer
 // the month before. With no delivery, a known export passes (AWS writes
 // the first one within a day); otherwise the export is not where the
 // registration says.
-func findLatestDelivery(ctx context.Context, store blob.Store, e payer.Export, asOf time.Time, exportKnown bool) (period, msg string, ok bool) {
+func findLatestDelivery(ctx context.Context, store blob.Store, e payer.Export, asOf time.Time, exportKnown bool) (latest period.Period, msg string, ok bool) {
 	src, err := blob.ParseLocation(e.Source())
 	if err != nil {
-		return "", err.Error(), false
+		return period.Period{}, err.Error(), false
 	}
-	month := time.Date(asOf.Year(), asOf.Month(), 1, 0, 0, 0, 0, time.UTC)
 	var tried []string
-	for _, m := range []time.Time{month, month.AddDate(0, -1, 0)} {
-		p := m.Format("2006-01")
+	for _, m := range []period.Period{period.Of(asOf), period.Of(asOf).Prev()} {
+		p := m.String()
 		tried = append(tried, p)
 		d, err := cur.Locate(ctx, store, src, p)
 		if errors.Is(err, cur.ErrManifestNotFound) {
 			continue
 		}
 		if err != nil {
-			return "", fmt.Sprintf("the delivery of %s under %s cannot be read: %v", p, src, err), false
+			return period.Period{}, fmt.Sprintf("the delivery of %s under %s cannot be read: %v", p, src, err), false
 		}
-		return p, fmt.Sprintf("latest delivery: %s, %s, assembly %s, %d files", p, d.Format, d.AssemblyID, len(d.ChunkKeys)), true
+		return m, fmt.Sprintf("latest delivery: %s, %s, assembly %s, %d files", p, d.Format, d.AssemblyID, len(d.ChunkKeys)), true
 	}
 	if exportKnown {
-		return "", fmt.Sprintf("no delivery yet under %s (looked for %s); AWS writes the first within 24 hours of creating the export", src, strings.Join(tried, " and ")), true
+		return period.Period{}, fmt.Sprintf("no delivery yet under %s (looked for %s); AWS writes the first within 24 hours of creating the export", src, strings.Join(tried, " and ")), true
 	}
-	return "", fmt.Sprintf("export not found under %s: no manifest for %s; check export.bucket, export.prefix and export.name", src, strings.Join(tried, " or ")), false
+	return period.Period{}, fmt.Sprintf("export not found under %s: no manifest for %s; check export.bucket, export.prefix and export.name", src, strings.Join(tried, " or ")), false
 }
 
 // RemindCustomer logs a reminder that the customer's stack is still

@@ -19,6 +19,7 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
@@ -148,7 +149,7 @@ func TestRebillingOverTheLakehouse(t *testing.T) {
 	}
 
 	var priced cycle.PriceResult
-	must(run(cycle.PriceAndExportActivity, cycle.PriceInput{CustomerID: "acme", Period: rbPeriod}, &priced))
+	must(run(cycle.PriceAndExportActivity, cycle.PriceInput{CustomerID: "acme", Period: period.MustParse(rbPeriod)}, &priced))
 	if priced.Rows != 2 || priced.ResaleSnapshotID == 0 {
 		t.Fatalf("priced %d rows into resale snapshot %d, want 2", priced.Rows, priced.ResaleSnapshotID)
 	}
@@ -164,13 +165,13 @@ func TestRebillingOverTheLakehouse(t *testing.T) {
 	}))
 	want("resale table", resale, "90.000003375")
 	var again cycle.PriceResult
-	must(run(cycle.PriceAndExportActivity, cycle.PriceInput{CustomerID: "acme", Period: rbPeriod}, &again))
+	must(run(cycle.PriceAndExportActivity, cycle.PriceInput{CustomerID: "acme", Period: period.MustParse(rbPeriod)}, &again))
 	if !again.Replayed || again.ResaleSnapshotID != priced.ResaleSnapshotID {
 		t.Errorf("second run: replayed %v, snapshot %d; want the first run's %d read back", again.Replayed, again.ResaleSnapshotID, priced.ResaleSnapshotID)
 	}
 
 	var rep cycle.ResellerExportResult
-	must(run(cycle.ResellerExportActivity, cycle.ResellerExportInput{Period: rbPeriod, URL: "file://" + out}, &rep))
+	must(run(cycle.ResellerExportActivity, cycle.ResellerExportInput{Period: period.MustParse(rbPeriod), URL: "file://" + out}, &rep))
 	if len(rep.Payers) != 1 || rep.Payers[0].SnapshotID != current {
 		t.Fatalf("reconciliations %+v, want one of snapshot %d", rep.Payers, current)
 	}
@@ -186,7 +187,7 @@ func TestRebillingOverTheLakehouse(t *testing.T) {
 	gv, err := store.PutPricebook(ctx, "globex", rbPeriod, json.RawMessage(`{"effective_from":"2026-09"}`), "op")
 	must(err)
 	must(store.CloseCycle(ctx, reseller.Cycle{CustomerID: "globex", Period: rbPeriod, PricebookVersion: gv, Snapshots: map[string]int64{rbPayer: 4242}}))
-	err = run(cycle.PriceAndExportActivity, cycle.PriceInput{CustomerID: "globex", Period: rbPeriod}, &cycle.PriceResult{})
+	err = run(cycle.PriceAndExportActivity, cycle.PriceInput{CustomerID: "globex", Period: period.MustParse(rbPeriod)}, &cycle.PriceResult{})
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != cycle.ErrTypeSnapshotGone || !app.NonRetryable() {
 		t.Errorf("pricing an expired pin: %v, want a non-retryable %s", err, cycle.ErrTypeSnapshotGone)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -63,10 +64,10 @@ type CrawlAccepted struct {
 
 // BackfillAccepted answers POST /v1/payers/{id}/backfill.
 type BackfillAccepted struct {
-	ID         string   `json:"id"`
-	WorkflowID string   `json:"workflow_id"`
-	RunID      string   `json:"run_id"`
-	Periods    []string `json:"periods"`
+	ID         string          `json:"id"`
+	WorkflowID string          `json:"workflow_id"`
+	RunID      string          `json:"run_id"`
+	Periods    []period.Period `json:"periods"`
 }
 
 // ScheduleState answers POST /v1/payers/{id}/pause and /resume.

@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/costlake/costlake/internal/blob"
-	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/contract/customerops"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
@@ -45,8 +44,15 @@ func (s *Server) customerOp(c echo.Context, r customerops.Request) (any, error) 
 	return out.Value(), nil
 }
 
-// validPeriod is period.Valid for handlers whose variable is named period.
-func validPeriod(s string) bool { return period.Valid(s) }
+// periodPath is the route's {period}, parsed once here: everything past
+// the gateway holds a period.Period.
+func periodPath(c echo.Context) (period.Period, error) {
+	p, err := period.Parse(c.Param("period"))
+	if err != nil {
+		return p, validationError(map[string]string{"period": "YYYY-MM"})
+	}
+	return p, nil
+}
 
 // recordsError answers a direct read of the records as the worker's
 // ManageCustomer answers it: a missing record is 404 with the store's
@@ -78,12 +84,13 @@ func customerFor(c echo.Context, change bool) (string, error) {
 }
 
 // periodParam is the request's ?period, or the business clock's month.
-func (s *Server) periodParam(c echo.Context) (string, error) {
-	p := c.QueryParam("period")
-	if p == "" {
-		return clock.Period(s.clock.Now(), 0), nil
+func (s *Server) periodParam(c echo.Context) (period.Period, error) {
+	q := c.QueryParam("period")
+	if q == "" {
+		return period.Of(s.clock.Now()), nil
 	}
-	if !period.Valid(p) {
+	p, err := period.Parse(q)
+	if err != nil {
 		return p, validationError(map[string]string{"period": "YYYY-MM"})
 	}
 	return p, nil
@@ -139,7 +146,7 @@ func (s *Server) handleGetCustomer(c echo.Context) error {
 		return err
 	}
 	if s.records != nil {
-		v, err := s.records.View(c.Request().Context(), id, period)
+		v, err := s.records.View(c.Request().Context(), id, period.String())
 		if err != nil {
 			return recordsError(err)
 		}
@@ -157,12 +164,16 @@ func (s *Server) handleSetAccounts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var ch customerops.AccountsChange
-	if err := decodeStrict(c, &ch); err != nil {
+	var req struct {
+		EffectiveFrom string                      `json:"effective_from"`
+		Payers        []customerops.PayerAccounts `json:"payers"`
+	}
+	if err := decodeStrict(c, &req); err != nil {
 		return err
 	}
+	ch := customerops.AccountsChange{Payers: req.Payers}
 	fields := map[string]string{}
-	if !period.Valid(ch.EffectiveFrom) {
+	if ch.EffectiveFrom, err = period.Parse(req.EffectiveFrom); err != nil {
 		fields["effective_from"] = "required: the first billing period, YYYY-MM"
 	}
 	for i, p := range ch.Payers {
@@ -226,7 +237,7 @@ func (s *Server) handleGetPricebook(c echo.Context) error {
 		return err
 	}
 	if s.records != nil {
-		pv, err := s.records.PricebookFor(c.Request().Context(), id, period)
+		pv, err := s.records.PricebookFor(c.Request().Context(), id, period.String())
 		if err != nil {
 			return recordsError(err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/workflows"
@@ -37,7 +38,7 @@ type CustomerCycleResponse struct {
 // CustomerCycleResult is a closed cycle as its customer sees it.
 type CustomerCycleResult struct {
 	CustomerID       string         `json:"customer_id"`
-	Period           string         `json:"period"`
+	Period           period.Period  `json:"period"`
 	PricebookVersion int            `json:"pricebook_version"`
 	ClosedAt         string         `json:"closed_at"`
 	Bill             CustomerBill   `json:"bill"`
@@ -105,9 +106,9 @@ func (s *Server) handleCloseCycle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	period := c.Param("period")
-	if !validPeriod(period) {
-		return validationError(map[string]string{"period": "YYYY-MM"})
+	period, err := periodPath(c)
+	if err != nil {
+		return err
 	}
 	var req struct {
 		FinalAfterDays int `json:"final_after_days,omitempty"`
@@ -130,9 +131,9 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	period := c.Param("period")
-	if !validPeriod(period) {
-		return validationError(map[string]string{"period": "YYYY-MM"})
+	period, err := periodPath(c)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	wid := workflows.CycleWorkflowID(id, period)
@@ -174,12 +175,14 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 
 // handleResellerExport starts the reseller-wide export of a period.
 func (s *Server) handleResellerExport(c echo.Context) error {
-	var in workflows.ExportResellerPeriodInput
-	if err := decodeStrict(c, &in); err != nil {
+	var req ResellerExportRequest
+	if err := decodeStrict(c, &req); err != nil {
 		return err
 	}
+	in := workflows.ExportResellerPeriodInput{URL: req.URL, Access: req.Access, Gzip: req.Gzip, AllowOpenCycles: req.AllowOpenCycles}
 	fields := map[string]string{}
-	if !period.Valid(in.Period) {
+	var err error
+	if in.Period, err = period.Parse(req.Period); err != nil {
 		fields["period"] = "YYYY-MM"
 	}
 	if _, err := blob.ParseLocation(in.URL); err != nil {
@@ -193,6 +196,16 @@ func (s *Server) handleResellerExport(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, ExportStarted{WorkflowID: run.GetID(), RunID: run.GetRunID(), Status: "running"})
+}
+
+// ResellerExportRequest is the body of POST /v1/exports/reseller (see
+// workflows.ExportResellerPeriodInput).
+type ResellerExportRequest struct {
+	Period          string        `json:"period"`
+	URL             string        `json:"url"`
+	Access          *payer.Access `json:"access,omitempty"`
+	Gzip            bool          `json:"gzip,omitempty"`
+	AllowOpenCycles bool          `json:"allow_open_cycles,omitempty"`
 }
 
 // ExportStarted answers POST /v1/exports/reseller.

@@ -21,8 +21,8 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
-	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/workflows"
 )
@@ -141,7 +141,7 @@ func (r IngestionRequest) validate() error {
 	} else if loc.Scheme == "gs" {
 		fields["source"] = "AWS billing deliveries are read from s3:// or file:// locations"
 	}
-	if _, err := cur.ParsePeriod(r.Period); err != nil {
+	if _, err := period.Parse(r.Period); err != nil {
 		fields["period"] = "required, as YYYY-MM"
 	}
 	if r.PayerAccountID != "" && !payer.ValidAccountID(r.PayerAccountID) {
@@ -172,8 +172,9 @@ func (s *Server) handleStartIngestion(c echo.Context) error {
 	if err := req.validate(); err != nil {
 		return err
 	}
+	p, _ := period.Parse(req.Period) // validate parsed it
 	run, err := workflows.StartIngestion(c.Request().Context(), s.temporal, workflows.IngestBillingPeriodInput{
-		Source: req.Source, Period: req.Period, PayerAccountID: req.PayerAccountID, BillPayerAccountID: req.BillPayerAccountID, Concurrency: req.Concurrency,
+		Source: req.Source, Period: p, PayerAccountID: req.PayerAccountID, BillPayerAccountID: req.BillPayerAccountID, Concurrency: req.Concurrency,
 		Accounts: payer.AccountPolicy{ConnectedOnly: req.LinkedAccounts == "connected", Connected: req.ConnectedAccounts},
 	})
 	if err != nil {

@@ -42,7 +42,7 @@ func BenchmarkConvertChunk(b *testing.B) {
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(&activities.Ingest{Lake: lake, AWS: activities.AWS{Blobs: blob.Opener{FileRoots: testFileRoots}}})
 	source := "file://" + filepath.Join(root, "cur", "bench")
-	loc, err := env.ExecuteActivity(ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: source, Period: "2026-10"})
+	loc, err := env.ExecuteActivity(ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: source, Period: billingPeriod("2026-10")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func BenchmarkConvertChunk(b *testing.B) {
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		_, err := env.ExecuteActivity(ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
-			Source: source, Period: "2026-10", Format: located.Format, ManifestKey: located.ManifestKey, AssemblyID: gen.AssemblyID,
+			Source: source, Period: billingPeriod("2026-10"), Format: located.Format, ManifestKey: located.ManifestKey, AssemblyID: gen.AssemblyID,
 			ChunkKey: located.ChunkKeys[0], PayerAccountID: located.PayerAccountID, FilePrefix: "bench",
 		})
 		if err != nil {

@@ -67,7 +67,7 @@ func TestWorkerKilledMidIngestion(t *testing.T) {
 	first := startWorker(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: "file://" + filepath.Join(root, "cur", "crash"), Period: "2026-08"})
+	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: "file://" + filepath.Join(root, "cur", "crash"), Period: billingPeriod("2026-08")})
 	require.NoError(t, err)
 
 	// Kill the worker once a chunk is done and others are under way.

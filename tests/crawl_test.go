@@ -85,7 +85,7 @@ func (e *onboardEnv) runs(payerID string) []gateway.RunView {
 func outcome(t *testing.T, r workflows.CrawlPayerResult, period string) workflows.PeriodOutcome {
 	t.Helper()
 	for _, o := range r.Periods {
-		if o.Period == period {
+		if o.Period.String() == period {
 			return o
 		}
 	}

@@ -84,7 +84,7 @@ func (s *cycleStack) close(customer, period string) *workflows.CloseBillingCycle
 func (s *cycleStack) tryClose(customer, period string) (*workflows.CloseBillingCycleResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	run, err := workflows.StartCycleClose(ctx, s.client, workflows.CloseBillingCycleInput{CustomerID: customer, Period: period})
+	run, err := workflows.StartCycleClose(ctx, s.client, workflows.CloseBillingCycleInput{CustomerID: customer, Period: billingPeriod(period)})
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +383,7 @@ func TestCycleCloseThreeCustomersAndReseller(t *testing.T) {
 	s.minio.CreateBucket(t, "reseller")
 	resellerStore, err := blob.NewS3(ctx, "reseller", s.minio.S3Options())
 	require.NoError(t, err)
-	rx, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: period, URL: "s3://reseller/billing"})
+	rx, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: billingPeriod(period), URL: "s3://reseller/billing"})
 	require.NoError(t, err)
 	require.Equal(t, []string{"acme", "globex", "initech"}, rx.Customers)
 	require.Empty(t, rx.OpenCycles)
@@ -474,7 +474,7 @@ func TestCycleCloseThreeCustomersAndReseller(t *testing.T) {
 	require.Equal(t, resaleSnap, resaleSnapAfter, "a restatement never touches the resale table")
 
 	// The reseller export now shows the restatement, still exactly.
-	rx2, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: period, URL: "s3://reseller/billing-restated"})
+	rx2, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: billingPeriod(period), URL: "s3://reseller/billing-restated"})
 	require.NoError(t, err)
 	var adjusted decimal.Decimal
 	for c := range owned {
@@ -550,12 +550,12 @@ func TestResellerExportRefusesOpenCycles(t *testing.T) {
 	slices.Sort(linked)
 	require.NoError(t, s.reseller.SetAccounts(ctx, "hooli", period, []reseller.Assignment{{PayerAccountID: payerID, Accounts: linked[:1]}}, "test"))
 
-	_, err = s.resellerExport(workflows.ExportResellerPeriodInput{Period: period, URL: "file://" + t.TempDir()})
+	_, err = s.resellerExport(workflows.ExportResellerPeriodInput{Period: billingPeriod(period), URL: "file://" + t.TempDir()})
 	typ, msg := failureType(t, err)
 	require.Equal(t, cycle.ErrTypeOpenCycles, typ)
 	require.Contains(t, msg, "hooli")
 
-	rx, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: period, URL: "file://" + t.TempDir(), AllowOpenCycles: true})
+	rx, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: billingPeriod(period), URL: "file://" + t.TempDir(), AllowOpenCycles: true})
 	require.NoError(t, err)
 	require.Equal(t, []string{"hooli"}, rx.OpenCycles)
 	want := dec(t, gen.Accounts[linked[0]].UnblendedCost)
@@ -568,7 +568,7 @@ func TestResellerExportRefusesOpenCycles(t *testing.T) {
 
 	// A period that is not final yet: the workflow waits and says why.
 	const current = "2026-11"
-	waiting, err := workflows.StartCycleClose(ctx, s.client, workflows.CloseBillingCycleInput{CustomerID: "hooli", Period: current})
+	waiting, err := workflows.StartCycleClose(ctx, s.client, workflows.CloseBillingCycleInput{CustomerID: "hooli", Period: billingPeriod(current)})
 	require.NoError(t, err)
 	var st cycle.Status
 	require.Eventually(t, func() bool {
@@ -579,11 +579,11 @@ func TestResellerExportRefusesOpenCycles(t *testing.T) {
 	require.Equal(t, time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), st.FinalAt)
 	require.False(t, st.NextCheck.IsZero())
 	require.Contains(t, st.Reason, "final on 2026-12-06")
-	require.Equal(t, workflows.CycleWorkflowID("hooli", current), waiting.GetID())
+	require.Equal(t, workflows.CycleWorkflowID("hooli", billingPeriod(current)), waiting.GetID())
 	require.NoError(t, s.client.TerminateWorkflow(ctx, waiting.GetID(), "", "test done"))
 
 	// Closing without a pricebook fails with a named error.
-	run, err := workflows.StartCycleClose(ctx, s.client, workflows.CloseBillingCycleInput{CustomerID: "hooli", Period: period})
+	run, err := workflows.StartCycleClose(ctx, s.client, workflows.CloseBillingCycleInput{CustomerID: "hooli", Period: billingPeriod(period)})
 	require.NoError(t, err)
 	typ, _ = failureType(t, run.Get(ctx, nil))
 	require.Equal(t, cycle.ErrTypeNoPricebook, typ)

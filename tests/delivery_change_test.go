@@ -110,7 +110,7 @@ func TestDeliveryRewrittenMidIngestion(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{
-				Source: "s3://overwrite/cur/cur", Period: "2023-11", Concurrency: 1,
+				Source: "s3://overwrite/cur/cur", Period: billingPeriod("2023-11"), Concurrency: 1,
 			})
 			require.NoError(t, err)
 			select {

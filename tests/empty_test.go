@@ -21,7 +21,7 @@ func TestIngestNothingKept(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "bucket")
 	gen, err := synth.Generate(context.Background(), blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "none", Period: "2026-10", Rows: 500, Files: 2, Seed: 51})
 	require.NoError(t, err)
-	in := workflows.IngestBillingPeriodInput{Source: "file://" + filepath.Join(root, "cur", "none"), Period: "2026-10",
+	in := workflows.IngestBillingPeriodInput{Source: "file://" + filepath.Join(root, "cur", "none"), Period: billingPeriod("2026-10"),
 		Accounts: payer.AccountPolicy{ConnectedOnly: true, Connected: []string{"999999999999"}}}
 	for i := 0; i < 2; i++ {
 		run, err := workflows.StartIngestion(context.Background(), s.client, in)

@@ -300,7 +300,7 @@ func TestIngestConnectedAccountsOnly(t *testing.T) {
 
 	ctx := context.Background()
 	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{
-		Source: "file://" + filepath.Join(root, "cur", "linked"), Period: "2026-10",
+		Source: "file://" + filepath.Join(root, "cur", "linked"), Period: billingPeriod("2026-10"),
 		Accounts: payer.AccountPolicy{ConnectedOnly: true, Connected: connected},
 	})
 	require.NoError(t, err)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/costlake/costlake/internal/period"
 )
 
 // A costlake binary built once per test run, for the tests that run it as
@@ -63,4 +65,17 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
+}
+
+// billingPeriod is period.MustParse under a name that test variables
+// called period do not shadow.
+func billingPeriod(s string) period.Period { return period.MustParse(s) }
+
+// billingPeriods is billingPeriod of each name.
+func billingPeriods(names ...string) []period.Period {
+	out := make([]period.Period, 0, len(names))
+	for _, n := range names {
+		out = append(out, period.MustParse(n))
+	}
+	return out
 }

@@ -174,7 +174,7 @@ func TestOnboardingStandaloneAccount(t *testing.T) {
 			require.Equal(t, onboard.Passed, c.Result, "%s: %s", c.Name, c.Message)
 		}
 	}
-	require.Equal(t, period, p.LatestPeriod)
+	require.Equal(t, period, p.LatestPeriod.String())
 	e.approveAndIngest(payerID, period, gen)
 
 	require.Eventually(t, func() bool { _, p = e.state(e.operator, payerID); return p.Schedule != nil }, 30*time.Second, 100*time.Millisecond)
@@ -346,7 +346,7 @@ func TestOnboardingBucketRoot(t *testing.T) {
 		require.Equal(t, onboard.Passed, c.Result, "%s: %s", c.Name, c.Message)
 	}
 	require.Contains(t, checkNamed(t, p, onboard.CheckBucket).Message, "can list s3://eco-root/")
-	require.Equal(t, period, p.LatestPeriod)
+	require.Equal(t, period, p.LatestPeriod.String())
 	e.approveAndIngest(payerID, period, gen)
 
 	require.Eventually(t, func() bool { _, p = e.state(e.operator, payerID); return p.Schedule != nil }, 30*time.Second, 100*time.Millisecond)

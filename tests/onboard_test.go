@@ -275,7 +275,7 @@ func TestOnboardingEndToEnd(t *testing.T) {
 	for _, c := range p.Checks {
 		require.Equal(t, onboard.Passed, c.Result, "%s: %s", c.Name, c.Message)
 	}
-	require.Equal(t, period, p.LatestPeriod)
+	require.Equal(t, period, p.LatestPeriod.String())
 	require.Len(t, p.Accounts, len(gen.Accounts))
 
 	// Keys: a viewer may look but not approve; another customer's key
@@ -438,7 +438,7 @@ func TestOnboardingChecksFailThenChanges(t *testing.T) {
 	period, gen := e.delivery("hooli-cur", payerID)
 	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/stack-deployed", "", nil))
 	p = e.waitStatus(payerID, workflows.StatusAwaitingApproval)
-	require.Equal(t, period, p.LatestPeriod)
+	require.Equal(t, period, p.LatestPeriod.String())
 	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
 	p = e.waitActive(payerID)
 

@@ -208,7 +208,7 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	discover := func() crawl.Delivery {
 		t.Helper()
 		acts := &activities.Crawl{Lake: s.lake, AWS: activities.AWS{Blobs: blob.Opener{S3: s.minio.S3Options(), FileRoots: testFileRoots}}}
-		found, err := acts.DiscoverDeliveries(ctx, crawl.DiscoverDeliveriesInput{PayerAccountID: payer, Source: source, Periods: []string{period}})
+		found, err := acts.DiscoverDeliveries(ctx, crawl.DiscoverDeliveriesInput{PayerAccountID: payer, Source: source, Periods: billingPeriods(period)})
 		require.NoError(t, err)
 		require.Len(t, found.Deliveries, 1)
 		return found.Deliveries[0]

@@ -66,7 +66,7 @@ func TestRecordHistories(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme/pricebook", `{"effective_from":"`+period+`","global_percent":"5"}`, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	run, err := workflows.StartCycleClose(ctx, e.client, workflows.CloseBillingCycleInput{CustomerID: "acme", Period: period})
+	run, err := workflows.StartCycleClose(ctx, e.client, workflows.CloseBillingCycleInput{CustomerID: "acme", Period: billingPeriod(period)})
 	require.NoError(t, err)
 	require.NoError(t, run.Get(ctx, nil))
 
@@ -79,7 +79,7 @@ func TestRecordHistories(t *testing.T) {
 		"onboard_payer.json":         onboardID,
 		"ingest_billing_period.json": p.FirstIngestion.WorkflowID,
 		"crawl_payer.json":           crawlID,
-		"close_billing_cycle.json":   workflows.CycleWorkflowID("acme", period),
+		"close_billing_cycle.json":   workflows.CycleWorkflowID("acme", billingPeriod(period)),
 	} {
 		writeHistory(t, e, id, filepath.Join(historiesDir, file))
 	}

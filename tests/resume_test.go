@@ -47,11 +47,11 @@ func TestConvertChunkResumes(t *testing.T) {
 		return env
 	}
 	source := "file://" + filepath.Join(root, "cur", "resume")
-	v, err := newEnv().ExecuteActivity(ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: source, Period: "2026-10"})
+	v, err := newEnv().ExecuteActivity(ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: source, Period: billingPeriod("2026-10")})
 	require.NoError(t, err)
 	var loc ingest.LocateDeliveryResult
 	require.NoError(t, v.Get(&loc))
-	in := ingest.ConvertChunkInput{Source: source, Period: "2026-10", Format: loc.Format, ManifestKey: loc.ManifestKey,
+	in := ingest.ConvertChunkInput{Source: source, Period: billingPeriod("2026-10"), Format: loc.Format, ManifestKey: loc.ManifestKey,
 		AssemblyID: loc.AssemblyID, ChunkKey: loc.ChunkKeys[0], PayerAccountID: loc.PayerAccountID, FilePrefix: "run"}
 
 	v, err = newEnv().ExecuteActivity(ingest.ConvertChunkActivity, in)
@@ -85,12 +85,12 @@ func TestConvertChunkResumes(t *testing.T) {
 	require.Equal(t, kept.ModTime(), again.ModTime(), "a finished file must not be rewritten")
 
 	// The files on disk hold exactly the source: commit and reconcile.
-	v, err = newEnv().ExecuteActivity(ingest.CommitPeriodActivity, ingest.CommitPeriodInput{PayerAccountID: loc.PayerAccountID, Period: "2026-10",
+	v, err = newEnv().ExecuteActivity(ingest.CommitPeriodActivity, ingest.CommitPeriodInput{PayerAccountID: loc.PayerAccountID, Period: billingPeriod("2026-10"),
 		AssemblyID: loc.AssemblyID, RunID: "run", DataFiles: resumed.DataFiles, Rows: resumed.Rows})
 	require.NoError(t, err)
 	var committed ingest.CommitPeriodResult
 	require.NoError(t, v.Get(&committed))
-	_, err = newEnv().ExecuteActivity(ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{PayerAccountID: loc.PayerAccountID, Period: "2026-10",
+	_, err = newEnv().ExecuteActivity(ingest.ReconcilePeriodActivity, ingest.ReconcilePeriodInput{PayerAccountID: loc.PayerAccountID, Period: billingPeriod("2026-10"),
 		SnapshotID: committed.SnapshotID, Expected: resumed.Totals})
 	require.NoError(t, err)
 	sum := decimal.Zero

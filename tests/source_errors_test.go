@@ -22,7 +22,7 @@ import (
 func (s *stack) ingestAs(source, period string, access *payer.Access) (*workflows.IngestBillingPeriodResult, int32, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{Source: source, Period: period, Access: access})
+	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{Source: source, Period: billingPeriod(period), Access: access})
 	require.NoError(s.t, err)
 	var res workflows.IngestBillingPeriodResult
 	err = run.Get(ctx, &res)

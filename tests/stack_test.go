@@ -116,7 +116,7 @@ func newStackOpts(t *testing.T, o stackOptions) *stack {
 func (s *stack) ingest(source, period string) (*workflows.IngestBillingPeriodResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{Source: source, Period: period})
+	run, err := workflows.StartIngestion(ctx, s.client, workflows.IngestBillingPeriodInput{Source: source, Period: billingPeriod(period)})
 	require.NoError(s.t, err)
 	var res workflows.IngestBillingPeriodResult
 	if err := run.Get(ctx, &res); err != nil {

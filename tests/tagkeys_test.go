@@ -435,7 +435,7 @@ func TestTagKeysAsAWSWroteThem(t *testing.T) {
 		// The customer export (the reseller's unassigned report, through the
 		// real workflow) has one tag column per key, named as AWS wrote it.
 		dir := t.TempDir()
-		rx, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: "2023-11", URL: "file://" + dir, AllowOpenCycles: true})
+		rx, err := s.resellerExport(workflows.ExportResellerPeriodInput{Period: billingPeriod("2023-11"), URL: "file://" + dir, AllowOpenCycles: true})
 		require.NoError(t, err)
 		require.Len(t, rx.Exports, 1)
 		header, rows, _ := readExport(t, blob.NewLocal("/"), rx.Exports[0].ManifestKey)

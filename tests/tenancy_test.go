@@ -155,18 +155,18 @@ func TestExportDestinationsNeedOwnership(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.acts.Cycle.Reseller.CloseCycle(ctx, reseller.Cycle{CustomerID: "umbrella", Period: period, PricebookVersion: 1,
 		Snapshots: map[string]int64{}, Totals: json.RawMessage(`{}`), ClosedAt: "2026-11-06T00:00:00Z"}))
-	_, err = s.env.ExecuteActivity(s.acts.Cycle.PriceAndExportCycle, cycle.PriceInput{CustomerID: "umbrella", Period: period})
+	_, err = s.env.ExecuteActivity(s.acts.Cycle.PriceAndExportCycle, cycle.PriceInput{CustomerID: "umbrella", Period: billingPeriod(period)})
 	requireAppError(t, err, cycle.ErrTypeDestination, "warehouse")
 	// The ownership file gone, globex's next export is refused too.
 	require.NoError(t, globex.Delete(ctx, "aws/"+reseller.OwnershipFile))
 	_, err = s.acts.Cycle.Reseller.PutPricebook(ctx, "globex", period, json.RawMessage(`{"effective_from":"`+period+`"}`), "test")
 	require.NoError(t, err)
 	require.NoError(t, s.acts.Cycle.Reseller.CloseCycle(ctx, reseller.Cycle{CustomerID: "globex", Period: period, PricebookVersion: 1, Snapshots: map[string]int64{}, Totals: json.RawMessage(`{}`), ClosedAt: "2026-11-06T00:00:00Z"}))
-	_, err = s.env.ExecuteActivity(s.acts.Cycle.PriceAndExportCycle, cycle.PriceInput{CustomerID: "globex", Period: period})
+	_, err = s.env.ExecuteActivity(s.acts.Cycle.PriceAndExportCycle, cycle.PriceInput{CustomerID: "globex", Period: billingPeriod(period)})
 	requireAppError(t, err, cycle.ErrTypeDestination, "no ownership file")
 
 	// The reseller's own export and a probe never write there either.
-	_, err = s.env.ExecuteActivity(s.acts.Cycle.ExportResellerPeriod, cycle.ResellerExportInput{Period: period, URL: "s3://lake/reseller"})
+	_, err = s.env.ExecuteActivity(s.acts.Cycle.ExportResellerPeriod, cycle.ResellerExportInput{Period: billingPeriod(period), URL: "s3://lake/reseller"})
 	requireAppError(t, err, cycle.ErrTypeDestination, "warehouse")
 	_, err = s.acts.Customers.ApplyCustomerRequest(ctx, customerops.Request{CustomerID: "verify", VerifyExport: &reseller.Destination{URL: "gs://costlake-templates/x"}})
 	requireAppError(t, err, customerops.ErrTypeInvalid, "templates")

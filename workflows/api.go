@@ -8,6 +8,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // TaskQueue is the task queue every costlake workflow and activity runs on.
@@ -23,18 +24,18 @@ const DefaultChunkConcurrency = 2
 // "ingest/<payer>/<period>". When the payer is not known before the
 // manifest is read, the source URL stands in for it, so starting the same
 // ingestion twice still meets the same workflow.
-func IngestWorkflowID(payer, source, period string) string {
+func IngestWorkflowID(payer, source string, p period.Period) string {
 	if payer == "" {
 		payer = source
 	}
-	return "ingest/" + payer + "/" + period
+	return "ingest/" + payer + "/" + p.String()
 }
 
 // IngestBillingPeriodInput asks for one billing period of one report.
 type IngestBillingPeriodInput struct {
-	Source         string `json:"source"`           // s3://bucket/prefix/report or file:///path/prefix/report
-	Period         string `json:"period"`           // YYYY-MM
-	PayerAccountID string `json:"payer_account_id"` // optional; when set, the manifest's account must match
+	Source         string        `json:"source"`           // s3://bucket/prefix/report or file:///path/prefix/report
+	Period         period.Period `json:"period"`           // YYYY-MM
+	PayerAccountID string        `json:"payer_account_id"` // optional; when set, the manifest's account must match
 	// BillPayerAccountID, for a member account onboarded alone, is the
 	// management account AWS writes as the bill payer of the member's
 	// rows: a delivery of that payer is accepted, and its rows are kept
@@ -54,16 +55,16 @@ type IngestBillingPeriodInput struct {
 
 // IngestBillingPeriodResult summarises a finished ingestion.
 type IngestBillingPeriodResult struct {
-	PayerAccountID string `json:"payer_account_id"`
-	Period         string `json:"period"`
-	Table          string `json:"table"`  // billing table the rows went to
-	Format         string `json:"format"` // delivery format found in the bucket
-	AssemblyID     string `json:"assembly_id"`
-	ManifestURL    string `json:"manifest_url"`
-	SnapshotID     int64  `json:"snapshot_id"`
-	Unchanged      bool   `json:"unchanged"`  // this assembly was already the period's latest
-	Superseded     bool   `json:"superseded"` // a newer assembly was already committed; the table was left as it was
-	Chunks         int    `json:"chunks"`
+	PayerAccountID string        `json:"payer_account_id"`
+	Period         period.Period `json:"period"`
+	Table          string        `json:"table"`  // billing table the rows went to
+	Format         string        `json:"format"` // delivery format found in the bucket
+	AssemblyID     string        `json:"assembly_id"`
+	ManifestURL    string        `json:"manifest_url"`
+	SnapshotID     int64         `json:"snapshot_id"`
+	Unchanged      bool          `json:"unchanged"`  // this assembly was already the period's latest
+	Superseded     bool          `json:"superseded"` // a newer assembly was already committed; the table was left as it was
+	Chunks         int           `json:"chunks"`
 	// Reports says, per report of the period, which assembly was read and
 	// whether it replaced the report's rows, was already held, or arrived
 	// late.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -142,21 +143,21 @@ const CrawlProgressQuery = "progress"
 
 // recentPeriods is the month of now and lookback months before it, newest
 // first.
-func recentPeriods(now time.Time, lookback int) []string {
+func recentPeriods(now time.Time, lookback int) []period.Period {
 	if lookback <= 0 {
 		lookback = 1
 	}
 	month := period.Of(now)
-	periods := make([]string, 0, lookback+1)
+	periods := make([]period.Period, 0, lookback+1)
 	for i := 0; i <= lookback; i++ {
-		periods = append(periods, month.Add(-i).String())
+		periods = append(periods, month.Add(-i))
 	}
 	return periods
 }
 
 // PeriodRange lists the periods from..to (YYYY-MM), oldest first, at most
 // max of them.
-func PeriodRange(from, to string, max int) ([]string, error) {
+func PeriodRange(from, to string, max int) ([]period.Period, error) {
 	start, err := period.Parse(from)
 	if err != nil {
 		return nil, err
@@ -171,9 +172,9 @@ func PeriodRange(from, to string, max int) ([]string, error) {
 	if n := end.MonthsSince(start) + 1; n > max {
 		return nil, fmt.Errorf("more than %d periods from %s to %s", max, from, to)
 	}
-	var out []string
+	var out []period.Period
 	for m := start; !end.Before(m); m = m.Next() {
-		out = append(out, m.String())
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -185,12 +186,7 @@ func crawlCostExplorer(ctx workflow.Context, in CrawlPayerInput, now time.Time, 
 	if len(periods) == 0 {
 		periods = recentPeriods(now, in.Lookback)
 	}
-	oldest, newest := periods[0], periods[0]
-	for _, p := range periods {
-		oldest, newest = min(oldest, p), max(newest, p)
-	}
-	first, _ := period.Parse(oldest)
-	last, _ := period.Parse(newest)
+	first, last := slices.MinFunc(periods, period.Period.Compare), slices.MaxFunc(periods, period.Period.Compare)
 	start, end := first.Start(), last.End()
 	if today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC); end.After(today) {
 		end = today

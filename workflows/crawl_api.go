@@ -5,6 +5,7 @@ import (
 
 	"github.com/costlake/costlake/internal/contract/crawl"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // CrawlScheduleID is the Temporal Schedule of a payer's daily crawl.
@@ -31,7 +32,7 @@ type CrawlPayerInput struct {
 	// (AWS restates the previous month until its invoice); 0 means 1.
 	Lookback int `json:"lookback,omitempty"`
 	// Periods, when set, are crawled instead (a backfill).
-	Periods []string `json:"periods,omitempty"`
+	Periods []period.Period `json:"periods,omitempty"`
 	// ActiveSince starts the grace period in which "no delivery yet" is a
 	// status, not a failure (AWS writes the first within 24 hours).
 	ActiveSince time.Time `json:"active_since"`

@@ -87,7 +87,7 @@ func (f *crawlFakes) discover(_ context.Context, in crawl.DiscoverDeliveriesInpu
 	}
 	var res crawl.DiscoverDeliveriesResult
 	for _, p := range in.Periods {
-		d, ok := f.bucket[p]
+		d, ok := f.bucket[p.String()]
 		if !ok {
 			d = crawl.Delivery{Found: false}
 		}
@@ -109,10 +109,10 @@ func (f *crawlFakes) ingest(ctx workflow.Context, in IngestBillingPeriodInput) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.children = append(f.children, startedChild{ID: workflow.GetInfo(ctx).WorkflowExecution.ID, Input: in})
-	if err := f.failIngest[in.Period]; err != nil {
+	if err := f.failIngest[in.Period.String()]; err != nil {
 		return nil, err
 	}
-	r, ok := f.ingested[in.Period]
+	r, ok := f.ingested[in.Period.String()]
 	if !ok {
 		r = IngestBillingPeriodResult{Rows: 100}
 	}
@@ -126,7 +126,7 @@ func (f *crawlFakes) ingest(ctx workflow.Context, in IngestBillingPeriodInput) (
 func (f *crawlFakes) childPeriods() []string {
 	var out []string
 	for _, c := range f.children {
-		out = append(out, c.Input.Period)
+		out = append(out, c.Input.Period.String())
 	}
 	slices.Sort(out)
 	return out
@@ -174,7 +174,7 @@ func requireCrawlFailed(t *testing.T, env *testsuite.TestWorkflowEnvironment, er
 func actions(res CrawlPayerResult) map[string]string {
 	out := make(map[string]string, len(res.Periods))
 	for _, o := range res.Periods {
-		out[o.Period] = o.Action
+		out[o.Period.String()] = o.Action
 	}
 	return out
 }
@@ -182,7 +182,7 @@ func actions(res CrawlPayerResult) map[string]string {
 func periodsOf(res CrawlPayerResult) []string {
 	out := make([]string, len(res.Periods))
 	for i, o := range res.Periods {
-		out[i] = o.Period
+		out[i] = o.Period.String()
 	}
 	return out
 }
@@ -214,13 +214,13 @@ func TestCrawlPeriods(t *testing.T) {
 			}
 			env := newCrawlTestEnv(f, tc.start)
 			in := crawlInput()
-			in.Lookback, in.Periods = tc.lookback, tc.periods
+			in.Lookback, in.Periods = tc.lookback, parsePeriods(tc.periods...)
 			env.ExecuteWorkflow(CrawlPayer, in)
 			res := requireCrawlDone(t, env)
 
 			require.Len(t, f.discovered, 1)
 			d := f.discovered[0]
-			require.Equal(t, tc.want, d.Periods)
+			require.Equal(t, parsePeriods(tc.want...), d.Periods)
 			require.Equal(t, testPayer, d.PayerAccountID)
 			require.Equal(t, crawlSource, d.Source)
 			require.Equal(t, &crawlAccess, d.Access)
@@ -257,13 +257,13 @@ func TestCrawlOutcomes(t *testing.T) {
 	}
 	env := newCrawlTestEnv(f, crawlT0)
 	in := crawlInput()
-	in.Periods = []string{"2026-11", "2026-10", "2026-09", "2026-08", "2026-07", "2026-06", "2026-05", "2026-04"}
+	in.Periods = parsePeriods("2026-11", "2026-10", "2026-09", "2026-08", "2026-07", "2026-06", "2026-05", "2026-04")
 	env.ExecuteWorkflow(CrawlPayer, in)
 	res := requireCrawlDone(t, env)
 
 	require.Equal(t, CrawlDone, res.Status)
 	require.Equal(t, testPayer, res.PayerAccountID)
-	require.Equal(t, in.Periods, periodsOf(res))
+	require.Equal(t, []string{"2026-11", "2026-10", "2026-09", "2026-08", "2026-07", "2026-06", "2026-05", "2026-04"}, periodsOf(res))
 	require.Equal(t, map[string]string{
 		"2026-11": ActionIngested,
 		"2026-10": ActionIngested,
@@ -280,14 +280,14 @@ func TestCrawlOutcomes(t *testing.T) {
 	// and account policy.
 	require.Equal(t, []string{"2026-04", "2026-07", "2026-08", "2026-10", "2026-11"}, f.childPeriods())
 	for _, c := range f.children {
-		require.Equal(t, "ingest/"+testPayer+"/"+c.Input.Period, c.ID)
+		require.Equal(t, "ingest/"+testPayer+"/"+c.Input.Period.String(), c.ID)
 		require.Equal(t, IngestBillingPeriodInput{
 			Source: crawlSource, Period: c.Input.Period, PayerAccountID: testPayer, Access: &crawlAccess, Accounts: crawlPolicy, CustomerID: "acme",
 		}, c.Input)
 	}
 
 	for _, o := range res.Periods {
-		want := f.bucket[o.Period]
+		want := f.bucket[o.Period.String()]
 		want.Period = o.Period
 		require.Equal(t, want, o.Delivery, "the outcome carries what was found for %s", o.Period)
 		require.Empty(t, o.Failure, o.Period)
@@ -299,7 +299,7 @@ func TestCrawlOutcomes(t *testing.T) {
 	}
 	byPeriod := map[string]PeriodOutcome{}
 	for _, o := range res.Periods {
-		byPeriod[o.Period] = o
+		byPeriod[o.Period.String()] = o
 	}
 	require.Equal(t, int64(1200), byPeriod["2026-11"].Rows)
 	require.Equal(t, int64(3400), byPeriod["2026-10"].Rows)
@@ -496,7 +496,7 @@ func TestCrawlCostExplorer(t *testing.T) {
 			f := &crawlFakes{ceResult: ceResult, accounts: changes}
 			env := newCrawlTestEnv(f, tc.start)
 			in := crawlInput()
-			in.CostExplorer, in.Lookback, in.Periods = true, tc.lookback, tc.periods
+			in.CostExplorer, in.Lookback, in.Periods = true, tc.lookback, parsePeriods(tc.periods...)
 			in.Source = ""
 			env.ExecuteWorkflow(CrawlPayer, in)
 			res := requireCrawlDone(t, env)
@@ -559,7 +559,11 @@ func TestPeriodRange(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
+			var names []string
+			for _, p := range got {
+				names = append(names, p.String())
+			}
+			require.Equal(t, tc.want, names)
 		})
 	}
 }

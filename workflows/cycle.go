@@ -21,16 +21,18 @@ const CycleStatusQuery = "cycle-status"
 
 // CycleWorkflowID is the business key of closing a customer's billing
 // cycle: "cycle/<customer>/<period>".
-func CycleWorkflowID(customer, period string) string { return "cycle/" + customer + "/" + period }
+func CycleWorkflowID(customer string, p period.Period) string {
+	return "cycle/" + customer + "/" + p.String()
+}
 
 // ResellerExportWorkflowID is the business key of a reseller-wide export:
 // "reseller-export/<period>".
-func ResellerExportWorkflowID(period string) string { return "reseller-export/" + period }
+func ResellerExportWorkflowID(p period.Period) string { return "reseller-export/" + p.String() }
 
 // CloseBillingCycleInput asks to close one customer's billing cycle.
 type CloseBillingCycleInput struct {
-	CustomerID string `json:"customer_id"`
-	Period     string `json:"period"` // YYYY-MM
+	CustomerID string        `json:"customer_id"`
+	Period     period.Period `json:"period"` // YYYY-MM
 	// FinalAfterDays: without invoice IDs, the period is final this many
 	// days after its month ends; 0 means cycle.DefaultFinalAfterDays.
 	FinalAfterDays int `json:"final_after_days,omitempty"`
@@ -43,7 +45,7 @@ type CloseBillingCycleInput struct {
 // the resale snapshot and the exports written (references, never rows).
 type CloseBillingCycleResult struct {
 	CustomerID       string            `json:"customer_id"`
-	Period           string            `json:"period"`
+	Period           period.Period     `json:"period"`
 	PricebookVersion int               `json:"pricebook_version"`
 	Snapshots        map[string]int64  `json:"snapshots"` // payer → billing.line_items snapshot pinned
 	ClosedAt         string            `json:"closed_at"`
@@ -84,7 +86,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 		status.Stage = cycle.StatusFailed
 		return nil, err
 	}
-	if !payer.ValidCustomerID(in.CustomerID) || !period.Valid(in.Period) {
+	if !payer.ValidCustomerID(in.CustomerID) || in.Period.IsZero() {
 		return fail(temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("customer %q and period %q: want a customer ID and YYYY-MM", in.CustomerID, in.Period), cycle.ErrTypeInvalidInput, nil))
 	}
@@ -94,7 +96,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 	if in.CheckEvery <= 0 {
 		in.CheckEvery = cycle.DefaultCheckEvery
 	}
-	status.FinalAt, _ = period.FinalAt(in.Period, in.FinalAfterDays)
+	status.FinalAt = in.Period.FinalAt(in.FinalAfterDays)
 
 	short := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
@@ -165,7 +167,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 // usage of each payer, with a summary reconciling every payer's total
 // exactly (see cycle.PayerReconciliation).
 func ExportResellerPeriod(ctx workflow.Context, in ExportResellerPeriodInput) (*cycle.ResellerExportResult, error) {
-	if !period.Valid(in.Period) || in.URL == "" {
+	if in.Period.IsZero() || in.URL == "" {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("period %q and URL %q: want YYYY-MM and a destination", in.Period, in.URL), cycle.ErrTypeInvalidInput, nil)
 	}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 )
 
@@ -48,7 +50,7 @@ func (f *cycleFakes) price(_ context.Context, in cycle.PriceInput) (cycle.PriceR
 		return cycle.PriceResult{}, f.priceErr
 	}
 	return cycle.PriceResult{
-		Bill: pricing.Bill{CustomerID: in.CustomerID, Period: in.Period, Total: money.MustParse("12.5"), Due: money.MustParse("12.5")},
+		Bill: pricing.Bill{CustomerID: in.CustomerID, Period: in.Period.String(), Total: money.MustParse("12.5"), Due: money.MustParse("12.5")},
 		Rows: 10, ResaleSnapshotID: 5,
 		Exports: []cycle.ExportRef{{URL: "s3://acme/bills/at-resale/111122223333-manifest.json", PayerAccountID: "111122223333", Mode: "at_resale"}},
 	}, nil
@@ -83,7 +85,7 @@ func TestCloseBillingCycleWaitsUntilFinal(t *testing.T) {
 			t.Errorf("query result: %v", err)
 		}
 	}, 30*time.Hour)
-	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: "2026-09", CheckEvery: 24 * time.Hour})
+	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: period.MustParse("2026-09"), CheckEvery: 24 * time.Hour})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestCloseBillingCycleWakesAtTheFinalDate(t *testing.T) {
 	f := &cycleFakes{finalOn: 2}
 	start := time.Date(2026, 10, 5, 12, 0, 0, 0, time.UTC)
 	env := newCycleEnv(f, start)
-	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: "2026-09", FinalAfterDays: 5, CheckEvery: 7 * 24 * time.Hour})
+	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: period.MustParse("2026-09"), FinalAfterDays: 5, CheckEvery: 7 * 24 * time.Hour})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestCloseBillingCycleJudgesByTheBusinessClock(t *testing.T) {
 	business := time.Date(2026, 10, 7, 9, 0, 0, 0, time.UTC)
 	f := &cycleFakes{finalOn: 1, business: business}
 	env := newCycleEnv(f, time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC))
-	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: "2026-09"})
+	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: period.MustParse("2026-09")})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +151,7 @@ func TestCloseBillingCycleJudgesByTheBusinessClock(t *testing.T) {
 }
 
 func TestCloseBillingCycleRejectsBadInput(t *testing.T) {
-	for _, in := range []CloseBillingCycleInput{{CustomerID: "acme", Period: "2026-13"}, {CustomerID: "Acme/x", Period: "2026-09"}} {
+	for _, in := range []CloseBillingCycleInput{{CustomerID: "acme"}, {CustomerID: "Acme/x", Period: period.MustParse("2026-09")}} {
 		f := &cycleFakes{finalOn: 1}
 		env := newCycleEnv(f, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 		env.ExecuteWorkflow(CloseBillingCycle, in)
@@ -161,6 +163,17 @@ func TestCloseBillingCycleRejectsBadInput(t *testing.T) {
 			t.Fatalf("%+v: checked %d times", in, len(f.checks))
 		}
 	}
+	// A month that does not exist does not even decode: the run fails
+	// naming it, before any step.
+	f := &cycleFakes{finalOn: 1}
+	env := newCycleEnv(f, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	env.ExecuteWorkflow("CloseBillingCycle", map[string]string{"CustomerID": "acme", "Period": "2026-13"})
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), `"2026-13"`) {
+		t.Fatalf("period 2026-13: %v, want a failure naming it", err)
+	}
+	if len(f.checks) != 0 {
+		t.Fatalf("period 2026-13: checked %d times", len(f.checks))
+	}
 }
 
 // A failed pricing fails the workflow with its named error; the status
@@ -168,7 +181,7 @@ func TestCloseBillingCycleRejectsBadInput(t *testing.T) {
 func TestCloseBillingCycleReportsPricingFailure(t *testing.T) {
 	f := &cycleFakes{finalOn: 1, priceErr: temporal.NewNonRetryableApplicationError("gone", cycle.ErrTypeSnapshotGone, nil)}
 	env := newCycleEnv(f, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
-	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: "2026-09"})
+	env.ExecuteWorkflow(CloseBillingCycle, CloseBillingCycleInput{CustomerID: "acme", Period: period.MustParse("2026-09")})
 	var app *temporal.ApplicationError
 	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != cycle.ErrTypeSnapshotGone {
 		t.Fatalf("error %v", err)
@@ -179,10 +192,10 @@ func TestCloseBillingCycleReportsPricingFailure(t *testing.T) {
 }
 
 func TestCycleWorkflowIDs(t *testing.T) {
-	if got := CycleWorkflowID("acme", "2026-09"); got != "cycle/acme/2026-09" {
+	if got := CycleWorkflowID("acme", period.MustParse("2026-09")); got != "cycle/acme/2026-09" {
 		t.Fatal(got)
 	}
-	if got := ResellerExportWorkflowID("2026-09"); got != "reseller-export/2026-09" {
+	if got := ResellerExportWorkflowID(period.MustParse("2026-09")); got != "reseller-export/2026-09" {
 		t.Fatal(got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/costlake/costlake/internal/contract"
+	"github.com/costlake/costlake/internal/period"
 )
 
 func activityName(name string) activity.RegisterOptions { return activity.RegisterOptions{Name: name} }
@@ -21,4 +22,13 @@ func registerClock(env *testsuite.TestWorkflowEnvironment, at time.Time) {
 		}
 		return at, nil
 	}, activityName(contract.BusinessNow.Name()))
+}
+
+// parsePeriods parses test periods; a typo panics the test.
+func parsePeriods(names ...string) []period.Period {
+	var out []period.Period
+	for _, n := range names {
+		out = append(out, period.MustParse(n))
+	}
+	return out
 }

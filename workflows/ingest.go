@@ -13,6 +13,7 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // IngestBillingPeriod ingests the delivery of a period, every report of
@@ -29,7 +30,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	if err := workflow.SetQueryHandler(ctx, IngestProgressQuery, func() (IngestProgress, error) { return progress, nil }); err != nil {
 		return nil, err
 	}
-	if in.Source == "" || in.Period == "" {
+	if in.Source == "" || in.Period.IsZero() {
 		return nil, temporal.NewNonRetryableApplicationError("source and period are required", ingest.ErrTypeInvalidSource, nil)
 	}
 	if in.BillPayerAccountID != "" {
@@ -347,9 +348,9 @@ func dataFilesOf(results []ingest.ConvertChunkResult) []string {
 
 // removeFiles deletes the data files of an attempt that will not be
 // committed; it runs even when the workflow is being cancelled.
-func removeFiles(ctx, short workflow.Context, loc ingest.LocateDeliveryResult, period string, files []string) {
+func removeFiles(ctx, short workflow.Context, loc ingest.LocateDeliveryResult, p period.Period, files []string) {
 	cleanup, _ := workflow.NewDisconnectedContext(short)
-	if err := ingest.RemoveDataFiles.Execute(cleanup, ingest.RemoveDataFilesInput{Table: loc.Table, PayerAccountID: loc.PayerAccountID, Period: period, Files: files}).Get(cleanup, nil); err != nil {
+	if err := ingest.RemoveDataFiles.Execute(cleanup, ingest.RemoveDataFilesInput{Table: loc.Table, PayerAccountID: loc.PayerAccountID, Period: p, Files: files}).Get(cleanup, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not remove data files of a failed ingestion", "files", len(files), "error", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // fakeActivities stands in for the activities in unit tests; the real
@@ -102,7 +103,7 @@ func newEnv(t *testing.T, f *fakeActivities) *testsuite.TestWorkflowEnvironment 
 func TestIngestSumsChunksAndBoundsConcurrency(t *testing.T) {
 	f := &fakeActivities{failChunk: -1}
 	env := newEnv(t, f)
-	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10", Concurrency: 3})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: period.MustParse("2026-10"), Concurrency: 3})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
 	var res IngestBillingPeriodResult
@@ -120,7 +121,7 @@ func TestIngestSumsChunksAndBoundsConcurrency(t *testing.T) {
 func TestIngestFailedChunkRemovesWrittenFiles(t *testing.T) {
 	f := &fakeActivities{failChunk: 3}
 	env := newEnv(t, f)
-	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10"})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: period.MustParse("2026-10")})
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
 	require.True(t, errors.As(err, &app), "got %v", err)
@@ -135,21 +136,21 @@ func TestIngestPayerMismatch(t *testing.T) {
 	f := &fakeActivities{failChunk: -1}
 	env := newEnv(t, f)
 	env.OnActivity(ingest.ConvertChunkActivity, mock.Anything, mock.Anything).Never()
-	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10", PayerAccountID: "999999999999"})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: period.MustParse("2026-10"), PayerAccountID: "999999999999"})
 	var app *temporal.ApplicationError
 	require.True(t, errors.As(env.GetWorkflowError(), &app))
 	require.Equal(t, ingest.ErrTypePayerMismatch, app.Type())
 }
 
 func TestIngestWorkflowID(t *testing.T) {
-	require.Equal(t, "ingest/111122223333/2026-10", IngestWorkflowID("111122223333", "s3://b/p", "2026-10"))
-	require.Equal(t, "ingest/s3://b/p/2026-10", IngestWorkflowID("", "s3://b/p", "2026-10"))
+	require.Equal(t, "ingest/111122223333/2026-10", IngestWorkflowID("111122223333", "s3://b/p", period.MustParse("2026-10")))
+	require.Equal(t, "ingest/s3://b/p/2026-10", IngestWorkflowID("", "s3://b/p", period.MustParse("2026-10")))
 }
 
 func TestIngestStartsOverWhenTheDeliveryChanges(t *testing.T) {
 	f := &fakeActivities{failChunk: -1, changes: 1}
 	env := newEnv(t, f)
-	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10", Concurrency: 1})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: period.MustParse("2026-10"), Concurrency: 1})
 	require.NoError(t, env.GetWorkflowError())
 	var res IngestBillingPeriodResult
 	require.NoError(t, env.GetWorkflowResult(&res))
@@ -167,7 +168,7 @@ func TestIngestDeliveryThatKeepsChangingFails(t *testing.T) {
 	f := &fakeActivities{failChunk: -1, changes: 100}
 	env := newEnv(t, f)
 	env.OnActivity(ingest.CommitPeriodActivity, mock.Anything, mock.Anything).Never()
-	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: "2026-10"})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b/cur/r", Period: period.MustParse("2026-10")})
 	var app *temporal.ApplicationError
 	require.True(t, errors.As(env.GetWorkflowError(), &app), "got %v", env.GetWorkflowError())
 	require.Equal(t, ingest.ErrTypeDeliveryChanged, app.Type())
@@ -209,7 +210,7 @@ func TestIngestSeveralReports(t *testing.T) {
 			}
 			return ingest.ReconcilePeriodResult{}, nil
 		})
-	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b", Period: "2026-10"})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b", Period: period.MustParse("2026-10")})
 	require.NoError(t, env.GetWorkflowError())
 	slices.Sort(converted)
 	require.Equal(t, []string{"a:ma:a1:a/1", "a:ma:a1:a/2", "b:mb:b1:b/1", "c:mc:c1:c/1"}, converted)
@@ -252,7 +253,7 @@ func TestIngestReadsOnlyChangedReports(t *testing.T) {
 			}
 			return ingest.CommitPeriodResult{SnapshotID: 7, Reports: out}, nil
 		})
-	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b", Period: "2026-10"})
+	env.ExecuteWorkflow(IngestBillingPeriod, IngestBillingPeriodInput{Source: "s3://b", Period: period.MustParse("2026-10")})
 	require.NoError(t, env.GetWorkflowError())
 	require.Equal(t, []string{"b/1"}, converted)
 	require.Equal(t, []string{"b"}, committed)

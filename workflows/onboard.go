@@ -596,7 +596,7 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		o.startFirstCostCrawl(ctx)
 		return
 	}
-	if o.state.LatestPeriod == "" {
+	if o.state.LatestPeriod.IsZero() {
 		o.state.FirstIngestion = &FirstIngestion{Note: "no delivery yet; the first one is ingested when it arrives"}
 		o.record(ctx, "active; no delivery to ingest yet")
 		return
@@ -626,7 +626,7 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		o.record(ctx, "active; the first ingestion did not start: "+err.Error())
 		return
 	}
-	o.record(ctx, "active; ingesting "+in.Period+" in "+id)
+	o.record(ctx, "active; ingesting "+in.Period.String()+" in "+id)
 }
 
 // startFirstCostCrawl pulls a Cost Explorer payer's recent daily costs

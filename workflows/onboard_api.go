@@ -9,6 +9,7 @@ import (
 
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // OnboardingWorkflowID is the business key of a payer: "onboarding/<payer>".
@@ -143,9 +144,9 @@ type OnboardingEvent struct {
 
 // FirstIngestion is the ingestion started on approval.
 type FirstIngestion struct {
-	WorkflowID string `json:"workflow_id,omitempty"`
-	Period     string `json:"period,omitempty"`
-	Note       string `json:"note,omitempty"`
+	WorkflowID string        `json:"workflow_id,omitempty"`
+	Period     period.Period `json:"period,omitzero"`
+	Note       string        `json:"note,omitempty"`
 }
 
 // Failure says why an onboarding cannot go on and what to fix.
@@ -181,7 +182,7 @@ type OnboardingState struct {
 	// management account its rows name as bill payer (ingestion keeps
 	// them under the member).
 	BillPayerAccountID string            `json:"bill_payer_account_id,omitempty"`
-	LatestPeriod       string            `json:"latest_period,omitempty"`
+	LatestPeriod       period.Period     `json:"latest_period,omitzero"`
 	RequestedChanges   []string          `json:"requested_changes,omitempty"`
 	RejectReason       string            `json:"reject_reason,omitempty"`
 	ApprovedBy         string            `json:"approved_by,omitempty"`

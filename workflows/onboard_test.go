@@ -22,6 +22,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/crawl"
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // These tests run OnboardPayer with its default timing (poll every
@@ -64,7 +65,7 @@ func completeStack(status string, updated time.Time) onboard.DescribeCustomerSta
 }
 
 func checksResult(failed string) onboard.ValidateAccessResult {
-	res := onboard.ValidateAccessResult{Accounts: []string{testPayer, connectedAcct}, LatestPeriod: latestPeriod, Source: "s3://acme-billing/cur/hourly"}
+	res := onboard.ValidateAccessResult{Accounts: []string{testPayer, connectedAcct}, LatestPeriod: period.MustParse(latestPeriod), Source: "s3://acme-billing/cur/hourly"}
 	for _, name := range []string{onboard.CheckCredentials, onboard.CheckOrganization, onboard.CheckBucket, onboard.CheckExport, onboard.CheckDelivery} {
 		c := onboard.Check{Name: name, Result: onboard.Passed, Message: "ok"}
 		if name == failed {
@@ -344,7 +345,7 @@ func TestOnboardHappyPath(t *testing.T) {
 	require.Equal(t, allPassed.Checks, awaiting.Checks)
 	require.Equal(t, t0.Add(3*time.Minute), awaiting.ChecksAt)
 	require.Equal(t, allPassed.Accounts, awaiting.Accounts)
-	require.Equal(t, latestPeriod, awaiting.LatestPeriod)
+	require.Equal(t, latestPeriod, awaiting.LatestPeriod.String())
 	require.Zero(t, awaiting.Stack.Reminders)
 	// The role the stack output replaces the default one, for the checks too.
 	require.Equal(t, stackRole, awaiting.Registration.Access.RoleARN)
@@ -358,14 +359,14 @@ func TestOnboardHappyPath(t *testing.T) {
 	require.Equal(t, "ops", active.ApprovedBy)
 	require.Equal(t, t0.Add(11*time.Minute), active.ActivatedAt)
 	wantID := "ingest/" + testPayer + "/" + latestPeriod
-	require.Equal(t, &FirstIngestion{WorkflowID: wantID, Period: latestPeriod}, active.FirstIngestion)
+	require.Equal(t, &FirstIngestion{WorkflowID: wantID, Period: period.MustParse(latestPeriod)}, active.FirstIngestion)
 	require.Contains(t, eventTexts(*active), "active; ingesting "+latestPeriod+" in "+wantID)
 
 	require.Len(t, f.children, 1)
 	child := f.children[0]
 	require.Equal(t, wantID, child.ID)
 	require.Equal(t, "s3://acme-billing/cur/hourly", child.Input.Source)
-	require.Equal(t, latestPeriod, child.Input.Period)
+	require.Equal(t, latestPeriod, child.Input.Period.String())
 	require.Equal(t, testPayer, child.Input.PayerAccountID)
 	require.NotNil(t, child.Input.Access)
 	wantAccess := active.Registration.Access

@@ -30,6 +30,7 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/devtools/synth"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -76,7 +77,7 @@ func main() {
 		return env
 	}
 	source := "file://" + filepath.Join(root, "cur", "bench")
-	loc, err := newEnv().ExecuteActivity(ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: source, Period: "2026-10"})
+	loc, err := newEnv().ExecuteActivity(ingest.LocateDeliveryActivity, ingest.LocateDeliveryInput{Source: source, Period: period.MustParse("2026-10")})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func main() {
 			env := newEnv()
 			for i := range next {
 				f, err := env.ExecuteActivity(ingest.ConvertChunkActivity, ingest.ConvertChunkInput{
-					Source: source, Period: "2026-10", Format: located.Format, ManifestKey: located.ManifestKey, AssemblyID: located.AssemblyID,
+					Source: source, Period: period.MustParse("2026-10"), Format: located.Format, ManifestKey: located.ManifestKey, AssemblyID: located.AssemblyID,
 					ChunkKey: located.ChunkKeys[i], PayerAccountID: located.PayerAccountID, FilePrefix: "bench",
 					ChunkIndex: i,
 				})

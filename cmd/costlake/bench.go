@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	billingperiod "github.com/costlake/costlake/internal/period"
+
 	"github.com/apache/iceberg-go/table"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -149,7 +151,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	defer c.Close()
 	fmt.Fprintf(log, "ingesting %s %s …\n", source, period)
 	start := time.Now()
-	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: source, Period: period, Concurrency: *concurrency})
+	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: source, Period: billingperiod.MustParse(period), Concurrency: *concurrency})
 	if err != nil {
 		return err
 	}

@@ -186,7 +186,7 @@ func runDemo(ctx context.Context, c client.Client, stdout io.Writer, dir string,
 	}
 	source := "file://" + filepath.Join(root, opts.Prefix, opts.Report)
 	fmt.Fprintf(stdout, "demo: ingesting %s %s (watch it in the Temporal UI)\n", source, period)
-	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: source, Period: period})
+	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: source, Period: billingperiod.MustParse(period)})
 	if err != nil {
 		return err
 	}

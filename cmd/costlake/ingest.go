@@ -17,6 +17,7 @@ import (
 
 	"github.com/costlake/costlake/internal/config"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -26,7 +27,7 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	config.AddTemporalFlags(fs, &tc)
 	var in workflows.IngestBillingPeriodInput
 	fs.StringVar(&in.Source, "source", "", "the CUR report: s3://bucket/prefix/report or file:///path/prefix/report (required)")
-	fs.StringVar(&in.Period, "period", "", "billing period, YYYY-MM (required)")
+	fs.TextVar(&in.Period, "period", period.Period{}, "billing period, YYYY-MM (required)")
 	fs.StringVar(&in.PayerAccountID, "payer", "", "expected payer account ID (optional)")
 	fs.IntVar(&in.Concurrency, "concurrency", 0, "chunks converted at once (default 2)")
 	connected := fs.String("connected-accounts", "", "comma-separated usage accounts to keep; others are counted, not ingested (default: all)")
@@ -35,7 +36,7 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if in.Source == "" || in.Period == "" {
+	if in.Source == "" || in.Period.IsZero() {
 		fs.Usage()
 		return errors.New("--source and --period are required")
 	}

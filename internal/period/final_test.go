@@ -29,16 +29,15 @@ func TestFinalByDate(t *testing.T) {
 		{"2028-02", day(2028, 3, 6, 0), true, day(2028, 3, 6, 0)},
 		{"2026-11", day(2026, 11, 15, 0), false, day(2026, 12, 6, 0)}, // during the month
 	} {
-		final, at, ok := FinalByDate(tc.period, 5, tc.asOf)
-		if !ok || final != tc.final || !at.Equal(tc.at) {
-			t.Errorf("%s as of %s: final %v at %s (ok %v), want %v at %s", tc.period, tc.asOf, final, at, ok, tc.final, tc.at)
+		p := MustParse(tc.period)
+		final, at := p.FinalByDate(5, tc.asOf), p.FinalAt(5)
+		if final != tc.final || !at.Equal(tc.at) {
+			t.Errorf("%s as of %s: final %v at %s, want %v at %s", tc.period, tc.asOf, final, at, tc.final, tc.at)
 		}
 	}
-	if _, _, ok := FinalByDate("2026-13", 5, day(2027, 1, 1, 0)); ok {
-		t.Error("2026-13 is not a period")
-	}
 	// Ten days, as a reseller waiting for support fees would set it.
-	if final, at, _ := FinalByDate("2027-02", 10, day(2027, 3, 10, 23)); final || !at.Equal(day(2027, 3, 11, 0)) {
+	feb := MustParse("2027-02")
+	if final, at := feb.FinalByDate(10, day(2027, 3, 10, 23)), feb.FinalAt(10); final || !at.Equal(day(2027, 3, 11, 0)) {
 		t.Errorf("2027-02 with 10 days: final %v at %s", final, at)
 	}
 }

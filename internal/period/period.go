@@ -140,21 +140,12 @@ func (p *Period) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// FinalAt is when the period named s is final without an invoice ID: its
-// month end plus days (AWS's support fees and refunds land in the first
-// days of the next month). ok is false for text that is no period.
-func FinalAt(s string, days int) (at time.Time, ok bool) {
-	p, err := Parse(s)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return p.End().AddDate(0, 0, days), true
-}
+// FinalAt is when the period is final without an invoice ID: its month
+// end plus days (AWS's support fees and refunds land in the first days of
+// the next month).
+func (p Period) FinalAt(days int) time.Time { return p.End().AddDate(0, 0, days) }
 
-// FinalByDate tells whether the period named s is final by date alone on
-// asOf: at or after FinalAt. asOf is the business clock's date (package
-// clock), never the wall clock of whoever asks.
-func FinalByDate(s string, days int, asOf time.Time) (final bool, at time.Time, ok bool) {
-	at, ok = FinalAt(s, days)
-	return ok && !asOf.Before(at), at, ok
-}
+// FinalByDate tells whether the period is final by date alone on asOf: at
+// or after FinalAt. asOf is the business clock's date (package clock),
+// never the wall clock of whoever asks.
+func (p Period) FinalByDate(days int, asOf time.Time) bool { return !asOf.Before(p.FinalAt(days)) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // Activity names. They equal the method names on activities.Crawl,
@@ -26,17 +27,17 @@ type DiscoverDeliveriesInput struct {
 	CustomerID     string `json:"customer_id,omitempty"` // names the role session; "" in older histories
 	Source         string
 	Access         *payer.Access
-	Periods        []string // YYYY-MM
+	Periods        []period.Period // YYYY-MM
 }
 
 // Delivery is what a period holds in the bucket and in the table.
 type Delivery struct {
-	Period       string    `json:"period"`
-	Found        bool      `json:"found"`
-	Format       string    `json:"format,omitempty"`
-	AssemblyID   string    `json:"assembly_id,omitempty"`
-	ManifestETag string    `json:"manifest_etag,omitempty"`
-	DeliveredAt  time.Time `json:"delivered_at,omitzero"`
+	Period       period.Period `json:"period"`
+	Found        bool          `json:"found"`
+	Format       string        `json:"format,omitempty"`
+	AssemblyID   string        `json:"assembly_id,omitempty"`
+	ManifestETag string        `json:"manifest_etag,omitempty"`
+	DeliveredAt  time.Time     `json:"delivered_at,omitzero"`
 	// Committed is the assembly the table holds for the period; empty when
 	// it was never ingested. For a source with several reports, both name
 	// every report's assembly (ingest.PeriodAssembly), and Reports lists

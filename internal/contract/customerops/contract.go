@@ -12,6 +12,7 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
 )
@@ -93,13 +94,13 @@ func (r Request) Change() bool {
 
 // PeriodRead is a read of one billing period ("YYYY-MM").
 type PeriodRead struct {
-	Period string `json:"period"`
+	Period period.Period `json:"period"`
 }
 
 // AccountsChange assigns, from EffectiveFrom on, each payer's accounts
 // ("*" for the whole payer) to the customer.
 type AccountsChange struct {
-	EffectiveFrom string          `json:"effective_from"`
+	EffectiveFrom period.Period   `json:"effective_from"`
 	Payers        []PayerAccounts `json:"payers"`
 }
 
@@ -160,7 +161,7 @@ func (a Answer) Value() any {
 // UnassignedView is what UnassignedCost answers: per payer, the usage of
 // accounts that no customer owns in the period.
 type UnassignedView struct {
-	Period string                 `json:"period"`
+	Period period.Period          `json:"period"`
 	Payers []UnassignedPayerTotal `json:"payers"`
 }
 

@@ -1,11 +1,15 @@
 package customerops
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/costlake/costlake/internal/period"
+)
 
 // A request names exactly one operation; none or two is no operation, so
 // the activity refuses it instead of guessing.
 func TestRequestOp(t *testing.T) {
-	read := &PeriodRead{Period: "2026-10"}
+	read := &PeriodRead{Period: period.MustParse("2026-10")}
 	for _, tc := range []struct {
 		r      Request
 		op     string

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/rebilling"
 )
 
@@ -73,7 +74,7 @@ const (
 // CheckFinalInput asks whether a customer's period is final.
 type CheckFinalInput struct {
 	CustomerID     string
-	Period         string
+	Period         period.Period
 	FinalAfterDays int       // a period is final this many days after its month ends
 	AsOf           time.Time // workflow.Now: when the workflow asks
 }
@@ -101,7 +102,7 @@ type CheckFinalResult struct {
 // FreezeInput closes a customer's cycle.
 type FreezeInput struct {
 	CustomerID string
-	Period     string
+	Period     period.Period
 }
 
 // FreezeResult is what the closed cycle pinned.
@@ -115,12 +116,12 @@ type FreezeResult struct {
 // PriceInput prices and exports a closed cycle.
 type PriceInput struct {
 	CustomerID string
-	Period     string
+	Period     period.Period
 }
 
 // ResellerExportInput asks for a reseller-wide export of a period.
 type ResellerExportInput struct {
-	Period string `json:"period"`
+	Period period.Period `json:"period"`
 	// URL is the reseller's destination: s3://, gs:// or file:///.
 	URL    string        `json:"url"`
 	Access *payer.Access `json:"access,omitempty"` // S3 only; nil uses the worker's own credentials

@@ -9,6 +9,7 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // Activity names. They equal the method names on activities.Ingest,
@@ -65,7 +66,7 @@ type ObjectPin struct {
 // LocateDeliveryInput names a report and a period.
 type LocateDeliveryInput struct {
 	Source string        // s3://bucket/prefix/report or file:///path/prefix/report
-	Period string        // YYYY-MM
+	Period period.Period // YYYY-MM
 	Access *payer.Access // the payer's credentials for an s3:// source; nil uses the worker's own
 	// PayerAccountID and CustomerID name the role session only (the
 	// manifest, not this, says whose delivery it is); "" in older histories.
@@ -125,7 +126,7 @@ func (r LocateDeliveryResult) DeliveredReports() []ReportDelivery {
 // data file of billing.line_items.
 type ConvertChunkInput struct {
 	Source         string
-	Period         string
+	Period         period.Period
 	Format         string
 	ManifestKey    string // re-read by the activity for the header, so history stays small
 	AssemblyID     string
@@ -161,7 +162,7 @@ type ConvertChunkResult struct {
 type CommitPeriodInput struct {
 	Table          string // empty means line_items
 	PayerAccountID string
-	Period         string
+	Period         period.Period
 	AssemblyID     string
 	DeliveredAt    time.Time // an assembly delivered before the period's current one never replaces it
 	Source         string
@@ -227,7 +228,7 @@ type CommitPeriodResult struct {
 type ReconcilePeriodInput struct {
 	Table          string
 	PayerAccountID string
-	Period         string
+	Period         period.Period
 	SnapshotID     int64
 	Expected       []billing.Total
 	// Reports, when set, are reconciled one by one (each report's rows in
@@ -254,7 +255,7 @@ type ReconcilePeriodResult struct {
 type RemoveDataFilesInput struct {
 	Table          string
 	PayerAccountID string
-	Period         string
+	Period         period.Period
 	Files          []string
 }
 
@@ -262,7 +263,7 @@ type RemoveDataFilesInput struct {
 type AdjustClosedCyclesInput struct {
 	Table          string
 	PayerAccountID string
-	Period         string
+	Period         period.Period
 	AssemblyID     string
 	SnapshotID     int64
 }

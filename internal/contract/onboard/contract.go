@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // Activity names. They equal the method names on activities.Onboard,
@@ -162,8 +163,8 @@ type ValidateAccessResult struct {
 	BillPayerAccountID string `json:"bill_payer_account_id,omitempty"`
 	// LatestPeriod is the newest billing period with a delivery; empty
 	// when there is none yet.
-	LatestPeriod string `json:"latest_period,omitempty"`
-	Source       string `json:"source"` // the report or export folder ingestion reads
+	LatestPeriod period.Period `json:"latest_period,omitzero"`
+	Source       string        `json:"source"` // the report or export folder ingestion reads
 }
 
 // AllPassed reports whether every check passed (perhaps with a warning)

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -30,6 +31,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
 	"go.temporal.io/server/common/membership/static"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
@@ -150,38 +152,18 @@ func Start(cfg Config) (*Server, error) {
 	// up in sequence; at the configured level those would read as problems.
 	logger.quiet(zapcore.ErrorLevel)
 
-	srvCfg, hosts, err := serverConfig(cfg, sqlCfg, dialIP)
-	if err != nil {
-		return nil, err
-	}
-	authorizer, err := authorization.GetAuthorizerFromConfig(&srvCfg.Global.Authorization)
-	if err != nil {
-		return nil, fmt.Errorf("devserver: authorizer: %w", err)
-	}
-	claimMapper, err := authorization.GetClaimMapperFromConfig(&srvCfg.Global.Authorization, logger.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("devserver: claim mapper: %w", err)
-	}
-	s.temporal, err = temporal.NewServer(
-		temporal.WithConfig(srvCfg),
-		temporal.ForServices(temporal.DefaultServices),
-		// Static membership instead of ringpop: nothing to gossip with in one
-		// process, and ringpop would try to rejoin the dead peers of the
-		// previous run that it finds in the database.
-		temporal.WithStaticHosts(hosts),
-		temporal.WithLogger(logger.Logger),
-		temporal.WithAuthorizer(authorizer),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			// The default (128k entries) is sized for production hosts.
-			dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
-			// The UI lists and counts workflows a lot; the default 10 RPS
-			// makes it show rate-limit errors.
-			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
-		}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("devserver: creating temporal server: %w", err)
+	// The internal ports are picked free and bound a moment later; another
+	// process can take one in between (as the local port of an outgoing
+	// connection, say). A fresh pick then binds.
+	for attempt := 1; ; attempt++ {
+		s.temporal, err = newTemporal(cfg, sqlCfg, dialIP, logger)
+		if err == nil {
+			break
+		}
+		if attempt == maxBindAttempts || !addressInUse(err) {
+			return nil, err
+		}
+		logger.Logger.Warn("a port picked for the embedded server was taken; picking again", tag.Error(err))
 	}
 
 	if uiEnabled {
@@ -203,6 +185,54 @@ func Start(cfg Config) (*Server, error) {
 	}
 	logger.restore()
 	return s, nil
+}
+
+// maxBindAttempts bounds how often Start picks fresh internal ports.
+const maxBindAttempts = 3
+
+// addressInUse tells a bind that lost its port to another process.
+func addressInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+}
+
+// newTemporal builds the Temporal server on cfg's frontend port and fresh
+// internal ports.
+func newTemporal(cfg Config, sqlCfg *config.SQL, dialIP string, logger *serverLogger) (temporal.Server, error) {
+	srvCfg, hosts, err := serverConfig(cfg, sqlCfg, dialIP)
+	if err != nil {
+		return nil, err
+	}
+	authorizer, err := authorization.GetAuthorizerFromConfig(&srvCfg.Global.Authorization)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: authorizer: %w", err)
+	}
+	claimMapper, err := authorization.GetClaimMapperFromConfig(&srvCfg.Global.Authorization, logger.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: claim mapper: %w", err)
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(srvCfg),
+		temporal.ForServices(temporal.DefaultServices),
+		// Static membership instead of ringpop: nothing to gossip with in one
+		// process, and ringpop would try to rejoin the dead peers of the
+		// previous run that it finds in the database.
+		temporal.WithStaticHosts(hosts),
+		temporal.WithLogger(logger.Logger),
+		temporal.WithAuthorizer(authorizer),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			// The default (128k entries) is sized for production hosts.
+			dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
+			// The UI lists and counts workflows a lot; the default 10 RPS
+			// makes it show rate-limit errors.
+			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: creating temporal server: %w", err)
+	}
+	return srv, nil
+
 }
 
 // FrontendHostPort returns the gRPC address clients and workers should dial,
