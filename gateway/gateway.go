@@ -38,7 +38,9 @@ type Server struct {
 	clock    clock.Clock
 	// registerWait: see Config.RegisterWait.
 	registerWait time.Duration
-	records      Records
+	// workerWait: see Config.WorkerWait.
+	workerWait time.Duration
+	records    Records
 }
 
 // Records are the reseller's records the gateway reads itself, so that a
@@ -76,6 +78,10 @@ type Config struct {
 	// RegisterWait bounds how long a registration waits for the worker to
 	// check its settings and publish the stack; default 10 seconds.
 	RegisterWait time.Duration
+	// WorkerWait bounds how long a call that needs a worker (reading a
+	// payer's onboarding state, an operator's action) waits for one before
+	// it answers 503; default 10 seconds.
+	WorkerWait time.Duration
 	// Records, when set, answers the reads of customers and pricebooks.
 	// Nil runs each such read as a short ManageCustomer workflow on a
 	// worker, as before the gateway had a catalog connection.
@@ -85,7 +91,8 @@ type Config struct {
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	s := &Server{temporal: c, log: log, audit: cmp.Or(cfg.Audit, log), keys: cmp.Or(cfg.KeyRing, StaticKeys(cfg.Keys)),
-		limiters: newLimiters(cfg.RateLimit, cfg.RateBurst), timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second), records: cfg.Records}
+		limiters: newLimiters(cfg.RateLimit, cfg.RateBurst), timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second),
+		workerWait: cmp.Or(cfg.WorkerWait, workerWait), records: cfg.Records}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -337,7 +337,12 @@ func (s *Server) payerState(c echo.Context, payerID string) (payerRecord, error)
 		return rec, err
 	}
 	rec.RunID = desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-	v, err := s.temporal.QueryWorkflow(ctx, wid, rec.RunID, workflows.OnboardingStateQuery)
+	qctx, cancel := context.WithTimeout(ctx, s.workerWait)
+	defer cancel()
+	v, err := s.temporal.QueryWorkflow(qctx, wid, rec.RunID, workflows.OnboardingStateQuery)
+	if timedOut(qctx, ctx, err) {
+		return rec, s.noWorker(payerID)
+	}
 	if err != nil {
 		return rec, err
 	}
@@ -416,21 +421,46 @@ func (s *Server) payerAction(signal string) echo.HandlerFunc {
 // it once accepted; it is applied between checks, never during one.
 const actionWait = 5 * time.Second
 
+// workerWait is Config.WorkerWait's default. A query or an update needs a
+// worker to run the onboarding's code; with none polling (an outage, a
+// deploy) neither would ever answer.
+const workerWait = 10 * time.Second
+
+// timedOut tells whether err is call's own deadline passing (the server
+// may answer DeadlineExceeded just before the client sees it) while the
+// request itself is still alive.
+func timedOut(call, request context.Context, err error) bool {
+	var de *serviceerror.DeadlineExceeded
+	return err != nil && request.Err() == nil && (call.Err() != nil || errors.As(err, &de))
+}
+
+// noWorker answers a call that needed a worker and got none in time.
+func (s *Server) noWorker(payerID string) error {
+	return errorf(kindUnavailable, "no worker answered for payer %s within %s; try again once a worker runs", payerID, s.workerWait)
+}
+
 // decidePayer sends an operator's action as a Workflow Update to the run
 // the caller saw: the onboarding's validator accepts it or refuses it with
 // the reason (409), in one call. A worker from before the updates does not
 // know them; the action then goes as a signal, checked here first.
 func (s *Server) decidePayer(c echo.Context, rec payerRecord, action string, d workflows.Decision) error {
 	ctx := c.Request().Context()
-	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	actx, cancelAccept := context.WithTimeout(ctx, s.workerWait)
+	defer cancelAccept()
+	h, err := s.temporal.UpdateWorkflow(actx, client.UpdateWorkflowOptions{
 		WorkflowID: workflows.OnboardingWorkflowID(rec.ID), RunID: rec.RunID,
 		UpdateName: action, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageAccepted,
 	})
 	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
+	switch {
+	case errors.As(err, &nf):
 		return errorf(kindConflict, "cannot %s payer %s: its onboarding has just ended", action, rec.ID)
-	}
-	if err != nil {
+	case timedOut(actx, ctx, err):
+		// No worker accepted it in time. Should it be accepted later, the
+		// action is applied then; a retry meanwhile is refused by the
+		// status it changed.
+		return s.noWorker(rec.ID)
+	case err != nil:
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, actionWait)

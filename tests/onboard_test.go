@@ -56,6 +56,9 @@ type onboardEnv struct {
 	lake                     *lakehouse.Lake
 	operator, viewer, globex apiClient
 	gatewayConfig            gateway.Config
+	// worker is the stand's worker; newWorker starts another like it.
+	worker    sdkworker.Worker
+	newWorker func() sdkworker.Worker
 	// today is the worker's business date: the periods the stand's
 	// deliveries are for, and finality, follow it, never the wall clock.
 	today time.Time
@@ -116,7 +119,10 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	e.client = ts.GetDefaultClient()
 	e.emu.SetRoleSource(e.deployedRole)
 	acts.Temporal = e.client
-	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, activities.New(*acts)) }, sdkworker.Options{})
+	e.newWorker = func() sdkworker.Worker {
+		return ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, activities.New(*acts)) }, sdkworker.Options{})
+	}
+	e.worker = e.newWorker()
 
 	// The gateway reads customers and pricebooks over its own read-only
 	// connection to the catalog, as `costlake gateway --catalog` does.
@@ -495,4 +501,30 @@ func TestRegisterPayerBadInput(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, e.globex.do("POST", "/v1/payers", registration("acme", "610987654321", "acme-cur"), &body))
 	require.Equal(t, http.StatusNotFound, e.operator.do("GET", "/v1/payers/610987654321", "", &body), "nothing was started")
 	require.Equal(t, http.StatusNotFound, e.operator.do("GET", "/v1/payers/not-a-payer", "", &body))
+}
+
+// While no worker runs (an outage, a deploy) a payer's state and an
+// operator's action cannot be had: the gateway answers 503 after
+// WorkerWait, naming why, and the same call succeeds once a worker is
+// back.
+func TestPayerCallsWithoutAWorker(t *testing.T) {
+	e := newOnboardEnv(t, fastTiming)
+	const payerID = "710987654322"
+	e.delivery("acme-cur", payerID)
+	e.completeStack(payerID)
+	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("acme", payerID, "acme-cur"), nil))
+	e.waitStatus(payerID, workflows.StatusAwaitingApproval)
+
+	e.worker.Stop()
+	api := e.gatewayWith(func(c *gateway.Config) { c.WorkerWait = time.Second })
+	var body apiErrorBody
+	require.Equal(t, http.StatusServiceUnavailable, api.do("GET", "/v1/payers/"+payerID, "", &body))
+	require.Equal(t, "unavailable", body.Error.Code)
+	require.Contains(t, body.Error.Message, "no worker answered for payer "+payerID)
+	require.Equal(t, http.StatusServiceUnavailable, api.do("POST", "/v1/payers/"+payerID+"/approve", "", &body))
+
+	e.worker = e.newWorker()
+	require.Equal(t, http.StatusAccepted, api.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
+	p := e.waitActive(payerID)
+	require.Equal(t, "test-operator", p.ApprovedBy)
 }

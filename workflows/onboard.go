@@ -83,9 +83,9 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 				return o.state, err
 			}
 			if o.state.Status == StatusFailed {
-				// The record stays readable; the registration update hears why.
-				err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-				return o.state, err
+				// The record stays readable; the registration update hears
+				// why, and actions that came in meanwhile are refused.
+				return o.state, o.finishActions(ctx)
 			}
 		}
 	}
@@ -203,7 +203,9 @@ func (o *onboarding) setActionHandlers(ctx workflow.Context) error {
 	for _, name := range operatorSignals {
 		err := workflow.SetUpdateHandlerWithOptions(ctx, name, func(ctx workflow.Context, d Decision) (ActionResult, error) {
 			p := &pendingAction{name: name, d: d}
-			o.actions.SendAsync(p)
+			if !o.actions.SendAsync(p) {
+				return ActionResult{}, temporal.NewApplicationError("too many operator actions are waiting; try again", ErrTypeActionRefused)
+			}
 			if err := workflow.Await(ctx, func() bool { return p.applied }); err != nil {
 				return ActionResult{}, err
 			}
@@ -224,11 +226,18 @@ func (o *onboarding) setActionHandlers(ctx workflow.Context) error {
 // finishActions answers every operator update still waiting (an onboarding
 // that ends refuses them) before the run ends.
 func (o *onboarding) finishActions(ctx workflow.Context) error {
-	var p *pendingAction
-	for o.actions.ReceiveAsync(&p) {
-		o.applyAction(ctx, p)
+	for {
+		var p *pendingAction
+		for o.actions.ReceiveAsync(&p) {
+			o.applyAction(ctx, p)
+		}
+		// An action accepted while waiting is applied (or refused) too, so
+		// no handler waits forever for the main loop.
+		err := workflow.Await(ctx, func() bool { return o.actions.Len() > 0 || workflow.AllHandlersFinished(ctx) })
+		if err != nil || o.actions.Len() == 0 {
+			return err
+		}
 	}
-	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
 
 // applyAction applies an accepted update, unless the status moved on since

@@ -773,3 +773,22 @@ func TestOnboardOperatorUpdates(t *testing.T) {
 	final := requireRejected(t, env, "duplicate of another payer")
 	require.Equal(t, "rejected by bob: duplicate of another payer", final.Events[len(final.Events)-1].What)
 }
+
+// An action accepted while the setup check runs, on an onboarding whose
+// setup then fails, is refused, not left waiting: the run ends, so the
+// payer can be registered again.
+func TestOnboardActionDuringFailedSetup(t *testing.T) {
+	f := &onboardFakes{setupProblems: []onboard.SetupProblem{{Setting: "--aws-principal-arn", Env: "COSTLAKE_AWS_PRINCIPAL_ARN", Message: "costlake's AWS principal is not configured"}}}
+	env := newOnboardTestEnv(f)
+	env.SetTestTimeout(30 * time.Second)
+	offboard := actionAt(env, 0, OffboardSignal, Decision{By: "alice", Reason: "registered by mistake"})
+	env.ExecuteWorkflow(OnboardPayer, OnboardPayerInput{Registration: testRegistration()})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.True(t, offboard.done, "the update is answered")
+	if offboard.rejected == nil {
+		require.True(t, offboard.accepted)
+		require.ErrorContains(t, offboard.err, "failed")
+	}
+}
