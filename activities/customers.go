@@ -19,7 +19,8 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
-// Customers holds ManageCustomer's activity: one change to, or read of, a
+// Customers holds CustomerRequest's activity (and ManageCustomer's, the
+// previous release's): one change to, or read of, a
 // customer's records.
 type Customers struct {
 	Lake     *lakehouse.Lake
@@ -44,10 +45,10 @@ func storeError(err error) error {
 	return err
 }
 
-// ApplyCustomerRequest applies one change to a customer's records, or
+// ApplyCustomerOperation applies one change to a customer's records, or
 // reads them: the request's one operation, answered in its field of
 // Answer.
-func (a *Customers) ApplyCustomerRequest(ctx context.Context, r customerops.Request) (customerops.Answer, error) {
+func (a *Customers) ApplyCustomerOperation(ctx context.Context, r customerops.Request) (customerops.Answer, error) {
 	var none customerops.Answer
 	if a.Reseller == nil {
 		return none, temporal.NewNonRetryableApplicationError("the worker has no reseller records", "InvalidSetup", nil)
@@ -89,6 +90,9 @@ func (a *Customers) ApplyCustomerRequest(ctx context.Context, r customerops.Requ
 		accts, err := a.Reseller.CustomerAccounts(ctx, r.CustomerID, ch.EffectiveFrom.String())
 		if err != nil {
 			return none, err
+		}
+		if accts == nil {
+			accts = []reseller.Assignment{} // "accounts": [], as a read answers
 		}
 		return customerops.Answer{View: &reseller.CustomerView{Customer: reseller.Customer{ID: r.CustomerID}, Period: ch.EffectiveFrom.String(), Accounts: accts}}, nil
 	case r.PutPricebook != nil:

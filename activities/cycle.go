@@ -55,10 +55,10 @@ func (a *Cycle) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (
 	if err != nil {
 		return cycle.CheckFinalResult{}, err
 	}
-	finalByDate, finalAt := in.Period.FinalByDate(in.FinalAfterDays, in.AsOf), in.Period.FinalAt(in.FinalAfterDays)
 	if in.Period.IsZero() {
-		return cycle.CheckFinalResult{}, cycleError(cycle.ErrTypeInvalidInput, "period %q: want YYYY-MM", in.Period.String())
+		return cycle.CheckFinalResult{}, cycleError(cycle.ErrTypeInvalidInput, "no period: want YYYY-MM")
 	}
+	finalByDate, finalAt := in.Period.FinalByDate(in.FinalAfterDays, in.AsOf), in.Period.FinalAt(in.FinalAfterDays)
 	res := cycle.CheckFinalResult{FinalAt: finalAt, Payers: []cycle.PayerStatus{}}
 	if c, err := store.CycleOf(ctx, in.CustomerID, in.Period.String()); err == nil {
 		for _, p := range slices.Sorted(maps.Keys(c.Snapshots)) {

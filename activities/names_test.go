@@ -33,7 +33,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity, onboard.CheckSetupActivity,
 		crawl.DiscoverDeliveriesActivity, crawl.RefreshAccountsActivity, crawl.ExportHealthActivity, crawl.EnsureScheduleActivity,
 		crawl.DeleteScheduleActivity, crawl.IngestCostExplorerActivity,
-		customerops.ApplyActivity,
+		customerops.ApplyActivity, customerops.LegacyApplyActivity,
 		ingest.AdjustClosedCyclesActivity,
 		cycle.CheckFinalActivity, cycle.FreezeActivity, cycle.PriceAndExportActivity, cycle.ResellerExportActivity,
 		contract.BusinessNow.Name(),

@@ -125,8 +125,7 @@ func (l *rebillingLake) LatestResale(ctx context.Context, customer, period strin
 	return c.SnapshotID, c.Pins, ok, nil
 }
 
-// The two row types have the same fields, so they convert in place (a
-// field added to one and not the other fails to compile here).
+// lakehouse.ResaleRow is rebilling's row itself, so rows pass through.
 func (l *rebillingLake) ScanResale(ctx context.Context, customer, period string, snapshot int64, fn func(*rebilling.ResaleRow) error) error {
 	return l.lake.ScanResale(ctx, customer, period, snapshot, fn)
 }

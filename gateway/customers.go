@@ -19,14 +19,14 @@ import (
 	"github.com/costlake/costlake/workflows"
 )
 
-// customerOp runs a ManageCustomer workflow and waits for its answer.
+// customerOp runs a CustomerRequest workflow and waits for its answer.
 // Changes share the customer's workflow ID, so a second change while one
 // runs is a conflict; reads get their own IDs.
 func (s *Server) customerOp(c echo.Context, r customerops.Request) (any, error) {
 	r.By = principal(c).Name
 	opts := workflows.ManageCustomerStartOptions(r.CustomerID, r.Op(), r.Change())
 	ctx := c.Request().Context()
-	run, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.ManageCustomer, r)
+	run, err := s.temporal.ExecuteWorkflow(ctx, opts, customerops.Workflow, r)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil, errorf(kindConflict, "another change to customer %s is running; try again", r.CustomerID)
@@ -55,7 +55,7 @@ func periodPath(c echo.Context) (period.Period, error) {
 }
 
 // recordsError answers a direct read of the records as the worker's
-// ManageCustomer answers it: a missing record is 404 with the store's
+// CustomerRequest answers it: a missing record is 404 with the store's
 // message, anything else a 500 logged by handleError.
 func recordsError(err error) error {
 	if errors.Is(err, reseller.ErrNotFound) {

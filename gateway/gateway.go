@@ -83,7 +83,7 @@ type Config struct {
 	// it answers 503; default 10 seconds.
 	WorkerWait time.Duration
 	// Records, when set, answers the reads of customers and pricebooks.
-	// Nil runs each such read as a short ManageCustomer workflow on a
+	// Nil runs each such read as a short CustomerRequest workflow on a
 	// worker, as before the gateway had a catalog connection.
 	Records Records
 }

@@ -252,7 +252,7 @@ func payerUnavailable(payerID string) error {
 // payerClaimOp records (ClaimPayer) or drops (ReleasePayer) a customer's
 // hold on a payer in the catalog database, where it outlasts the
 // onboarding's history; it waits at most wait for a worker (the
-// ManageCustomer run stays queued for one that comes later).
+// CustomerRequest run stays queued for one that comes later).
 func (s *Server) payerClaimOp(c echo.Context, r customerops.Request, wait time.Duration) (reseller.PayerClaim, error) {
 	req := c.Request()
 	ctx, cancel := context.WithTimeout(req.Context(), wait)

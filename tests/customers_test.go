@@ -23,6 +23,7 @@ import (
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/tests/awsemu"
+	"github.com/costlake/costlake/workflows"
 )
 
 // TestCustomersThroughTheGateway: an operator describes customers, assigns
@@ -110,6 +111,16 @@ func TestCustomersThroughTheGateway(t *testing.T) {
 		require.JSONEq(t, worker, direct, path)
 	}
 	require.Eventually(t, func() bool { reads, _ := customerReadWorkflows(t, e.client); return len(reads) == 3 }, 10*time.Second, 100*time.Millisecond, "the worker's reads are workflows")
+
+	// A gateway of the previous release starts ManageCustomer with a Kind
+	// and a JSON body; the worker still answers it, with the same body.
+	run, err := e.client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "customer/acme/legacy-read", TaskQueue: workflows.TaskQueue},
+		customerops.LegacyWorkflow, customerops.LegacyRequest{Kind: "get_customer", CustomerID: "acme", Period: period, By: "old-gateway"})
+	require.NoError(t, err)
+	var legacy json.RawMessage
+	require.NoError(t, run.Get(context.Background(), &legacy))
+	direct, _ := e.operator.raw("GET", "/v1/customers/acme?period="+period)
+	require.JSONEq(t, direct, string(legacy), "the previous release's request answers as it did")
 
 	// Keys: a viewer may not change, another customer's key sees nothing,
 	// a customer's own key reads its record but not its pricebook.
@@ -231,11 +242,11 @@ func (e *onboardEnv) gatewayWith(change func(*gateway.Config)) apiClient {
 	return apiClient{t: e.t, base: srv.URL, key: e.operator.key}
 }
 
-// customerReadWorkflows lists the ManageCustomer runs that were reads of a
-// customer or its pricebook, and counts all ManageCustomer runs.
+// customerReadWorkflows lists the CustomerRequest runs that were reads of a
+// customer or its pricebook, and counts all CustomerRequest runs.
 func customerReadWorkflows(t *testing.T, c client.Client) (reads []string, all int) {
 	t.Helper()
-	resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = 'ManageCustomer'", PageSize: 1000})
+	resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "WorkflowType = 'CustomerRequest'", PageSize: 1000})
 	require.NoError(t, err)
 	for _, w := range resp.Executions {
 		id := w.GetExecution().GetWorkflowId()
@@ -250,7 +261,7 @@ func customerReadWorkflows(t *testing.T, c client.Client) (reads []string, all i
 // sees this stand's runs), the reads did not.
 func assertNoReadWorkflows(t *testing.T, c client.Client) {
 	t.Helper()
-	require.Eventually(t, func() bool { _, all := customerReadWorkflows(t, c); return all > 0 }, 10*time.Second, 100*time.Millisecond, "the changes ran as ManageCustomer workflows")
+	require.Eventually(t, func() bool { _, all := customerReadWorkflows(t, c); return all > 0 }, 10*time.Second, 100*time.Millisecond, "the changes ran as CustomerRequest workflows")
 	reads, _ := customerReadWorkflows(t, c)
 	require.Empty(t, reads, "reads answered from the catalog start no workflow")
 }

@@ -65,14 +65,14 @@ func newDestinationStand(t *testing.T) *destinationStand {
 	return &destinationStand{acts: acts, minio: m, gcs: g, env: env, templates: templates}
 }
 
-// putCustomer saves a customer the way the gateway's ManageCustomer does;
+// putCustomer saves a customer the way the gateway's CustomerRequest does;
 // it returns the failure type and message of a refusal. (The gateway
 // refuses unknown fields before; TestCustomersThroughTheGateway shows it.)
 func (s *destinationStand) putCustomer(t *testing.T, id, body string) (string, string) {
 	t.Helper()
 	var c reseller.Customer
 	require.NoError(t, json.Unmarshal([]byte(body), &c))
-	_, err := s.acts.Customers.ApplyCustomerRequest(context.Background(), customerops.Request{PutCustomer: &c, CustomerID: id, By: "test"})
+	_, err := s.acts.Customers.ApplyCustomerOperation(context.Background(), customerops.Request{PutCustomer: &c, CustomerID: id, By: "test"})
 	if err == nil {
 		return "", ""
 	}
@@ -168,7 +168,7 @@ func TestExportDestinationsNeedOwnership(t *testing.T) {
 	// The reseller's own export and a probe never write there either.
 	_, err = s.env.ExecuteActivity(s.acts.Cycle.ExportResellerPeriod, cycle.ResellerExportInput{Period: billingPeriod(period), URL: "s3://lake/reseller"})
 	requireAppError(t, err, cycle.ErrTypeDestination, "warehouse")
-	_, err = s.acts.Customers.ApplyCustomerRequest(ctx, customerops.Request{CustomerID: "verify", VerifyExport: &reseller.Destination{URL: "gs://costlake-templates/x"}})
+	_, err = s.acts.Customers.ApplyCustomerOperation(ctx, customerops.Request{CustomerID: "verify", VerifyExport: &reseller.Destination{URL: "gs://costlake-templates/x"}})
 	requireAppError(t, err, customerops.ErrTypeInvalid, "templates")
 	infos, err := s.templates.List(ctx, "")
 	require.NoError(t, err)

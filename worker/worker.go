@@ -64,7 +64,8 @@ func Register(r sdkworker.Registry, acts *activities.Set) {
 	r.RegisterWorkflowWithOptions(workflows.IngestBillingPeriod, workflow.RegisterOptions{Name: "IngestBillingPeriod"})
 	r.RegisterWorkflowWithOptions(workflows.OnboardPayer, workflow.RegisterOptions{Name: "OnboardPayer"})
 	r.RegisterWorkflowWithOptions(workflows.CrawlPayer, workflow.RegisterOptions{Name: "CrawlPayer"})
-	r.RegisterWorkflowWithOptions(workflows.ManageCustomer, workflow.RegisterOptions{Name: "ManageCustomer"})
+	r.RegisterWorkflowWithOptions(workflows.CustomerRequest, workflow.RegisterOptions{Name: customerops.Workflow})
+	r.RegisterWorkflowWithOptions(workflows.ManageCustomer, workflow.RegisterOptions{Name: customerops.LegacyWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.CloseBillingCycle, workflow.RegisterOptions{Name: "CloseBillingCycle"})
 	r.RegisterWorkflowWithOptions(workflows.ExportResellerPeriod, workflow.RegisterOptions{Name: "ExportResellerPeriod"})
 	// Each activity through its contract's handle: an implementation of
@@ -90,6 +91,7 @@ func Register(r sdkworker.Registry, acts *activities.Set) {
 	cycle.Freeze.Register(r, acts.Cycle.FreezeCycle)
 	cycle.PriceAndExport.Register(r, acts.Cycle.PriceAndExportCycle)
 	cycle.ResellerExport.Register(r, acts.Cycle.ExportResellerPeriod)
-	customerops.Apply.Register(r, acts.Customers.ApplyCustomerRequest)
+	customerops.Apply.Register(r, acts.Customers.ApplyCustomerOperation)
+	customerops.LegacyApply.Register(r, acts.Customers.ApplyCustomerRequest)
 	contract.BusinessNow.Register(r, acts.Clock.BusinessNow)
 }

@@ -36,11 +36,11 @@ func BackfillStartOptions(payerAccountID, from, to string) client.StartWorkflowO
 	}
 }
 
-// manageCustomerTimeout bounds one ManageCustomer run.
+// manageCustomerTimeout bounds one CustomerRequest run.
 const manageCustomerTimeout = 5 * time.Minute
 
-// ManageCustomerStartOptions starts a ManageCustomer run of the given
-// kind. A change takes the customer's workflow ID, so a second change
+// ManageCustomerStartOptions starts a CustomerRequest run of the given
+// operation. A change takes the customer's workflow ID, so a second change
 // while one runs fails to start (WorkflowExecutionAlreadyStarted); a read
 // gets an ID of its own.
 func ManageCustomerStartOptions(customerID, kind string, change bool) client.StartWorkflowOptions {

@@ -1,4 +1,4 @@
-// Package customerops is the contract between the ManageCustomer workflow
+// Package customerops is the contract between the CustomerRequest workflow
 // and its activity: the gateway's changes to customers (their records,
 // accounts and pricebooks) and its reads of them run as short workflows,
 // so every change is durable and visible in Temporal. A Request carries
@@ -17,8 +17,12 @@ import (
 	"github.com/costlake/costlake/internal/reseller"
 )
 
-// ApplyActivity names the activity that applies a Request.
-const ApplyActivity = "ApplyCustomerRequest"
+// Workflow names the workflow that applies one Request; ApplyActivity
+// names its activity. (The previous release's names are in legacy.go.)
+const (
+	Workflow      = "CustomerRequest"
+	ApplyActivity = "ApplyCustomerOperation"
+)
 
 // Failure types the activity reports, for the gateway's status codes.
 const (
