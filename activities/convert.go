@@ -161,7 +161,7 @@ func (c *chunkConverter) append(rec *billing.Record) error {
 	if c.part == nil {
 		name := fmt.Sprintf("%s-%05d-%03d", c.in.FilePrefix, c.in.ChunkIndex, len(c.progress.Parts))
 		w, err := lakehouse.NewDataFileWriter(c.ctx, c.tbl, c.bs,
-			lakehouse.ReportDataFilePath(lakehouse.DataFilePath(c.tbl, c.bs, c.in.PayerAccountID, c.in.Period.String(), name), c.in.Report))
+			lakehouse.ReportDataFilePath(lakehouse.DataFilePath(c.tbl, c.bs, c.in.PayerAccountID, c.in.Period, name), c.in.Report))
 		if err != nil {
 			return err
 		}

@@ -60,7 +60,7 @@ func (a *Crawl) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliver
 			// Per report: the period changed when any report's assembly
 			// differs from the one the table holds for it. A report no
 			// longer in the bucket keeps its rows and is not compared.
-			held, err := a.Lake.PeriodReports(ctx, ds[0].Format.Schema(), in.PayerAccountID, period)
+			held, err := a.Lake.PeriodReports(ctx, ds[0].Format.Schema(), in.PayerAccountID, p)
 			if err != nil {
 				return res, err
 			}

@@ -162,8 +162,7 @@ func (a *Customers) verifyDestination(ctx context.Context, d reseller.Destinatio
 // accounts that no customer owns then.
 func (a *Customers) unassigned(ctx context.Context, p period.Period) (customerops.UnassignedView, error) {
 	view := customerops.UnassignedView{Period: p, Payers: []customerops.UnassignedPayerTotal{}}
-	period := p.String()
-	owners, err := a.Reseller.Owners(ctx, period)
+	owners, err := a.Reseller.Owners(ctx, p.String())
 	if err != nil {
 		return view, err
 	}
@@ -171,9 +170,9 @@ func (a *Customers) unassigned(ctx context.Context, p period.Period) (customerop
 	if err != nil {
 		return view, err
 	}
-	for _, payerID := range lakehouse.PayersOfPeriod(tbl, period) {
-		c, _ := lakehouse.LatestPeriodCommit(tbl, payerID, period)
-		totals, err := a.Lake.PeriodTotals(ctx, billing.LineItems, payerID, period, c.SnapshotID)
+	for _, payerID := range lakehouse.PayersOfPeriod(tbl, p) {
+		c, _ := lakehouse.LatestPeriodCommit(tbl, payerID, p)
+		totals, err := a.Lake.PeriodTotals(ctx, billing.LineItems, payerID, p, c.SnapshotID)
 		if err != nil {
 			return view, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
@@ -81,9 +82,9 @@ func (a *Cycle) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (
 	var waiting []string
 	for _, as := range assignments {
 		st := cycle.PayerStatus{PayerAccountID: as.PayerAccountID}
-		if c, ok := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period.String()); ok {
+		if c, ok := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period); ok {
 			st.Committed, st.SnapshotID, st.AssemblyID = true, c.SnapshotID, c.AssemblyID
-			if st.Invoiced, err = a.Lake.PeriodInvoiced(ctx, as.PayerAccountID, in.Period.String(), c.SnapshotID); err != nil {
+			if st.Invoiced, err = a.Lake.PeriodInvoiced(ctx, as.PayerAccountID, in.Period, c.SnapshotID); err != nil {
 				return res, err
 			}
 		}
@@ -147,7 +148,7 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	}
 	snaps := map[string]int64{}
 	for _, as := range assignments {
-		c, _ := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period.String())
+		c, _ := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period)
 		snaps[as.PayerAccountID] = c.SnapshotID
 	}
 	err = store.CloseCycle(ctx, reseller.Cycle{CustomerID: in.CustomerID, Period: in.Period.String(), PricebookVersion: pv.Version, Snapshots: snaps})
@@ -241,12 +242,16 @@ func (a *Cycle) catchUpAdjustments(ctx context.Context, customer string) error {
 		return err
 	}
 	for _, c := range cycles {
+		p, err := recordPeriod(c.Period)
+		if err != nil {
+			return err
+		}
 		for _, payerID := range slices.Sorted(maps.Keys(c.Snapshots)) {
-			latest, ok := lakehouse.LatestPeriodCommit(tbl, payerID, c.Period)
+			latest, ok := lakehouse.LatestPeriodCommit(tbl, payerID, p)
 			if !ok || latest.SnapshotID == c.Snapshots[payerID] {
 				continue
 			}
-			_, err := adjustClosedCycles(ctx, a.Lake, a.Reseller, payerID, c.Period, latest.AssemblyID, latest.SnapshotID, []reseller.Cycle{c})
+			_, err := adjustClosedCycles(ctx, a.Lake, a.Reseller, payerID, p, latest.AssemblyID, latest.SnapshotID, []reseller.Cycle{c})
 			var app *temporal.ApplicationError
 			if errors.As(err, &app) && app.Type() == cycle.ErrTypeSnapshotGone {
 				// An old cycle whose snapshot was expired cannot be compared
@@ -266,7 +271,7 @@ func (a *Cycle) catchUpAdjustments(ctx context.Context, customer string) error {
 // payer's period than snapshotID, the cost difference of the customer's
 // accounts (less earlier adjustments) as assembly's adjustment. It
 // returns the customers adjusted now.
-func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *reseller.Store, payerID, period, assembly string, snapshotID int64, cycles []reseller.Cycle) ([]string, error) {
+func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *reseller.Store, payerID string, p period.Period, assembly string, snapshotID int64, cycles []reseller.Cycle) ([]string, error) {
 	var affected []reseller.Cycle
 	for _, c := range cycles {
 		if pinned, ok := c.Snapshots[payerID]; ok && pinned != snapshotID {
@@ -276,7 +281,7 @@ func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *resell
 	if len(affected) == 0 {
 		return nil, nil
 	}
-	owners, err := store.Owners(ctx, period)
+	owners, err := store.Owners(ctx, p.String())
 	if err != nil {
 		return nil, err
 	}
@@ -292,9 +297,9 @@ func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *resell
 			return m[customer], nil
 		}
 		if tbl.SnapshotByID(snap) == nil {
-			return money.Amount{}, cycleError(cycle.ErrTypeSnapshotGone, "billing.line_items no longer has snapshot %d of payer %s %s", snap, payerID, period)
+			return money.Amount{}, cycleError(cycle.ErrTypeSnapshotGone, "billing.line_items no longer has snapshot %d of payer %s %s", snap, payerID, p)
 		}
-		totals, err := lake.PeriodTotals(ctx, billing.LineItems, payerID, period, snap)
+		totals, err := lake.PeriodTotals(ctx, billing.LineItems, payerID, p, snap)
 		if err != nil {
 			return money.Amount{}, err
 		}
@@ -317,7 +322,7 @@ func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *resell
 		if err != nil {
 			return adjusted, err
 		}
-		earlier, err := store.AdjustmentsOf(ctx, c.CustomerID, period, payerID)
+		earlier, err := store.AdjustmentsOf(ctx, c.CustomerID, p.String(), payerID)
 		if err != nil {
 			return adjusted, err
 		}
@@ -330,7 +335,7 @@ func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *resell
 		if done || amount.IsZero() {
 			continue
 		}
-		if _, _, err := store.RecordAdjustment(ctx, reseller.Adjustment{CustomerID: c.CustomerID, OriginPeriod: period,
+		if _, _, err := store.RecordAdjustment(ctx, reseller.Adjustment{CustomerID: c.CustomerID, OriginPeriod: p.String(),
 			PayerAccountID: payerID, Amount: amount, AssemblyID: assembly, SnapshotID: snapshotID}); err != nil {
 			return adjusted, err
 		}

@@ -80,7 +80,7 @@ func (a *Ingest) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInp
 		ChunkKeys:      d.ChunkKeys,
 		ChunkPins:      objectPins(d.ChunkPins),
 	}
-	held, err := a.Lake.PeriodReports(ctx, d.Format.Schema(), payer, in.Period.String())
+	held, err := a.Lake.PeriodReports(ctx, d.Format.Schema(), payer, in.Period)
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
 	}
@@ -202,7 +202,7 @@ func (a *Ingest) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) 
 // snapshot.
 func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
 	bs := schemaOf(in.Table)
-	rep := lakehouse.PeriodReplacement{Payer: in.PayerAccountID, Period: in.Period.String(), Source: in.Source, RunID: in.RunID}
+	rep := lakehouse.PeriodReplacement{Payer: in.PayerAccountID, Period: in.Period, Source: in.Source, RunID: in.RunID}
 	for _, r := range in.CommittedReports() {
 		rep.Reports = append(rep.Reports, lakehouse.ReportFiles(r))
 	}
@@ -221,7 +221,7 @@ func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) 
 	}
 	// Best effort: leftovers never affect readers, so a failure here only
 	// leaves them for the next commit.
-	removed, err := a.Lake.RemoveOrphans(ctx, bs, in.PayerAccountID, in.Period.String(), age)
+	removed, err := a.Lake.RemoveOrphans(ctx, bs, in.PayerAccountID, in.Period, age)
 	if err != nil {
 		activity.GetLogger(ctx).Warn("orphan cleanup failed", "error", err)
 	}
@@ -240,7 +240,7 @@ func (a *Ingest) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodI
 			ingest.ErrTypeReconciliation, nil)
 	}
 	if len(in.Reports) == 0 {
-		actual, err := a.Lake.PeriodTotals(ctx, bs, in.PayerAccountID, in.Period.String(), in.SnapshotID)
+		actual, err := a.Lake.PeriodTotals(ctx, bs, in.PayerAccountID, in.Period, in.SnapshotID)
 		if err != nil {
 			return ingest.ReconcilePeriodResult{}, err
 		}
@@ -249,7 +249,7 @@ func (a *Ingest) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodI
 		}
 		return ingest.ReconcilePeriodResult{Actual: actual}, nil
 	}
-	byReport, err := a.Lake.PeriodReportTotals(ctx, bs, in.PayerAccountID, in.Period.String(), in.SnapshotID)
+	byReport, err := a.Lake.PeriodReportTotals(ctx, bs, in.PayerAccountID, in.Period, in.SnapshotID)
 	if err != nil {
 		return ingest.ReconcilePeriodResult{}, err
 	}
@@ -276,7 +276,7 @@ func (a *Ingest) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodI
 // RemoveDataFiles deletes the data files of an attempt that will not be
 // committed.
 func (a *Ingest) RemoveDataFiles(ctx context.Context, in ingest.RemoveDataFilesInput) error {
-	return a.Lake.RemoveUncommitted(ctx, schemaOf(in.Table), in.PayerAccountID, in.Period.String(), in.Files)
+	return a.Lake.RemoveUncommitted(ctx, schemaOf(in.Table), in.PayerAccountID, in.Period, in.Files)
 }
 
 // schemaOf returns a table's schema; histories from before FOCUS carry no
@@ -358,6 +358,6 @@ func (a *Ingest) AdjustClosedCycles(ctx context.Context, in ingest.AdjustClosedC
 	if err != nil {
 		return res, err
 	}
-	res.Customers, err = adjustClosedCycles(ctx, a.Lake, a.Reseller, in.PayerAccountID, in.Period.String(), in.AssemblyID, in.SnapshotID, cycles)
+	res.Customers, err = adjustClosedCycles(ctx, a.Lake, a.Reseller, in.PayerAccountID, in.Period, in.AssemblyID, in.SnapshotID, cycles)
 	return res, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/contract/ingest"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
@@ -69,33 +70,57 @@ func (l *rebillingLake) table(ctx context.Context) (*table.Table, error) {
 	return l.lineItems, nil
 }
 
-func (l *rebillingLake) PayersOfPeriod(ctx context.Context, period string) ([]string, error) {
+// recordPeriod reads a period that the reseller's records, or the
+// rebilling pass reading them, hold as text. It was checked when it was
+// written, so text that is no period is a corrupt record, named.
+func recordPeriod(s string) (period.Period, error) {
+	p, err := period.Parse(s)
+	if err != nil {
+		return p, cycleError(cycle.ErrTypeInvalidInput, "a stored record names %v", err)
+	}
+	return p, nil
+}
+
+func (l *rebillingLake) PayersOfPeriod(ctx context.Context, text string) ([]string, error) {
+	p, err := recordPeriod(text)
+	if err != nil {
+		return nil, err
+	}
 	tbl, err := l.table(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return lakehouse.PayersOfPeriod(tbl, period), nil
+	return lakehouse.PayersOfPeriod(tbl, p), nil
 }
 
-func (l *rebillingLake) LatestSnapshot(ctx context.Context, payer, period string) (int64, error) {
+func (l *rebillingLake) LatestSnapshot(ctx context.Context, payer, text string) (int64, error) {
+	p, err := recordPeriod(text)
+	if err != nil {
+		return 0, err
+	}
 	tbl, err := l.table(ctx)
 	if err != nil {
 		return 0, err
 	}
-	c, _ := lakehouse.LatestPeriodCommit(tbl, payer, period)
+	c, _ := lakehouse.LatestPeriodCommit(tbl, payer, p)
 	return c.SnapshotID, nil
 }
 
-func (l *rebillingLake) AccountCosts(ctx context.Context, payer, period string, snapshot int64) ([]billing.AccountTotal, error) {
-	totals, err := l.lake.PeriodTotals(ctx, billing.LineItems, payer, period, snapshot)
+func (l *rebillingLake) AccountCosts(ctx context.Context, payer, text string, snapshot int64) ([]billing.AccountTotal, error) {
+	p, err := recordPeriod(text)
+	if err != nil {
+		return nil, err
+	}
+	totals, err := l.lake.PeriodTotals(ctx, billing.LineItems, payer, p, snapshot)
 	if err != nil {
 		return nil, err
 	}
 	return billing.ByAccount(totals), nil
 }
 
-func lineItemScan(s rebilling.Scan) lakehouse.LineItemScan {
-	return lakehouse.LineItemScan{Payer: s.Payer, Period: s.Period, SnapshotID: s.SnapshotID, Accounts: s.Accounts, Columns: s.Columns}
+func lineItemScan(s rebilling.Scan) (lakehouse.LineItemScan, error) {
+	p, err := recordPeriod(s.Period)
+	return lakehouse.LineItemScan{Payer: s.Payer, Period: p, SnapshotID: s.SnapshotID, Accounts: s.Accounts, Columns: s.Columns}, err
 }
 
 // snapshotError makes a pinned snapshot that no longer exists a named
@@ -108,12 +133,20 @@ func snapshotError(err error) error {
 }
 
 func (l *rebillingLake) TagKeys(ctx context.Context, s rebilling.Scan) ([]string, error) {
-	keys, err := l.lake.TagKeys(ctx, lineItemScan(s))
+	scan, err := lineItemScan(s)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := l.lake.TagKeys(ctx, scan)
 	return keys, snapshotError(err)
 }
 
 func (l *rebillingLake) ScanLineItems(ctx context.Context, s rebilling.Scan, fn func(*billing.Record) error) error {
-	return snapshotError(l.lake.ScanLineItems(ctx, lineItemScan(s), fn))
+	scan, err := lineItemScan(s)
+	if err != nil {
+		return err
+	}
+	return snapshotError(l.lake.ScanLineItems(ctx, scan, fn))
 }
 
 func (l *rebillingLake) LatestResale(ctx context.Context, customer, period string) (int64, string, bool, error) {

@@ -66,7 +66,7 @@ func rbCommit(t *testing.T, lake *lakehouse.Lake, assembly string, rows ...[3]st
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := lakehouse.DataFilePath(tbl, bs, rbPayer, rbPeriod, assembly)
+	path := lakehouse.DataFilePath(tbl, bs, rbPayer, period.MustParse(rbPeriod), assembly)
 	w, err := lakehouse.NewDataFileWriter(ctx, tbl, bs, path)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func rbCommit(t *testing.T, lake *lakehouse.Lake, assembly string, rows ...[3]st
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: rbPayer, Period: rbPeriod, RunID: assembly,
+	res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: rbPayer, Period: period.MustParse(rbPeriod), RunID: assembly,
 		Reports: []lakehouse.ReportFiles{{AssemblyID: assembly, DataFiles: []string{path}, Rows: int64(len(rows)), DeliveredAt: time.Unix(0, 0)}}})
 	if err != nil {
 		t.Fatal(err)

@@ -340,7 +340,7 @@ func (s *Server) payerState(c echo.Context, payerID string) (payerRecord, error)
 	qctx, cancel := context.WithTimeout(ctx, s.workerWait)
 	defer cancel()
 	v, err := s.temporal.QueryWorkflow(qctx, wid, rec.RunID, workflows.OnboardingStateQuery)
-	if timedOut(qctx, ctx, err) {
+	if unanswered(qctx, ctx, err) {
 		return rec, s.noWorker(payerID)
 	}
 	if err != nil {
@@ -426,12 +426,15 @@ const actionWait = 5 * time.Second
 // deploy) neither would ever answer.
 const workerWait = 10 * time.Second
 
-// timedOut tells whether err is call's own deadline passing (the server
-// may answer DeadlineExceeded just before the client sees it) while the
-// request itself is still alive.
-func timedOut(call, request context.Context, err error) bool {
+// unanswered tells whether err means no worker answered the call in time
+// while the request itself is still alive: the call's own deadline
+// passed, or the server gave up first (DeadlineExceeded, or Canceled
+// when the task queue had nobody to hand the call to).
+func unanswered(call, request context.Context, err error) bool {
 	var de *serviceerror.DeadlineExceeded
-	return err != nil && request.Err() == nil && (call.Err() != nil || errors.As(err, &de))
+	var ce *serviceerror.Canceled
+	return err != nil && request.Err() == nil &&
+		(call.Err() != nil || errors.As(err, &de) || errors.As(err, &ce) || errors.Is(err, context.Canceled))
 }
 
 // noWorker answers a call that needed a worker and got none in time.
@@ -455,7 +458,7 @@ func (s *Server) decidePayer(c echo.Context, rec payerRecord, action string, d w
 	switch {
 	case errors.As(err, &nf):
 		return errorf(kindConflict, "cannot %s payer %s: its onboarding has just ended", action, rec.ID)
-	case timedOut(actx, ctx, err):
+	case unanswered(actx, ctx, err):
 		// No worker accepted it in time. Should it be accepted later, the
 		// action is applied then; a retry meanwhile is refused by the
 		// status it changed.

@@ -49,7 +49,7 @@ func TestConcurrentPeriodCommits(t *testing.T) {
 	for i := range inputs {
 		payer := fmt.Sprintf("%012d", 100000000000+i)
 		r := writeReport(t, lake, payer, "2026-09", "", "part-0", [2]string{"111111111111", fmt.Sprintf("%d.25", i+1)}, [2]string{"222222222222", "0.000001"})
-		inputs[i] = lakehouse.PeriodReplacement{Payer: payer, Period: "2026-09", RunID: "run-" + payer, Reports: []lakehouse.ReportFiles{{AssemblyID: "a1", DataFiles: r.DataFiles, Rows: r.Rows}}}
+		inputs[i] = lakehouse.PeriodReplacement{Payer: payer, Period: billingPeriod("2026-09"), RunID: "run-" + payer, Reports: []lakehouse.ReportFiles{{AssemblyID: "a1", DataFiles: r.DataFiles, Rows: r.Rows}}}
 	}
 	errs := atOnce(payers, func(i int) error {
 		_, err := lake.ReplacePeriod(ctx, billing.LineItems, inputs[i])
@@ -62,7 +62,7 @@ func TestConcurrentPeriodCommits(t *testing.T) {
 	}
 	for i, in := range inputs {
 		want := fmt.Sprintf(": 111111111111=%d.25/1 222222222222=0.000001/1", i+1)
-		if got := reportSums(t, lake, in.Payer, in.Period); got != want {
+		if got := reportSums(t, lake, in.Payer, in.Period.String()); got != want {
 			t.Errorf("payer %s holds %q, want %q", in.Payer, got, want)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // addedByEvolution are the columns a table created before them lacks.
@@ -100,14 +101,14 @@ func createOldLineItems(t *testing.T, cfg Config, rows [][4]string) (oldMaxID in
 
 // scanAll reads every line item of a payer's period at the current
 // snapshot with the given columns.
-func scanAll(t *testing.T, l *Lake, payer, period string, cols ...string) []*billing.Record {
+func scanAll(t *testing.T, l *Lake, payer, month string, cols ...string) []*billing.Record {
 	t.Helper()
 	tbl, err := l.LineItems(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []*billing.Record
-	err = l.ScanLineItems(context.Background(), LineItemScan{Payer: payer, Period: period, SnapshotID: tbl.CurrentSnapshot().SnapshotID, Columns: cols},
+	err = l.ScanLineItems(context.Background(), LineItemScan{Payer: payer, Period: period.MustParse(month), SnapshotID: tbl.CurrentSnapshot().SnapshotID, Columns: cols},
 		func(r *billing.Record) error {
 			c := billing.NewRecord()
 			copy(c.Values, r.Values)
@@ -200,7 +201,7 @@ func TestOpenEvolvesOlderTable(t *testing.T) {
 	rec.Values[billing.MustIndex(billing.ColUnblendedCost)] = "3.25"
 	rec.Values[billing.MustIndex("line_item_iam_principal")] = "arn:aws:iam::222222222222:role/app"
 	rec.Entries[billing.MustIndex(billing.ColTags)] = []billing.Entry{{Key: "user:CostCenter", Value: "a"}, {Key: "user:cost_center", Value: "b"}}
-	path := DataFilePath(tbl, billing.LineItems, "111111111111", "2026-10", "new")
+	path := DataFilePath(tbl, billing.LineItems, "111111111111", period.MustParse("2026-10"), "new")
 	w, err := NewDataFileWriter(ctx, tbl, billing.LineItems, path)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +212,7 @@ func TestOpenEvolvesOlderTable(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.ReplacePeriod(ctx, billing.LineItems, PeriodReplacement{Payer: "111111111111", Period: "2026-10",
+	if _, err := l.ReplacePeriod(ctx, billing.LineItems, PeriodReplacement{Payer: "111111111111", Period: period.MustParse("2026-10"),
 		RunID: "r1", Reports: []ReportFiles{{AssemblyID: "a1", DataFiles: []string{path}, Rows: 1}}}); err != nil {
 		t.Fatal(err)
 	}

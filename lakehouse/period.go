@@ -19,6 +19,7 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // Snapshot summary properties that record where a period's data came from.
@@ -38,7 +39,8 @@ const (
 // PeriodReplacement is what ReplacePeriod commits: payer's period, report
 // by report.
 type PeriodReplacement struct {
-	Payer, Period string
+	Payer  string
+	Period period.Period
 	// Source is the delivery's location, recorded on the snapshot.
 	Source string
 	// RunID is the run committing; it makes a retried commit recognise
@@ -95,13 +97,13 @@ type PeriodCommit struct {
 
 // LatestPeriodCommit walks the current snapshot's ancestry for the newest
 // commit of payer and period. ok is false when the period was never committed.
-func LatestPeriodCommit(tbl *table.Table, payer, period string) (c PeriodCommit, ok bool) {
+func LatestPeriodCommit(tbl *table.Table, payer string, p period.Period) (c PeriodCommit, ok bool) {
 	for s := tbl.CurrentSnapshot(); s != nil; {
 		if s.Summary != nil {
-			p := s.Summary.Properties
-			if p[PropPayer] == payer && p[PropPeriod] == period {
-				c := PeriodCommit{SnapshotID: s.SnapshotID, AssemblyID: p[PropAssembly], RunID: p[PropRunID], Source: p[PropSource]}
-				c.DeliveredAt, _ = time.Parse(time.RFC3339Nano, p[PropDelivery])
+			props := s.Summary.Properties
+			if props[PropPayer] == payer && props[PropPeriod] == p.String() {
+				c := PeriodCommit{SnapshotID: s.SnapshotID, AssemblyID: props[PropAssembly], RunID: props[PropRunID], Source: props[PropSource]}
+				c.DeliveredAt, _ = time.Parse(time.RFC3339Nano, props[PropDelivery])
 				return c, true
 			}
 		}
@@ -113,10 +115,10 @@ func LatestPeriodCommit(tbl *table.Table, payer, period string) (c PeriodCommit,
 	return PeriodCommit{}, false
 }
 
-func periodFilter(bs *billing.Schema, payer, period string) iceberg.BooleanExpression {
+func periodFilter(bs *billing.Schema, payer string, p period.Period) iceberg.BooleanExpression {
 	return iceberg.NewAnd(
 		iceberg.EqualTo(iceberg.Reference(bs.Payer), payer),
-		iceberg.EqualTo(iceberg.Reference(bs.Period), period),
+		iceberg.EqualTo(iceberg.Reference(bs.Period), p.String()),
 	)
 }
 
@@ -266,7 +268,7 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 	}
 	props := iceberg.Properties{
 		PropPayer:    in.Payer,
-		PropPeriod:   in.Period,
+		PropPeriod:   in.Period.String(),
 		PropAssembly: cur.PeriodAssembly(after),
 		PropSource:   in.Source,
 		PropRunID:    in.RunID,
@@ -313,13 +315,13 @@ func reportCommits(in PeriodReplacement, reports []ReportFiles, outcomes []Repor
 }
 
 // periodFiles lists the data files of payer's period in the current snapshot.
-func periodFiles(ctx context.Context, tbl *table.Table, bs *billing.Schema, payer, period string) ([]string, error) {
+func periodFiles(ctx context.Context, tbl *table.Table, bs *billing.Schema, payer string, p period.Period) ([]string, error) {
 	if tbl.CurrentSnapshot() == nil {
 		return nil, nil
 	}
-	tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(bs, payer, period))).PlanFiles(ctx)
+	tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(bs, payer, p))).PlanFiles(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("plan files of %s %s: %w", payer, period, err)
+		return nil, fmt.Errorf("plan files of %s %s: %w", payer, p, err)
 	}
 	out := make([]string, 0, len(tasks))
 	for _, t := range tasks {
@@ -331,7 +333,7 @@ func periodFiles(ctx context.Context, tbl *table.Table, bs *billing.Schema, paye
 // RemoveUncommitted deletes the files of payer's period that the current
 // snapshot does not reference, so cleaning up after a failure can never
 // remove committed data.
-func (l *Lake) RemoveUncommitted(ctx context.Context, bs *billing.Schema, payer, period string, files []string) error {
+func (l *Lake) RemoveUncommitted(ctx context.Context, bs *billing.Schema, payer string, p period.Period, files []string) error {
 	if len(files) == 0 {
 		return nil
 	}
@@ -341,9 +343,9 @@ func (l *Lake) RemoveUncommitted(ctx context.Context, bs *billing.Schema, payer,
 	}
 	referenced := map[string]bool{}
 	if tbl.CurrentSnapshot() != nil {
-		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(bs, payer, period))).PlanFiles(ctx)
+		tasks, err := tbl.Scan(table.WithRowFilter(periodFilter(bs, payer, p))).PlanFiles(ctx)
 		if err != nil {
-			return fmt.Errorf("plan files of %s %s: %w", payer, period, err)
+			return fmt.Errorf("plan files of %s %s: %w", payer, p, err)
 		}
 		for _, t := range tasks {
 			referenced[t.File.FilePath()] = true
@@ -363,12 +365,12 @@ func (l *Lake) RemoveUncommitted(ctx context.Context, bs *billing.Schema, payer,
 // runs that died without cleaning up (a terminated workflow, a lost
 // worker). The age keeps it clear of a run still writing. It returns the
 // files removed.
-func (l *Lake) RemoveOrphans(ctx context.Context, bs *billing.Schema, payer, period string, olderThan time.Duration) ([]string, error) {
+func (l *Lake) RemoveOrphans(ctx context.Context, bs *billing.Schema, payer string, p period.Period, olderThan time.Duration) ([]string, error) {
 	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return nil, err
 	}
-	dir := path.Dir(DataFilePath(tbl, bs, payer, period, "x"))
+	dir := path.Dir(DataFilePath(tbl, bs, payer, p, "x"))
 	res, err := tbl.DeleteOrphanFiles(ctx, table.WithLocation(dir), table.WithFilesOlderThan(olderThan))
 	if err != nil {
 		return nil, fmt.Errorf("remove orphans under %s: %w", dir, err)
@@ -406,18 +408,18 @@ func isNotExist(err error) bool {
 // PeriodTotals reads payer's period from a snapshot (0 for the current one)
 // and returns rows and cost per usage account and charge type (for
 // line_items: unblended cost per account and line item type).
-func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) ([]billing.Total, error) {
-	byReport, err := l.periodTotals(ctx, bs, payer, period, snapshotID, false)
+func (l *Lake) PeriodTotals(ctx context.Context, bs *billing.Schema, payer string, p period.Period, snapshotID int64) ([]billing.Total, error) {
+	byReport, err := l.periodTotals(ctx, bs, payer, p, snapshotID, false)
 	return byReport[""], err
 }
 
 // PeriodReportTotals is PeriodTotals per report of the period (rows
 // written before reports existed count as report "").
-func (l *Lake) PeriodReportTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64) (map[string][]billing.Total, error) {
-	return l.periodTotals(ctx, bs, payer, period, snapshotID, true)
+func (l *Lake) PeriodReportTotals(ctx context.Context, bs *billing.Schema, payer string, p period.Period, snapshotID int64) (map[string][]billing.Total, error) {
+	return l.periodTotals(ctx, bs, payer, p, snapshotID, true)
 }
 
-func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, period string, snapshotID int64, byReport bool) (map[string][]billing.Total, error) {
+func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer string, p period.Period, snapshotID int64, byReport bool) (map[string][]billing.Total, error) {
 	tbl, err := l.Table(ctx, bs)
 	if err != nil {
 		return nil, err
@@ -430,7 +432,7 @@ func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 		fields = append(fields, bs.Report)
 	}
 	opts := []table.ScanOption{
-		table.WithRowFilter(periodFilter(bs, payer, period)),
+		table.WithRowFilter(periodFilter(bs, payer, p)),
 		table.WithSelectedFields(fields...),
 		// A row group per batch, one file at a time: reading 4M rows with
 		// the defaults (131,072-row batches, a file per CPU) took 165 MiB
@@ -443,13 +445,13 @@ func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 	}
 	_, records, err := tbl.Scan(opts...).ToArrowRecords(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("scan %s %s: %w", payer, period, err)
+		return nil, fmt.Errorf("scan %s %s: %w", payer, p, err)
 	}
 	type key struct{ report, account, typ string }
 	sums := map[key]*billing.Total{}
 	for rec, err := range records {
 		if err != nil {
-			return nil, fmt.Errorf("scan %s %s: %w", payer, period, err)
+			return nil, fmt.Errorf("scan %s %s: %w", payer, p, err)
 		}
 		sc := rec.Schema()
 		acct := rec.Column(sc.FieldIndices(bs.Account)[0]).(*array.String)
@@ -489,10 +491,10 @@ func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer, peri
 
 // PayersOfPeriod lists the payers whose period the table holds, from the
 // snapshot summaries of the current snapshot's ancestry.
-func PayersOfPeriod(tbl *table.Table, period string) []string {
+func PayersOfPeriod(tbl *table.Table, p period.Period) []string {
 	seen := map[string]bool{}
 	for s := tbl.CurrentSnapshot(); s != nil; {
-		if s.Summary != nil && s.Summary.Properties[PropPeriod] == period && s.Summary.Properties[PropPayer] != "" {
+		if s.Summary != nil && s.Summary.Properties[PropPeriod] == p.String() && s.Summary.Properties[PropPayer] != "" {
 			seen[s.Summary.Properties[PropPayer]] = true
 		}
 		if s.ParentSnapshotID == nil {

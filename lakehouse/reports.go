@@ -11,6 +11,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/sqlbind"
 )
 
@@ -63,8 +64,8 @@ func (l *Lake) q(query string) string {
 // committed before the record existed has no rows in it: its latest
 // snapshot summary stands for report "" and is recorded, so the history
 // is walked once per such period.
-func (l *Lake) PeriodReports(ctx context.Context, bs *billing.Schema, payer, period string) (map[string]ReportCommit, error) {
-	out, err := l.readReportRecords(ctx, bs, payer, period)
+func (l *Lake) PeriodReports(ctx context.Context, bs *billing.Schema, payer string, p period.Period) (map[string]ReportCommit, error) {
+	out, err := l.readReportRecords(ctx, bs, payer, p)
 	if err != nil || len(out) > 0 {
 		return out, err
 	}
@@ -72,13 +73,13 @@ func (l *Lake) PeriodReports(ctx context.Context, bs *billing.Schema, payer, per
 	if err != nil {
 		return nil, err
 	}
-	c, ok := LatestPeriodCommit(tbl, payer, period)
+	c, ok := LatestPeriodCommit(tbl, payer, p)
 	if !ok {
 		return out, nil
 	}
 	rows, _ := strconv.ParseInt(snapshotProp(tbl, c.SnapshotID, PropRows), 10, 64)
 	rc := ReportCommit{AssemblyID: c.AssemblyID, DeliveredAt: c.DeliveredAt, RunID: c.RunID, SnapshotID: c.SnapshotID, Rows: rows}
-	if err := l.recordReports(ctx, bs, payer, period, []ReportCommit{rc}); err != nil {
+	if err := l.recordReports(ctx, bs, payer, p, []ReportCommit{rc}); err != nil {
 		return nil, err
 	}
 	out[""] = rc
@@ -92,11 +93,11 @@ func snapshotProp(tbl *table.Table, id int64, key string) string {
 	return ""
 }
 
-func (l *Lake) readReportRecords(ctx context.Context, bs *billing.Schema, payer, period string) (map[string]ReportCommit, error) {
+func (l *Lake) readReportRecords(ctx context.Context, bs *billing.Schema, payer string, p period.Period) (map[string]ReportCommit, error) {
 	rows, err := l.db.QueryContext(ctx, l.q(`SELECT report, assembly_id, delivered_at, run_id, snapshot_id, row_count
-		FROM costlake_period_reports WHERE table_name = ? AND payer_account_id = ? AND period = ?`), bs.Table, payer, period)
+		FROM costlake_period_reports WHERE table_name = ? AND payer_account_id = ? AND period = ?`), bs.Table, payer, p.String())
 	if err != nil {
-		return nil, fmt.Errorf("read reports of %s %s: %w", payer, period, err)
+		return nil, fmt.Errorf("read reports of %s %s: %w", payer, p, err)
 	}
 	defer rows.Close()
 	out := map[string]ReportCommit{}
@@ -114,7 +115,7 @@ func (l *Lake) readReportRecords(ctx context.Context, bs *billing.Schema, payer,
 
 // recordReports upserts reports' commits of payer's period, and removes
 // the records of reports whose rows left the period, in one transaction.
-func (l *Lake) recordReports(ctx context.Context, bs *billing.Schema, payer, period string, commits []ReportCommit, gone ...string) error {
+func (l *Lake) recordReports(ctx context.Context, bs *billing.Schema, payer string, p period.Period, commits []ReportCommit, gone ...string) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -122,8 +123,8 @@ func (l *Lake) recordReports(ctx context.Context, bs *billing.Schema, payer, per
 	defer tx.Rollback()
 	for _, r := range gone {
 		if _, err := tx.ExecContext(ctx, l.q(`DELETE FROM costlake_period_reports
-			WHERE table_name = ? AND payer_account_id = ? AND period = ? AND report = ?`), bs.Table, payer, period, r); err != nil {
-			return fmt.Errorf("forget report %q of %s %s: %w", r, payer, period, err)
+			WHERE table_name = ? AND payer_account_id = ? AND period = ? AND report = ?`), bs.Table, payer, p.String(), r); err != nil {
+			return fmt.Errorf("forget report %q of %s %s: %w", r, payer, p, err)
 		}
 	}
 	for _, c := range commits {
@@ -137,9 +138,9 @@ func (l *Lake) recordReports(ctx context.Context, bs *billing.Schema, payer, per
 			ON CONFLICT (table_name, payer_account_id, period, report) DO UPDATE SET
 			assembly_id = excluded.assembly_id, delivered_at = excluded.delivered_at, run_id = excluded.run_id,
 			snapshot_id = excluded.snapshot_id, row_count = excluded.row_count`),
-			bs.Table, payer, period, c.Report, c.AssemblyID, delivered, c.RunID, c.SnapshotID, c.Rows)
+			bs.Table, payer, p.String(), c.Report, c.AssemblyID, delivered, c.RunID, c.SnapshotID, c.Rows)
 		if err != nil {
-			return fmt.Errorf("record report %q of %s %s: %w", c.Report, payer, period, err)
+			return fmt.Errorf("record report %q of %s %s: %w", c.Report, payer, p, err)
 		}
 	}
 	return tx.Commit()

@@ -18,6 +18,7 @@ import (
 	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -31,7 +32,7 @@ func writeReport(t *testing.T, lake *lakehouse.Lake, payer, period, report, name
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := lakehouse.ReportDataFilePath(lakehouse.DataFilePath(tbl, bs, payer, period, name), report)
+	p := lakehouse.ReportDataFilePath(lakehouse.DataFilePath(tbl, bs, payer, billingPeriod(period), name), report)
 	w, err := lakehouse.NewDataFileWriter(ctx, tbl, bs, p)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func writeReport(t *testing.T, lake *lakehouse.Lake, payer, period, report, name
 // reportSums is "report: account=cost …" per report, sorted, from the table.
 func reportSums(t *testing.T, lake *lakehouse.Lake, payer, period string) string {
 	t.Helper()
-	byReport, err := lake.PeriodReportTotals(context.Background(), billing.LineItems, payer, period, 0)
+	byReport, err := lake.PeriodReportTotals(context.Background(), billing.LineItems, payer, billingPeriod(period), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestReplacePeriodPerReport(t *testing.T) {
 	t0 := time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC)
 	commit := func(run string, reports ...lakehouse.ReportFiles) lakehouse.PeriodReplaced {
 		t.Helper()
-		res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payerA, Period: period, RunID: run, Reports: reports})
+		res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payerA, Period: billingPeriod(period), RunID: run, Reports: reports})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +191,7 @@ func TestReplacePeriodPerReport(t *testing.T) {
 		t.Fatalf("after a late delivery: %s", got)
 	}
 
-	held, err := lake.PeriodReports(ctx, bs, payerA, period)
+	held, err := lake.PeriodReports(ctx, bs, payerA, billingPeriod(period))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,10 +255,14 @@ func TestOpenAddsReportColumnToOlderTable(t *testing.T) {
 	}
 	r := writeReport(t, lake, payerA, "2026-09", "acct-a", "r1", [2]string{"222222222222", "3"})
 	r.AssemblyID = "a1"
-	if _, err := lake.ReplacePeriod(ctx, billing.LineItems, lakehouse.PeriodReplacement{Payer: payerA, Period: "2026-09", RunID: "r1", Reports: []lakehouse.ReportFiles{r}}); err != nil {
+	if _, err := lake.ReplacePeriod(ctx, billing.LineItems, lakehouse.PeriodReplacement{Payer: payerA, Period: billingPeriod("2026-09"), RunID: "r1", Reports: []lakehouse.ReportFiles{r}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := reportSums(t, lake, payerA, "2026-09"); got != "acct-a: 222222222222=3/1" {
 		t.Fatalf("after evolution: %s", got)
 	}
 }
+
+// billingPeriod is period.MustParse under a name that test variables
+// called period do not shadow.
+func billingPeriod(s string) period.Period { return period.MustParse(s) }

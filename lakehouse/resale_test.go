@@ -146,7 +146,7 @@ func commitLineItems(t *testing.T, lake *lakehouse.Lake, payer, period, assembly
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := lakehouse.DataFilePath(tbl, bs, payer, period, assembly)
+	path := lakehouse.DataFilePath(tbl, bs, payer, billingPeriod(period), assembly)
 	w, err := lakehouse.NewDataFileWriter(ctx, tbl, bs, path)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func commitLineItems(t *testing.T, lake *lakehouse.Lake, payer, period, assembly
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payer, Period: period, RunID: assembly,
+	res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payer, Period: billingPeriod(period), RunID: assembly,
 		Reports: []lakehouse.ReportFiles{{AssemblyID: assembly, DataFiles: []string{path}, Rows: int64(len(rows)), DeliveredAt: time.Now()}}})
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestScanLineItemsTimeTravel(t *testing.T) {
 
 	scan := func(snap int64, accounts []string) (n int, sum money.Amount) {
 		t.Helper()
-		err := lake.ScanLineItems(ctx, lakehouse.LineItemScan{Payer: payerA, Period: "2026-09", SnapshotID: snap, Accounts: accounts,
+		err := lake.ScanLineItems(ctx, lakehouse.LineItemScan{Payer: payerA, Period: billingPeriod("2026-09"), SnapshotID: snap, Accounts: accounts,
 			Columns: []string{billing.ColUsageAccountID, billing.ColUnblendedCost, billing.ColUsageStartDate, billing.ColResourceTags}},
 			func(r *billing.Record) error {
 				n++
@@ -217,21 +217,21 @@ func TestScanLineItemsTimeTravel(t *testing.T) {
 	if n, _ := scan(second, []string{}); n != 0 {
 		t.Fatalf("no accounts: %d rows", n)
 	}
-	keys, err := lake.TagKeys(ctx, lakehouse.LineItemScan{Payer: payerA, Period: "2026-09", SnapshotID: first})
+	keys, err := lake.TagKeys(ctx, lakehouse.LineItemScan{Payer: payerA, Period: billingPeriod("2026-09"), SnapshotID: first})
 	if err != nil || !slices.Equal(keys, []string{"user_k0", "user_k1", "user_team"}) {
 		t.Fatalf("tag keys %v, %v", keys, err)
 	}
-	if ok, err := lake.PeriodInvoiced(ctx, payerA, "2026-09", first); err != nil || ok {
+	if ok, err := lake.PeriodInvoiced(ctx, payerA, billingPeriod("2026-09"), first); err != nil || ok {
 		t.Fatalf("first snapshot invoiced = %v, %v", ok, err)
 	}
-	if ok, err := lake.PeriodInvoiced(ctx, payerA, "2026-09", second); err != nil || !ok {
+	if ok, err := lake.PeriodInvoiced(ctx, payerA, billingPeriod("2026-09"), second); err != nil || !ok {
 		t.Fatalf("second snapshot invoiced = %v, %v", ok, err)
 	}
-	if err := lake.ScanLineItems(ctx, lakehouse.LineItemScan{Payer: payerA, Period: "2026-09", SnapshotID: 12345}, func(*billing.Record) error { return nil }); err == nil {
+	if err := lake.ScanLineItems(ctx, lakehouse.LineItemScan{Payer: payerA, Period: billingPeriod("2026-09"), SnapshotID: 12345}, func(*billing.Record) error { return nil }); err == nil {
 		t.Fatal("scanning a missing snapshot succeeded")
 	}
 	tbl, _ := lake.LineItems(ctx)
-	if got := lakehouse.PayersOfPeriod(tbl, "2026-09"); !slices.Equal(got, []string{payerA}) {
+	if got := lakehouse.PayersOfPeriod(tbl, billingPeriod("2026-09")); !slices.Equal(got, []string{payerA}) {
 		t.Fatalf("payers %v", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/money"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // ErrSnapshotNotFound reports a snapshot the table no longer (or never)
@@ -27,7 +28,7 @@ var ErrSnapshotNotFound = errors.New("snapshot not found")
 // it was in one snapshot (time travel: later commits are not seen).
 type LineItemScan struct {
 	Payer      string
-	Period     string
+	Period     period.Period
 	SnapshotID int64 // required
 	// Accounts keeps only these usage accounts; nil keeps all.
 	Accounts []string
@@ -222,7 +223,7 @@ func (l *Lake) TagKeys(ctx context.Context, s LineItemScan) ([]string, error) {
 // PeriodInvoiced reports whether payer's period in a snapshot has line
 // items and every one of them carries bill_invoice_id, which AWS writes
 // only in a month's final delivery.
-func (l *Lake) PeriodInvoiced(ctx context.Context, payer, period string, snapshotID int64) (bool, error) {
+func (l *Lake) PeriodInvoiced(ctx context.Context, payer string, p period.Period, snapshotID int64) (bool, error) {
 	tbl, err := l.LineItems(ctx)
 	if err != nil {
 		return false, err
@@ -238,16 +239,16 @@ func (l *Lake) PeriodInvoiced(ctx context.Context, payer, period string, snapsho
 	}
 	bs := billing.LineItems
 	inv := iceberg.Reference(billing.ColBillInvoiceID)
-	missing := iceberg.NewAnd(periodFilter(bs, payer, period), iceberg.NewOr(iceberg.IsNull(inv), iceberg.EqualTo(inv, "")))
+	missing := iceberg.NewAnd(periodFilter(bs, payer, p), iceberg.NewOr(iceberg.IsNull(inv), iceberg.EqualTo(inv, "")))
 	_, batches, err := tbl.Scan(table.WithSnapshotID(snapshotID), table.WithRowFilter(missing),
 		table.WithSelectedFields(billing.ColBillInvoiceID), table.WithLimit(1)).ToArrowRecords(ctx)
 	if err != nil {
-		return false, fmt.Errorf("scan invoice IDs of %s %s: %w", payer, period, err)
+		return false, fmt.Errorf("scan invoice IDs of %s %s: %w", payer, p, err)
 	}
 	found := false
 	for batch, err := range batches {
 		if err != nil {
-			return false, fmt.Errorf("scan invoice IDs of %s %s: %w", payer, period, err)
+			return false, fmt.Errorf("scan invoice IDs of %s %s: %w", payer, p, err)
 		}
 		found = found || batch.NumRows() > 0
 		batch.Release()

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // ErrBadValue reports a source value that does not fit its column's type.
@@ -72,9 +73,9 @@ type DataFileWriter struct {
 
 // DataFilePath returns where a chunk's data file goes: under the table's
 // data folder, in its partition's folder, named by the writer.
-func DataFilePath(tbl *table.Table, bs *billing.Schema, payer, period, name string) string {
+func DataFilePath(tbl *table.Table, bs *billing.Schema, payer string, p period.Period, name string) string {
 	return fmt.Sprintf("%s/data/%s=%s/%s=%s/%s.parquet", strings.TrimRight(tbl.Location(), "/"),
-		bs.Payer, url.PathEscape(payer), bs.Period, period, name)
+		bs.Payer, url.PathEscape(payer), bs.Period, p, name)
 }
 
 // NewDataFileWriter creates the file at path (replacing any earlier

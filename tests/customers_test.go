@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -237,7 +236,8 @@ func (a apiClient) raw(method, path string) (string, int) {
 func (e *onboardEnv) gatewayWith(change func(*gateway.Config)) apiClient {
 	cfg := e.gatewayConfig
 	change(&cfg)
-	srv := httptest.NewServer(validatingGateway(e.t, gateway.New(e.client, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)))
+	// The gateway's log shows when the test fails.
+	srv := httptest.NewServer(validatingGateway(e.t, gateway.New(e.client, slog.New(slog.NewTextHandler(testLog{e.t}, nil)), cfg)))
 	e.t.Cleanup(srv.Close)
 	return apiClient{t: e.t, base: srv.URL, key: e.operator.key}
 }
@@ -264,4 +264,12 @@ func assertNoReadWorkflows(t *testing.T, c client.Client) {
 	require.Eventually(t, func() bool { _, all := customerReadWorkflows(t, c); return all > 0 }, 10*time.Second, 100*time.Millisecond, "the changes ran as CustomerRequest workflows")
 	reads, _ := customerReadWorkflows(t, c)
 	require.Empty(t, reads, "reads answered from the catalog start no workflow")
+}
+
+// testLog writes into the test's log, shown when it fails.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
 }

@@ -133,7 +133,7 @@ func TestDevSurvivesRestart(t *testing.T) {
 	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(data, "catalog.db"), Warehouse: "file://" + filepath.Join(data, "warehouse")})
 	require.NoError(t, err)
 	defer lake.Close()
-	totals, err := lake.PeriodTotals(ctx, billing.LineItems, "111122223333", period, 0)
+	totals, err := lake.PeriodTotals(ctx, billing.LineItems, "111122223333", billingPeriod(period), 0)
 	require.NoError(t, err)
 	var rows int64
 	for _, tot := range totals {

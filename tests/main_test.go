@@ -75,7 +75,7 @@ func billingPeriod(s string) period.Period { return period.MustParse(s) }
 func billingPeriods(names ...string) []period.Period {
 	out := make([]period.Period, 0, len(names))
 	for _, n := range names {
-		out = append(out, period.MustParse(n))
+		out = append(out, billingPeriod(n))
 	}
 	return out
 }

@@ -267,7 +267,7 @@ func TestPartnerSeveralReportsInOnePeriod(t *testing.T) {
 	require.NotEqual(t, before["costlake_report=cur-b"], after["costlake_report=cur-b"])
 	require.Len(t, after["costlake_report=cur-b"], 2)
 	// The snapshot before the restatement still holds cur-b's first assembly.
-	old, err := s.lake.PeriodReportTotals(ctx, billing.LineItems, payer, period, snapBefore)
+	old, err := s.lake.PeriodReportTotals(ctx, billing.LineItems, payer, billingPeriod(period), snapBefore)
 	require.NoError(t, err)
 	require.Equal(t, int64(len(byAccount[accounts[1]])), billing.ByAccount(old["cur-b"])[0].Rows)
 	require.False(t, discover().Changed())
