@@ -32,7 +32,7 @@ func BenchmarkConvertChunk(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: testCatalog(b, dir), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
 	if err != nil {
 		b.Fatal(err)
 	}

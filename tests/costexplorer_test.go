@@ -159,7 +159,7 @@ func TestCostExplorerIngest(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_STS", m.Endpoint)
 
 	dir := t.TempDir()
-	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: testCatalog(t, dir), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
 	acts := &activities.Crawl{Lake: lake, AWS: activities.AWS{Base: credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, "")}}

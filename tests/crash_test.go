@@ -52,7 +52,7 @@ func TestWorkerKilledMidIngestion(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	c := ts.GetDefaultClient()
 	dir := t.TempDir()
-	catalog, warehouse := filepath.Join(dir, "catalog.db"), "file://"+filepath.Join(dir, "warehouse")
+	catalog, warehouse := testCatalog(t, dir), "file://"+filepath.Join(dir, "warehouse")
 	env := []string{
 		"COSTLAKE_TEMPORAL_ADDRESS=" + ts.GetFrontendHostPort(),
 		"COSTLAKE_TEMPORAL_NAMESPACE=" + ts.GetDefaultNamespace(),

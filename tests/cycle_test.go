@@ -54,7 +54,7 @@ func newCycleStack(t *testing.T) *cycleStack {
 	s.minio = harness.MinIO(t)
 	gcs := harness.FakeGCS(t)
 	ctx := context.Background()
-	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(s.dir, "catalog.db"), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")})
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: testCatalog(s.t, s.dir), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")})
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
 	s.lake = lake

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -29,20 +30,24 @@ import (
 var newerColumns = []string{billing.ColTags, "line_item_iam_principal", "line_item_user_identifier"}
 
 // createOlderLineItems makes billing.line_items the way a costlake
-// without newerColumns did, in the SQLite catalog and local warehouse of
+// without newerColumns did, in the catalog (SQLite or PostgreSQL) and local warehouse of
 // cfg, and appends rows (account, cost) of samplePayer's period with
 // iceberg-go's own writer. It returns the highest field ID it used.
 func createOlderLineItems(t *testing.T, cfg lakehouse.Config, period string, rows [][2]string) int {
 	t.Helper()
 	ctx := context.Background()
-	warehouse := filepath.Join(filepath.Dir(cfg.Catalog), "warehouse")
-	require.Equal(t, "file://"+warehouse, cfg.Warehouse)
+	warehouse, ok := strings.CutPrefix(cfg.Warehouse, "file://")
+	require.True(t, ok, "a local warehouse")
 	require.NoError(t, os.MkdirAll(warehouse, 0o755))
-	db, err := sql.Open(sqliteshim.ShimName, "file:"+cfg.Catalog)
+	driver, dsn, dialect := sqliteshim.ShimName, "file:"+cfg.Catalog, sqlcat.SQLite
+	if strings.HasPrefix(cfg.Catalog, "postgres://") {
+		driver, dsn, dialect = "pgx", cfg.Catalog, sqlcat.Postgres
+	}
+	db, err := sql.Open(driver, dsn)
 	require.NoError(t, err)
 	defer db.Close()
 	// "costlake" is the catalog name costlake's lakehouse registers tables under.
-	cat, err := sqlcat.NewCatalog("costlake", db, sqlcat.SQLite, iceberg.Properties{"warehouse": cfg.Warehouse})
+	cat, err := sqlcat.NewCatalog("costlake", db, dialect, iceberg.Properties{"warehouse": cfg.Warehouse})
 	require.NoError(t, err)
 	require.NoError(t, cat.CreateNamespace(ctx, table.Identifier{lakehouse.Namespace}, nil))
 	var fields []iceberg.NestedField
@@ -103,7 +108,7 @@ func TestIngestIntoTableOfOlderSchema(t *testing.T) {
 	oldRows := [][2]string{{samplePayer, "10.000000000000000001"}, {"210987654321", "0.5"}, {"210987654321", "-0.25"}}
 	var oldMaxID int
 	s := newStackWith(t, true, func(s *stack) lakehouse.Config {
-		cfg := lakehouse.Config{Catalog: filepath.Join(s.dir, "catalog.db"), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")}
+		cfg := lakehouse.Config{Catalog: testCatalog(s.t, s.dir), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")}
 		oldMaxID = createOlderLineItems(t, cfg, "2023-10", oldRows)
 		return cfg
 	})

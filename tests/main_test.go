@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/costlake/costlake/internal/period"
+	"github.com/costlake/costlake/tests/harness"
 )
 
 // A costlake binary built once per test run, for the tests that run it as
@@ -60,7 +62,18 @@ func build(t *testing.T, b *builtBinary, name string, flags ...string) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv("COSTLAKE_TEST_CATALOG") == "postgres" {
+		pg, err := harness.StartPostgres()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		testPostgres = pg
+	}
 	code := m.Run()
+	if testPostgres != nil {
+		testPostgres.Stop()
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
@@ -78,4 +91,32 @@ func billingPeriods(names ...string) []period.Period {
 		out = append(out, billingPeriod(n))
 	}
 	return out
+}
+
+// testPostgres is the package's PostgreSQL cluster when the tests run
+// with COSTLAKE_TEST_CATALOG=postgres.
+var testPostgres *harness.PostgresServer
+
+var (
+	catalogsMu sync.Mutex
+	catalogs   = map[string]string{}
+)
+
+// testCatalog is the catalog of the stand whose files are in dir: a
+// SQLite file there, or with COSTLAKE_TEST_CATALOG=postgres a fresh
+// database of the package's cluster. The same dir gets the same catalog,
+// so a stand that reopens its lake finds its tables.
+func testCatalog(t testing.TB, dir string) string {
+	t.Helper()
+	if testPostgres == nil {
+		return filepath.Join(dir, "catalog.db")
+	}
+	catalogsMu.Lock()
+	defer catalogsMu.Unlock()
+	if uri, ok := catalogs[dir]; ok {
+		return uri
+	}
+	uri := testPostgres.NewDatabase(t)
+	catalogs[dir] = uri
+	return uri
 }

@@ -94,7 +94,7 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	e.minio.CreateBucket(t, "costlake-templates")
 
 	dir := t.TempDir()
-	lake, err := lakehouse.Open(context.Background(), lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
+	lake, err := lakehouse.Open(context.Background(), lakehouse.Config{Catalog: testCatalog(t, dir), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
 	e.lake = lake
@@ -126,7 +126,7 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 
 	// The gateway reads customers and pricebooks over its own read-only
 	// connection to the catalog, as `costlake gateway --catalog` does.
-	rodb, ropg, err := lakehouse.OpenCatalogReadOnly(filepath.Join(dir, "catalog.db"))
+	rodb, ropg, err := lakehouse.OpenCatalogReadOnly(testCatalog(t, dir))
 	require.NoError(t, err)
 	t.Cleanup(func() { rodb.Close() })
 	keys, operator, viewer, globex := testKeys()

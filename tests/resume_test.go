@@ -35,7 +35,7 @@ func TestConvertChunkResumes(t *testing.T) {
 	root := filepath.Join(dir, "bucket")
 	gen, err := synth.Generate(ctx, blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "resume", Period: "2026-10", Rows: 5000, Files: 1, Seed: 41})
 	require.NoError(t, err)
-	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: testCatalog(t, dir), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
 	require.NoError(t, err)
 	defer lake.Close()
 	acts := &activities.Ingest{Lake: lake, PartRows: 1000, AWS: activities.AWS{Blobs: blob.Opener{FileRoots: testFileRoots}}}

@@ -51,7 +51,7 @@ var testFileRoots = []string{os.TempDir()}
 func newStack(t *testing.T, withMinIO bool) *stack {
 	t.Helper()
 	return newStackWith(t, withMinIO, func(s *stack) lakehouse.Config {
-		return lakehouse.Config{Catalog: filepath.Join(s.dir, "catalog.db"), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")}
+		return lakehouse.Config{Catalog: testCatalog(s.t, s.dir), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")}
 	})
 }
 
@@ -78,6 +78,10 @@ type stackOptions struct {
 	limits cur.Limits
 	// fileRoots are the folders file:// URLs may name; nil: testFileRoots.
 	fileRoots []string
+	// workers is how many workers poll the task queue, each with a lake
+	// of its own on the same catalog and warehouse (as worker processes
+	// have); 0 means 1. They are named worker-1, worker-2, ….
+	workers int
 }
 
 func newStackOpts(t *testing.T, o stackOptions) *stack {
@@ -95,7 +99,7 @@ func newStackOpts(t *testing.T, o stackOptions) *stack {
 	}
 	if o.lakeConfig == nil {
 		o.lakeConfig = func(s *stack) lakehouse.Config {
-			return lakehouse.Config{Catalog: filepath.Join(s.dir, "catalog.db"), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")}
+			return lakehouse.Config{Catalog: testCatalog(s.t, s.dir), Warehouse: "file://" + filepath.Join(s.dir, "warehouse")}
 		}
 	}
 	ctx := context.Background()
@@ -106,9 +110,17 @@ func newStackOpts(t *testing.T, o stackOptions) *stack {
 
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	s.client = ts.GetDefaultClient()
-	acts := activities.New(activities.Config{Lake: lake, Blobs: opener, Limits: o.limits, Temporal: s.client})
-	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
-		sdkworker.Options{MaxConcurrentActivityExecutionSize: 4, Interceptors: o.interceptors})
+	for i := 1; i <= max(o.workers, 1); i++ {
+		wlake := lake
+		if i > 1 {
+			wlake, err = lakehouse.Open(ctx, o.lakeConfig(s))
+			require.NoError(t, err)
+			t.Cleanup(func() { wlake.Close() })
+		}
+		acts := activities.New(activities.Config{Lake: wlake, Blobs: opener, Limits: o.limits, Temporal: s.client})
+		ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
+			sdkworker.Options{MaxConcurrentActivityExecutionSize: 4, Interceptors: o.interceptors, Identity: fmt.Sprintf("worker-%d", i)})
+	}
 	return s
 }
 

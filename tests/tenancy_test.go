@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +48,7 @@ func newDestinationStand(t *testing.T) *destinationStand {
 	m.CreateBucket(t, "lake")
 	templates := g.CreateBucket(t, "costlake-templates")
 	ctx := context.Background()
-	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(t.TempDir(), "catalog.db"), Warehouse: "s3://lake/warehouse", S3: m.S3Options()})
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: testCatalog(t, t.TempDir()), Warehouse: "s3://lake/warehouse", S3: m.S3Options()})
 	require.NoError(t, err)
 	t.Cleanup(func() { lake.Close() })
 	db, postgres := lake.DB()

@@ -20,12 +20,12 @@ func TestWarehouseOnObjectStores(t *testing.T) {
 	cases := map[string]func(t *testing.T, s *stack) lakehouse.Config{
 		"s3": func(t *testing.T, s *stack) lakehouse.Config {
 			s.minio.CreateBucket(t, "warehouse")
-			return lakehouse.Config{Catalog: filepath.Join(s.dir, "catalog.db"), Warehouse: "s3://warehouse/costlake", S3: s.minio.S3Options()}
+			return lakehouse.Config{Catalog: testCatalog(s.t, s.dir), Warehouse: "s3://warehouse/costlake", S3: s.minio.S3Options()}
 		},
 		"gcs": func(t *testing.T, s *stack) lakehouse.Config {
 			gcs := harness.FakeGCS(t)
 			gcs.CreateBucket(t, "warehouse")
-			return lakehouse.Config{Catalog: filepath.Join(s.dir, "catalog.db"), Warehouse: "gs://warehouse/costlake", GCSEndpoint: gcs.GCSOptions().Endpoint}
+			return lakehouse.Config{Catalog: testCatalog(s.t, s.dir), Warehouse: "gs://warehouse/costlake", GCSEndpoint: gcs.GCSOptions().Endpoint}
 		},
 	}
 	for name, cfg := range cases {
