@@ -178,10 +178,40 @@ func (a *Crawl) RefreshAccounts(ctx context.Context, in crawl.RefreshAccountsInp
 	slices.Sort(ch.Closed)
 	slices.Sort(ch.Left)
 	ch.Accounts = len(rows)
+	if sameAccounts(before, rows) {
+		ch.Unchanged = true
+		return ch, nil
+	}
 	if err := a.Lake.ReplaceAccounts(ctx, in.PayerAccountID, rows); err != nil {
 		return ch, err
 	}
 	return ch, nil
+}
+
+// sameAccounts tells whether the organization listed now is the one the
+// table holds: the same accounts with the same attributes. LastSeen is
+// left out, or every crawl would write a snapshot.
+func sameAccounts(held, now []lakehouse.Account) bool {
+	if len(held) != len(now) {
+		return false
+	}
+	byID := make(map[string]lakehouse.Account, len(held))
+	for _, a := range held {
+		byID[a.AccountID] = a
+	}
+	for _, a := range now {
+		h, ok := byID[a.AccountID]
+		if !ok || h.Name != a.Name || h.Email != a.Email || h.Status != a.Status || h.JoinedMethod != a.JoinedMethod ||
+			!sameInstant(h.JoinedAt, a.JoinedAt) || !sameInstant(h.FirstSeen, a.FirstSeen) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameInstant compares times as the table stores them: to the microsecond.
+func sameInstant(x, y time.Time) bool {
+	return x.Truncate(time.Microsecond).Equal(y.Truncate(time.Microsecond))
 }
 
 // CheckExportHealth reads the payer's export definition and status the

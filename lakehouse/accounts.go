@@ -30,7 +30,7 @@ type Account struct {
 	JoinedMethod   string
 	JoinedAt       time.Time
 	FirstSeen      time.Time // first crawl that listed it
-	LastSeen       time.Time // latest crawl that listed it
+	LastSeen       time.Time // latest crawl that wrote the payer's accounts (one that finds the organization unchanged writes nothing)
 }
 
 var accountsSchema = iceberg.NewSchema(0,
@@ -46,6 +46,10 @@ var accountsSchema = iceberg.NewSchema(0,
 )
 
 // accountsTable loads billing.accounts, creating it on first use.
+// AccountsIcebergTable is billing.accounts as an Iceberg table (created
+// when missing), for readers of its snapshots.
+func (l *Lake) AccountsIcebergTable(ctx context.Context) (*table.Table, error) { return l.accountsTable(ctx) }
+
 func (l *Lake) accountsTable(ctx context.Context) (*table.Table, error) {
 	id := table.Identifier{Namespace, AccountsTable}
 	tbl, err := l.cat.LoadTable(ctx, id)

@@ -109,6 +109,8 @@ func TestCrawlIngestsWhatChanged(t *testing.T) {
 	require.Equal(t, workflows.ActionNoDelivery, outcome(t, r, current).Action)
 	require.NotNil(t, r.Accounts)
 	require.Equal(t, len(gen.Accounts), r.Accounts.Accounts)
+	require.True(t, r.Accounts.First)
+	snapshots := e.accountsSnapshots()
 
 	// A new delivery for the current month, and a change in the organization.
 	cur := e.generate("acme-cur", payerID, current, 21)
@@ -129,6 +131,8 @@ func TestCrawlIngestsWhatChanged(t *testing.T) {
 	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, previous).Action)
 	require.Equal(t, []string{"999988887777"}, r.Accounts.New)
 	require.Equal(t, []string{closed}, r.Accounts.Closed)
+	require.False(t, r.Accounts.Unchanged)
+	require.Equal(t, snapshots+1, e.accountsSnapshots(), "a changed organization is one snapshot")
 
 	// AWS restates last month: a new assembly replaces the period.
 	restated := e.generate("acme-cur", payerID, previous, 33)
@@ -137,6 +141,8 @@ func TestCrawlIngestsWhatChanged(t *testing.T) {
 	require.Equal(t, workflows.ActionIngested, o.Action, o.Failure)
 	require.Equal(t, restated.AssemblyID, o.AssemblyID)
 	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, current).Action)
+	require.True(t, r.Accounts.Unchanged)
+	require.Equal(t, snapshots+1, e.accountsSnapshots(), "an unchanged organization writes no snapshot of billing.accounts")
 
 	// Nothing new: nothing ingested.
 	r = e.crawlNow(payerID)
@@ -154,6 +160,14 @@ func TestCrawlIngestsWhatChanged(t *testing.T) {
 		purposes[purpose] = true
 	}
 	require.Equal(t, map[string]bool{"onboarding": true, "crawl": true, "ingest": true}, purposes)
+}
+
+// accountsSnapshots counts the snapshots of billing.accounts.
+func (e *onboardEnv) accountsSnapshots() int {
+	e.t.Helper()
+	tbl, err := e.lake.AccountsIcebergTable(context.Background())
+	require.NoError(e.t, err)
+	return len(tbl.Metadata().Snapshots())
 }
 
 // TestBackfill: a backfill of three periods ingests three periods; the same

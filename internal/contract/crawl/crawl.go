@@ -82,6 +82,9 @@ type AccountChanges struct {
 	Closed   []string `json:"closed,omitempty"` // now suspended or closed
 	Left     []string `json:"left,omitempty"`   // no longer in the organization (moved elsewhere)
 	First    bool     `json:"first,omitempty"`  // no earlier list to compare with
+	// Unchanged: the organization is as billing.accounts holds it, so
+	// nothing was written (no snapshot per crawl).
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // Defaults of payer.Schedule.
