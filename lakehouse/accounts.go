@@ -48,7 +48,9 @@ var accountsSchema = iceberg.NewSchema(0,
 // accountsTable loads billing.accounts, creating it on first use.
 // AccountsIcebergTable is billing.accounts as an Iceberg table (created
 // when missing), for readers of its snapshots.
-func (l *Lake) AccountsIcebergTable(ctx context.Context) (*table.Table, error) { return l.accountsTable(ctx) }
+func (l *Lake) AccountsIcebergTable(ctx context.Context) (*table.Table, error) {
+	return l.accountsTable(ctx)
+}
 
 func (l *Lake) accountsTable(ctx context.Context) (*table.Table, error) {
 	id := table.Identifier{Namespace, AccountsTable}
