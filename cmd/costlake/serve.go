@@ -40,7 +40,7 @@ func quietLogger() tlog.Logger {
 }
 
 func lakeConfig(s config.Storage) lakehouse.Config {
-	return lakehouse.Config{Catalog: s.Catalog, Warehouse: s.Warehouse, S3: s.S3Options(), GCSEndpoint: s.GCSEndpoint}
+	return lakehouse.Config{Catalog: s.Catalog, Warehouse: s.Warehouse, S3: s.WarehouseS3Options(), GCSEndpoint: s.GCSEndpoint}
 }
 
 func dial(t config.Temporal) (client.Client, error) {

@@ -38,6 +38,11 @@ type Storage struct {
 	S3Endpoint  string
 	S3Region    string
 	GCSEndpoint string
+	// WarehouseS3Endpoint and WarehouseS3Region reach an s3:// warehouse
+	// when it is not where customers' buckets are (a warehouse on MinIO,
+	// customers on AWS); empty means S3Endpoint and S3Region.
+	WarehouseS3Endpoint string
+	WarehouseS3Region   string
 }
 
 // Env returns the environment variable name, or def when it is unset.
@@ -81,6 +86,10 @@ func AddStorageFlags(fs *flag.FlagSet, s *Storage, dataDir string) {
 	fs.StringVar(&s.S3Endpoint, "s3-endpoint", Env("COSTLAKE_S3_ENDPOINT", ""), "S3-compatible endpoint, e.g. http://127.0.0.1:9000 for MinIO [COSTLAKE_S3_ENDPOINT]")
 	fs.StringVar(&s.S3Region, "s3-region", Env("COSTLAKE_S3_REGION", Env("AWS_REGION", "us-east-1")), "S3 region [COSTLAKE_S3_REGION, AWS_REGION]")
 	fs.StringVar(&s.GCSEndpoint, "gcs-endpoint", Env("COSTLAKE_GCS_ENDPOINT", ""), "GCS endpoint of an emulator [COSTLAKE_GCS_ENDPOINT]")
+	fs.StringVar(&s.WarehouseS3Endpoint, "warehouse-s3-endpoint", Env("COSTLAKE_WAREHOUSE_S3_ENDPOINT", ""),
+		"S3-compatible endpoint of the warehouse alone, when it differs from customers' buckets'; default --s3-endpoint [COSTLAKE_WAREHOUSE_S3_ENDPOINT]")
+	fs.StringVar(&s.WarehouseS3Region, "warehouse-s3-region", Env("COSTLAKE_WAREHOUSE_S3_REGION", ""),
+		"region of the warehouse's S3; default --s3-region [COSTLAKE_WAREHOUSE_S3_REGION]")
 }
 
 // ClientOptions turns the Temporal settings into SDK client options.
@@ -124,6 +133,26 @@ func (s Storage) S3Options() blob.S3Options {
 		SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY"),
 		SessionToken:    os.Getenv("AWS_SESSION_TOKEN"),
 	}
+}
+
+// WarehouseS3Options returns the object-store options of an s3://
+// warehouse: its own endpoint and region when set, and its own keys from
+// COSTLAKE_WAREHOUSE_AWS_ACCESS_KEY_ID / _SECRET_ACCESS_KEY / _SESSION_TOKEN
+// when set; otherwise those of S3Options.
+func (s Storage) WarehouseS3Options() blob.S3Options {
+	o := s.S3Options()
+	if s.WarehouseS3Endpoint != "" {
+		o.Endpoint = s.WarehouseS3Endpoint
+	}
+	if s.WarehouseS3Region != "" {
+		o.Region = s.WarehouseS3Region
+	}
+	if id := os.Getenv("COSTLAKE_WAREHOUSE_AWS_ACCESS_KEY_ID"); id != "" {
+		o.AccessKeyID = id
+		o.SecretAccessKey = os.Getenv("COSTLAKE_WAREHOUSE_AWS_SECRET_ACCESS_KEY")
+		o.SessionToken = os.Getenv("COSTLAKE_WAREHOUSE_AWS_SESSION_TOKEN")
+	}
+	return o
 }
 
 // Opener returns the blob opener for sources.

@@ -44,3 +44,37 @@ func TestRedactDSN(t *testing.T) {
 		}
 	}
 }
+
+// A warehouse on MinIO and customers' buckets on AWS: the warehouse's
+// endpoint, region and keys are its own, and customers' stay AWS's. Unset,
+// the warehouse shares the customers' settings, as before.
+func TestWarehouseS3IsSeparate(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIACUSTOMERS")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "customers-secret")
+	t.Setenv("COSTLAKE_WAREHOUSE_AWS_ACCESS_KEY_ID", "")
+	parse := func(args ...string) Storage {
+		t.Helper()
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		var s Storage
+		AddStorageFlags(fs, &s, t.TempDir())
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	shared := parse("--s3-region", "eu-west-1")
+	if w, c := shared.WarehouseS3Options(), shared.Opener().S3; w != c {
+		t.Errorf("unset, the warehouse shares the customers' settings: %+v vs %+v", w, c)
+	}
+
+	t.Setenv("COSTLAKE_WAREHOUSE_AWS_ACCESS_KEY_ID", "minio-user")
+	t.Setenv("COSTLAKE_WAREHOUSE_AWS_SECRET_ACCESS_KEY", "minio-secret")
+	s := parse("--warehouse-s3-endpoint", "http://minio:9000", "--warehouse-s3-region", "us-east-1", "--s3-region", "eu-west-1")
+	w, c := s.WarehouseS3Options(), s.Opener().S3
+	if w.Endpoint != "http://minio:9000" || w.Region != "us-east-1" || w.AccessKeyID != "minio-user" || w.SecretAccessKey != "minio-secret" {
+		t.Errorf("warehouse %+v", w)
+	}
+	if c.Endpoint != "" || c.Region != "eu-west-1" || c.AccessKeyID != "AKIACUSTOMERS" {
+		t.Errorf("customers' buckets %+v", c)
+	}
+}
