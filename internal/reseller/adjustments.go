@@ -49,6 +49,9 @@ func (s *Store) RecordAdjustment(ctx context.Context, a Adjustment) (stored Adju
 		return a, false, err
 	}
 	defer tx.Rollback()
+	if err := s.lockCycles(ctx, tx, a.CustomerID); err != nil {
+		return a, false, err
+	}
 	if old, ok, err := s.adjustmentTx(ctx, tx, a.CustomerID, a.OriginPeriod, a.PayerAccountID, a.AssemblyID); err != nil {
 		return a, false, err
 	} else if ok {

@@ -298,7 +298,15 @@ type Cycle struct {
 // CloseCycle records a cycle as closed; closing it again with the same
 // pins is a no-op, with others a conflict: closed means closed.
 func (s *Store) CloseCycle(ctx context.Context, c Cycle) error {
-	old, err := s.CycleOf(ctx, c.CustomerID, c.Period)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := s.lockCycles(ctx, tx, c.CustomerID); err != nil {
+		return err
+	}
+	old, err := s.cycleOf(ctx, tx, c.CustomerID, c.Period)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
@@ -312,8 +320,25 @@ func (s *Store) CloseCycle(ctx context.Context, c Cycle) error {
 	if c.Totals == nil {
 		c.Totals = json.RawMessage("{}")
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO costlake_cycles (customer_id, period, status, pricebook_version, snapshots, totals, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO costlake_cycles (customer_id, period, status, pricebook_version, snapshots, totals, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		c.CustomerID, c.Period, "closed", c.PricebookVersion, string(snaps), string(c.Totals), time.Now().UTC().Format(time.RFC3339))
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// lockCycles takes, for the rest of tx, the customer's lock on its
+// cycles: closing a cycle and recording an adjustment (which picks the
+// next open cycle) then happen one after the other, never interleaved,
+// so an adjustment never lands on a cycle that closed while it was
+// being recorded. PostgreSQL takes a transaction-scoped advisory lock;
+// SQLite's one connection already runs one transaction at a time.
+func (s *Store) lockCycles(ctx context.Context, tx *sql.Tx, customer string) error {
+	if !s.postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('costlake-cycles/' || $1))`, customer)
 	return err
 }
 
@@ -331,9 +356,13 @@ func mapsEqual(a, b map[string]int64) bool {
 
 // CycleOf returns a closed cycle.
 func (s *Store) CycleOf(ctx context.Context, customer, period string) (Cycle, error) {
+	return s.cycleOf(ctx, s.db, customer, period)
+}
+
+func (s *Store) cycleOf(ctx context.Context, q rowQueryer, customer, period string) (Cycle, error) {
 	c := Cycle{CustomerID: customer, Period: period}
 	var snaps, totals string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT status, pricebook_version, snapshots, totals, closed_at FROM costlake_cycles WHERE customer_id = ? AND period = ?`), customer, period).
+	err := q.QueryRowContext(ctx, s.q(`SELECT status, pricebook_version, snapshots, totals, closed_at FROM costlake_cycles WHERE customer_id = ? AND period = ?`), customer, period).
 		Scan(&c.Status, &c.PricebookVersion, &snaps, &totals, &c.ClosedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("%w: customer %s's cycle %s is not closed", ErrNotFound, customer, period)
