@@ -94,7 +94,7 @@ func (l *Lake) Accounts(ctx context.Context, payer string) ([]Account, error) {
 			out = append(out, Account{
 				PayerAccountID: str(0).Value(r), AccountID: str(1).Value(r), Name: str(2).Value(r), Email: str(3).Value(r),
 				Status: str(4).Value(r), JoinedMethod: str(5).Value(r),
-				JoinedAt: ts(6).Value(r).ToTime(arrow.Microsecond), FirstSeen: ts(7).Value(r).ToTime(arrow.Microsecond),
+				JoinedAt: timeOrZero(ts(6), r), FirstSeen: ts(7).Value(r).ToTime(arrow.Microsecond),
 				LastSeen: ts(8).Value(r).ToTime(arrow.Microsecond),
 			})
 		}
@@ -126,6 +126,12 @@ func (l *Lake) replaceAccountsOnce(ctx context.Context, payer string, rows []Acc
 			b.Field(i).(*array.StringBuilder).Append(v)
 		}
 		for i, t := range []time.Time{a.JoinedAt, a.FirstSeen, a.LastSeen} {
+			if t.IsZero() {
+				// Organizations gives no join date for the management
+				// account of some organizations: null, not year 1.
+				b.Field(6 + i).(*array.TimestampBuilder).AppendNull()
+				continue
+			}
 			ts, _ := arrow.TimestampFromTime(t.UTC(), arrow.Microsecond)
 			b.Field(6 + i).(*array.TimestampBuilder).Append(ts)
 		}
@@ -144,4 +150,12 @@ func (l *Lake) replaceAccountsOnce(ctx context.Context, payer string, rows []Acc
 		return fmt.Errorf("commit billing.accounts of %s: %w", payer, err)
 	}
 	return nil
+}
+
+// timeOrZero is row r of a timestamp column, the zero time for null.
+func timeOrZero(col *array.Timestamp, r int) time.Time {
+	if col.IsNull(r) {
+		return time.Time{}
+	}
+	return col.Value(r).ToTime(arrow.Microsecond)
 }
