@@ -113,6 +113,21 @@ func (s *Server) handleHealth(c echo.Context) error {
 	return c.JSON(http.StatusOK, HealthResponse{Status: "ok"})
 }
 
+// readyWait bounds the readiness probe's check of Temporal.
+const readyWait = 3 * time.Second
+
+// handleReady is the readiness probe: ready while Temporal answers its
+// health check, since every route but the catalog reads needs it; a load
+// balancer then sends no traffic to a gateway that cut off from Temporal.
+func (s *Server) handleReady(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyWait)
+	defer cancel()
+	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return errorf(kindUnavailable, "Temporal does not answer: %s", rootCause(err).Error())
+	}
+	return c.JSON(http.StatusOK, HealthResponse{Status: "ok"})
+}
+
 // IngestionRequest is the body of POST /v1/ingestions.
 type IngestionRequest struct {
 	Source         string `json:"source"`

@@ -43,6 +43,7 @@ func guard(checks ...func(echo.Context) error) echo.MiddlewareFunc {
 func (s *Server) routes(e *echo.Echo) {
 	public := group{e: e}
 	public.add(http.MethodGet, "/healthz", s.handleHealth)
+	public.add(http.MethodGet, "/readyz", s.handleReady)
 	public.add(http.MethodGet, OpenAPIPath, handleOpenAPI)
 
 	// viewer: any valid key.

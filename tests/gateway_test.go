@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/blob"
@@ -74,6 +75,21 @@ func TestGatewayIngestion(t *testing.T) {
 	var health map[string]string
 	require.Equal(t, http.StatusOK, doJSON(t, "GET", srv.URL+"/healthz", "", "", &health))
 	require.Equal(t, "ok", health["status"])
+	require.Equal(t, http.StatusOK, doJSON(t, "GET", srv.URL+"/readyz", "", "", &health), "ready: Temporal answers")
+
+	// A gateway whose Temporal does not answer is alive but not ready.
+	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	require.NoError(t, err)
+	t.Cleanup(dead.Close)
+	cut := httptest.NewServer(validatingGateway(t, gateway.New(dead, slog.New(slog.NewTextHandler(io.Discard, nil)), gateway.Config{Keys: keys})))
+	t.Cleanup(cut.Close)
+	require.Equal(t, http.StatusOK, doJSON(t, "GET", cut.URL+"/healthz", "", "", nil))
+	var notReady struct {
+		Error gateway.Error `json:"error"`
+	}
+	require.Equal(t, http.StatusServiceUnavailable, doJSON(t, "GET", cut.URL+"/readyz", "", "", &notReady))
+	require.Equal(t, "unavailable", notReady.Error.Code)
+	require.Contains(t, notReady.Error.Message, "Temporal does not answer")
 
 	var denied struct {
 		Error gateway.Error `json:"error"`
