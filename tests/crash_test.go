@@ -113,3 +113,22 @@ func TestWorkerKilledMidIngestion(t *testing.T) {
 	}
 	require.ElementsMatch(t, referenced, s.dataFiles())
 }
+
+// A production worker that cannot open its catalog refuses to start,
+// before it takes any activity, and says why without the password.
+func TestWorkerRefusesAnUnreachableCatalog(t *testing.T) {
+	bin := productionBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "worker", "--catalog", "postgres://costlake:hunter2@127.0.0.1:1/costlake",
+		"--warehouse", "file://"+t.TempDir(), "--aws-principal-arn", "arn:aws:iam::999999999999:role/costlake-worker")
+	cmd.Env = append(os.Environ(), "COSTLAKE_TEMPORAL_ADDRESS=127.0.0.1:1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the worker exits: %s", out)
+	require.NotEqual(t, 0, exit.ExitCode())
+	require.Contains(t, string(out), "refusing to start")
+	require.Contains(t, string(out), "COSTLAKE_CATALOG")
+	require.NotContains(t, string(out), "hunter2")
+	require.NotContains(t, string(out), "Temporal", "the catalog is checked before Temporal")
+}

@@ -77,16 +77,18 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The catalog first: a worker that cannot keep its tables must not
+	// take activities from the queue.
+	lake, err := lakehouse.Open(ctx, lakeConfig(sc))
+	if err != nil {
+		return fmt.Errorf("refusing to start: %w (check --catalog, COSTLAKE_CATALOG)", err)
+	}
+	defer lake.Close()
 	c, err := dial(tc)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	lake, err := lakehouse.Open(ctx, lakeConfig(sc))
-	if err != nil {
-		return err
-	}
-	defer lake.Close()
 	acts, err := newActivities(ctx, lake, sc, oc, roots, limits)
 	if err != nil {
 		return err
