@@ -11,7 +11,6 @@ import (
 
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/reseller"
-	"github.com/costlake/costlake/tests/harness"
 )
 
 // Closing a customer's next cycle and recording an adjustment of its last
@@ -21,14 +20,7 @@ import (
 // cycle's adjustments right after) sees it; otherwise it goes to the
 // cycle after. Never to a cycle that closed without it.
 func TestCloseAndAdjustDoNotInterleave(t *testing.T) {
-	pg := testPostgres
-	if pg == nil {
-		var err error
-		if pg, err = harness.StartPostgres(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pg.Stop)
-	}
+	pg := postgresCluster(t)
 	db, err := sql.Open("pgx", pg.NewDatabase(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/costlake/costlake/lakehouse"
-	"github.com/costlake/costlake/tests/harness"
 )
 
 // jdbcColumns is the catalog schema of Iceberg's JdbcCatalog (schema V1,
@@ -31,14 +30,7 @@ var jdbcColumns = map[string]map[string]bool{
 // location that exists, so Trino or Spark pointed at the same database
 // (catalog name "costlake") find billing.*.
 func TestPostgresCatalogIsIcebergJDBC(t *testing.T) {
-	pg := testPostgres
-	if pg == nil {
-		var err error
-		if pg, err = harness.StartPostgres(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pg.Stop)
-	}
+	pg := postgresCluster(t)
 	uri := pg.NewDatabase(t)
 	dir := t.TempDir()
 	ctx := context.Background()

@@ -97,6 +97,21 @@ func billingPeriods(names ...string) []period.Period {
 // with COSTLAKE_TEST_CATALOG=postgres.
 var testPostgres *harness.PostgresServer
 
+// postgresCluster is the package's PostgreSQL cluster, or, when the tests
+// run on SQLite, one started for this test alone.
+func postgresCluster(t *testing.T) *harness.PostgresServer {
+	t.Helper()
+	if testPostgres != nil {
+		return testPostgres
+	}
+	pg, err := harness.StartPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	return pg
+}
+
 var (
 	catalogsMu sync.Mutex
 	catalogs   = map[string]string{}
