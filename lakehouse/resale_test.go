@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/money"
@@ -171,7 +170,7 @@ func commitLineItems(t *testing.T, lake *lakehouse.Lake, payer, period, assembly
 		t.Fatal(err)
 	}
 	res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payer, Period: billingPeriod(period), RunID: assembly,
-		Reports: []lakehouse.ReportFiles{{AssemblyID: assembly, DataFiles: []string{path}, Rows: int64(len(rows)), DeliveredAt: time.Now()}}})
+		Reports: []lakehouse.ReportFiles{{AssemblyID: assembly, DataFiles: []string{path}, Rows: int64(len(rows)), DeliveredAt: billingPeriod(period).End()}}}) // a fixed time: later commits are not older, so they replace
 	if err != nil {
 		t.Fatal(err)
 	}
