@@ -18,12 +18,21 @@ import (
 // callers that bind it later should retry on "address already in use".
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatalf("harness: find a free port: %v", err)
 	}
+	return port
+}
+
+// freePort is FreePort for callers without a test (a TestMain).
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tailFile returns at most the last n lines of a log file, for failure

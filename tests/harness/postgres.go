@@ -5,14 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -63,7 +61,7 @@ func StartPostgres() (*PostgresServer, error) {
 			return nil, err
 		}
 	}
-	if p.port, err = freeTCPPort(); err != nil {
+	if p.port, err = freePort(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -75,9 +73,9 @@ func StartPostgres() (*PostgresServer, error) {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
 		p.port, dir)
 	if out, err := p.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+		log := tailFile(filepath.Join(dir, "server.log"), 20)
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("harness: start PostgreSQL: %w: %s %s", err, out, tail(string(log), 2000))
+		return nil, fmt.Errorf("harness: start PostgreSQL: %w: %s %s", err, out, log)
 	}
 	return p, nil
 }
@@ -133,20 +131,4 @@ func postgresBin() (string, error) {
 func version(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return v
-}
-
-func freeTCPPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return strings.TrimSpace(s)
 }
