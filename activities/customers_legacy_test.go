@@ -1,10 +1,17 @@
 package activities
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"path/filepath"
 	"testing"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/costlake/costlake/internal/contract/customerops"
+	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/lakehouse"
 )
 
 // A request of the previous release reads into the typed operation its
@@ -42,5 +49,36 @@ func TestLegacyCustomerRequests(t *testing.T) {
 	r, _ := typedRequest(customerops.LegacyRequest{Kind: "claim_payer", Body: json.RawMessage(`{"payer_account_id":"111122223333","takeover":true}`)})
 	if !r.ClaimPayer.Takeover || r.ClaimPayer.PayerAccountID != "111122223333" {
 		t.Errorf("claim %+v", r.ClaimPayer)
+	}
+}
+
+// A request naming no operation, or two, is refused by name and writes
+// nothing: the activity never guesses which one was meant.
+func TestCustomerRequestNeedsOneOperation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lake.Close()
+	db, postgres := lake.DB()
+	store, err := reseller.Open(ctx, db, postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(Config{Lake: lake, Reseller: store}).Customers
+	for _, r := range []customerops.Request{
+		{CustomerID: "acme"},
+		{CustomerID: "acme", PutCustomer: &reseller.Customer{Name: "Acme"}, ClaimPayer: &customerops.PayerClaim{PayerAccountID: "111122223333"}},
+	} {
+		_, err := a.ApplyCustomerOperation(ctx, r)
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != customerops.ErrTypeInvalid || !app.NonRetryable() {
+			t.Errorf("%+v: %v, want a non-retryable %s", r, err, customerops.ErrTypeInvalid)
+		}
+	}
+	if _, err := store.CustomerOf(ctx, "acme"); !errors.Is(err, reseller.ErrNotFound) {
+		t.Errorf("a refused request saved the customer: %v", err)
 	}
 }
