@@ -166,12 +166,15 @@ func (a *Customers) unassigned(ctx context.Context, p period.Period) (customerop
 	if err != nil {
 		return view, err
 	}
-	tbl, err := a.Lake.Table(ctx, billing.LineItems)
+	payers, err := a.Lake.PayersOfPeriod(ctx, billing.LineItems, p)
 	if err != nil {
 		return view, err
 	}
-	for _, payerID := range lakehouse.PayersOfPeriod(tbl, p) {
-		c, _ := lakehouse.LatestPeriodCommit(tbl, payerID, p)
+	for _, payerID := range payers {
+		c, _, err := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, payerID, p)
+		if err != nil {
+			return view, err
+		}
 		totals, err := a.Lake.PeriodTotals(ctx, billing.LineItems, payerID, p, c.SnapshotID)
 		if err != nil {
 			return view, err

@@ -74,15 +74,15 @@ func (a *Cycle) CheckCycleFinal(ctx context.Context, in cycle.CheckFinalInput) (
 	if err != nil {
 		return res, err
 	}
-	tbl, err := a.Lake.LineItems(ctx)
-	if err != nil {
-		return res, err
-	}
 	invoiced := len(assignments) > 0
 	var waiting []string
 	for _, as := range assignments {
 		st := cycle.PayerStatus{PayerAccountID: as.PayerAccountID}
-		if c, ok := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period); ok {
+		c, ok, err := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, as.PayerAccountID, in.Period)
+		if err != nil {
+			return res, err
+		}
+		if ok {
 			st.Committed, st.SnapshotID, st.AssemblyID = true, c.SnapshotID, c.AssemblyID
 			if st.Invoiced, err = a.Lake.PeriodInvoiced(ctx, as.PayerAccountID, in.Period, c.SnapshotID); err != nil {
 				return res, err
@@ -142,13 +142,12 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	if err != nil {
 		return cycle.FreezeResult{}, err
 	}
-	tbl, err := a.Lake.LineItems(ctx)
-	if err != nil {
-		return cycle.FreezeResult{}, err
-	}
 	snaps := map[string]int64{}
 	for _, as := range assignments {
-		c, _ := lakehouse.LatestPeriodCommit(tbl, as.PayerAccountID, in.Period)
+		c, _, err := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, as.PayerAccountID, in.Period)
+		if err != nil {
+			return cycle.FreezeResult{}, err
+		}
 		snaps[as.PayerAccountID] = c.SnapshotID
 	}
 	err = store.CloseCycle(ctx, reseller.Cycle{CustomerID: in.CustomerID, Period: in.Period.String(), PricebookVersion: pv.Version, Snapshots: snaps})
@@ -237,21 +236,20 @@ func (a *Cycle) catchUpAdjustments(ctx context.Context, customer string) error {
 	if err != nil || len(cycles) == 0 {
 		return err
 	}
-	tbl, err := a.Lake.LineItems(ctx)
-	if err != nil {
-		return err
-	}
 	for _, c := range cycles {
 		p, err := recordPeriod(c.Period)
 		if err != nil {
 			return err
 		}
 		for _, payerID := range slices.Sorted(maps.Keys(c.Snapshots)) {
-			latest, ok := lakehouse.LatestPeriodCommit(tbl, payerID, p)
+			latest, ok, err := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, payerID, p)
+			if err != nil {
+				return err
+			}
 			if !ok || latest.SnapshotID == c.Snapshots[payerID] {
 				continue
 			}
-			_, err := adjustClosedCycles(ctx, a.Lake, a.Reseller, payerID, p, latest.AssemblyID, latest.SnapshotID, []reseller.Cycle{c})
+			_, err = adjustClosedCycles(ctx, a.Lake, a.Reseller, payerID, p, latest.AssemblyID, latest.SnapshotID, []reseller.Cycle{c})
 			var app *temporal.ApplicationError
 			if errors.As(err, &app) && app.Type() == cycle.ErrTypeSnapshotGone {
 				// An old cycle whose snapshot was expired cannot be compared

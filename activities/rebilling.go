@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/apache/iceberg-go/table"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -51,23 +50,13 @@ func rebillingError(err error) error {
 	return temporal.NewNonRetryableApplicationError(re.Msg, typ, nil)
 }
 
-// rebillingLake is the lakehouse as rebilling sees it. It reads
-// billing.line_items' metadata once, so a pass sees the catalog as it was
-// when the pass started.
+// rebillingLake is the lakehouse as rebilling sees it. It reads which
+// payers committed a period, and each payer's newest commit, once per
+// pass, so a pass sees the records as they were when it first asked.
 type rebillingLake struct {
-	lake      *lakehouse.Lake
-	lineItems *table.Table
-}
-
-func (l *rebillingLake) table(ctx context.Context) (*table.Table, error) {
-	if l.lineItems == nil {
-		tbl, err := l.lake.LineItems(ctx)
-		if err != nil {
-			return nil, err
-		}
-		l.lineItems = tbl
-	}
-	return l.lineItems, nil
+	lake   *lakehouse.Lake
+	payers map[period.Period][]string
+	latest map[string]int64 // payer/period → snapshot
 }
 
 // recordPeriod reads a period that the reseller's records, or the
@@ -86,11 +75,18 @@ func (l *rebillingLake) PayersOfPeriod(ctx context.Context, text string) ([]stri
 	if err != nil {
 		return nil, err
 	}
-	tbl, err := l.table(ctx)
+	if payers, ok := l.payers[p]; ok {
+		return payers, nil
+	}
+	payers, err := l.lake.PayersOfPeriod(ctx, billing.LineItems, p)
 	if err != nil {
 		return nil, err
 	}
-	return lakehouse.PayersOfPeriod(tbl, p), nil
+	if l.payers == nil {
+		l.payers = map[period.Period][]string{}
+	}
+	l.payers[p] = payers
+	return payers, nil
 }
 
 func (l *rebillingLake) LatestSnapshot(ctx context.Context, payer, text string) (int64, error) {
@@ -98,11 +94,18 @@ func (l *rebillingLake) LatestSnapshot(ctx context.Context, payer, text string) 
 	if err != nil {
 		return 0, err
 	}
-	tbl, err := l.table(ctx)
+	key := payer + "/" + p.String()
+	if id, ok := l.latest[key]; ok {
+		return id, nil
+	}
+	c, _, err := l.lake.LatestPeriodCommit(ctx, billing.LineItems, payer, p)
 	if err != nil {
 		return 0, err
 	}
-	c, _ := lakehouse.LatestPeriodCommit(tbl, payer, p)
+	if l.latest == nil {
+		l.latest = map[string]int64{}
+	}
+	l.latest[key] = c.SnapshotID
 	return c.SnapshotID, nil
 }
 
@@ -150,12 +153,8 @@ func (l *rebillingLake) ScanLineItems(ctx context.Context, s rebilling.Scan, fn 
 }
 
 func (l *rebillingLake) LatestResale(ctx context.Context, customer, period string) (int64, string, bool, error) {
-	tbl, err := l.lake.ResaleLineItems(ctx)
-	if err != nil {
-		return 0, "", false, err
-	}
-	c, ok := lakehouse.LatestResaleCommit(tbl, customer, period)
-	return c.SnapshotID, c.Pins, ok, nil
+	c, ok, err := l.lake.LatestResaleCommit(ctx, customer, period)
+	return c.SnapshotID, c.Pins, ok, err
 }
 
 // lakehouse.ResaleRow is rebilling's row itself, so rows pass through.

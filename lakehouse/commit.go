@@ -25,10 +25,14 @@ const commitTries = 24
 // commit commits tx, staged on base. A failure is errLostRace when the
 // catalog says so (table.ErrCommitFailed) or when the table has moved past
 // base: the SQL catalog reports a stale requirement ("branch main has
-// changed") without ErrCommitFailed, so the table itself is asked.
+// changed") without ErrCommitFailed, so the table itself is asked. A
+// commit that replaced a key's rows is recorded in costlake_commits.
 func (l *Lake) commit(ctx context.Context, tx *table.Transaction, base *table.Table) (*table.Table, error) {
 	committed, err := tx.Commit(ctx)
 	if err == nil {
+		if err := l.recordCommit(ctx, l.db, tableName(base.Identifier()), committed.CurrentSnapshot()); err != nil {
+			return nil, fmt.Errorf("committed, but not recorded (the next run records it): %w", err)
+		}
 		return committed, nil
 	}
 	if errors.Is(err, table.ErrCommitFailed) || l.moved(ctx, base) {

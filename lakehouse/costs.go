@@ -125,24 +125,17 @@ type CostExplorerCommit struct {
 	Rows       int64
 }
 
-// LatestCostExplorerCommit walks the current snapshot's ancestry for the
-// newest commit of payer whose range overlaps [start, end).
-func LatestCostExplorerCommit(tbl *table.Table, payer, start, end string) (c CostExplorerCommit, ok bool) {
-	for s := tbl.CurrentSnapshot(); s != nil; {
-		if s.Summary != nil {
-			p := s.Summary.Properties
-			if p[PropSource] == SourceCostExplorer && p[PropPayer] == payer && p[PropRangeStart] < end && start < p[PropRangeEnd] {
-				rows, _ := strconv.ParseInt(p[PropRows], 10, 64)
-				return CostExplorerCommit{SnapshotID: s.SnapshotID, Start: p[PropRangeStart], End: p[PropRangeEnd],
-					RunID: p[PropRunID], Digest: p[PropDigest], Rows: rows}, true
-			}
-		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = tbl.SnapshotByID(*s.ParentSnapshotID)
+// LatestCostExplorerCommit reads the newest commit of payer whose range
+// overlaps [start, end), from its record (costlake_commits).
+func (l *Lake) LatestCostExplorerCommit(ctx context.Context, payer, start, end string) (c CostExplorerCommit, ok bool, err error) {
+	r, ok, err := l.latestOverlapping(ctx, CostExplorerTable, payer, start, end)
+	if !ok || err != nil {
+		return c, false, err
 	}
-	return CostExplorerCommit{}, false
+	p := r.Props
+	rows, _ := strconv.ParseInt(p[PropRows], 10, 64)
+	return CostExplorerCommit{SnapshotID: r.SnapshotID, Start: p[PropRangeStart], End: p[PropRangeEnd],
+		RunID: p[PropRunID], Digest: p[PropDigest], Rows: rows}, true, nil
 }
 
 func costRangeFilter(payer, start, end string) (iceberg.BooleanExpression, error) {
@@ -212,7 +205,11 @@ func (l *Lake) ReplaceCostExplorerDays(ctx context.Context, payer, start, end st
 		if err != nil {
 			return 0, err
 		}
-		if prev, ok := LatestCostExplorerCommit(tbl, payer, start, end); ok &&
+		prev, ok, err := l.LatestCostExplorerCommit(ctx, payer, start, end)
+		if err != nil {
+			return 0, err
+		}
+		if ok &&
 			prev.Start == start && prev.End == end && prev.RunID == runID && prev.Digest == digest {
 			return prev.SnapshotID, nil // our own commit, retried
 		}

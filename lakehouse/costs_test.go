@@ -159,9 +159,8 @@ func TestReplaceCostExplorerDays(t *testing.T) {
 		t.Errorf("payer B: %s", s)
 	}
 
-	tbl, _ := lake.CostExplorerDaily(ctx)
-	c, ok := lakehouse.LatestCostExplorerCommit(tbl, payerA, "2025-02-01", "2025-04-01")
-	if !ok || c.SnapshotID != snap3 || c.RunID != "run-3" || c.Start != "2025-03-01" || c.End != "2025-03-02" || c.Rows != 1 {
+	c, ok, err := lake.LatestCostExplorerCommit(ctx, payerA, "2025-02-01", "2025-04-01")
+	if err != nil || !ok || c.SnapshotID != snap3 || c.RunID != "run-3" || c.Start != "2025-03-01" || c.End != "2025-03-02" || c.Rows != 1 {
 		t.Errorf("latest commit %+v", c)
 	}
 

@@ -166,7 +166,19 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 	if err := l.ensureReportRecords(ctx); err != nil {
 		return err
 	}
-	return l.ensureCostExplorerTable(ctx)
+	if err := l.ensureCostExplorerTable(ctx); err != nil {
+		return err
+	}
+	ids := []table.Identifier{CostExplorerTableID()}
+	for _, bs := range billing.Schemas {
+		ids = append(ids, TableID(bs))
+	}
+	if ok, err := l.cat.CheckTableExists(ctx, ResaleTableID()); err != nil {
+		return fmt.Errorf("check table %s: %w", ResaleTableID(), err)
+	} else if ok {
+		ids = append(ids, ResaleTableID())
+	}
+	return l.ensureCommitRecords(ctx, ids...)
 }
 
 // evolve adds the columns of bs that an existing table lacks (a table

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -95,16 +94,32 @@ type PeriodCommit struct {
 	DeliveredAt time.Time // zero when the commit did not record it
 }
 
-// LatestPeriodCommit walks the current snapshot's ancestry for the newest
-// commit of payer and period. ok is false when the period was never committed.
-func LatestPeriodCommit(tbl *table.Table, payer string, p period.Period) (c PeriodCommit, ok bool) {
+// LatestPeriodCommit reads the newest commit of payer's period from its
+// record (costlake_commits). ok is false when the period was never
+// committed.
+func (l *Lake) LatestPeriodCommit(ctx context.Context, bs *billing.Schema, payer string, p period.Period) (c PeriodCommit, ok bool, err error) {
+	r, ok, err := l.latestCommit(ctx, bs.Table, payer, p.String())
+	if !ok || err != nil {
+		return PeriodCommit{}, false, err
+	}
+	return periodCommitOf(r.SnapshotID, r.Props), true, nil
+}
+
+func periodCommitOf(snapshotID int64, props map[string]string) PeriodCommit {
+	c := PeriodCommit{SnapshotID: snapshotID, AssemblyID: props[PropAssembly], RunID: props[PropRunID], Source: props[PropSource]}
+	c.DeliveredAt, _ = time.Parse(time.RFC3339Nano, props[PropDelivery])
+	return c
+}
+
+// periodCommitInHistory walks the current snapshot's ancestry for the
+// newest commit of payer's period: only for what the records may lack (a
+// commit whose record a crash lost, a period committed before records).
+func periodCommitInHistory(tbl *table.Table, payer string, p period.Period) (*table.Snapshot, bool) {
 	for s := tbl.CurrentSnapshot(); s != nil; {
 		if s.Summary != nil {
 			props := s.Summary.Properties
 			if props[PropPayer] == payer && props[PropPeriod] == p.String() {
-				c := PeriodCommit{SnapshotID: s.SnapshotID, AssemblyID: props[PropAssembly], RunID: props[PropRunID], Source: props[PropSource]}
-				c.DeliveredAt, _ = time.Parse(time.RFC3339Nano, props[PropDelivery])
-				return c, true
+				return s, true
 			}
 		}
 		if s.ParentSnapshotID == nil {
@@ -112,7 +127,7 @@ func LatestPeriodCommit(tbl *table.Table, payer string, p period.Period) (c Peri
 		}
 		s = tbl.SnapshotByID(*s.ParentSnapshotID)
 	}
-	return PeriodCommit{}, false
+	return nil, false
 }
 
 func periodFilter(bs *billing.Schema, payer string, p period.Period) iceberg.BooleanExpression {
@@ -214,7 +229,14 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 		if landed {
 			// The commit went through but its record did not: find it and
 			// record it now.
-			c, _ := LatestPeriodCommit(tbl, in.Payer, in.Period)
+			snap, _ := periodCommitInHistory(tbl, in.Payer, in.Period)
+			if snap == nil {
+				return res, fmt.Errorf("replace %s %s: this run's files are in the table but no commit of the period is", in.Payer, in.Period)
+			}
+			if err := l.recordCommit(ctx, l.db, bs.Table, snap); err != nil {
+				return res, err
+			}
+			c := periodCommitOf(snap.SnapshotID, snap.Summary.Properties)
 			res.SnapshotID, res.PeriodAssembly = c.SnapshotID, c.AssemblyID
 			if err := l.recordReports(ctx, bs, in.Payer, in.Period, reportCommits(in, reports, res.Reports, c.SnapshotID)); err != nil {
 				return res, err
@@ -489,18 +511,7 @@ func (l *Lake) periodTotals(ctx context.Context, bs *billing.Schema, payer strin
 	return out, nil
 }
 
-// PayersOfPeriod lists the payers whose period the table holds, from the
-// snapshot summaries of the current snapshot's ancestry.
-func PayersOfPeriod(tbl *table.Table, p period.Period) []string {
-	seen := map[string]bool{}
-	for s := tbl.CurrentSnapshot(); s != nil; {
-		if s.Summary != nil && s.Summary.Properties[PropPeriod] == p.String() && s.Summary.Properties[PropPayer] != "" {
-			seen[s.Summary.Properties[PropPayer]] = true
-		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = tbl.SnapshotByID(*s.ParentSnapshotID)
-	}
-	return slices.Sorted(maps.Keys(seen))
+// PayersOfPeriod lists the payers that committed period, sorted.
+func (l *Lake) PayersOfPeriod(ctx context.Context, bs *billing.Schema, p period.Period) ([]string, error) {
+	return l.ownersOfPeriod(ctx, bs.Table, p.String())
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/iceberg-go/table"
-
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/sqlbind"
@@ -61,36 +59,25 @@ func (l *Lake) q(query string) string {
 }
 
 // PeriodReports returns, per report, what payer's period holds. A period
-// committed before the record existed has no rows in it: its latest
-// snapshot summary stands for report "" and is recorded, so the history
-// is walked once per such period.
+// committed before the report records existed has no rows in them: its
+// newest commit (costlake_commits) stands for report "" and is recorded.
 func (l *Lake) PeriodReports(ctx context.Context, bs *billing.Schema, payer string, p period.Period) (map[string]ReportCommit, error) {
 	out, err := l.readReportRecords(ctx, bs, payer, p)
 	if err != nil || len(out) > 0 {
 		return out, err
 	}
-	tbl, err := l.Table(ctx, bs)
-	if err != nil {
-		return nil, err
+	r, ok, err := l.latestCommit(ctx, bs.Table, payer, p.String())
+	if !ok || err != nil {
+		return out, err
 	}
-	c, ok := LatestPeriodCommit(tbl, payer, p)
-	if !ok {
-		return out, nil
-	}
-	rows, _ := strconv.ParseInt(snapshotProp(tbl, c.SnapshotID, PropRows), 10, 64)
+	c := periodCommitOf(r.SnapshotID, r.Props)
+	rows, _ := strconv.ParseInt(r.Props[PropRows], 10, 64)
 	rc := ReportCommit{AssemblyID: c.AssemblyID, DeliveredAt: c.DeliveredAt, RunID: c.RunID, SnapshotID: c.SnapshotID, Rows: rows}
 	if err := l.recordReports(ctx, bs, payer, p, []ReportCommit{rc}); err != nil {
 		return nil, err
 	}
 	out[""] = rc
 	return out, nil
-}
-
-func snapshotProp(tbl *table.Table, id int64, key string) string {
-	if s := tbl.SnapshotByID(id); s != nil && s.Summary != nil {
-		return s.Summary.Properties[key]
-	}
-	return ""
 }
 
 func (l *Lake) readReportRecords(ctx context.Context, bs *billing.Schema, payer string, p period.Period) (map[string]ReportCommit, error) {

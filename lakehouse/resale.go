@@ -296,23 +296,15 @@ type ResaleCommit struct {
 	Rows       int64
 }
 
-// LatestResaleCommit walks the current snapshot's ancestry for the newest
-// commit of customer's period.
-func LatestResaleCommit(tbl *table.Table, customer, period string) (ResaleCommit, bool) {
-	for s := tbl.CurrentSnapshot(); s != nil; {
-		if s.Summary != nil {
-			p := s.Summary.Properties
-			if p[PropCustomer] == customer && p[PropPeriod] == period {
-				rows, _ := strconv.ParseInt(p[PropRows], 10, 64)
-				return ResaleCommit{SnapshotID: s.SnapshotID, Pins: p[PropCyclePins], Rows: rows}, true
-			}
-		}
-		if s.ParentSnapshotID == nil {
-			break
-		}
-		s = tbl.SnapshotByID(*s.ParentSnapshotID)
+// LatestResaleCommit reads the newest commit of customer's period from
+// its record (costlake_commits).
+func (l *Lake) LatestResaleCommit(ctx context.Context, customer, period string) (ResaleCommit, bool, error) {
+	r, ok, err := l.latestCommit(ctx, ResaleTable, customer, period)
+	if !ok || err != nil {
+		return ResaleCommit{}, false, err
 	}
-	return ResaleCommit{}, false
+	rows, _ := strconv.ParseInt(r.Props[PropRows], 10, 64)
+	return ResaleCommit{SnapshotID: r.SnapshotID, Pins: r.Props[PropCyclePins], Rows: rows}, true, nil
 }
 
 func resaleFilter(customer, period string) iceberg.BooleanExpression {
@@ -345,7 +337,11 @@ func (l *Lake) ReplaceResale(ctx context.Context, customer, period, pins string,
 		if err != nil {
 			return outcome{}, err
 		}
-		if prev, ok := LatestResaleCommit(tbl, customer, period); ok && prev.Pins == pins {
+		prev, ok, err := l.LatestResaleCommit(ctx, customer, period)
+		if err != nil {
+			return outcome{}, err
+		}
+		if ok && prev.Pins == pins {
 			return outcome{prev.SnapshotID, true}, nil
 		}
 		var existing []string

@@ -269,9 +269,8 @@ func TestCostExplorerIngest(t *testing.T) {
 	require.Contains(t, res2.Accounts, "510987654321")
 
 	// The snapshot records the payer, the range and the run.
-	tbl, err := lake.CostExplorerDaily(ctx)
+	c, ok, err := lake.LatestCostExplorerCommit(ctx, cePayer, in.Start, in.End)
 	require.NoError(t, err)
-	c, ok := lakehouse.LatestCostExplorerCommit(tbl, cePayer, in.Start, in.End)
 	require.True(t, ok)
 	require.Equal(t, res2.SnapshotID, c.SnapshotID)
 	require.Equal(t, [2]string{in.Start, in.End}, [2]string{c.Start, c.End})
