@@ -11,7 +11,7 @@ import (
 	"github.com/costlake/costlake/lakehouse"
 )
 
-func openTestLake(t *testing.T) *lakehouse.Lake {
+func openTestLake(t testing.TB) *lakehouse.Lake {
 	t.Helper()
 	dir := t.TempDir()
 	lake, err := lakehouse.Open(context.Background(), lakehouse.Config{Catalog: filepath.Join(dir, "catalog.db"), Warehouse: "file://" + filepath.Join(dir, "warehouse")})

@@ -103,6 +103,7 @@ func (l *Lake) ensureCostExplorerTable(ctx context.Context) error {
 		catalog.WithProperties(iceberg.Properties{
 			"format-version":                  "2",
 			"write.parquet.compression-codec": "zstd",
+			table.ManifestMergeEnabledKey:     "true", // appends merge small manifests: scans open few
 			"comment":                         "AWS Cost Explorer daily costs per linked account, service and record type; one partition per payer and billing period",
 		}))
 	if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {

@@ -157,6 +157,7 @@ func (l *Lake) ensureTables(ctx context.Context) error {
 			catalog.WithProperties(iceberg.Properties{
 				"format-version":                  "2",
 				"write.parquet.compression-codec": "zstd",
+				table.ManifestMergeEnabledKey:     "true", // appends merge small manifests: scans open few
 				"comment":                         comments[bs],
 			}))
 		if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {

@@ -304,7 +304,10 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 	}
 	tx := tbl.NewTransaction()
 	if len(remove) == 0 {
-		err = tx.AddFiles(ctx, add, props, false)
+		// No duplicate check: it reads every manifest of the table, and
+		// the files are new (named by this run, under the period's own
+		// folder, which was just found to hold none of them).
+		err = tx.AddFiles(ctx, add, props, true)
 	} else {
 		err = tx.ReplaceDataFiles(ctx, remove, add, props)
 	}

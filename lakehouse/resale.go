@@ -100,6 +100,7 @@ func (l *Lake) ResaleLineItems(ctx context.Context) (*table.Table, error) {
 	_, err = l.cat.CreateTable(ctx, id, schema, catalog.WithPartitionSpec(&spec), catalog.WithProperties(iceberg.Properties{
 		"format-version":                  "2",
 		"write.parquet.compression-codec": "zstd",
+		table.ManifestMergeEnabledKey:     "true", // appends merge small manifests: scans open few
 		"comment":                         "closed billing cycles' line items with their resale price; one partition per customer and billing period",
 	}))
 	if err != nil && !errors.Is(err, catalog.ErrTableAlreadyExists) {
@@ -359,7 +360,9 @@ func (l *Lake) ReplaceResale(ctx context.Context, customer, period, pins string,
 		}
 		tx := tbl.NewTransaction()
 		if len(existing) == 0 {
-			err = tx.AddFiles(ctx, files, props, false)
+			// No duplicate check (it reads every manifest): the cycle's
+			// partition holds no files, and these are new.
+			err = tx.AddFiles(ctx, files, props, true)
 		} else {
 			err = tx.ReplaceDataFiles(ctx, existing, files, props)
 		}
