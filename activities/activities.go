@@ -1,6 +1,6 @@
 // Package activities holds every side effect costlake's workflows need,
 // one struct per workflow with only what its activities use: Ingest,
-// Onboard, Crawl, Cycle, Customers and BusinessClock. New wires them from
+// Onboard, Crawl, Cycle, Customers, Maintain and BusinessClock. New wires them from
 // one Config; worker.Register registers each through its contract's
 // typed handle.
 package activities
@@ -56,6 +56,7 @@ type Set struct {
 	Cycle     *Cycle
 	Customers *Customers
 	Clock     *BusinessClock
+	Maintain  *Maintain
 }
 
 // New gives each workflow's activities what they use of c.
@@ -73,6 +74,7 @@ func New(c Config) *Set {
 		Cycle:     &Cycle{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest, TempDir: c.TempDir},
 		Customers: &Customers{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest},
 		Clock:     &BusinessClock{Clock: c.Clock},
+		Maintain:  &Maintain{Lake: c.Lake, Reseller: c.Reseller},
 	}
 }
 

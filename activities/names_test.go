@@ -9,6 +9,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/customerops"
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/contract/ingest"
+	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/lakehouse"
 )
@@ -36,6 +37,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		customerops.ApplyActivity, customerops.LegacyApplyActivity,
 		ingest.AdjustClosedCyclesActivity,
 		cycle.CheckFinalActivity, cycle.FreezeActivity, cycle.PriceAndExportActivity, cycle.ResellerExportActivity,
+		maintain.TablesActivity, maintain.MaintainTableActivity,
 		contract.BusinessNow.Name(),
 	} {
 		if !has(name) {

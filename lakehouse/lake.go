@@ -63,6 +63,10 @@ type Lake struct {
 // TableID is the identifier of a billing table.
 func TableID(bs *billing.Schema) table.Identifier { return table.Identifier{Namespace, bs.Table} }
 
+// BillingTableID is the identifier of the table named name in the billing
+// namespace.
+func BillingTableID(name string) table.Identifier { return table.Identifier{Namespace, name} }
+
 // Open connects to the catalog and creates the billing namespace and the
 // line_items table when they are missing.
 func Open(ctx context.Context, cfg Config) (*Lake, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/customerops"
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/contract/ingest"
+	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/workflows"
 )
@@ -68,6 +69,7 @@ func Register(r sdkworker.Registry, acts *activities.Set) {
 	r.RegisterWorkflowWithOptions(workflows.ManageCustomer, workflow.RegisterOptions{Name: customerops.LegacyWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.CloseBillingCycle, workflow.RegisterOptions{Name: "CloseBillingCycle"})
 	r.RegisterWorkflowWithOptions(workflows.ExportResellerPeriod, workflow.RegisterOptions{Name: "ExportResellerPeriod"})
+	r.RegisterWorkflowWithOptions(workflows.MaintainTables, workflow.RegisterOptions{Name: maintain.Workflow})
 	// Each activity through its contract's handle: an implementation of
 	// the wrong type does not compile.
 	ingest.LocateDelivery.Register(r, acts.Ingest.LocateDelivery)
@@ -93,5 +95,7 @@ func Register(r sdkworker.Registry, acts *activities.Set) {
 	cycle.ResellerExport.Register(r, acts.Cycle.ExportResellerPeriod)
 	customerops.Apply.Register(r, acts.Customers.ApplyCustomerOperation)
 	customerops.LegacyApply.Register(r, acts.Customers.ApplyCustomerRequest)
+	maintain.Tables.Register(r, acts.Maintain.MaintenanceTables)
+	maintain.MaintainTable.Register(r, acts.Maintain.MaintainTable)
 	contract.BusinessNow.Register(r, acts.Clock.BusinessNow)
 }

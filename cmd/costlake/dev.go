@@ -21,6 +21,7 @@ import (
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/devtools/devserver"
 	"github.com/costlake/costlake/internal/devtools/synth"
@@ -104,6 +105,9 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer w.Stop()
+		if err := worker.EnsureMaintenanceSchedule(ctx, c, worker.DefaultMaintenanceHour, maintain.Input{}); err != nil {
+			return err
+		}
 	}
 
 	log := logger()

@@ -20,6 +20,7 @@ import (
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
@@ -68,6 +69,8 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	config.AddOnboardingFlags(fs, &oc, ".costlake")
 	maxActs := fs.Int("max-concurrent-activities", envInt("COSTLAKE_MAX_CONCURRENT_ACTIVITIES", 4), "activities this worker runs at once [COSTLAKE_MAX_CONCURRENT_ACTIVITIES]")
 	stopTimeout := fs.Duration("stop-timeout", envDuration("COSTLAKE_WORKER_STOP_TIMEOUT", worker.DefaultStopTimeout), "on SIGTERM, how long running activities may take to finish before they are cancelled (and retried on another worker) [COSTLAKE_WORKER_STOP_TIMEOUT]")
+	maintHour := fs.Int("maintenance-hour", envInt("COSTLAKE_MAINTENANCE_HOUR", worker.DefaultMaintenanceHour), "UTC hour of the daily MaintainTables schedule this worker creates when it is missing (-1: create none) [COSTLAKE_MAINTENANCE_HOUR]")
+	retention := fs.Duration("snapshot-retention", envDuration("COSTLAKE_SNAPSHOT_RETENTION", 30*24*time.Hour), "how long table snapshots stay readable by time travel; closed cycles' pins stay longer; set when the schedule is created [COSTLAKE_SNAPSHOT_RETENTION]")
 	var bounds workerBounds
 	addBoundsFlags(fs, &bounds, "") // no local folders unless configured
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +101,11 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer w.Stop()
+	if *maintHour >= 0 {
+		if err := worker.EnsureMaintenanceSchedule(ctx, c, *maintHour, maintain.Input{Retention: *retention}); err != nil {
+			return err
+		}
+	}
 	logger().Info("worker started", "temporal", tc.Address, "namespace", tc.Namespace, "catalog", config.RedactDSN(sc.Catalog), "warehouse", sc.Warehouse)
 	<-ctx.Done()
 	logger().Info("worker stopping")

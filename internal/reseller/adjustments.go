@@ -3,8 +3,11 @@ package reseller
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/costlake/costlake/internal/money"
@@ -206,4 +209,35 @@ func (s *Store) CyclesOf(ctx context.Context, customer string) ([]Cycle, error) 
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// PinnedSnapshots lists every line_items snapshot a closed cycle pins,
+// sorted: table maintenance keeps them whatever their age, so a closed
+// cycle can always be read again exactly as it was priced.
+func (s *Store) PinnedSnapshots(ctx context.Context) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, period, snapshots FROM costlake_cycles`)
+	if err != nil {
+		return nil, fmt.Errorf("read closed cycles: %w", err)
+	}
+	defer rows.Close()
+	seen := map[int64]bool{}
+	for rows.Next() {
+		var customer, period, body string
+		if err := rows.Scan(&customer, &period, &body); err != nil {
+			return nil, err
+		}
+		var snaps map[string]int64
+		if err := json.Unmarshal([]byte(body), &snaps); err != nil {
+			return nil, fmt.Errorf("closed cycle %s %s: its pinned snapshots are not readable: %w", customer, period, err)
+		}
+		for _, id := range snaps {
+			if id != 0 {
+				seen[id] = true
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }

@@ -1,0 +1,117 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/contract/maintain"
+	"github.com/costlake/costlake/internal/devtools/synth"
+	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/worker"
+	"github.com/costlake/costlake/workflows"
+)
+
+// TestMaintainTablesKeepsClosedCycles runs the MaintainTables workflow on
+// real servers after a cycle closed and its month was restated: every
+// snapshot but the current one and the closed cycle's pin expires, the
+// manifests are merged, the table's rows and totals are unchanged, the
+// pinned snapshot still reads exactly as the cycle priced it, the
+// period's record names a snapshot that exists, and the daily schedule
+// every worker ensures is there once, however many workers ensure it.
+func TestMaintainTablesKeepsClosedCycles(t *testing.T) {
+	s := newCycleStack(t)
+	ctx := context.Background()
+	const payerID, period = "777788889999", "2026-09"
+	src := s.minio.CreateBucket(t, "maint-cur")
+	gen, err := synth.Generate(ctx, src, synth.Options{Prefix: "cur", Report: "billing", Bucket: "maint-cur", Period: period,
+		Rows: 800, Files: 2, Seed: 5, Payer: payerID, LinkedAccounts: 3, AssemblyID: "20261003T000000Z"})
+	require.NoError(t, err)
+	ing, err := s.ingest("s3://maint-cur/cur/billing", period)
+	require.NoError(t, err)
+	pinned := ing.SnapshotID
+	var owned []string
+	for a := range gen.Accounts {
+		if a != payerID {
+			owned = append(owned, a)
+		}
+	}
+	require.NoError(t, s.reseller.PutCustomer(ctx, reseller.Customer{ID: "acme"}, "test"))
+	require.NoError(t, s.reseller.SetAccounts(ctx, "acme", period, []reseller.Assignment{{PayerAccountID: payerID, Accounts: owned}}, "test"))
+	_, err = s.reseller.PutPricebook(ctx, "acme", period, json.RawMessage(`{"effective_from":"`+period+`","global_percent":"10"}`), "test")
+	require.NoError(t, err)
+	closed := s.close("acme", period)
+	require.Equal(t, pinned, closed.Snapshots[payerID])
+	pinnedRows := s.snapshotRows(payerID, period, pinned)
+
+	// AWS restates the month, and October arrives: more snapshots.
+	_, err = synth.Generate(ctx, src, synth.Options{Prefix: "cur", Report: "billing", Bucket: "maint-cur", Period: period,
+		Rows: 900, Files: 3, Seed: 6, Payer: payerID, LinkedAccounts: 3, AssemblyID: "20261008T000000Z"})
+	require.NoError(t, err)
+	_, err = s.ingest("s3://maint-cur/cur/billing", period)
+	require.NoError(t, err)
+	_, err = synth.Generate(ctx, src, synth.Options{Prefix: "cur", Report: "billing", Bucket: "maint-cur", Period: "2026-10",
+		Rows: 300, Files: 1, Seed: 7, Payer: payerID, LinkedAccounts: 3, AssemblyID: "20261103T000000Z"})
+	require.NoError(t, err)
+	_, err = s.ingest("s3://maint-cur/cur/billing", "2026-10")
+	require.NoError(t, err)
+	rowsBefore, costsBefore := s.tableTotals(payerID, period)
+	octRows, octCosts := s.tableTotals(payerID, "2026-10")
+
+	// A retention shorter than the test: everything but the current
+	// snapshot is old enough to expire.
+	run, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "maintain-now", TaskQueue: workflows.TaskQueue},
+		maintain.Workflow, maintain.Input{Retention: time.Nanosecond})
+	require.NoError(t, err)
+	var res maintain.Result
+	require.NoError(t, run.Get(ctx, &res))
+	var li maintain.TableResult
+	for _, r := range res.Tables {
+		if r.Table == billing.LineItems.Table {
+			li = r
+		}
+	}
+	t.Logf("line_items: %+v", li)
+	require.Equal(t, billing.LineItems.Table, li.Table, "line_items was maintained: %+v", res)
+	require.Equal(t, 1, li.Pinned)
+	require.Equal(t, 2, li.SnapshotsAfter, "the current snapshot and the pin")
+	require.Less(t, li.SnapshotsAfter, li.SnapshotsBefore)
+	require.LessOrEqual(t, li.ManifestsAfter, li.ManifestsBefore)
+	require.Equal(t, 1, li.ManifestsAfter)
+
+	rowsAfter, costsAfter := s.tableTotals(payerID, period)
+	require.Equal(t, rowsBefore, rowsAfter)
+	require.Equal(t, costsBefore, costsAfter)
+	r, c := s.tableTotals(payerID, "2026-10")
+	require.Equal(t, octRows, r)
+	require.Equal(t, octCosts, c)
+	require.Equal(t, pinnedRows, s.snapshotRows(payerID, period, pinned), "the closed cycle's pin reads as it was priced")
+	for _, p := range []string{period, "2026-10"} {
+		rec, ok, err := s.lake.LatestPeriodCommit(ctx, billing.LineItems, payerID, billingPeriod(p))
+		require.NoError(t, err)
+		require.True(t, ok)
+		totals, err := s.lake.PeriodTotals(ctx, billing.LineItems, payerID, billingPeriod(p), rec.SnapshotID)
+		require.NoError(t, err, "the record of %s names a snapshot that exists", p)
+		require.NotEmpty(t, totals)
+	}
+	// Closing again still answers the closed cycle, from its pins.
+	again := s.close("acme", period)
+	require.Equal(t, closed.Snapshots, again.Snapshots)
+
+	// The schedule: every worker ensures it; it exists once and runs
+	// MaintainTables.
+	for range 2 {
+		require.NoError(t, worker.EnsureMaintenanceSchedule(ctx, s.client, worker.DefaultMaintenanceHour, maintain.Input{}))
+	}
+	d, err := s.client.ScheduleClient().GetHandle(ctx, maintain.ScheduleID).Describe(ctx)
+	require.NoError(t, err)
+	action, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction)
+	require.True(t, ok)
+	require.Equal(t, maintain.Workflow, action.Workflow)
+	require.Error(t, worker.EnsureMaintenanceSchedule(ctx, s.client, 24, maintain.Input{}), "an hour that is none")
+}
