@@ -22,6 +22,17 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // costlake is the production binary (-tags nodev), built once in TestMain.
@@ -546,4 +557,340 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	sort.Strings(s)
 	return s
+}
+
+// kube is the Kustomize base, rendered and decoded strictly.
+type kube struct {
+	deployments     map[string]*appsv1.Deployment
+	hpas            []*autoscalingv2.HorizontalPodAutoscaler
+	services        []*corev1.Service
+	configMaps      map[string]*corev1.ConfigMap
+	networkPolicies []*networkingv1.NetworkPolicy
+}
+
+// renderKube builds deploy/kubernetes with the Kustomize API and decodes
+// each resource into its Kubernetes type, failing on a kind the base
+// should not have and on any field the type does not know.
+func renderKube(t *testing.T) kube {
+	t.Helper()
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "kubernetes")
+	if err != nil {
+		t.Fatalf("kustomize build deploy/kubernetes: %v", err)
+	}
+	k := kube{deployments: map[string]*appsv1.Deployment{}, configMaps: map[string]*corev1.ConfigMap{}}
+	for _, r := range m.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gvk := r.GetApiVersion() + " " + r.GetKind()
+		var obj any
+		switch gvk {
+		case "apps/v1 Deployment":
+			d := &appsv1.Deployment{}
+			k.deployments[r.GetName()], obj = d, d
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			h := &autoscalingv2.HorizontalPodAutoscaler{}
+			k.hpas, obj = append(k.hpas, h), h
+		case "v1 Service":
+			s := &corev1.Service{}
+			k.services, obj = append(k.services, s), s
+		case "v1 ConfigMap":
+			c := &corev1.ConfigMap{}
+			k.configMaps[r.GetName()], obj = c, c
+		case "v1 ServiceAccount":
+			obj = &corev1.ServiceAccount{}
+		case "networking.k8s.io/v1 NetworkPolicy":
+			n := &networkingv1.NetworkPolicy{}
+			k.networkPolicies, obj = append(k.networkPolicies, n), n
+		case "batch/v1 CronJob":
+			t.Errorf("the base has CronJob %s: Temporal schedules the work", r.GetName())
+			continue
+		case "v1 Secret":
+			t.Errorf("the base has Secret %s: secrets are the operator's, never committed", r.GetName())
+			continue
+		default:
+			t.Errorf("the base has %s %s, which this test does not know", gvk, r.GetName())
+			continue
+		}
+		if err := sigsyaml.UnmarshalStrict(y, obj); err != nil {
+			t.Errorf("%s %s does not decode strictly: %v", gvk, r.GetName(), err)
+		}
+	}
+	return k
+}
+
+// Every container of the base has probes, limits and a non-root,
+// read-only, unprivileged security context; the worker is given more
+// than its stop timeout to stop.
+func TestKubernetesContainers(t *testing.T) {
+	k := renderKube(t)
+	if len(k.deployments) != 2 || k.deployments["costlake-worker"] == nil || k.deployments["costlake-gateway"] == nil {
+		t.Fatalf("deployments %v, want costlake-worker and costlake-gateway", sortedKeys(k.deployments))
+	}
+	wantProbes := map[string]struct {
+		port           int32
+		ready, healthy string
+	}{
+		"worker":  {9090, "/readyz", "/healthz"},
+		"gateway": {8080, "/readyz", "/healthz"},
+	}
+	for name, d := range k.deployments {
+		pod := d.Spec.Template.Spec
+		if !labels.SelectorFromSet(d.Spec.Selector.MatchLabels).Matches(labels.Set(d.Spec.Template.Labels)) {
+			t.Errorf("%s: its selector does not match its pods", name)
+		}
+		if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+			t.Errorf("%s mounts a Kubernetes API token it does not use", name)
+		}
+		for _, c := range pod.Containers {
+			where := name + "/" + c.Name
+			command := ""
+			if len(c.Args) > 0 {
+				command = c.Args[0]
+			}
+			want, ok := wantProbes[command]
+			if !ok {
+				t.Errorf("%s runs %v, want worker or gateway", where, c.Args)
+				continue
+			}
+			for probe, p := range map[string]struct {
+				probe *corev1.Probe
+				path  string
+			}{"readiness": {c.ReadinessProbe, want.ready}, "liveness": {c.LivenessProbe, want.healthy}} {
+				if p.probe == nil || p.probe.HTTPGet == nil {
+					t.Errorf("%s has no HTTP %s probe", where, probe)
+					continue
+				}
+				if port := containerPort(c, p.probe.HTTPGet.Port); p.probe.HTTPGet.Path != p.path || port != want.port {
+					t.Errorf("%s: %s probe GET %s on %d, want %s on %d", where, probe, p.probe.HTTPGet.Path, port, p.path, want.port)
+				}
+			}
+			if c.Resources.Limits.Memory().IsZero() || c.Resources.Limits.Cpu().IsZero() || c.Resources.Requests.Cpu().IsZero() {
+				t.Errorf("%s: resources %v, want CPU and memory limits and a CPU request (the autoscaler's base)", where, c.Resources)
+			}
+			sc, psc := c.SecurityContext, pod.SecurityContext
+			nonRoot := (sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot) || (psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot)
+			if !nonRoot || sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+				sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+				t.Errorf("%s: want runAsNonRoot, readOnlyRootFilesystem, no privilege escalation and every capability dropped", where)
+			}
+			if img := c.Image; !strings.Contains(img[strings.LastIndex(img, "/")+1:], ":") || strings.HasSuffix(img, ":latest") {
+				t.Errorf("%s runs image %q: pin a release tag", where, img)
+			}
+			if command == "worker" {
+				if c.Resources.Limits.Memory().Cmp(resource.MustParse("512Mi")) != 0 {
+					t.Errorf("%s: memory limit %s, want 512Mi", where, c.Resources.Limits.Memory())
+				}
+				stop := 30 * time.Second
+				if v := configValue(k, c, "COSTLAKE_WORKER_STOP_TIMEOUT"); v != "" {
+					var err error
+					if stop, err = time.ParseDuration(v); err != nil {
+						t.Fatalf("COSTLAKE_WORKER_STOP_TIMEOUT %q: %v", v, err)
+					}
+				}
+				grace := 30 * time.Second // Kubernetes' default
+				if g := pod.TerminationGracePeriodSeconds; g != nil {
+					grace = time.Duration(*g) * time.Second
+				}
+				if grace <= stop {
+					t.Errorf("%s: terminationGracePeriodSeconds %s, want more than the worker's stop timeout %s", where, grace, stop)
+				}
+			}
+		}
+	}
+}
+
+// containerPort resolves a probe's port, by number or by name.
+func containerPort(c corev1.Container, p intstr.IntOrString) int32 {
+	if p.Type == intstr.Int {
+		return p.IntVal
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == p.StrVal {
+			return cp.ContainerPort
+		}
+	}
+	return 0
+}
+
+// configValue is a setting a container gets from its ConfigMaps.
+func configValue(k kube, c corev1.Container, name string) string {
+	for _, from := range c.EnvFrom {
+		if from.ConfigMapRef != nil {
+			if cm := k.configMaps[from.ConfigMapRef.Name]; cm != nil && cm.Data[name] != "" {
+				return cm.Data[name]
+			}
+		}
+	}
+	return ""
+}
+
+// Every setting a container gets, from its ConfigMaps or its own env, is
+// one its command accepts; secrets come from Secrets the operator makes,
+// and the worker has what it needs to start.
+func TestKubernetesSettings(t *testing.T) {
+	k := renderKube(t)
+	for name, d := range k.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			where := name + "/" + c.Name
+			var env []string
+			got := map[string]bool{}
+			for _, from := range c.EnvFrom {
+				switch {
+				case from.ConfigMapRef != nil:
+					cm := k.configMaps[from.ConfigMapRef.Name]
+					if cm == nil {
+						t.Errorf("%s reads ConfigMap %s, which the base does not make", where, from.ConfigMapRef.Name)
+						continue
+					}
+					env = append(env, sortedKeys(cm.Data)...)
+				case from.SecretRef != nil:
+					if from.SecretRef.Optional == nil || !*from.SecretRef.Optional || c.Args[0] != "worker" {
+						t.Errorf("%s takes every key of Secret %s: only the worker's optional AWS keys may", where, from.SecretRef.Name)
+					}
+				}
+			}
+			for _, e := range c.Env {
+				env = append(env, e.Name)
+				if e.Value != "" && strings.Contains(e.Name, "SECRET") {
+					t.Errorf("%s: %s is a literal; want a secretKeyRef", where, e.Name)
+				}
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && strings.HasPrefix(e.Name, "COSTLAKE_CATALOG") {
+					got["catalog from a Secret"] = true
+				}
+			}
+			checkEnvAccepted(t, where, c.Args[0], env)
+			for _, n := range env {
+				got[n] = true
+			}
+			need := []string{"COSTLAKE_TEMPORAL_ADDRESS", "COSTLAKE_CATALOG", "catalog from a Secret"}
+			if c.Args[0] == "worker" {
+				need = append(need, "COSTLAKE_WAREHOUSE", "COSTLAKE_AWS_PRINCIPAL_ARN", "COSTLAKE_TEMPLATES")
+			} else {
+				need = append(need, "COSTLAKE_API_KEYS_FILE")
+			}
+			for _, n := range need {
+				if !got[n] {
+					t.Errorf("%s lacks %s", where, n)
+				}
+			}
+		}
+	}
+	// The gateway's keys file is a mounted Secret.
+	gw := k.deployments["costlake-gateway"].Spec.Template.Spec
+	keys := configValue(k, gw.Containers[0], "COSTLAKE_API_KEYS_FILE")
+	mounted := false
+	for _, m := range gw.Containers[0].VolumeMounts {
+		if m.MountPath == filepath.Dir(keys) {
+			for _, v := range gw.Volumes {
+				if v.Name == m.Name && v.Secret != nil && slices.ContainsFunc(v.Secret.Items, func(i corev1.KeyToPath) bool { return i.Path == filepath.Base(keys) }) {
+					mounted = true
+				}
+			}
+		}
+	}
+	if !mounted {
+		t.Errorf("the gateway's COSTLAKE_API_KEYS_FILE %q is not a key of a mounted Secret", keys)
+	}
+}
+
+// The autoscaler scales the worker Deployment; the Service reaches the
+// gateway's pods on their HTTP port.
+func TestKubernetesScalingAndService(t *testing.T) {
+	k := renderKube(t)
+	if len(k.hpas) != 1 {
+		t.Fatalf("%d autoscalers, want one for the worker", len(k.hpas))
+	}
+	ref := k.hpas[0].Spec.ScaleTargetRef
+	if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != "costlake-worker" {
+		t.Errorf("the autoscaler scales %+v, want the costlake-worker Deployment", ref)
+	}
+	if min := k.hpas[0].Spec.MinReplicas; min == nil || *min < 1 || k.hpas[0].Spec.MaxReplicas < *min {
+		t.Errorf("autoscaler replicas %v to %d", min, k.hpas[0].Spec.MaxReplicas)
+	}
+	if len(k.services) != 1 {
+		t.Fatalf("%d Services, want the gateway's", len(k.services))
+	}
+	svc := k.services[0]
+	sel := labels.SelectorFromSet(svc.Spec.Selector)
+	gw := k.deployments["costlake-gateway"].Spec.Template
+	if len(svc.Spec.Selector) == 0 || !sel.Matches(labels.Set(gw.Labels)) || sel.Matches(labels.Set(k.deployments["costlake-worker"].Spec.Template.Labels)) {
+		t.Errorf("Service %s selects %v: want the gateway's pods and not the worker's", svc.Name, svc.Spec.Selector)
+	}
+	for _, p := range svc.Spec.Ports {
+		if containerPort(gw.Spec.Containers[0], p.TargetPort) != 8080 {
+			t.Errorf("Service port %s goes to %s, not the gateway's 8080", p.Name, p.TargetPort.String())
+		}
+	}
+}
+
+// Temporal's pods take connections only from one another and, on 7233,
+// from costlake's worker and gateway; the gateway's API is the only port
+// open to anyone.
+func TestKubernetesNetworkPolicies(t *testing.T) {
+	k := renderKube(t)
+	temporalPod := labels.Set{"app.kubernetes.io/name": "temporal", "app.kubernetes.io/component": "frontend"}
+	outsider := labels.Set{"app": "something-else"}
+	worker := labels.Set(k.deployments["costlake-worker"].Spec.Template.Labels)
+	gateway := labels.Set(k.deployments["costlake-gateway"].Spec.Template.Labels)
+
+	selects := func(s metav1.LabelSelector, pod labels.Set) bool {
+		sel, err := metav1.LabelSelectorAsSelector(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sel.Matches(pod)
+	}
+	// allowed says whether the policies selecting pod let from reach it on
+	// port (no policy selecting it: anything may).
+	allowed := func(pod, from labels.Set, port int32) bool {
+		covered := false
+		for _, np := range k.networkPolicies {
+			if !selects(np.Spec.PodSelector, pod) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+				continue
+			}
+			covered = true
+			for _, rule := range np.Spec.Ingress {
+				portOK := len(rule.Ports) == 0
+				for _, p := range rule.Ports {
+					portOK = portOK || (p.Port != nil && p.Port.IntVal == port)
+				}
+				peerOK := len(rule.From) == 0
+				for _, peer := range rule.From {
+					if peer.IPBlock != nil {
+						t.Errorf("policy %s admits an IP block", np.Name)
+					}
+					// Same namespace only when there is no namespaceSelector.
+					if peer.PodSelector != nil && peer.NamespaceSelector == nil && selects(*peer.PodSelector, from) {
+						peerOK = true
+					}
+				}
+				if portOK && peerOK {
+					return true
+				}
+			}
+		}
+		return !covered
+	}
+	for _, c := range []struct {
+		what     string
+		pod      labels.Set
+		from     labels.Set
+		port     int32
+		expected bool
+	}{
+		{"the worker to Temporal's frontend", temporalPod, worker, 7233, true},
+		{"the gateway to Temporal's frontend", temporalPod, gateway, 7233, true},
+		{"Temporal's services to one another", temporalPod, labels.Set{"app.kubernetes.io/name": "temporal", "app.kubernetes.io/component": "history"}, 6933, true},
+		{"another pod to Temporal's frontend", temporalPod, outsider, 7233, false},
+		{"the worker to another Temporal port", temporalPod, worker, 7234, false},
+		{"anyone to the gateway's API", gateway, outsider, 8080, true},
+		{"anyone to the worker's metrics from outside the cluster", worker, outsider, 9090, false},
+		{"anyone to the gateway on another port", gateway, outsider, 7233, false},
+	} {
+		if got := allowed(c.pod, c.from, c.port); got != c.expected {
+			t.Errorf("%s on %d: allowed %v, want %v", c.what, c.port, got, c.expected)
+		}
+	}
 }
