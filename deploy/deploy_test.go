@@ -894,3 +894,23 @@ func TestKubernetesNetworkPolicies(t *testing.T) {
 		}
 	}
 }
+
+// The worker's health checks (compose and Kubernetes) use port 9090,
+// the default of --metrics-address; once the binaries have that flag,
+// its default must still be :9090.
+func TestMetricsPortIsTheFlagsDefault(t *testing.T) {
+	flagLine := regexp.MustCompile(`(?m)^\s+-metrics-address string\n\s+.*\(default "([^"]*)"\)$`)
+	for _, command := range []string{"worker", "gateway"} {
+		out, err := exec.Command(costlake, command, "-h").CombinedOutput()
+		if err != nil {
+			t.Fatalf("costlake %s -h: %v\n%s", command, err, out)
+		}
+		if !strings.Contains(string(out), "-metrics-address") {
+			t.Skipf("costlake %s has no --metrics-address yet: the health checks on :9090 wait for it", command)
+		}
+		m := flagLine.FindStringSubmatch(string(out))
+		if m == nil || m[1] != ":9090" {
+			t.Errorf("costlake %s --metrics-address: %v, want the default :9090 the deployment files probe", command, m)
+		}
+	}
+}
