@@ -32,6 +32,7 @@ var commands = []command{
 	{"ingest", "ingest one billing period of a CUR report and print its totals", runIngest, false},
 	{"generate", "write a synthetic legacy CUR delivery for demos and benchmarks", runGenerate, false},
 	{"apikey", "mint a gateway API key (operator or viewer, optionally scoped to one customer)", runAPIKey, false},
+	{"health", "GET a health endpoint and exit non-zero unless it answers 2xx (the image's health check)", runHealth, false},
 	{"bench", "measure an ingestion end to end: rows/s, wall time, worker CPU and peak RSS", runBench, true},
 }
 
