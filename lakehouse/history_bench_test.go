@@ -25,10 +25,11 @@ import (
 //
 // COSTLAKE_BENCH_PAYERS sets the payers (default 300);
 // COSTLAKE_BENCH_MAINTAIN_EVERY runs table maintenance every that many
-// commits, as the MaintainTables schedule would (default 0: never).
+// commits, as the MaintainTables schedule does, a retention window then
+// holding that many commits (default 30; 0: never).
 func BenchmarkCommitHistory(b *testing.B) {
 	payers := envInt(b, "COSTLAKE_BENCH_PAYERS", 300)
-	every := envInt(b, "COSTLAKE_BENCH_MAINTAIN_EVERY", 0)
+	every := envInt(b, "COSTLAKE_BENCH_MAINTAIN_EVERY", 30)
 	for b.Loop() {
 		b.StopTimer()
 		r := commitHistory(b, payers, every)
