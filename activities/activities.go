@@ -16,6 +16,7 @@ import (
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// CostExplorer tunes Cost Explorer crawls; the zero value is what
 	// workers use.
 	CostExplorer CostExplorerTuning
+	// Metrics counts rows, bytes, commits, reconciliation failures and
+	// exports; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Set is every workflow's activities, wired from one Config.
@@ -68,10 +72,10 @@ func New(c Config) *Set {
 	}
 	return &Set{
 		Ingest: &Ingest{Lake: c.Lake, AWS: aws, TempDir: c.TempDir, Limits: c.Limits, PartRows: c.PartRows,
-			OrphanAge: c.OrphanAge, Reseller: c.Reseller},
+			OrphanAge: c.OrphanAge, Reseller: c.Reseller, Metrics: c.Metrics},
 		Onboard:   &Onboard{AWS: aws, Settings: c.Onboarding},
 		Crawl:     &Crawl{Lake: c.Lake, AWS: aws, Temporal: c.Temporal, CostExplorer: c.CostExplorer},
-		Cycle:     &Cycle{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest, TempDir: c.TempDir},
+		Cycle:     &Cycle{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest, TempDir: c.TempDir, Metrics: c.Metrics},
 		Customers: &Customers{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest},
 		Clock:     &BusinessClock{Clock: c.Clock},
 		Maintain:  &Maintain{Lake: c.Lake, Reseller: c.Reseller},

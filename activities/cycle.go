@@ -19,6 +19,7 @@ import (
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/rebilling"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -33,6 +34,9 @@ type Cycle struct {
 	// TempDir holds export files while they are written; empty means the
 	// system's temporary folder.
 	TempDir string
+	// Metrics counts exports written and failed reconciliations; nil
+	// counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 func cycleError(typ, format string, args ...any) error {
@@ -207,6 +211,9 @@ func (a *Cycle) PriceAndExportCycle(ctx context.Context, in cycle.PriceInput) (c
 		Targets: func(ctx context.Context) ([]rebilling.Target, func(), error) {
 			return a.customerTargets(ctx, store, in.CustomerID)
 		}})
+	if err == nil && !res.Replayed {
+		a.Metrics.ExportsWritten(telemetry.ExportCustomer, len(res.Exports))
+	}
 	return res, rebillingError(err)
 }
 
@@ -224,6 +231,11 @@ func (a *Cycle) ExportResellerPeriod(ctx context.Context, in cycle.ResellerExpor
 		Open: func(ctx context.Context) (rebilling.Destination, error) {
 			return a.openDestination(ctx, in.URL, in.Access, "")
 		}})
+	if err == nil {
+		a.Metrics.ExportsWritten(telemetry.ExportReseller, len(res.Exports))
+	} else if errors.Is(err, rebilling.ErrNotReconciled) {
+		a.Metrics.ReconciliationFailed(telemetry.CheckResellerExport)
+	}
 	return res, rebillingError(err)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/awsauth"
@@ -18,7 +19,9 @@ import (
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -44,6 +47,14 @@ type Ingest struct {
 	// Reseller holds the closed cycles a restatement adjusts; nil means
 	// there are none.
 	Reseller *reseller.Store
+	// Metrics counts what the ingestions did; nil counts nothing.
+	Metrics *telemetry.Metrics
+}
+
+// ingestLogger is the activity's logger (with the workflow's and the
+// activity's IDs) naming the payer and the period too.
+func ingestLogger(ctx context.Context, payer string, p period.Period) tlog.Logger {
+	return tlog.With(activity.GetLogger(ctx), "payer", payer, "period", p.String())
 }
 
 // DefaultOrphanAge is far longer than any conversion, so a file that old
@@ -54,6 +65,7 @@ const DefaultOrphanAge = 6 * time.Hour
 // and lists their data files. When the manifests do not agree on the
 // payer, or do not name it, the first row of each report does.
 func (a *Ingest) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInput) (ingest.LocateDeliveryResult, error) {
+	start := time.Now()
 	store, loc, err := a.openSource(ctx, in.Source, in.Access, awsauth.Session{Purpose: "ingest", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return ingest.LocateDeliveryResult{}, err
@@ -94,6 +106,8 @@ func (a *Ingest) LocateDelivery(ctx context.Context, in ingest.LocateDeliveryInp
 		})
 	}
 	res.AssemblyID = cur.PeriodAssembly(assemblies) // the first's for a single-report source
+	a.Metrics.Step(telemetry.StageLocate, time.Since(start))
+	ingestLogger(ctx, payer, in.Period).Info("located delivery", "format", res.Format, "assembly", res.AssemblyID, "reports", len(res.Reports), "chunks", len(res.ChunkKeys))
 	return res, nil
 }
 
@@ -155,7 +169,8 @@ func (a *Ingest) peekPayer(ctx context.Context, store blob.Store, d *cur.Deliver
 // table's layout and returns the source's totals per account and type. A
 // failed attempt removes its partial file; a retry rewrites the same path.
 func (a *Ingest) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) (res ingest.ConvertChunkResult, err error) {
-	log := activity.GetLogger(ctx)
+	start := time.Now()
+	log := ingestLogger(ctx, in.PayerAccountID, in.Period)
 	store, loc, err := a.openSource(ctx, in.Source, in.Access, awsauth.Session{Purpose: "ingest", Payer: in.PayerAccountID, Customer: in.CustomerID})
 	if err != nil {
 		return res, err
@@ -194,6 +209,7 @@ func (a *Ingest) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) 
 		c.abort(err)
 		return res, err
 	}
+	a.Metrics.Converted(in.Format, res.Rows, in.ChunkPin.Size, time.Since(start))
 	log.Info("converted chunk", slog.String("chunk", chunkURL), slog.Int64("rows", res.Rows), slog.Int("files", len(res.DataFiles)))
 	return res, nil
 }
@@ -206,10 +222,12 @@ func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) 
 	for _, r := range in.CommittedReports() {
 		rep.Reports = append(rep.Reports, lakehouse.ReportFiles(r))
 	}
+	start := time.Now()
 	done, err := a.Lake.ReplacePeriod(ctx, bs, rep)
 	if err != nil {
 		return ingest.CommitPeriodResult{}, err
 	}
+	a.Metrics.Committed(bs.Table, time.Since(start))
 	res := ingest.CommitPeriodResult{SnapshotID: done.SnapshotID, Unchanged: done.Unchanged, Superseded: done.Superseded,
 		ReplacedFiles: done.ReplacedFiles, PeriodAssembly: done.PeriodAssembly}
 	for _, o := range done.Reports {
@@ -221,10 +239,12 @@ func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) 
 	}
 	// Best effort: leftovers never affect readers, so a failure here only
 	// leaves them for the next commit.
+	log := ingestLogger(ctx, in.PayerAccountID, in.Period)
 	removed, err := a.Lake.RemoveOrphans(ctx, bs, in.PayerAccountID, in.Period, age)
 	if err != nil {
-		activity.GetLogger(ctx).Warn("orphan cleanup failed", "error", err)
+		log.Warn("orphan cleanup failed", "error", err)
 	}
+	log.Info("committed period", "table", bs.Table, "snapshot", done.SnapshotID, "unchanged", done.Unchanged, "superseded", done.Superseded, "rows", in.Rows)
 	res.OrphansRemoved = len(removed)
 	return res, nil
 }
@@ -234,7 +254,11 @@ func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) 
 // digit: per report when the input names reports, else for the period.
 func (a *Ingest) ReconcilePeriod(ctx context.Context, in ingest.ReconcilePeriodInput) (ingest.ReconcilePeriodResult, error) {
 	bs := schemaOf(in.Table)
+	start := time.Now()
+	defer func() { a.Metrics.Step(telemetry.StageReconcile, time.Since(start)) }()
 	fail := func(actual []billing.Total, what, diff string) (ingest.ReconcilePeriodResult, error) {
+		a.Metrics.ReconciliationFailed(telemetry.CheckIngestion)
+		ingestLogger(ctx, in.PayerAccountID, in.Period).Error("reconciliation failed", "table", bs.Table, "snapshot", in.SnapshotID, "report", what, "difference", diff)
 		return ingest.ReconcilePeriodResult{Actual: actual}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("table totals of %s %s%s (snapshot %d) differ from the source: %s", in.PayerAccountID, in.Period.String(), what, in.SnapshotID, diff),
 			ingest.ErrTypeReconciliation, nil)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
+
+	"github.com/costlake/costlake/internal/telemetry"
 )
 
 // limiters holds one token bucket per API key (by its hash), so one key's
@@ -191,5 +193,23 @@ func ServeOn(ctx context.Context, srv *http.Server, ln net.Listener) error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
+	}
+}
+
+// countRequests counts each request under its route's pattern (c.Path(),
+// "/v1/payers/:id"), never its path, with the status it was answered.
+func countRequests(m *telemetry.Metrics) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if m == nil {
+			return next
+		}
+		return func(c echo.Context) error {
+			start := time.Now()
+			if err := next(c); err != nil {
+				c.Error(err) // writes the response, so its status is known
+			}
+			m.Request(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
+			return nil
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -86,6 +87,9 @@ type Config struct {
 	// Nil runs each such read as a short CustomerRequest workflow on a
 	// worker, as before the gateway had a catalog connection.
 	Records Records
+	// Metrics counts requests by route pattern, method and status; nil
+	// counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // New returns an Echo instance with every route installed.
@@ -96,6 +100,7 @@ func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.Use(countRequests(cfg.Metrics))
 	e.Use(middleware.Recover())
 	e.Use(s.auditCall)
 	e.Use(middleware.BodyLimit("1M"))

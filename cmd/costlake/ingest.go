@@ -43,7 +43,7 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if *connected != "" {
 		in.Accounts = payer.AccountPolicy{ConnectedOnly: true, Connected: strings.Split(*connected, ",")}
 	}
-	c, err := dial(tc)
+	c, err := dial(tc, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,16 +24,47 @@ import (
 	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
 )
 
 func logger() *slog.Logger {
-	level := slog.LevelInfo
-	if config.Env("COSTLAKE_LOG_LEVEL", "") == "debug" {
-		level = slog.LevelDebug
+	log, err := telemetry.NewLogger(os.Stderr, telemetry.FormatText, config.Env("COSTLAKE_LOG_LEVEL", ""))
+	if err != nil {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return log
+}
+
+// observeFlags are the production commands' logs and metrics settings.
+type observeFlags struct {
+	metricsAddress, logFormat, logLevel *string
+}
+
+func addObserveFlags(fs *flag.FlagSet) observeFlags {
+	metrics := telemetry.DefaultAddress
+	if v, ok := os.LookupEnv("COSTLAKE_METRICS_ADDRESS"); ok {
+		metrics = v // empty disables, like the flag
+	}
+	return observeFlags{
+		metricsAddress: fs.String("metrics-address", metrics, "address of the metrics listener (GET /metrics; a worker's also /healthz and /readyz); empty disables it [COSTLAKE_METRICS_ADDRESS]"),
+		logFormat:      fs.String("log-format", config.Env("COSTLAKE_LOG_FORMAT", telemetry.FormatJSON), "log format: json or text [COSTLAKE_LOG_FORMAT]"),
+		logLevel:       fs.String("log-level", config.Env("COSTLAKE_LOG_LEVEL", "info"), "lowest level logged: debug, info, warn or error [COSTLAKE_LOG_LEVEL]"),
+	}
+}
+
+// setup makes the process's logger and metrics registry.
+func (o observeFlags) setup() (*slog.Logger, *telemetry.Metrics, error) {
+	log, err := telemetry.NewLogger(os.Stderr, *o.logFormat, *o.logLevel)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := telemetry.New()
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	return log, m, nil
 }
 
 // quietLogger keeps the SDK's per-task chatter out of the terminal.
@@ -44,12 +76,19 @@ func lakeConfig(s config.Storage) lakehouse.Config {
 	return lakehouse.Config{Catalog: s.Catalog, Warehouse: s.Warehouse, S3: s.WarehouseS3Options(), GCSEndpoint: s.GCSEndpoint}
 }
 
-func dial(t config.Temporal) (client.Client, error) {
+// dial connects to Temporal; log, when set, is the SDK's logger (the
+// activities' loggers are it, with the workflow's and activity's IDs), and
+// the SDK reports its metrics into m.
+func dial(t config.Temporal, log *slog.Logger, m *telemetry.Metrics) (client.Client, error) {
 	opts, err := t.ClientOptions()
 	if err != nil {
 		return nil, err
 	}
 	opts.Logger = quietLogger()
+	if log != nil {
+		opts.Logger = tlog.NewStructuredLogger(log)
+	}
+	opts.MetricsHandler = m.SDKHandler()
 	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", t.Address, t.Namespace, err)
@@ -73,10 +112,15 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	retention := fs.Duration("snapshot-retention", envDuration("COSTLAKE_SNAPSHOT_RETENTION", 30*24*time.Hour), "how long table snapshots stay readable by time travel; closed cycles' pins stay longer; set when the schedule is created [COSTLAKE_SNAPSHOT_RETENTION]")
 	var bounds workerBounds
 	addBoundsFlags(fs, &bounds, "") // no local folders unless configured
+	observe := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	roots, limits, err := bounds.apply()
+	if err != nil {
+		return err
+	}
+	log, metrics, err := observe.setup()
 	if err != nil {
 		return err
 	}
@@ -87,12 +131,18 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return fmt.Errorf("refusing to start: %w (check --catalog, COSTLAKE_CATALOG)", err)
 	}
 	defer lake.Close()
-	c, err := dial(tc)
+	c, err := dial(tc, log, metrics)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	acts, err := newActivities(ctx, lake, sc, oc, roots, limits)
+	if err != nil {
+		return err
+	}
+	acts.Metrics = metrics
+	var polling atomic.Bool
+	addr, err := telemetry.Start(ctx, *observe.metricsAddress, metrics.Mux(workerReady(c, &polling)), log)
 	if err != nil {
 		return err
 	}
@@ -106,10 +156,24 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 			return err
 		}
 	}
-	logger().Info("worker started", "temporal", tc.Address, "namespace", tc.Namespace, "catalog", config.RedactDSN(sc.Catalog), "warehouse", sc.Warehouse)
+	polling.Store(true)
+	log.Info("worker started", "temporal", tc.Address, "namespace", tc.Namespace, "catalog", config.RedactDSN(sc.Catalog), "warehouse", sc.Warehouse, "metrics", addr)
 	<-ctx.Done()
-	logger().Info("worker stopping")
+	log.Info("worker stopping")
 	return nil
+}
+
+// workerReady is a worker's readiness: polling, and Temporal answers.
+func workerReady(c client.Client, polling *atomic.Bool) telemetry.Probe {
+	return func(ctx context.Context) error {
+		if !polling.Load() {
+			return errors.New("the worker has not started polling")
+		}
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return fmt.Errorf("Temporal does not answer its health check: %w", err)
+		}
+		return nil
+	}
 }
 
 func runGateway(ctx context.Context, args []string, _ io.Writer) error {
@@ -127,6 +191,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	rateBurst := fs.Int("rate-burst", envInt("COSTLAKE_RATE_BURST", 0), "requests one API key may make at once (0: twice --rate-limit) [COSTLAKE_RATE_BURST]")
 	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow; empty: those reads run on a worker [COSTLAKE_CATALOG]")
 	auditFile := fs.String("audit-log", config.Env("COSTLAKE_AUDIT_LOG", ""), "append the audit records of mutating calls to this file as JSON lines (empty: the gateway log) [COSTLAKE_AUDIT_LOG]")
+	observe := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -136,7 +201,10 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	if *rateLimit < 0 || *rateBurst < 0 {
 		return errors.New("--rate-limit and --rate-burst must not be negative")
 	}
-	log := logger()
+	log, metrics, err := observe.setup()
+	if err != nil {
+		return err
+	}
 	keys, err := gateway.OpenKeyRing(*keysFile, func(err error) { log.Error("API keys file not reloaded; the keys read before stay", "error", err) })
 	if err != nil {
 		return err
@@ -150,7 +218,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		defer f.Close()
 		audit = slog.New(slog.NewJSONHandler(f, nil))
 	}
-	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit}
+	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit, Metrics: metrics}
 	if *catalog != "" {
 		records, closeRecords, err := openRecords(*catalog)
 		if err != nil {
@@ -161,11 +229,15 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	} else {
 		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker")
 	}
-	c, err := dial(tc)
+	c, err := dial(tc, log, metrics)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	metricsAddr, err := telemetry.Start(ctx, *observe.metricsAddress, metrics.Mux(nil), log)
+	if err != nil {
+		return err
+	}
 	go reloadOnHangup(ctx, keys, log)
 	h := gateway.New(c, log, cfg)
 	srv, err := gateway.HTTPServer(h, gateway.ServeOptions{Addr: *addr, ReadTimeout: *readTimeout, WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout, TLSCert: *tlsCert, TLSKey: *tlsKey})
@@ -176,7 +248,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("gateway on %s: %w", *addr, err)
 	}
-	log.Info("gateway listening", "address", ln.Addr().String(), "tls", srv.TLSConfig != nil, "temporal", tc.Address, "rate_limit", *rateLimit)
+	log.Info("gateway listening", "address", ln.Addr().String(), "tls", srv.TLSConfig != nil, "temporal", tc.Address, "rate_limit", *rateLimit, "metrics", metricsAddr)
 	err = gateway.ServeOn(ctx, srv, ln)
 	if errors.Is(err, context.Canceled) {
 		return nil
