@@ -146,15 +146,19 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	if err != nil {
 		return cycle.FreezeResult{}, err
 	}
+	// The pins are read and stored while no table maintenance can expire
+	// them (see lakehouse.HoldSnapshots).
 	snaps := map[string]int64{}
-	for _, as := range assignments {
-		c, _, err := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, as.PayerAccountID, in.Period)
-		if err != nil {
-			return cycle.FreezeResult{}, err
+	err = a.Lake.HoldSnapshots(ctx, func(ctx context.Context) error {
+		for _, as := range assignments {
+			c, _, err := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, as.PayerAccountID, in.Period)
+			if err != nil {
+				return err
+			}
+			snaps[as.PayerAccountID] = c.SnapshotID
 		}
-		snaps[as.PayerAccountID] = c.SnapshotID
-	}
-	err = store.CloseCycle(ctx, reseller.Cycle{CustomerID: in.CustomerID, Period: in.Period.String(), PricebookVersion: pv.Version, Snapshots: snaps})
+		return store.CloseCycle(ctx, reseller.Cycle{CustomerID: in.CustomerID, Period: in.Period.String(), PricebookVersion: pv.Version, Snapshots: snaps})
+	})
 	if err != nil && !errors.Is(err, reseller.ErrClosed) {
 		return cycle.FreezeResult{}, err
 	}

@@ -67,11 +67,7 @@ func (a *Maintain) MaintainTable(ctx context.Context, in maintain.TableInput) (m
 	}
 	o := lakehouse.MaintainOptions{Retention: in.Retention, OrphanAge: in.OrphanAge}
 	if in.Table == billing.LineItems.Table && a.Reseller != nil {
-		pins, err := a.Reseller.PinnedSnapshots(ctx)
-		if err != nil {
-			return maintain.TableResult{}, err
-		}
-		o.Keep = pins
+		o.Pinned = a.Reseller.PinnedSnapshots
 	}
 	activity.RecordHeartbeat(ctx, "maintaining "+in.Table)
 	r, err := a.Lake.MaintainTable(ctx, lakehouse.BillingTableID(in.Table), o)

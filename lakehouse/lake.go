@@ -58,6 +58,9 @@ type Lake struct {
 	dialect sqlcat.SupportedDialect
 	// warehouse is the normalized root of the data files.
 	warehouse string
+	// catalog names the catalog database, for locks a SQLite file's
+	// users share in one process.
+	catalog string
 }
 
 // TableID is the identifier of a billing table.
@@ -90,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Lake, error) {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", config.RedactDSN(cfg.Catalog), err)
 	}
-	l := &Lake{cat: cat, db: db, dialect: dialect, warehouse: warehouse}
+	l := &Lake{cat: cat, db: db, dialect: dialect, warehouse: warehouse, catalog: cfg.Catalog}
 	if err := l.ensureTables(ctx); err != nil {
 		db.Close()
 		return nil, err

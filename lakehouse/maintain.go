@@ -30,9 +30,12 @@ type MaintainOptions struct {
 	// Retention: snapshots older than this expire, unless kept (0:
 	// DefaultRetention). The current snapshot never expires.
 	Retention time.Duration
-	// Keep are snapshots that stay whatever their age: the line_items
-	// snapshots closed cycles pin.
+	// Keep are snapshots that stay whatever their age.
 	Keep []int64
+	// Pinned, when set, lists more snapshots to keep (the line_items
+	// snapshots closed cycles pin); it is read under the pin lock, so no
+	// cycle closes between the reading and the expiry (HoldSnapshots).
+	Pinned func(context.Context) ([]int64, error)
 	// OrphanAge: files in the table's location that no snapshot
 	// references and older than this are removed (0: DefaultOrphanAge).
 	OrphanAge time.Duration
@@ -82,17 +85,29 @@ func (l *Lake) MaintainTable(ctx context.Context, id table.Identifier, o Maintai
 	if err := l.rewriteManifests(ctx, id); err != nil {
 		return res, err
 	}
-	if res.Kept, err = l.tagKept(ctx, id, o.Keep); err != nil {
-		return res, err
-	}
-	if tbl, err = l.expire(ctx, id, o); err != nil {
+	err = l.withPinLock(ctx, true, func(ctx context.Context) error {
+		keep := o.Keep
+		if o.Pinned != nil {
+			pinned, err := o.Pinned(ctx)
+			if err != nil {
+				return err
+			}
+			keep = append(slices.Clone(keep), pinned...)
+		}
+		if res.Kept, err = l.tagKept(ctx, id, keep); err != nil {
+			return err
+		}
+		if tbl, err = l.expire(ctx, id, o); err != nil {
+			return err
+		}
+		res.Repointed, err = l.repointRecords(ctx, tbl)
+		return err
+	})
+	if err != nil {
 		return res, err
 	}
 	res.SnapshotsAfter = len(tbl.Metadata().Snapshots())
 	if res.ManifestsAfter, err = manifestCount(ctx, tbl); err != nil {
-		return res, err
-	}
-	if res.Repointed, err = l.repointRecords(ctx, tbl); err != nil {
 		return res, err
 	}
 	orphans, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(o.OrphanAge))

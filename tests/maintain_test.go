@@ -3,6 +3,9 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,8 +14,11 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/contract/maintain"
+	"github.com/costlake/costlake/internal/costexplorer"
 	"github.com/costlake/costlake/internal/devtools/synth"
+	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
 	"github.com/costlake/costlake/workflows"
 )
@@ -114,4 +120,70 @@ func TestMaintainTablesKeepsClosedCycles(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, maintain.Workflow, action.Workflow)
 	require.Error(t, worker.EnsureMaintenanceSchedule(ctx, s.client, 24, maintain.Input{}), "an hour that is none")
+}
+
+// TestMaintainWaitsForCycleCloses shows the pin lock on the catalog
+// database (SQLite here, PostgreSQL's advisory lock on the second pass,
+// across two lakes as two worker processes have): table maintenance reads
+// the pins only once a cycle close that holds the snapshots has stored
+// its own, and a close waits for a maintenance in progress.
+func TestMaintainWaitsForCycleCloses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := lakehouse.Config{Catalog: testCatalog(t, dir), Warehouse: "file://" + filepath.Join(dir, "warehouse")}
+	closer, err := lakehouse.Open(ctx, cfg)
+	require.NoError(t, err)
+	defer closer.Close()
+	maintainer, err := lakehouse.Open(ctx, cfg)
+	require.NoError(t, err)
+	defer maintainer.Close()
+	row := costexplorer.DailyCost{Date: "2026-09-01", LinkedAccount: "111122223333", Service: "Amazon EC2", RecordType: "Usage",
+		Unblended: money.MustParse("1.5"), Amortized: money.MustParse("1.5"), NetUnblended: money.MustParse("1.5"), Currency: "USD"}
+	_, err = closer.ReplaceCostExplorerDays(ctx, "111122223333", "2026-09-01", "2026-09-02", []costexplorer.DailyCost{row}, "run-1")
+	require.NoError(t, err)
+
+	var stored atomic.Bool
+	holding := make(chan struct{})
+	closed := make(chan error, 1)
+	go func() {
+		closed <- closer.HoldSnapshots(ctx, func(context.Context) error {
+			close(holding)
+			time.Sleep(300 * time.Millisecond) // a chance for maintenance to run early, were it not held off
+			stored.Store(true)
+			return nil
+		})
+	}()
+	<-holding
+	_, err = maintainer.MaintainTable(ctx, lakehouse.CostExplorerTableID(), lakehouse.MaintainOptions{
+		Pinned: func(context.Context) ([]int64, error) {
+			if !stored.Load() {
+				return nil, errors.New("maintenance read the pins while a cycle close held the snapshots")
+			}
+			return nil, nil
+		}})
+	require.NoError(t, err)
+	require.NoError(t, <-closed)
+
+	// And the other way: a close waits for a maintenance in progress.
+	var maintained atomic.Bool
+	inside := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := maintainer.MaintainTable(ctx, lakehouse.CostExplorerTableID(), lakehouse.MaintainOptions{
+			Pinned: func(context.Context) ([]int64, error) {
+				close(inside)
+				time.Sleep(300 * time.Millisecond)
+				maintained.Store(true)
+				return nil, nil
+			}})
+		done <- err
+	}()
+	<-inside
+	require.NoError(t, closer.HoldSnapshots(ctx, func(context.Context) error {
+		if !maintained.Load() {
+			return errors.New("a cycle close held the snapshots while maintenance was expiring them")
+		}
+		return nil
+	}))
+	require.NoError(t, <-done)
 }
