@@ -166,7 +166,7 @@ func workerReady(c client.Client, polling *atomic.Bool) telemetry.Probe {
 			return errors.New("the worker has not started polling")
 		}
 		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-			return fmt.Errorf("Temporal does not answer its health check: %w", err)
+			return fmt.Errorf("no answer to the Temporal health check: %w", err)
 		}
 		return nil
 	}
