@@ -20,6 +20,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/crawl"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/searchattr"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -238,7 +239,11 @@ func (a *Crawl) EnsureCrawlSchedule(ctx context.Context, in crawl.EnsureSchedule
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("crawl schedule: "+err.Error(), "InvalidSchedule", err)
 	}
-	action := &client.ScheduleWorkflowAction{ID: in.WorkflowID, Workflow: in.Workflow, Args: []any{in.Args}, TaskQueue: in.TaskQueue}
+	action := &client.ScheduleWorkflowAction{ID: in.WorkflowID, Workflow: in.Workflow, Args: []any{in.Args}, TaskQueue: in.TaskQueue,
+		TypedSearchAttributes: searchattr.Run{Kind: searchattr.KindCrawl, Payer: in.PayerAccountID, Customer: in.CustomerID}.Attributes()}
+	if in.PayerAccountID != "" {
+		action.StaticSummary = "crawl payer " + in.PayerAccountID
+	}
 	_, err = a.Temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID: in.ScheduleID, Spec: spec, Action: action,
 		Overlap: policies.Overlap, CatchupWindow: policies.CatchupWindow,

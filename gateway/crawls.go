@@ -103,7 +103,7 @@ func (s *Server) handleBackfill(c echo.Context) error {
 	}
 	in := workflows.CrawlInputFor(st)
 	in.Periods = periods
-	opts := workflows.BackfillStartOptions(id, req.From, req.To)
+	opts := workflows.BackfillStartOptions(id, in.CustomerID, req.From, req.To)
 	run, err := s.temporal.ExecuteWorkflow(c.Request().Context(), opts, workflows.CrawlPayer, in)
 	if err != nil {
 		return err

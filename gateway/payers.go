@@ -92,7 +92,7 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	opts := workflows.OnboardStartOptions(reg.PayerAccountID)
+	opts := workflows.OnboardStartOptions(reg.PayerAccountID, reg.CustomerID)
 	id := opts.ID
 	// Update-with-start: the onboarding starts and, in the same call, the
 	// worker answers whether it can go on (its settings, the published

@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/server/temporaltest"
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/devtools/synth"
@@ -25,7 +24,9 @@ import (
 func startWorker(t *testing.T, env []string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(productionBinary(t), "worker")
-	cmd.Env = append(os.Environ(), env...)
+	// Metrics on any free port unless the test names one: workers of
+	// parallel tests never clash over the default.
+	cmd.Env = append(append(os.Environ(), "COSTLAKE_METRICS_ADDRESS=127.0.0.1:0"), env...)
 	log, err := os.Create(filepath.Join(t.TempDir(), "worker.log"))
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = log, log
@@ -49,7 +50,7 @@ func TestWorkerKilledMidIngestion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs worker processes")
 	}
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts := newTemporal(t)
 	c := ts.GetDefaultClient()
 	dir := t.TempDir()
 	catalog, warehouse := testCatalog(t, dir), "file://"+filepath.Join(dir, "warehouse")

@@ -18,7 +18,6 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/server/temporaltest"
 
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/internal/billing"
@@ -62,7 +61,7 @@ func newCycleStack(t *testing.T) *cycleStack {
 	store, err := reseller.Open(ctx, db, postgres)
 	require.NoError(t, err)
 
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts := newTemporal(t)
 	s.client = ts.GetDefaultClient()
 	// The business date is pinned: 2026-08 to 2026-10 are final by date,
 	// 2026-11 is not until 2026-12-06, whatever day the test runs.

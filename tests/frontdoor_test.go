@@ -246,7 +246,7 @@ type auditRecord struct {
 // record with the key's name and ID, the route, the target and the status;
 // reads are not audited; no record holds a key.
 func TestGatewayAuditLog(t *testing.T) {
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts := newTemporal(t)
 	op, opEntry := gateway.NewAPIKey("ops-alice", gateway.RoleOperator, "")
 	viewer, viewerEntry := gateway.NewAPIKey("viewer-bob", gateway.RoleViewer, "")
 	f := newFrontDoor(t, ts, gateway.Config{}, opEntry, viewerEntry)

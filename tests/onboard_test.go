@@ -115,7 +115,7 @@ func newOnboardEnvLogging(t *testing.T, timing workflows.OnboardTiming, setup fu
 	acts.Reseller, err = reseller.Open(context.Background(), db, postgres)
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: tlog.NewStructuredLogger(log)}))
+	ts := newTemporal(t, temporaltest.WithBaseClientOptions(client.Options{Logger: tlog.NewStructuredLogger(log)}))
 	e.client = ts.GetDefaultClient()
 	e.emu.SetRoleSource(e.deployedRole)
 	acts.Temporal = e.client

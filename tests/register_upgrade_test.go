@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"go.temporal.io/server/temporaltest"
 
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/workflows"
@@ -22,7 +21,7 @@ import (
 // registration stands: 201 with a note, not a 500, and registering again
 // is a conflict.
 func TestRegistrationOnAWorkerWithoutTheUpdate(t *testing.T) {
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts := newTemporal(t)
 	c := ts.GetDefaultClient()
 	// The old worker's OnboardPayer: no "registration" update handler.
 	old := func(ctx workflow.Context, _ workflows.OnboardPayerInput) error {

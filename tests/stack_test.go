@@ -22,7 +22,6 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/server/temporaltest"
 
 	"github.com/costlake/costlake/activities"
 	"github.com/costlake/costlake/internal/billing"
@@ -108,7 +107,7 @@ func newStackOpts(t *testing.T, o stackOptions) *stack {
 	t.Cleanup(func() { lake.Close() })
 	s.lake = lake
 
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts := newTemporal(t)
 	s.client = ts.GetDefaultClient()
 	for i := 1; i <= max(o.workers, 1); i++ {
 		wlake := lake

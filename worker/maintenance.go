@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/contract/maintain"
+	"github.com/costlake/costlake/internal/searchattr"
 	"github.com/costlake/costlake/workflows"
 )
 
@@ -37,6 +38,8 @@ func EnsureMaintenanceSchedule(ctx context.Context, c client.Client, hour int, i
 		Action: &client.ScheduleWorkflowAction{
 			ID: maintain.WorkflowID, Workflow: maintain.Workflow, Args: []any{in}, TaskQueue: workflows.TaskQueue,
 			WorkflowExecutionTimeout: 23 * time.Hour,
+			TypedSearchAttributes:    searchattr.Run{Kind: searchattr.KindMaintenance}.Attributes(),
+			StaticSummary:            "table maintenance: manifests, expired snapshots, orphans",
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Note:    "costlake table maintenance: merges manifests, expires snapshots older than the retention except those closed cycles pin, removes orphan files",

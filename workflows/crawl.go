@@ -81,16 +81,22 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 		default:
 			anyFound = true
 			o.IngestionID = IngestWorkflowID(in.PayerAccountID, in.Source, d.Period)
+			child := IngestBillingPeriodInput{
+				Source: in.Source, Period: d.Period, PayerAccountID: in.PayerAccountID, BillPayerAccountID: in.BillPayerAccountID, Access: &access, Accounts: in.Accounts,
+				CustomerID: in.CustomerID,
+			}
+			// Start-time attributes and summary: part of the child's start,
+			// no command of their own, so older histories replay.
+			attrs, summary := ingestionRun(child)
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 				WorkflowID:            o.IngestionID,
 				TaskQueue:             TaskQueue,
 				ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+				TypedSearchAttributes: attrs,
+				StaticSummary:         summary,
 			})
-			children = append(children, workflow.ExecuteChildWorkflow(cctx, IngestBillingPeriod, IngestBillingPeriodInput{
-				Source: in.Source, Period: d.Period, PayerAccountID: in.PayerAccountID, BillPayerAccountID: in.BillPayerAccountID, Access: &access, Accounts: in.Accounts,
-				CustomerID: in.CustomerID,
-			}))
+			children = append(children, workflow.ExecuteChildWorkflow(cctx, IngestBillingPeriod, child))
 			pending = append(pending, len(res.Periods))
 		}
 		res.Periods = append(res.Periods, o)

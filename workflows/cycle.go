@@ -14,6 +14,7 @@ import (
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
+	"github.com/costlake/costlake/internal/searchattr"
 )
 
 // CycleStatusQuery returns the cycle.Status of a CloseBillingCycle run.
@@ -192,6 +193,8 @@ func StartCycleClose(ctx context.Context, c client.Client, in CloseBillingCycleI
 		TaskQueue:                TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes:    searchattr.Run{Kind: searchattr.KindCycle, Customer: in.CustomerID, Period: in.Period}.Attributes(),
+		StaticSummary:            fmt.Sprintf("close the %s cycle of customer %s", in.Period, in.CustomerID),
 	}
 	run, err := c.ExecuteWorkflow(ctx, opts, CloseBillingCycle, in)
 	if err != nil {
@@ -208,6 +211,8 @@ func StartResellerExport(ctx context.Context, c client.Client, in ExportReseller
 		TaskQueue:                TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes:    searchattr.Run{Kind: searchattr.KindResellerExport, Period: in.Period}.Attributes(),
+		StaticSummary:            fmt.Sprintf("reseller export of %s", in.Period),
 	}
 	run, err := c.ExecuteWorkflow(ctx, opts, ExportResellerPeriod, in)
 	if err != nil {

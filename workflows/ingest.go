@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -99,6 +102,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		progress.AssemblyID = loc.AssemblyID
 		progress.ChunksTotal, progress.ChunksDone, progress.Rows = len(jobs), 0, 0
 		progress.Stage = "converting"
+		showProgress(ctx, progress)
 		// A restart writes files of its own names, never an earlier attempt's.
 		prefix := info.WorkflowExecution.RunID
 		if changes > 0 {
@@ -145,6 +149,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	}
 
 	progress.Stage = "committing"
+	showProgress(ctx, progress)
 	expected := billing.MergeTotals(totals...)
 	commit := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
@@ -182,6 +187,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	var reconciled ingest.ReconcilePeriodResult
 	if len(check) > 0 {
 		progress.Stage = "reconciling"
+		showProgress(ctx, progress)
 		err = ingest.ReconcilePeriod.Execute(commit, ingest.ReconcilePeriodInput{
 			Table:          loc.Table,
 			PayerAccountID: loc.PayerAccountID,
@@ -206,6 +212,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 	// activity is idempotent per assembly).
 	if !committed.Unchanged && !committed.Superseded && workflow.GetVersion(ctx, adjustClosedCyclesChange, workflow.DefaultVersion, 1) == 1 {
 		progress.Stage = "adjusting"
+		showProgress(ctx, progress)
 		adjust := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 30 * time.Minute,
 			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5},
@@ -237,6 +244,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		}
 	}
 	progress.Stage = "done"
+	showProgress(ctx, progress)
 	res := &IngestBillingPeriodResult{
 		PayerAccountID:  loc.PayerAccountID,
 		Period:          in.Period,
@@ -296,7 +304,11 @@ func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBilling
 			if c < len(rd.ChunkPins) {
 				pin = rd.ChunkPins[c]
 			}
-			f := ingest.ConvertChunk.Execute(actx, ingest.ConvertChunkInput{
+			// The UI shows which chunk an activity converts; a summary is
+			// no command of its own, so older histories replay.
+			opts := workflow.GetActivityOptions(actx)
+			opts.Summary = fmt.Sprintf("chunk %d/%d: %s", i+1, len(jobs), path.Base(rd.ChunkKeys[c]))
+			f := ingest.ConvertChunk.Execute(workflow.WithActivityOptions(actx, opts), ingest.ConvertChunkInput{
 				Source:             in.Source,
 				Period:             in.Period,
 				Format:             loc.Format,
@@ -325,6 +337,7 @@ func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBilling
 				}
 				progress.ChunksDone++
 				progress.Rows += results[i].Rows
+				showProgress(ctx, *progress)
 			})
 			running++
 			next++
@@ -336,6 +349,40 @@ func convertChunks(ctx workflow.Context, actx workflow.Context, in IngestBilling
 		sel.Select(ctx)
 	}
 	return results, convertErr
+}
+
+// showProgress is the ingestion's current details in the Temporal UI
+// ("chunk 3/8: 125,000 rows"): state a query reads, never a command.
+func showProgress(ctx workflow.Context, p IngestProgress) {
+	workflow.SetCurrentDetails(ctx, p.Details())
+}
+
+// Details says where an ingestion is, in a line.
+func (p IngestProgress) Details() string {
+	switch p.Stage {
+	case "converting":
+		return fmt.Sprintf("chunk %d/%d: %s rows", p.ChunksDone, p.ChunksTotal, groupDigits(p.Rows))
+	case "committing", "reconciling", "adjusting", "done":
+		return fmt.Sprintf("%s: %d chunks, %s rows", p.Stage, p.ChunksTotal, groupDigits(p.Rows))
+	}
+	return p.Stage
+}
+
+// groupDigits writes n with thousands separators: 125,000.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	sign := ""
+	if n < 0 {
+		sign, s = "-", s[1:]
+	}
+	var b strings.Builder
+	for i, d := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return sign + b.String()
 }
 
 func dataFilesOf(results []ingest.ConvertChunkResult) []string {

@@ -261,3 +261,21 @@ func TestIngestReadsOnlyChangedReports(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, []ingest.ReportOutcome{{Report: "b", AssemblyID: "b2", Action: ingest.ReportReplaced}, {Report: "a", AssemblyID: "a1", Action: ingest.ReportUnchanged}}, res.Reports)
 }
+
+// TestIngestProgressDetails: the line the Temporal UI shows of a running
+// ingestion.
+func TestIngestProgressDetails(t *testing.T) {
+	for _, c := range []struct {
+		p    IngestProgress
+		want string
+	}{
+		{IngestProgress{Stage: "converting", ChunksTotal: 8, ChunksDone: 3, Rows: 125_000}, "chunk 3/8: 125,000 rows"},
+		{IngestProgress{Stage: "converting", ChunksTotal: 1, Rows: 999}, "chunk 0/1: 999 rows"},
+		{IngestProgress{Stage: "done", ChunksTotal: 8, ChunksDone: 8, Rows: 1_234_567}, "done: 8 chunks, 1,234,567 rows"},
+		{IngestProgress{Stage: "locating"}, "locating"},
+	} {
+		if got := c.p.Details(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.p, got, c.want)
+		}
+	}
+}

@@ -588,6 +588,7 @@ func (o *onboarding) ensureSchedule(ctx workflow.Context) error {
 	err = crawl.EnsureSchedule.Execute(actx, crawl.EnsureScheduleInput{
 		ScheduleID: id, Workflow: "CrawlPayer", WorkflowID: id, TaskQueue: TaskQueue, Args: args,
 		Schedule: reg.Schedule, Note: fmt.Sprintf("crawl of payer %s for customer %s", reg.PayerAccountID, reg.CustomerID),
+		PayerAccountID: reg.PayerAccountID, CustomerID: reg.CustomerID,
 	}).Get(ctx, nil)
 	if err != nil {
 		return err
@@ -620,11 +621,14 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 		CustomerID:         reg.CustomerID,
 	}
 	id := IngestWorkflowID(reg.PayerAccountID, in.Source, in.Period)
+	attrs, summary := ingestionRun(in)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            id,
 		TaskQueue:             TaskQueue,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: attrs,
+		StaticSummary:         summary,
 	})
 	child := workflow.ExecuteChildWorkflow(cctx, IngestBillingPeriod, in)
 	// Shown once started, so whoever reads the state can wait for it.
@@ -643,10 +647,13 @@ func (o *onboarding) startFirstIngestion(ctx workflow.Context) {
 func (o *onboarding) startFirstCostCrawl(ctx workflow.Context) {
 	reg := o.state.Registration
 	id := CrawlScheduleID(reg.PayerAccountID) + "-first"
+	attrs, summary := crawlRun(reg.PayerAccountID, reg.CustomerID)
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:        id,
-		TaskQueue:         TaskQueue,
-		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowID:            id,
+		TaskQueue:             TaskQueue,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		TypedSearchAttributes: attrs,
+		StaticSummary:         summary,
 	})
 	err := workflow.ExecuteChildWorkflow(cctx, CrawlPayer, CrawlInputFor(o.state)).GetChildWorkflowExecution().Get(ctx, nil)
 	o.state.FirstIngestion = &FirstIngestion{WorkflowID: id, Note: "daily costs from Cost Explorer"}

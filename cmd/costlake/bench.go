@@ -133,7 +133,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		"COSTLAKE_TEMPORAL_NAMESPACE="+srv.Namespace(),
 		"COSTLAKE_CATALOG="+filepath.Join(dir, "catalog.db"),
 		"COSTLAKE_WAREHOUSE=file://"+filepath.Join(dir, "warehouse"),
-		"COSTLAKE_FILE_ROOTS="+dir, // the generated source
+		"COSTLAKE_FILE_ROOTS="+dir,             // the generated source
+		"COSTLAKE_METRICS_ADDRESS=127.0.0.1:0", // any free port: never a clash with a worker already here
 	)
 	if sc.S3Endpoint != "" {
 		worker.Env = append(worker.Env, "COSTLAKE_S3_ENDPOINT="+sc.S3Endpoint)

@@ -29,6 +29,7 @@ var commands = []command{
 	{"dev", "run Temporal (with its UI), the worker, the gateway and a local lakehouse in one process", runDev, true},
 	{"worker", "run the Temporal worker (production)", runWorker, false},
 	{"gateway", "run the HTTP gateway (production)", runGateway, false},
+	{"setup", "prepare a Temporal namespace for costlake: add its search attributes (run once per namespace)", runSetup, false},
 	{"ingest", "ingest one billing period of a CUR report and print its totals", runIngest, false},
 	{"generate", "write a synthetic legacy CUR delivery for demos and benchmarks", runGenerate, false},
 	{"apikey", "mint a gateway API key (operator or viewer, optionally scoped to one customer)", runAPIKey, false},

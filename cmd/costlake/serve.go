@@ -24,6 +24,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/searchattr"
 	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
@@ -136,6 +137,9 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	if err := checkSearchAttributes(ctx, c, tc.Namespace, log); err != nil {
+		return err
+	}
 	acts, err := newActivities(ctx, lake, sc, oc, roots, limits)
 	if err != nil {
 		return err
@@ -170,10 +174,25 @@ func workerReady(c client.Client, polling *atomic.Bool) telemetry.Probe {
 			return errors.New("the worker has not started polling")
 		}
 		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-			return fmt.Errorf("Temporal does not answer its health check: %w", err)
+			return fmt.Errorf("no answer to the Temporal health check: %w", err)
 		}
 		return nil
 	}
+}
+
+// checkSearchAttributes refuses to start when the namespace lacks
+// costlake's search attributes (every run is started with them, and a
+// start naming one the namespace lacks fails); when they cannot be listed
+// (an account without operator rights), it says so and goes on.
+func checkSearchAttributes(ctx context.Context, c client.Client, namespace string, log *slog.Logger) error {
+	err := searchattr.Check(ctx, c, namespace)
+	if errors.Is(err, searchattr.ErrMissing) || errors.Is(err, searchattr.ErrWrongType) {
+		return fmt.Errorf("refusing to start: %w", err)
+	}
+	if err != nil {
+		log.Warn("could not check the namespace's search attributes; runs fail to start if `costlake setup` did not add them", "namespace", namespace, "error", err)
+	}
+	return nil
 }
 
 func runGateway(ctx context.Context, args []string, _ io.Writer) error {
@@ -234,6 +253,9 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	if err := checkSearchAttributes(ctx, c, tc.Namespace, log); err != nil {
+		return err
+	}
 	metricsAddr, err := telemetry.Start(ctx, *observe.metricsAddress, metrics.Mux(nil), log)
 	if err != nil {
 		return err

@@ -105,6 +105,10 @@ type EnsureScheduleInput struct {
 	Schedule   payer.Schedule
 	Paused     bool
 	Note       string // shown in the Temporal UI
+	// PayerAccountID and CustomerID are the crawls' search attributes
+	// (searchattr); "" in older histories leaves them out.
+	PayerAccountID string `json:",omitempty"`
+	CustomerID     string `json:",omitempty"`
 }
 
 // DeleteScheduleInput removes a payer's crawl schedule.

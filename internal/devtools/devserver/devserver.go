@@ -40,6 +40,8 @@ import (
 	"go.temporal.io/server/temporal"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/costlake/costlake/internal/searchattr"
 )
 
 // Defaults applied by Start to zero-valued Config fields.
@@ -101,8 +103,9 @@ type Server struct {
 }
 
 // Start registers the namespace if needed, starts the Temporal services and
-// the UI, and returns once the frontend answers gRPC health checks and the
-// namespace is usable (and the UI accepts connections). If the frontend or
+// the UI, adds costlake's search attributes to the namespace, and returns
+// once the frontend answers gRPC health checks and the namespace is usable
+// (and the UI accepts connections). If the frontend or
 // UI port is taken it fails before touching DataDir, with an error naming
 // the port and the flag to change it.
 func Start(cfg Config) (*Server, error) {
@@ -180,6 +183,10 @@ func Start(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	if err := s.waitReady(ctx, logger.Logger); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	if err := s.addSearchAttributes(ctx, logger.Logger); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
@@ -516,6 +523,20 @@ func (s *Server) waitReady(ctx context.Context, logger log.Logger) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// addSearchAttributes registers costlake's search attributes on the
+// namespace, as `costlake setup` does on a production one.
+func (s *Server) addSearchAttributes(ctx context.Context, logger log.Logger) error {
+	c, err := client.DialContext(ctx, client.Options{HostPort: s.frontendHostPort, Namespace: s.namespace, Logger: log.NewSdkLogger(logger)})
+	if err != nil {
+		return fmt.Errorf("devserver: dialing frontend %s: %w", s.frontendHostPort, err)
+	}
+	defer c.Close()
+	if _, err := searchattr.Ensure(ctx, c, s.namespace); err != nil {
+		return fmt.Errorf("devserver: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) probe(ctx context.Context, logger log.Logger) error {
