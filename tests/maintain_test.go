@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/lakehouse"
+	"github.com/costlake/costlake/tests/harness"
 	"github.com/costlake/costlake/worker"
 	"github.com/costlake/costlake/workflows"
 )
@@ -186,4 +188,58 @@ func TestMaintainWaitsForCycleCloses(t *testing.T) {
 		return nil
 	}))
 	require.NoError(t, <-done)
+}
+
+// TestMaintainTableOnS3Warehouse maintains a table whose warehouse is on
+// MinIO (s3://): expiry removes the replaced rows' file, orphan removal
+// lists the bucket and removes an object no snapshot references, and the
+// table's rows are unchanged.
+func TestMaintainTableOnS3Warehouse(t *testing.T) {
+	ctx := context.Background()
+	minio := harness.MinIO(t)
+	bucket := minio.CreateBucket(t, "maint-warehouse")
+	dir := t.TempDir()
+	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: testCatalog(t, dir), Warehouse: "s3://maint-warehouse/costlake", S3: minio.S3Options()})
+	require.NoError(t, err)
+	defer lake.Close()
+	const payer = "111122223333"
+	day := func(amount string) []costexplorer.DailyCost {
+		return []costexplorer.DailyCost{{Date: "2026-09-01", LinkedAccount: payer, Service: "Amazon EC2", RecordType: "Usage",
+			Unblended: money.MustParse(amount), Amortized: money.MustParse(amount), NetUnblended: money.MustParse(amount), Currency: "USD"}}
+	}
+	_, err = lake.ReplaceCostExplorerDays(ctx, payer, "2026-09-01", "2026-09-02", day("1.5"), "run-1")
+	require.NoError(t, err)
+	snap, err := lake.ReplaceCostExplorerDays(ctx, payer, "2026-09-01", "2026-09-02", day("2.25"), "run-2")
+	require.NoError(t, err)
+	before, err := lake.CostExplorerTotals(ctx, payer, "2026-09-01", "2026-09-02", 0)
+	require.NoError(t, err)
+	tbl, err := lake.CostExplorerDaily(ctx)
+	require.NoError(t, err)
+	orphanKey := strings.TrimPrefix(tbl.Location(), "s3://maint-warehouse/") + "/data/crashed-run.parquet"
+	require.NoError(t, bucket.Put(ctx, orphanKey, strings.NewReader("not parquet")))
+	objects := func() int {
+		infos, err := bucket.List(ctx, "costlake/")
+		require.NoError(t, err)
+		return len(infos)
+	}
+	objectsBefore := objects()
+
+	res, err := lake.MaintainTable(ctx, lakehouse.CostExplorerTableID(), lakehouse.MaintainOptions{Retention: time.Nanosecond, OrphanAge: time.Nanosecond})
+	require.NoError(t, err)
+	t.Logf("%+v", res)
+	require.Equal(t, 1, res.SnapshotsAfter)
+	require.GreaterOrEqual(t, res.OrphansRemoved, 1)
+	require.Less(t, objects(), objectsBefore, "the replaced rows' file, old manifests and the orphan are gone")
+	_, err = bucket.Open(ctx, orphanKey)
+	require.Error(t, err, "the orphan is gone")
+	after, err := lake.CostExplorerTotals(ctx, payer, "2026-09-01", "2026-09-02", 0)
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+	c, ok, err := lake.LatestCostExplorerCommit(ctx, payer, "2026-09-01", "2026-09-02")
+	require.NoError(t, err)
+	require.True(t, ok)
+	tbl, err = lake.CostExplorerDaily(ctx)
+	require.NoError(t, err)
+	require.NotEqual(t, snap, c.SnapshotID, "the commit's snapshot expired (the manifest rewrite's is newer)")
+	require.Equal(t, tbl.CurrentSnapshot().SnapshotID, c.SnapshotID, "its record names the current snapshot, which holds its rows")
 }
