@@ -27,6 +27,7 @@ import (
 	"github.com/costlake/costlake/internal/devtools/synth"
 	billingperiod "github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
 	"github.com/costlake/costlake/workflows"
@@ -245,4 +246,13 @@ func devAPIKeys(dir string, log *slog.Logger) (keyFile string, keys *gateway.Key
 	}
 	keys, err = gateway.OpenKeyRing(keysPath, func(err error) { log.Error("API keys file not reloaded; the keys read before stay", "error", err) })
 	return keyFile, keys, err
+}
+
+// logger is the text log of `costlake dev`.
+func logger() *slog.Logger {
+	log, err := telemetry.NewLogger(os.Stderr, telemetry.FormatText, config.Env("COSTLAKE_LOG_LEVEL", ""))
+	if err != nil {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return log
 }

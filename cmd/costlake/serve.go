@@ -30,14 +30,6 @@ import (
 	"github.com/costlake/costlake/worker"
 )
 
-func logger() *slog.Logger {
-	log, err := telemetry.NewLogger(os.Stderr, telemetry.FormatText, config.Env("COSTLAKE_LOG_LEVEL", ""))
-	if err != nil {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return log
-}
-
 // observeFlags are the production commands' logs and metrics settings.
 type observeFlags struct {
 	metricsAddress, logFormat, logLevel *string
