@@ -91,7 +91,7 @@ func startTemporalPG(t testing.TB, bin, dir string, attempt int, pg *PostgresSer
 		if strings.Contains(tail, "address already in use") {
 			err = fmt.Errorf("%w: %v", errPortTaken, err)
 		}
-		return nil, fmt.Errorf("Temporal on PostgreSQL at %s: %w\n--- %s (last lines) ---\n%s", srv.HostPort, err, logPath, tail)
+		return nil, fmt.Errorf("temporal server on PostgreSQL at %s: %w\n--- %s (last lines) ---\n%s", srv.HostPort, err, logPath, tail)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
