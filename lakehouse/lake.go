@@ -25,6 +25,7 @@ import (
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/config"
+	"github.com/costlake/costlake/internal/sqlbind"
 )
 
 // Namespace of the billing tables; each billing.Schema names a table in it.
@@ -88,13 +89,18 @@ func Open(ctx context.Context, cfg Config) (*Lake, error) {
 	for k, v := range ioProperties(cfg) {
 		props[k] = v
 	}
-	cat, err := sqlcat.NewCatalog(catalogName, db, dialect, props)
+	// The catalog's tables and costlake's are created under the schema
+	// lock, so workers starting at once on a fresh database do not race.
+	var l *Lake
+	err = sqlbind.WithSchemaLock(ctx, db, dialect == sqlcat.Postgres, func() error {
+		cat, err := sqlcat.NewCatalog(catalogName, db, dialect, props)
+		if err != nil {
+			return fmt.Errorf("open catalog %s: %w", config.RedactDSN(cfg.Catalog), err)
+		}
+		l = &Lake{cat: cat, db: db, dialect: dialect, warehouse: warehouse, catalog: cfg.Catalog}
+		return l.ensureTables(ctx)
+	})
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open catalog %s: %w", config.RedactDSN(cfg.Catalog), err)
-	}
-	l := &Lake{cat: cat, db: db, dialect: dialect, warehouse: warehouse, catalog: cfg.Catalog}
-	if err := l.ensureTables(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -87,10 +87,16 @@ var schema = []string{
 // Open creates the tables when missing.
 func Open(ctx context.Context, db *sql.DB, postgres bool) (*Store, error) {
 	s := &Store{db: db, postgres: postgres}
-	for _, stmt := range slices.Concat(schema, payerSchema) {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("create reseller tables: %w", err)
+	err := sqlbind.WithSchemaLock(ctx, db, postgres, func() error {
+		for _, stmt := range slices.Concat(schema, payerSchema) {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("create reseller tables: %w", err)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }

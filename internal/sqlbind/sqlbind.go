@@ -1,6 +1,7 @@
 // Package sqlbind adapts the catalog database's queries to its dialect:
 // costlake writes them with SQLite's "?" placeholders, and PostgreSQL
-// wants "$1", "$2", ….
+// wants "$1", "$2", …; and it serialises schema setup between processes
+// (WithSchemaLock).
 package sqlbind
 
 import (

@@ -83,18 +83,7 @@ func StartPostgres() (*PostgresServer, error) {
 // NewDatabase creates an empty database for one test and returns its URL.
 func (p *PostgresServer) NewDatabase(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("test_%d", p.next.Add(1))
-	db, err := sql.Open("pgx", p.url("postgres"))
-	if err != nil {
-		t.Fatalf("harness: %v", err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("harness: create database %s: %v", name, err)
-	}
-	return p.url(name)
+	return p.CreateDatabase(t, fmt.Sprintf("test_%d", p.next.Add(1)))
 }
 
 // Stop stops the cluster at once and removes its folder.
@@ -131,4 +120,27 @@ func postgresBin() (string, error) {
 func version(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return v
+}
+
+// Addr is the cluster's host:port on the loopback.
+func (p *PostgresServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
+
+// User is the cluster's superuser, which trust authentication lets in
+// without a password.
+func (p *PostgresServer) User() string { return "postgres" }
+
+// CreateDatabase creates an empty database named name and returns its URL.
+func (p *PostgresServer) CreateDatabase(t testing.TB, name string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", p.url("postgres"))
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("harness: create database %s: %v", name, err)
+	}
+	return p.url(name)
 }
