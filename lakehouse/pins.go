@@ -14,7 +14,7 @@ import (
 // the records repointed. On PostgreSQL it is an advisory lock, so it
 // holds across worker processes; a SQLite catalog (one machine, dev and
 // tests) uses a lock per catalog file in the process.
-const pinLockKey = 0x636f73746c616b65 // "costlake"
+const pinLockKey = 0x636c2d70696e73 // "cl-pins"; the schema lock (sqlbind) has its own key
 
 var sqlitePinLocks sync.Map // catalog → *sync.RWMutex
 
