@@ -233,6 +233,11 @@ func newTemporal(cfg Config, sqlCfg *config.SQL, dialIP string, logger *serverLo
 			// The UI lists and counts workflows a lot; the default 10 RPS
 			// makes it show rate-limit errors.
 			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+			// costlake's search attributes are added right after start;
+			// without this the first runs after it find no mapping for
+			// them until the cache refreshes (as `temporal server
+			// start-dev` sets it).
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
 		}),
 	)
 	if err != nil {
