@@ -166,6 +166,12 @@ func TestProductionTopology(t *testing.T) {
 		"COSTLAKE_TEMPLATES="+filepath.Join(dir, "templates"),
 		"COSTLAKE_MAX_CONCURRENT_ACTIVITIES=2",
 	)
+	// A production namespace gets costlake's search attributes once,
+	// before any worker or gateway starts.
+	setup := exec.Command(productionBinary(t), "setup")
+	setup.Env = append(os.Environ(), common...)
+	out, err := setup.CombinedOutput()
+	require.NoError(t, err, "costlake setup: %s", out)
 	workers, ready := make([]*process, 2), make([]string, 2)
 	for i := range workers {
 		metrics := "127.0.0.1:" + strconv.Itoa(harness.FreePort(t))
@@ -174,7 +180,7 @@ func TestProductionTopology(t *testing.T) {
 	}
 
 	keys := filepath.Join(dir, "keys.json")
-	out, err := exec.Command(productionBinary(t), "apikey", "--name", "admin", "--role", "operator", "--file", keys).Output()
+	out, err = exec.Command(productionBinary(t), "apikey", "--name", "admin", "--role", "operator", "--file", keys).Output()
 	require.NoError(t, err)
 	key := strings.TrimSpace(string(out))
 	httpAddr := "127.0.0.1:" + strconv.Itoa(harness.FreePort(t))

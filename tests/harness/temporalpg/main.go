@@ -112,6 +112,9 @@ func run(o options) error {
 		temporal.WithLogger(logger),
 		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
 			dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
+			// `costlake setup` adds search attributes just before the
+			// workers start; read them fresh rather than after a refresh.
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
 		}),
 	)
 	if err != nil {
