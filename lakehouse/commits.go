@@ -126,38 +126,30 @@ func (l *Lake) scanCommit(row *sql.Row) (commitRecord, bool, error) {
 // ownersOfPeriod lists the owners with a recorded commit of period in
 // tableName, sorted.
 func (l *Lake) ownersOfPeriod(ctx context.Context, tableName, period string) ([]string, error) {
-	rows, err := l.db.QueryContext(ctx, l.q(`SELECT owner FROM costlake_commits
-		WHERE table_name = ? AND period = ? ORDER BY owner`), tableName, period)
-	if err != nil {
-		return nil, fmt.Errorf("read costlake_commits: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var o string
-		if err := rows.Scan(&o); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return queryColumn[string](ctx, l, `SELECT owner FROM costlake_commits
+		WHERE table_name = ? AND period = ? ORDER BY owner`, tableName, period)
 }
 
 // recordedSnapshots lists every snapshot a record of tableName names: the
 // newest commit of each key, which readers look up by ID.
 func (l *Lake) recordedSnapshots(ctx context.Context, tableName string) ([]int64, error) {
-	rows, err := l.db.QueryContext(ctx, l.q(`SELECT snapshot_id FROM costlake_commits WHERE table_name = ?`), tableName)
+	return queryColumn[int64](ctx, l, `SELECT snapshot_id FROM costlake_commits WHERE table_name = ?`, tableName)
+}
+
+// queryColumn reads the one column of query's rows.
+func queryColumn[T any](ctx context.Context, l *Lake, query string, args ...any) ([]T, error) {
+	rows, err := l.db.QueryContext(ctx, l.q(query), args...)
 	if err != nil {
-		return nil, fmt.Errorf("read costlake_commits: %w", err)
+		return nil, fmt.Errorf("read costlake's records: %w", err)
 	}
 	defer rows.Close()
-	var out []int64
+	var out []T
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, id)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

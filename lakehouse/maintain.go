@@ -291,18 +291,5 @@ func (l *Lake) repointRecords(ctx context.Context, tbl *table.Table) (int, error
 }
 
 func (l *Lake) reportSnapshots(ctx context.Context, name string) ([]int64, error) {
-	rows, err := l.db.QueryContext(ctx, l.q(`SELECT DISTINCT snapshot_id FROM costlake_period_reports WHERE table_name = ?`), name)
-	if err != nil {
-		return nil, fmt.Errorf("read costlake_period_reports: %w", err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return queryColumn[int64](ctx, l, `SELECT DISTINCT snapshot_id FROM costlake_period_reports WHERE table_name = ?`, name)
 }
