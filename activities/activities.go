@@ -1,6 +1,6 @@
 // Package activities holds every side effect costlake's workflows need,
 // one struct per workflow with only what its activities use: Ingest,
-// Onboard, Crawl, Cycle, Customers, Maintain and BusinessClock. New wires them from
+// Onboard, Crawl, Cycle, Customers, Maintain, MonthEnd and BusinessClock. New wires them from
 // one Config; worker.Register registers each through its contract's
 // typed handle.
 package activities
@@ -17,6 +17,7 @@ import (
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/internal/telemetry"
+	"github.com/costlake/costlake/internal/webhook"
 	"github.com/costlake/costlake/lakehouse"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// Metrics counts rows, bytes, commits, reconciliation failures and
 	// exports; nil counts nothing.
 	Metrics *telemetry.Metrics
+	// Webhooks delivers month-end events; the zero value sends to public
+	// https endpoints only.
+	Webhooks webhook.Sender
 }
 
 // Set is every workflow's activities, wired from one Config.
@@ -61,6 +65,7 @@ type Set struct {
 	Customers *Customers
 	Clock     *BusinessClock
 	Maintain  *Maintain
+	MonthEnd  *MonthEnd
 }
 
 // New gives each workflow's activities what they use of c.
@@ -79,6 +84,7 @@ func New(c Config) *Set {
 		Customers: &Customers{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest},
 		Clock:     &BusinessClock{Clock: c.Clock},
 		Maintain:  &Maintain{Lake: c.Lake, Reseller: c.Reseller},
+		MonthEnd:  &MonthEnd{Lake: c.Lake, Reseller: c.Reseller, AWS: aws, CostExplorer: c.CostExplorer, Webhooks: c.Webhooks},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/contract/maintain"
+	"github.com/costlake/costlake/internal/contract/monthend"
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/lakehouse"
 )
@@ -38,6 +39,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		ingest.AdjustClosedCyclesActivity,
 		cycle.CheckFinalActivity, cycle.FreezeActivity, cycle.PriceAndExportActivity, cycle.ResellerExportActivity,
 		maintain.TablesActivity, maintain.MaintainTableActivity,
+		monthend.PlanActivity, monthend.GuardsActivity, monthend.NotifyActivity, monthend.RecordCrawlActivity, monthend.ApplyActivity,
 		contract.BusinessNow.Name(),
 	} {
 		if !has(name) {
