@@ -16,6 +16,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/contract/ingest"
 	"github.com/costlake/costlake/internal/contract/maintain"
+	"github.com/costlake/costlake/internal/contract/monthend"
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/workflows"
 )
@@ -70,6 +71,8 @@ func Register(r sdkworker.Registry, acts *activities.Set) {
 	r.RegisterWorkflowWithOptions(workflows.CloseBillingCycle, workflow.RegisterOptions{Name: "CloseBillingCycle"})
 	r.RegisterWorkflowWithOptions(workflows.ExportResellerPeriod, workflow.RegisterOptions{Name: "ExportResellerPeriod"})
 	r.RegisterWorkflowWithOptions(workflows.MaintainTables, workflow.RegisterOptions{Name: maintain.Workflow})
+	r.RegisterWorkflowWithOptions(workflows.MonthEnd, workflow.RegisterOptions{Name: monthend.Workflow})
+	r.RegisterWorkflowWithOptions(workflows.MonthEndRequest, workflow.RegisterOptions{Name: monthend.RequestWorkflow})
 	// Each activity through its contract's handle: an implementation of
 	// the wrong type does not compile.
 	ingest.LocateDelivery.Register(r, acts.Ingest.LocateDelivery)
@@ -97,5 +100,10 @@ func Register(r sdkworker.Registry, acts *activities.Set) {
 	customerops.LegacyApply.Register(r, acts.Customers.ApplyCustomerRequest)
 	maintain.Tables.Register(r, acts.Maintain.MaintenanceTables)
 	maintain.MaintainTable.Register(r, acts.Maintain.MaintainTable)
+	monthend.PlanMonth.Register(r, acts.MonthEnd.PlanMonthEnd)
+	monthend.CheckGuards.Register(r, acts.MonthEnd.CheckCloseGuards)
+	monthend.Send.Register(r, acts.MonthEnd.SendWebhookEvent)
+	monthend.RecordCrawl.Register(r, acts.MonthEnd.RecordCrawlSuccess)
+	monthend.Apply.Register(r, acts.MonthEnd.ApplyMonthEndOperation)
 	contract.BusinessNow.Register(r, acts.Clock.BusinessNow)
 }

@@ -22,8 +22,9 @@ import (
 // and runs
 // IngestBillingPeriod for the new and restated ones as children with the
 // period's stable ID, so one period is never ingested twice at once. For
-// Cost Explorer payers it pulls daily costs instead.
-func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, error) {
+// Cost Explorer payers it pulls daily costs instead. A successful crawl
+// is recorded (see crawl_record.go).
+func crawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, error) {
 	res := &CrawlPayerResult{PayerAccountID: in.PayerAccountID, Status: CrawlDone}
 	if err := workflow.SetQueryHandler(ctx, CrawlProgressQuery, func() (*CrawlPayerResult, error) { return res, nil }); err != nil {
 		return nil, err

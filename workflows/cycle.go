@@ -40,6 +40,9 @@ type CloseBillingCycleInput struct {
 	// CheckEvery is how long the workflow sleeps between checks while the
 	// period is not final; 0 means cycle.DefaultCheckEvery (24h).
 	CheckEvery time.Duration `json:"check_every,omitempty"`
+	// Early closes now, without waiting for the period to be final: an
+	// operator's decision (the line items committed now are pinned).
+	Early bool `json:"early,omitempty"`
 }
 
 // CloseBillingCycleResult is a closed cycle: what it pinned, the invoice,
@@ -93,6 +96,9 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 	}
 	if in.FinalAfterDays <= 0 {
 		in.FinalAfterDays = cycle.DefaultFinalAfterDays
+		if workflow.GetVersion(ctx, finalDayChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			in.FinalAfterDays = cycle.LegacyFinalAfterDays // a run waiting since before keeps its date
+		}
 	}
 	if in.CheckEvery <= 0 {
 		in.CheckEvery = cycle.DefaultCheckEvery
@@ -103,7 +109,12 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 		StartToCloseTimeout: 10 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 10},
 	})
-	for {
+	if in.Early {
+		// No finality check at all: early closes add no command to
+		// the runs that wait (Early is false in every older history).
+		status.Reason = "closed early by an operator, before the period is final"
+	}
+	for !in.Early {
 		// Finality is judged on the business clock; the wait runs on
 		// Temporal's.
 		asOf, now := businessNow(ctx), workflow.Now(ctx)

@@ -22,4 +22,12 @@ const (
 	// businessClockChange: workflows judge dates by the worker's business
 	// clock (a local activity) rather than by workflow.Now.
 	businessClockChange = "business-clock"
+	// crawlRecordChange: a successful CrawlPayer records its business
+	// date in the catalog (RecordCrawlSuccess), the month-end freshness
+	// guard's "last successful crawl".
+	crawlRecordChange = "crawl-record"
+	// finalDayChange: CloseBillingCycle's default finality moved from 5
+	// to 10 days after the month (AWS support fees land by the 10th);
+	// runs started before keep 5.
+	finalDayChange = "final-day-10"
 )

@@ -44,6 +44,8 @@ const (
 	KindCustomer       = "customer"
 	KindResellerExport = "reseller-export"
 	KindMaintenance    = "maintenance"
+	KindMonthEnd       = "month-end"
+	KindMonthEndChange = "month-end-change"
 )
 
 // Types are every costlake attribute and its type, as a namespace must

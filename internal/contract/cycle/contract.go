@@ -22,9 +22,13 @@ const (
 	ResellerExportActivity = "ExportResellerPeriod"
 )
 
-// Defaults of CloseBillingCycle's input.
+// Defaults of CloseBillingCycle's input. Without invoice IDs a period is
+// final once the 10th of the next month has passed, when AWS's support
+// fees have landed; runs started before that default keep
+// LegacyFinalAfterDays.
 const (
-	DefaultFinalAfterDays = 5
+	DefaultFinalAfterDays = 10
+	LegacyFinalAfterDays  = 5
 	DefaultCheckEvery     = 24 * time.Hour
 )
 

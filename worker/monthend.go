@@ -1,0 +1,55 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/costlake/costlake/internal/contract/monthend"
+	"github.com/costlake/costlake/internal/searchattr"
+	"github.com/costlake/costlake/workflows"
+)
+
+// DefaultMonthEndHour is the UTC hour the MonthEnd schedule runs at each
+// day: after the night's crawls, so the freshness guard sees them.
+const DefaultMonthEndHour = 6
+
+// EnsureMonthEndSchedule makes sure the reseller's MonthEnd schedule
+// exists: daily at hour (UTC), one run at a time, closing last month's
+// cycles that may close. After the 1st, runs close what is final and
+// fresh; once every cycle of last month is closed a run only reads the
+// records, until the next month ends. Like the maintenance schedule,
+// every worker calls it at start and the first creates it; one an
+// operator changed (paused, another hour, other settings) is left as it
+// is.
+func EnsureMonthEndSchedule(ctx context.Context, c client.Client, hour int, in monthend.Input) error {
+	if hour < 0 || hour > 23 {
+		return fmt.Errorf("month-end hour %d: want 0 to 23", hour)
+	}
+	if f := in.Settings.FieldErrors(); len(f) > 0 {
+		return fmt.Errorf("month-end settings: %s", monthend.Describe(f))
+	}
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID: monthend.ScheduleID,
+		Spec: client.ScheduleSpec{
+			Calendars: []client.ScheduleCalendarSpec{{Hour: []client.ScheduleRange{{Start: hour}}}},
+		},
+		Action: &client.ScheduleWorkflowAction{
+			ID: monthend.ScheduleID, Workflow: monthend.Workflow, Args: []any{in}, TaskQueue: workflows.TaskQueue,
+			WorkflowExecutionTimeout: 23 * time.Hour,
+			TypedSearchAttributes:    searchattr.Run{Kind: searchattr.KindMonthEnd}.Attributes(),
+			StaticSummary:            "month-end: close last month's cycles that are final and fresh",
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Note:    "costlake month-end: closes each customer's cycle of last month once it is final, its payers are freshly crawled and Cost Explorer agrees; announces it by webhook",
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create the %s schedule: %w", monthend.ScheduleID, err)
+	}
+	return nil
+}
