@@ -112,14 +112,16 @@ func (s *Server) handleCloseCycle(c echo.Context) error {
 	}
 	var req struct {
 		FinalAfterDays int `json:"final_after_days,omitempty"`
+		// Early closes now, without waiting for the period to be final.
+		Early bool `json:"early,omitempty"`
 	}
 	if err := decodeOptional(c, &req); err != nil {
 		return err
 	}
 	if req.FinalAfterDays < 0 || req.FinalAfterDays > 60 {
-		return validationError(map[string]string{"final_after_days": "between 0 and 60 (0: the default of 5)"})
+		return validationError(map[string]string{"final_after_days": "between 0 and 60 (0: the default of 10, final once the 10th has passed)"})
 	}
-	run, err := workflows.StartCycleClose(c.Request().Context(), s.temporal, workflows.CloseBillingCycleInput{CustomerID: id, Period: period, FinalAfterDays: req.FinalAfterDays})
+	run, err := workflows.StartCycleClose(c.Request().Context(), s.temporal, workflows.CloseBillingCycleInput{CustomerID: id, Period: period, FinalAfterDays: req.FinalAfterDays, Early: req.Early})
 	if err != nil {
 		return err
 	}

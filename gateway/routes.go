@@ -59,6 +59,9 @@ func (s *Server) routes(e *echo.Echo) {
 	viewer.add(http.MethodPut, "/v1/customers/:id/accounts", s.handleSetAccounts)
 	viewer.add(http.MethodPut, "/v1/customers/:id/pricebook", s.handlePutPricebook)
 	viewer.add(http.MethodPost, "/v1/customers/:id/cycles/:period/close", s.handleCloseCycle)
+	viewer.add(http.MethodPost, "/v1/customers/:id/cycles/:period/accept-difference", s.handleAcceptDifference)
+	viewer.add(http.MethodPost, "/v1/customers/:id/hold", s.handleHold)
+	viewer.add(http.MethodDelete, "/v1/customers/:id/hold", s.handleRelease)
 
 	// unscoped: any role, keys not scoped to a customer (routes spanning
 	// customers).
@@ -78,6 +81,9 @@ func (s *Server) routes(e *echo.Echo) {
 	unscopedOperator.add(http.MethodPost, "/v1/ingestions", s.handleStartIngestion)
 	unscopedOperator.add(http.MethodPost, "/v1/exports/verify", s.handleVerifyExport)
 	unscopedOperator.add(http.MethodPost, "/v1/exports/reseller", s.handleResellerExport)
+	unscopedOperator.add(http.MethodPost, "/v1/month-end", s.handleRunMonthEnd)
+	unscopedOperator.add(http.MethodPut, "/v1/webhook", s.handlePutWebhook)
+	unscopedOperator.add(http.MethodDelete, "/v1/webhook", s.handleDeleteWebhook)
 
 	// deciders: unscoped operators deciding about a payer; the refusal
 	// of a scoped key says why (requireDecider).

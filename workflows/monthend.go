@@ -232,6 +232,8 @@ func MonthEndRequestStartOptions(r monthend.Request) client.StartWorkflowOptions
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowExecutionTimeout: 5 * time.Minute,
+		// A second change while one runs is a conflict, not a join.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:    searchattr.Run{Kind: searchattr.KindMonthEndChange, Customer: customer}.Attributes(),
 		StaticSummary:            "month-end change: " + r.Op(),
 	}

@@ -103,6 +103,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	stopTimeout := fs.Duration("stop-timeout", envDuration("COSTLAKE_WORKER_STOP_TIMEOUT", worker.DefaultStopTimeout), "on SIGTERM, how long running activities may take to finish before they are cancelled (and retried on another worker) [COSTLAKE_WORKER_STOP_TIMEOUT]")
 	maintHour := fs.Int("maintenance-hour", envInt("COSTLAKE_MAINTENANCE_HOUR", worker.DefaultMaintenanceHour), "UTC hour of the daily MaintainTables schedule this worker creates when it is missing (-1: create none) [COSTLAKE_MAINTENANCE_HOUR]")
 	retention := fs.Duration("snapshot-retention", envDuration("COSTLAKE_SNAPSHOT_RETENTION", 30*24*time.Hour), "how long table snapshots stay readable by time travel; closed cycles' pins stay longer; set when the schedule is created [COSTLAKE_SNAPSHOT_RETENTION]")
+	monthEnd := addMonthEndFlags(fs)
 	var bounds workerBounds
 	addBoundsFlags(fs, &bounds, "") // no local folders unless configured
 	observe := addObserveFlags(fs)
@@ -137,6 +138,10 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	acts.Metrics = metrics
+	monthEnd.apply(&acts)
+	if _, err := monthEnd.input(); err != nil {
+		return err
+	}
 	var polling atomic.Bool
 	addr, err := telemetry.Start(ctx, *observe.metricsAddress, metrics.Mux(workerReady(c, &polling)), log)
 	if err != nil {
@@ -151,6 +156,9 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		if err := worker.EnsureMaintenanceSchedule(ctx, c, *maintHour, maintain.Input{Retention: *retention}); err != nil {
 			return err
 		}
+	}
+	if err := monthEnd.ensure(ctx, c); err != nil {
+		return err
 	}
 	polling.Store(true)
 	log.Info("worker started", "temporal", tc.Address, "namespace", tc.Namespace, "catalog", config.RedactDSN(sc.Catalog), "warehouse", sc.Warehouse, "metrics", addr)
