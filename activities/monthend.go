@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -244,8 +245,18 @@ func abs(a money.Amount) money.Amount {
 	return a
 }
 
-// monthlyCosts is the one paid query of a CUR payer's month.
+// monthlyCosts is the one paid query of a CUR payer's month, kept for
+// the day so the payer's other customers reuse it.
 func (a *MonthEnd) monthlyCosts(ctx context.Context, in monthend.GuardsInput, payerID string, access payer.Access, start, end string) ([]costexplorer.AccountCost, int, error) {
+	day := in.AsOf.UTC().Format(time.DateOnly)
+	if body, ok, err := a.Reseller.CostExplorerMonth(ctx, payerID, in.Period.String(), day); err != nil {
+		return nil, 0, err
+	} else if ok {
+		var costs []costexplorer.AccountCost
+		if err := json.Unmarshal(body, &costs); err == nil {
+			return costs, 0, nil
+		}
+	}
 	access.Region = billingRegion
 	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "month-end", Payer: payerID, Customer: in.CustomerID})
 	if err != nil {
@@ -264,6 +275,11 @@ func (a *MonthEnd) monthlyCosts(ctx context.Context, in monthend.GuardsInput, pa
 	if err != nil {
 		//lint:ignore ST1005 Cost Explorer is the AWS product's name
 		return nil, st.Calls, classifyCostExplorer(fmt.Errorf("Cost Explorer's %s costs of payer %s: %w", in.Period, payerID, err))
+	}
+	if body, err := json.Marshal(costs); err == nil {
+		if err := a.Reseller.PutCostExplorerMonth(ctx, payerID, in.Period.String(), day, body); err != nil {
+			return nil, st.Calls, err
+		}
 	}
 	return costs, st.Calls, nil
 }

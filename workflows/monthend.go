@@ -182,7 +182,7 @@ func (n *notifier) send(typ, id string, data any) {
 	actx := workflow.WithActivityOptions(n.ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
 		ScheduleToCloseTimeout: 6 * time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 10 * time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Minute,
 			NonRetryableErrorTypes: []string{monthend.ErrTypeWebhook, monthend.ErrTypeSetup}},
 	})
 	n.futures = append(n.futures, monthend.Send.Execute(actx, monthend.Notify{ID: id, Type: typ, Timestamp: n.at, Data: body}).Underlying())
@@ -234,8 +234,8 @@ func MonthEndRequestStartOptions(r monthend.Request) client.StartWorkflowOptions
 		WorkflowExecutionTimeout: 5 * time.Minute,
 		// A second change while one runs is a conflict, not a join.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:    searchattr.Run{Kind: searchattr.KindMonthEndChange, Customer: customer}.Attributes(),
-		StaticSummary:            "month-end change: " + r.Op(),
+		TypedSearchAttributes:                    searchattr.Run{Kind: searchattr.KindMonthEndChange, Customer: customer}.Attributes(),
+		StaticSummary:                            "month-end change: " + r.Op(),
 	}
 }
 

@@ -38,6 +38,12 @@ var monthEndSchema = []string{
 		event_id     TEXT NOT NULL PRIMARY KEY,
 		event_type   TEXT NOT NULL,
 		delivered_at TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS costlake_ce_months (
+		payer_account_id TEXT NOT NULL,
+		period           TEXT NOT NULL,
+		as_of_day        TEXT NOT NULL,
+		body             TEXT NOT NULL,
+		PRIMARY KEY (payer_account_id, period))`,
 	`CREATE TABLE IF NOT EXISTS costlake_payer_crawls (
 		payer_account_id TEXT NOT NULL PRIMARY KEY,
 		succeeded_at     TEXT NOT NULL,
@@ -254,4 +260,25 @@ func (s *Store) replace(ctx context.Context, del string, delArgs []any, ins stri
 		return err
 	}
 	return tx.Commit()
+}
+
+// CostExplorerMonth returns the monthly Cost Explorer answer of a payer's
+// period stored on day (YYYY-MM-DD), if any: the customers sharing a
+// payer are checked with one paid query a day, not one each.
+func (s *Store) CostExplorerMonth(ctx context.Context, payerID, period, day string) (json.RawMessage, bool, error) {
+	var stored, body string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT as_of_day, body FROM costlake_ce_months WHERE payer_account_id = ? AND period = ?`), payerID, period).Scan(&stored, &body)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && stored != day) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return json.RawMessage(body), true, nil
+}
+
+// PutCostExplorerMonth keeps a payer's monthly Cost Explorer answer of day.
+func (s *Store) PutCostExplorerMonth(ctx context.Context, payerID, period, day string, body json.RawMessage) error {
+	return s.replace(ctx, `DELETE FROM costlake_ce_months WHERE payer_account_id = ? AND period = ?`, []any{payerID, period},
+		`INSERT INTO costlake_ce_months (payer_account_id, period, as_of_day, body) VALUES (?, ?, ?, ?)`, []any{payerID, period, day, string(body)})
 }
