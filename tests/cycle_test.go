@@ -64,7 +64,7 @@ func newCycleStack(t *testing.T) *cycleStack {
 	ts := newTemporal(t)
 	s.client = ts.GetDefaultClient()
 	// The business date is pinned: 2026-08 to 2026-10 are final by date,
-	// 2026-11 is not until 2026-12-06, whatever day the test runs.
+	// 2026-11 is not until 2026-12-11, whatever day the test runs.
 	acts := activities.New(activities.Config{Lake: lake, Blobs: blob.Opener{S3: s.minio.S3Options(), GCS: gcs.GCSOptions(), FileRoots: testFileRoots}, Temporal: s.client, Reseller: store, TempDir: t.TempDir(),
 		Clock: clock.Fixed(cycleToday)})
 	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, acts) },
@@ -575,9 +575,9 @@ func TestResellerExportRefusesOpenCycles(t *testing.T) {
 		return err == nil && v.Get(&st) == nil && st.Checks > 0
 	}, time.Minute, 100*time.Millisecond)
 	require.Equal(t, cycle.StatusWaiting, st.Stage)
-	require.Equal(t, time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), st.FinalAt)
+	require.Equal(t, time.Date(2026, 12, 11, 0, 0, 0, 0, time.UTC), st.FinalAt) // once the 10th has passed
 	require.False(t, st.NextCheck.IsZero())
-	require.Contains(t, st.Reason, "final on 2026-12-06")
+	require.Contains(t, st.Reason, "final on 2026-12-11")
 	require.Equal(t, workflows.CycleWorkflowID("hooli", billingPeriod(current)), waiting.GetID())
 	require.NoError(t, s.client.TerminateWorkflow(ctx, waiting.GetID(), "", "test done"))
 
