@@ -21,6 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -266,6 +269,7 @@ func TestMonthEnd(t *testing.T) {
 	require.NoError(t, worker.EnsureMonthEndSchedule(ctx, c, worker.DefaultMonthEndHour, monthend.Input{}))
 	sched := c.ScheduleClient().GetHandle(ctx, monthend.ScheduleID)
 	runs := 0
+	var lastRun string
 	monthEndRun := func() monthend.Result {
 		t.Helper()
 		require.NoError(t, sched.Trigger(ctx, client.ScheduleTriggerOptions{}))
@@ -283,6 +287,7 @@ func TestMonthEnd(t *testing.T) {
 		defer cancel()
 		var res monthend.Result
 		require.NoError(t, c.GetWorkflow(wctx, wid, "").Get(wctx, &res))
+		lastRun = wid
 		return res
 	}
 
@@ -351,6 +356,10 @@ func TestMonthEnd(t *testing.T) {
 	require.Equal(t, linkedC[0], d["account_id"])
 	require.True(t, dec(t, d["difference"].(string)).Equal(dec(t, "-1")), "line items − Cost Explorer = %v", d["difference"])
 	require.Equal(t, "0.01", d["tolerance"])
+	// The replay test's MonthEnd history: closes, blocks, announcements.
+	if os.Getenv(recordHistoriesEnv) != "" {
+		recordHistory(t, c, lastRun, filepath.Join(historiesDir, "month_end.json"))
+	}
 	// One monthly query: C's (A's costs are in the table; B is stale,
 	// so not compared).
 	require.Len(t, emu.Calls("GetCostAndUsage"), 1)
@@ -386,4 +395,22 @@ func TestMonthEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, operator.do("DELETE", "/v1/customers/hooli/hold", "", &hold))
 	require.Equal(t, "disputed October invoice", hold.Reason)
 	require.Equal(t, http.StatusNotFound, operator.do("DELETE", "/v1/customers/hooli/hold", "", nil))
+}
+
+// recordHistory writes a completed run's history as the replay test's
+// data (see record_histories_test.go).
+func recordHistory(t *testing.T, c client.Client, workflowID, path string) {
+	t.Helper()
+	it := c.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		h.Events = append(h.Events, ev)
+	}
+	require.Equal(t, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, h.Events[len(h.Events)-1].GetEventType(), "%s is not completed", workflowID)
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
+	t.Logf("%s: %d events of %s", path, len(h.Events), workflowID)
 }

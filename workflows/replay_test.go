@@ -33,6 +33,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		"ingest_billing_period.json": "IngestBillingPeriod",
 		"crawl_payer.json":           "CrawlPayer",
 		"close_billing_cycle.json":   "CloseBillingCycle",
+		"month_end.json":             "MonthEnd",
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
 	if err != nil {
@@ -54,6 +55,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			for name, w := range map[string]any{
 				"OnboardPayer": OnboardPayer, "IngestBillingPeriod": IngestBillingPeriod, "CrawlPayer": CrawlPayer,
 				"ManageCustomer": ManageCustomer, "CloseBillingCycle": CloseBillingCycle, "ExportResellerPeriod": ExportResellerPeriod,
+				"MonthEnd": MonthEnd, "MonthEndRequest": MonthEndRequest,
 			} {
 				r.RegisterWorkflowWithOptions(w, workflow.RegisterOptions{Name: name})
 			}
