@@ -52,6 +52,14 @@ func TestRouteGroupsRefuseBeforeTheHandler(t *testing.T) {
 		{viewer, "PUT", "/v1/customers/acme/accounts", 403, "forbidden"},
 		{viewer, "POST", "/v1/customers/acme/cycles/2026-01/close", 403, "forbidden"},
 		{scopedViewer, "GET", "/v1/customers/acme/pricebook", 403, "forbidden"},
+		// month-end: holds and acceptances are the reseller's decisions.
+		{scopedOp, "POST", "/v1/customers/acme/hold", 403, "forbidden"},
+		{scopedOp, "POST", "/v1/customers/globex/hold", 404, "not_found"},
+		{viewer, "DELETE", "/v1/customers/acme/hold", 403, "forbidden"},
+		{scopedOp, "POST", "/v1/customers/acme/cycles/2026-01/accept-difference", 403, "forbidden"},
+		{scopedOp, "PUT", "/v1/webhook", 403, "forbidden"},
+		{viewer, "DELETE", "/v1/webhook", 403, "forbidden"},
+		{scopedOp, "POST", "/v1/month-end", 403, "forbidden"},
 	} {
 		req := httptest.NewRequest(tc.method, tc.path, strings.NewReader("{}"))
 		req.Header.Set("Authorization", "Bearer "+tc.key)
@@ -79,6 +87,38 @@ func TestStatusTable(t *testing.T) {
 		e := &apiError{kind: kind, message: "m"}
 		if got, _ := (&Server{}).errorResponse(e, nil); got != want {
 			t.Errorf("kind %d: %d, want %d", kind, got, want)
+		}
+	}
+}
+
+// Malformed month-end requests are named field errors before any
+// workflow starts (no Temporal client here: reaching it would be a 500).
+func TestMonthEndRequestsValidate(t *testing.T) {
+	op, opEntry := NewAPIKey("op", RoleOperator, "")
+	e := New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Keys: []APIKey{opEntry}})
+	for _, tc := range []struct {
+		method, path, body, field string
+	}{
+		{"POST", "/v1/customers/acme/hold", `{}`, "reason"},
+		{"POST", "/v1/customers/acme/hold", `{"reason":"  "}`, "reason"},
+		{"POST", "/v1/customers/acme/hold", `{"reason":"x","until":"never"}`, "until"},
+		{"POST", "/v1/customers/acme/cycles/2026-01/accept-difference", `{"reason":"ok"}`, "payer_account_id"},
+		{"POST", "/v1/customers/acme/cycles/2026-01/accept-difference", `{"payer_account_id":"123456789012"}`, "reason"},
+		{"POST", "/v1/customers/acme/cycles/2026-13/accept-difference", `{"payer_account_id":"123456789012","reason":"ok"}`, "period"},
+		{"PUT", "/v1/webhook", `{"url":"ftp://hooks.example.com","secret_ref":"env:HOOK"}`, "url"},
+		{"PUT", "/v1/webhook", `{"url":"https://hooks.example.com","secret_ref":"whsec_abc"}`, "secret_ref"},
+		{"PUT", "/v1/webhook", `{"url":"https://hooks.example.com","secret_ref":"env:HOOK","events":["cycle.opened"]}`, "events"},
+		{"POST", "/v1/month-end", `{"period":"last"}`, "period"},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+op)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		var body errorBody
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != 400 || body.Error.Fields[tc.field] == "" {
+			t.Errorf("%s %s %s: %d %s, want 400 naming %s", tc.method, tc.path, tc.body, rec.Code, rec.Body, tc.field)
 		}
 	}
 }

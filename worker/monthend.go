@@ -37,7 +37,8 @@ func EnsureMonthEndSchedule(ctx context.Context, c client.Client, hour int, in m
 	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID: monthend.ScheduleID,
 		Spec: client.ScheduleSpec{
-			Calendars: []client.ScheduleCalendarSpec{{Hour: []client.ScheduleRange{{Start: hour}}}},
+			// After the 1st: on the 1st last month has barely ended.
+			Calendars: []client.ScheduleCalendarSpec{{DayOfMonth: []client.ScheduleRange{{Start: 2, End: 31}}, Hour: []client.ScheduleRange{{Start: hour}}}},
 		},
 		Action: &client.ScheduleWorkflowAction{
 			ID: monthend.ScheduleID, Workflow: monthend.Workflow, Args: []any{in}, TaskQueue: workflows.TaskQueue,

@@ -149,6 +149,10 @@ func MonthEnd(ctx workflow.Context, in monthend.Input) (*monthend.Result, error)
 		}
 	}
 	slices.Sort(res.Waiting)
+	if len(res.Failed) > 0 {
+		// The others went ahead; these are retried by tomorrow's run.
+		workflow.GetLogger(ctx).Error("month-end could not check or close some cycles", "period", p, "failed", res.Failed)
+	}
 	res.Done = len(res.Already)+len(res.Closed) == len(plan.Customers)
 	// Announcements are retried on their own; the run waits for them so
 	// its result says the events went out.
