@@ -192,6 +192,9 @@ func TestMonthEnd(t *testing.T) {
 		"stark":   {PayerAccountID: payerB, Accounts: []string{reseller.AllAccounts}},
 		"wayne":   {PayerAccountID: payerC, Accounts: []string{reseller.AllAccounts}},
 	}
+	// umbrella owns payer A's own usage and has no pricebook: its guards
+	// pass and its close fails by name.
+	require.NoError(t, store.SetAccounts(ctx, "umbrella", period, []reseller.Assignment{{PayerAccountID: payerA, Accounts: []string{payerA}}}, "test"))
 	exportDirs := map[string]string{}
 	for cust, as := range owned {
 		exportDirs[cust] = t.TempDir()
@@ -297,7 +300,7 @@ func TestMonthEnd(t *testing.T) {
 	res := monthEndRun()
 	require.Equal(t, period, res.Period.String())
 	require.Empty(t, res.Closed)
-	require.Equal(t, []string{"acme", "globex", "initech", "stark", "wayne"}, res.Waiting)
+	require.Equal(t, []string{"acme", "globex", "initech", "stark", "umbrella", "wayne"}, res.Waiting)
 	require.Len(t, res.Blocked, 1)
 	require.Equal(t, monthend.Blocked{CustomerID: "hooli", Reason: monthend.BlockedHold, Message: res.Blocked[0].Message}, res.Blocked[0])
 	require.Contains(t, res.Blocked[0].Message, "disputed October invoice")
@@ -313,7 +316,7 @@ func TestMonthEnd(t *testing.T) {
 	crawled(payerB, today.Load().AddDate(0, 0, -5))
 	res = monthEndRun()
 	require.Equal(t, []string{"acme", "globex", "initech"}, res.Closed, "%+v", res)
-	require.Empty(t, res.Failed)
+	require.Len(t, res.Failed, 1)
 	require.False(t, res.Done)
 	blocked := map[string]monthend.Blocked{}
 	for _, b := range res.Blocked {
@@ -324,6 +327,9 @@ func TestMonthEnd(t *testing.T) {
 	require.Contains(t, blocked["stark"].Message, payerB)
 	require.Equal(t, monthend.BlockedCostExplorer, blocked["wayne"].Reason)
 	require.Contains(t, blocked["wayne"].Message, linkedC[0])
+	require.Equal(t, monthend.BlockedCloseFailed, blocked["umbrella"].Reason)
+	require.Contains(t, blocked["umbrella"].Message, "pricebook")
+	require.Len(t, hooks.of(webhook.CycleBlocked, "umbrella"), 1)
 	for _, cust := range []string{"acme", "globex", "initech"} {
 		cyc, err := store.CycleOf(ctx, cust, period)
 		require.NoError(t, err, cust)
@@ -385,11 +391,12 @@ func TestMonthEnd(t *testing.T) {
 	require.Len(t, emu.Calls("GetCostAndUsage"), 1, "the day's monthly answer is reused")
 
 	// Every fact was announced once: 1 hold, 3×2 closes and exports, a
-	// stale payer and its block, a difference, wayne's close and export;
-	// every delivery verified, and the first was retried.
-	require.Equal(t, 12, hooks.count())
+	// stale payer and its block, a difference, a failed close, wayne's
+	// close and export; every delivery verified, and the first was
+	// retried.
+	require.Equal(t, 13, hooks.count())
 	require.Zero(t, hooks.bad.Load())
-	require.Greater(t, hooks.attempts.Load(), int32(12))
+	require.Greater(t, hooks.attempts.Load(), int32(13))
 
 	// Releasing the hold: once; a second release is 404.
 	require.Equal(t, http.StatusOK, operator.do("DELETE", "/v1/customers/hooli/hold", "", &hold))

@@ -133,7 +133,11 @@ func MonthEnd(ctx workflow.Context, in monthend.Input) (*monthend.Result, error)
 		}
 		var r CloseBillingCycleResult
 		if err := cl.future.Get(ctx, &r); err != nil {
-			res.Failed = append(res.Failed, cl.customer+": "+rootMessage(err))
+			msg := rootMessage(err)
+			res.Failed = append(res.Failed, cl.customer+": "+msg)
+			res.Blocked = append(res.Blocked, monthend.Blocked{CustomerID: cl.customer, Reason: monthend.BlockedCloseFailed, Message: msg})
+			n.send(webhook.CycleBlocked, "cycle.blocked/"+cl.customer+"/"+p+"/"+factID(monthend.BlockedCloseFailed, msg),
+				map[string]any{"customer_id": cl.customer, "period": p, "reason": monthend.BlockedCloseFailed, "message": msg})
 			continue
 		}
 		res.Closed = append(res.Closed, cl.customer)

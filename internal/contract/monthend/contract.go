@@ -54,6 +54,9 @@ const (
 	BlockedHold         = "on_hold"
 	BlockedStale        = "payer_stale"
 	BlockedCostExplorer = "cost_explorer_difference"
+	// BlockedCloseFailed: the guards passed but CloseBillingCycle failed
+	// (no pricebook, a destination refused); the message names why.
+	BlockedCloseFailed = "close_failed"
 )
 
 // Settings are the month-end guards. Zero fields take the defaults.
