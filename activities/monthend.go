@@ -66,6 +66,13 @@ func (a *MonthEnd) PlanMonthEnd(ctx context.Context, in monthend.PlanInput) (mon
 	if err != nil {
 		return plan, err
 	}
+	// Without an endpoint there is nothing to announce; events are not
+	// kept for an endpoint set later.
+	_, err = store.WebhookOf(ctx)
+	noEndpoint := errors.Is(err, reseller.ErrNotFound)
+	if err != nil && !noEndpoint {
+		return plan, err
+	}
 	ids := map[string]bool{}
 	for _, c := range owners {
 		if c != "" {
@@ -76,6 +83,12 @@ func (a *MonthEnd) PlanMonthEnd(ctx context.Context, in monthend.PlanInput) (mon
 		p := monthend.CustomerPlan{CustomerID: id}
 		if c, err := store.CycleOf(ctx, id, in.Period.String()); err == nil {
 			p.Closed, p.ClosedAt = true, c.ClosedAt
+			p.Announced = noEndpoint
+			if !noEndpoint {
+				if p.Announced, err = store.EventDelivered(ctx, monthend.ClosedEventID(id, in.Period)); err != nil {
+					return plan, err
+				}
+			}
 		} else if !errors.Is(err, reseller.ErrNotFound) {
 			return plan, err
 		}

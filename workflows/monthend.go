@@ -62,8 +62,10 @@ func MonthEnd(ctx workflow.Context, in monthend.Input) (*monthend.Result, error)
 		switch {
 		case c.Closed:
 			res.Already = append(res.Already, c.CustomerID)
-			// Closed by an operator or an earlier run: announced once.
-			n.send(webhook.CycleClosed, "cycle.closed/"+c.CustomerID+"/"+p, map[string]any{"customer_id": c.CustomerID, "period": p, "closed_at": c.ClosedAt})
+			if !c.Announced {
+				// Closed by an operator (or announced by no run yet).
+				n.send(webhook.CycleClosed, monthend.ClosedEventID(c.CustomerID, in.Period), map[string]any{"customer_id": c.CustomerID, "period": p, "closed_at": c.ClosedAt})
+			}
 			continue
 		case c.Hold != nil:
 			b := monthend.Blocked{CustomerID: c.CustomerID, Reason: monthend.BlockedHold, Message: fmt.Sprintf("on hold since %s by %s: %s", c.Hold.HeldAt, c.Hold.HeldBy, c.Hold.Reason)}
@@ -141,7 +143,7 @@ func MonthEnd(ctx workflow.Context, in monthend.Input) (*monthend.Result, error)
 			continue
 		}
 		res.Closed = append(res.Closed, cl.customer)
-		n.send(webhook.CycleClosed, "cycle.closed/"+cl.customer+"/"+p, map[string]any{
+		n.send(webhook.CycleClosed, monthend.ClosedEventID(cl.customer, in.Period), map[string]any{
 			"customer_id": cl.customer, "period": p, "closed_at": r.ClosedAt, "pricebook_version": r.PricebookVersion,
 			"snapshots": r.Snapshots, "rows": r.Rows, "total": r.Bill.Total, "due": r.Bill.Due, "exports": r.ExportKeys,
 		})

@@ -105,12 +105,21 @@ type PlanInput struct {
 	Period period.Period `json:"period"`
 }
 
+// ClosedEventID is the webhook-id of a cycle's cycle.closed: one per
+// cycle, whoever closed it.
+func ClosedEventID(customer string, p period.Period) string {
+	return "cycle.closed/" + customer + "/" + p.String()
+}
+
 // CustomerPlan is one customer's state at month end.
 type CustomerPlan struct {
-	CustomerID string         `json:"customer_id"`
-	Closed     bool           `json:"closed"`
-	ClosedAt   string         `json:"closed_at,omitempty"`
-	Hold       *reseller.Hold `json:"hold,omitempty"`
+	CustomerID string `json:"customer_id"`
+	Closed     bool   `json:"closed"`
+	ClosedAt   string `json:"closed_at,omitempty"`
+	// Announced: the closed cycle's cycle.closed went out already, so a
+	// daily run after month end costs no delivery per closed customer.
+	Announced bool           `json:"announced,omitempty"`
+	Hold      *reseller.Hold `json:"hold,omitempty"`
 }
 
 // Plan is every customer owning accounts in the period, by ID.
