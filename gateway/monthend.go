@@ -5,7 +5,10 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/costlake/costlake/internal/contract/monthend"
 	"github.com/costlake/costlake/internal/payer"
@@ -153,9 +156,30 @@ type MonthEndStarted struct {
 	Status     string `json:"status"` // "running"
 }
 
-// handleRunMonthEnd runs month-end now, with the worker's default
-// settings: what the daily schedule does, for an operator who will not
-// wait for tomorrow.
+// monthEndSettings are the month-end schedule's settings (the workers'
+// flags when they created it, or an operator's change), so a run now
+// judges as the daily runs do; the defaults when there is no schedule.
+func (s *Server) monthEndSettings(c echo.Context) monthend.Input {
+	var in monthend.Input
+	d, err := s.temporal.ScheduleClient().GetHandle(c.Request().Context(), monthend.ScheduleID).Describe(c.Request().Context())
+	if err != nil || d.Schedule.Action == nil {
+		return in
+	}
+	act, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction)
+	if !ok || len(act.Args) == 0 {
+		return in
+	}
+	if p, ok := act.Args[0].(*commonpb.Payload); ok {
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &in); err != nil {
+			return monthend.Input{}
+		}
+	}
+	return in
+}
+
+// handleRunMonthEnd runs month-end now with the schedule's settings:
+// what the daily schedule does, for an operator who will not wait for
+// tomorrow.
 func (s *Server) handleRunMonthEnd(c echo.Context) error {
 	var req MonthEndRequest
 	if err := decodeOptional(c, &req); err != nil {
@@ -168,7 +192,9 @@ func (s *Server) handleRunMonthEnd(c echo.Context) error {
 			return validationError(map[string]string{"period": "YYYY-MM"})
 		}
 	}
-	run, err := workflows.StartMonthEnd(c.Request().Context(), s.temporal, monthend.Input{Period: p})
+	in := s.monthEndSettings(c)
+	in.Period = p
+	run, err := workflows.StartMonthEnd(c.Request().Context(), s.temporal, in)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/costlake/costlake/activities"
@@ -269,7 +270,7 @@ func TestMonthEnd(t *testing.T) {
 	require.Equal(t, "test-operator", hold.HeldBy)
 
 	// The schedule: daily; the test triggers it as its day comes.
-	require.NoError(t, worker.EnsureMonthEndSchedule(ctx, c, worker.DefaultMonthEndHour, monthend.Input{}))
+	require.NoError(t, worker.EnsureMonthEndSchedule(ctx, c, worker.DefaultMonthEndHour, monthend.Input{Settings: monthend.Settings{MaxCrawlAge: 72 * time.Hour}}))
 	sched := c.ScheduleClient().GetHandle(ctx, monthend.ScheduleID)
 	runs := 0
 	var lastRun string
@@ -383,6 +384,13 @@ func TestMonthEnd(t *testing.T) {
 	defer cancel()
 	require.NoError(t, c.GetWorkflow(wctx, started.WorkflowID, started.RunID).Get(wctx, &res))
 	require.Equal(t, []string{"wayne"}, res.Closed)
+	// The run started now judged with the schedule's settings.
+	hist := c.GetWorkflowHistory(ctx, started.WorkflowID, started.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	first, err := hist.Next()
+	require.NoError(t, err)
+	var startedWith monthend.Input
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(first.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()[0], &startedWith))
+	require.Equal(t, 72*time.Hour, startedWith.MaxCrawlAge)
 	require.Equal(t, []string{"acme", "globex", "initech"}, res.Already)
 	require.Len(t, hooks.of(webhook.CycleClosed, "wayne"), 1)
 	require.Len(t, hooks.of(webhook.ExportWritten, "wayne"), 1)
