@@ -429,3 +429,25 @@ func recordHistory(t *testing.T, c client.Client, workflowID, path string) {
 	require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
 	t.Logf("%s: %d events of %s", path, len(h.Events), workflowID)
 }
+
+// A scheduled crawl that succeeds records the payer's freshness in the
+// catalog, on the business clock and with the role it used: what the
+// month-end guard reads.
+func TestCrawlRecordsFreshness(t *testing.T) {
+	e := newOnboardEnv(t, fastTiming)
+	const payerID = "810987654321"
+	e.activate("acme", payerID, "fresh-cur")
+	db, postgres := e.lake.DB()
+	store := reseller.ReadOnly(db, postgres)
+	e.crawlNow(payerID)
+	var last reseller.Crawl
+	require.Eventually(t, func() bool {
+		var err error
+		last, err = store.LastCrawl(context.Background(), payerID)
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond)
+	require.True(t, last.SucceededAt.Equal(e.today), "recorded %s, the business date is %s", last.SucceededAt, e.today)
+	require.Equal(t, payer.AssumeRole, last.Access.Mode)
+	require.Contains(t, last.Access.RoleARN, payerID)
+	require.True(t, strings.HasPrefix(last.RunID, workflows.CrawlScheduleID(payerID)), last.RunID)
+}
