@@ -162,6 +162,10 @@ func (l *rebillingLake) ScanResale(ctx context.Context, customer, period string,
 	return l.lake.ScanResale(ctx, customer, period, snapshot, fn)
 }
 
+func (l *rebillingLake) ReplaceInvoice(ctx context.Context, customer, period string, lines []rebilling.InvoiceLine) error {
+	return l.lake.ReplaceInvoice(ctx, customer, period, lines)
+}
+
 func (l *rebillingLake) NewResaleWriter(ctx context.Context, customer, period, name string) (rebilling.ResaleWriter, error) {
 	w, err := l.lake.NewResaleWriter(ctx, customer, period, name)
 	if err != nil {

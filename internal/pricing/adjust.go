@@ -18,10 +18,11 @@ const LineAdjustment LineKind = "adjustment"
 // AdjustmentLine is the bill line of one adjustment.
 func AdjustmentLine(origin, payerID, assembly string, amount money.Amount) BillLine {
 	return BillLine{
-		Kind:        LineAdjustment,
-		Description: fmt.Sprintf("AWS restated %s (payer %s, delivery %s) after that cycle closed; at cost", origin, payerID, assembly),
-		Cost:        amount,
-		Amount:      amount,
+		Kind:           LineAdjustment,
+		CorrectsPeriod: origin,
+		Description:    fmt.Sprintf("AWS restated %s (payer %s, delivery %s) after that cycle closed; at cost", origin, payerID, assembly),
+		Cost:           amount,
+		Amount:         amount,
 	}
 }
 

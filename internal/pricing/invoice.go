@@ -127,6 +127,8 @@ type BillLine struct {
 	Base money.Amount `json:"base,omitzero"`
 	// Unused is the part of a pricebook credit that could not apply.
 	Unused money.Amount `json:"unused,omitzero"`
+	// CorrectsPeriod is the closed period an adjustment line corrects.
+	CorrectsPeriod string `json:"corrects_period,omitempty"`
 }
 
 // Bill is a customer's invoice for one billing cycle.

@@ -27,6 +27,8 @@ type memLake struct {
 	snaps  map[int64]memSnap
 	latest map[[2]string]int64 // payer, period → snapshot
 	resale map[[2]string]memResale
+	// invoices are billing.invoices' lines per customer and period.
+	invoices map[[2]string][]InvoiceLine
 	// drop, when set, loses the line items it returns true for from
 	// every scan (a broken reader).
 	drop func(*billing.Record) bool
@@ -44,7 +46,12 @@ type memResale struct {
 }
 
 func newMemLake() *memLake {
-	return &memLake{next: 100, snaps: map[int64]memSnap{}, latest: map[[2]string]int64{}, resale: map[[2]string]memResale{}}
+	return &memLake{next: 100, snaps: map[int64]memSnap{}, latest: map[[2]string]int64{}, resale: map[[2]string]memResale{}, invoices: map[[2]string][]InvoiceLine{}}
+}
+
+func (l *memLake) ReplaceInvoice(_ context.Context, customer, period string, lines []InvoiceLine) error {
+	l.invoices[[2]string{customer, period}] = slices.Clone(lines)
+	return nil
 }
 
 // commit replaces payer's period with recs in a new snapshot.

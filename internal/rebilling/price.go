@@ -93,25 +93,41 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 		return PriceResult{}, err
 	}
 	tableDone = tableDone && prevPins == pins
+	stored, invoiced, err := r.storedInvoice(ctx, job.CustomerID, job.Period, pins)
+	if err != nil {
+		return PriceResult{}, err
+	}
 	if tableDone {
 		if refs, ok := existingExports(ctx, targets, payers, c); ok {
-			var totals pricing.Totals
-			var rows int64
-			err := r.Lake.ScanResale(ctx, job.CustomerID, job.Period, prevSnap, func(r *ResaleRow) error {
-				totals.Add(pricing.LineItem{AccountID: r.UsageAccountID, LineItemType: r.LineItemType, ProductCode: r.ProductCode,
-					ServiceCode: r.ServiceCode, UsageType: r.UsageType, UnblendedCost: r.UnblendedCost}, r.ResaleCost, pricing.RuleRef(r.Rule))
-				rows++
-				return nil
-			})
+			if urls, ok := invoiceExported(ctx, targets, job.CustomerID, job.Period); ok && invoiced {
+				return PriceResult{Bill: stored.Bill, Rows: stored.Rows, ResaleSnapshotID: prevSnap, Exports: refs, Invoices: urls, Replayed: true}, nil
+			}
+			if !invoiced {
+				// Priced before invoices were kept: its bill is read back
+				// from its resale rows, as it was charged then.
+				s := StoredInvoice{}
+				var totals pricing.Totals
+				err := r.Lake.ScanResale(ctx, job.CustomerID, job.Period, prevSnap, func(r *ResaleRow) error {
+					totals.Add(pricing.LineItem{AccountID: r.UsageAccountID, LineItemType: r.LineItemType, ProductCode: r.ProductCode,
+						ServiceCode: r.ServiceCode, UsageType: r.UsageType, UnblendedCost: r.UnblendedCost}, r.ResaleCost, pricing.RuleRef(r.Rule))
+					s.Rows++
+					return nil
+				})
+				if err != nil {
+					return PriceResult{}, err
+				}
+				if s.Bill, err = pr.Invoice(job.Period, totals); err != nil {
+					return PriceResult{}, fail(ErrBadPricebook, "%v", err)
+				}
+				addAdjustments(&s.Bill, adjs)
+				s.Withheld = totals.Withheld
+				stored, invoiced = s, true
+			}
+			s, urls, err := r.keepInvoice(ctx, pins, stored, targets, refs)
 			if err != nil {
 				return PriceResult{}, err
 			}
-			bill, err := pr.Invoice(job.Period, totals)
-			if err != nil {
-				return PriceResult{}, fail(ErrBadPricebook, "%v", err)
-			}
-			addAdjustments(&bill, adjs)
-			return PriceResult{Bill: bill, Rows: rows, ResaleSnapshotID: prevSnap, Exports: refs, Replayed: true}, nil
+			return PriceResult{Bill: s.Bill, Rows: s.Rows, ResaleSnapshotID: prevSnap, Exports: refs, Invoices: urls, Replayed: true}, nil
 		}
 	}
 
@@ -124,6 +140,7 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 		defer rw.Abort()
 	}
 	var totals pricing.Totals
+	currency := &currencyCheck{pr: pr}
 	res := PriceResult{Exports: []ExportRef{}}
 	for _, payerID := range payers {
 		snap := c.Snapshots[payerID]
@@ -135,7 +152,7 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 			accounts: accountFilter(owners, payerID, job.CustomerID),
 			keep:     func(acct string) bool { return reseller.Owner(owners, payerID, acct) == job.CustomerID },
 			pr:       pr, totals: &totals, resale: rw, customer: job.CustomerID, version: c.PricebookVersion,
-			targets: targets, progress: progress}
+			targets: targets, progress: progress, withhold: true, currency: currency}
 		refs, err := r.run(ctx, p)
 		if err != nil {
 			return PriceResult{}, err
@@ -156,8 +173,13 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 	if err != nil {
 		return PriceResult{}, fail(ErrBadPricebook, "%v", err)
 	}
+	bill.Currency = currency.currency()
 	addAdjustments(&bill, adjs)
-	res.Bill = bill
+	s, urls, err := r.keepInvoice(ctx, pins, StoredInvoice{Bill: bill, Rows: res.Rows, Withheld: totals.Withheld}, targets, res.Exports)
+	if err != nil {
+		return PriceResult{}, err
+	}
+	res.Bill, res.Invoices = s.Bill, urls
 	return res, nil
 }
 
