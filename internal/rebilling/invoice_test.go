@@ -31,7 +31,7 @@ func TestPriceCycleKeepsTheInvoiceAndWithholdsDiscounts(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			s := newStand(t)
 			recs := []*billing.Record{
-				item(payerID, acct1, "li-1", "Usage", "AmazonEC2", "BoxUsage:m5.large", "100.00"), // 10% → 110
+				item(payerID, acct1, "li-1", "Usage", "AmazonEC2", "BoxUsage:m5.large", "100.00"),  // 10% → 110
 				item(payerID, acct1, "li-2", "Usage", "AmazonS3", "TimedStorage-ByteHrs", "50.00"), // -20% → 40
 				item(payerID, acct1, "li-spp", "SppDiscount", "AmazonEC2", "BoxUsage:m5.large", "-2.50"),
 				item(payerID, acct2, "li-edp", "EdpDiscount", "AmazonEC2", "BoxUsage:m5.large", "-6.00"),
