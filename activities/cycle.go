@@ -139,12 +139,26 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	} else if err != nil {
 		return cycle.FreezeResult{}, err
 	}
-	if _, err := pricing.Decode(pv.Body); err != nil {
+	book, err := pricing.Decode(pv.Body)
+	if err != nil {
 		return cycle.FreezeResult{}, cycleError(cycle.ErrTypeBadPricebook, "customer %s's pricebook version %d: %v", in.CustomerID, pv.Version, err)
 	}
 	assignments, err := store.CustomerAccounts(ctx, in.CustomerID, in.Period.String())
 	if err != nil {
 		return cycle.FreezeResult{}, err
+	}
+	// One currency per bill: a customer whose payers bill in several is
+	// refused before anything is pinned (pricing checks each line again).
+	current := map[string]int64{}
+	for _, as := range assignments {
+		c, _, err := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, as.PayerAccountID, in.Period)
+		if err != nil {
+			return cycle.FreezeResult{}, err
+		}
+		current[as.PayerAccountID] = c.SnapshotID
+	}
+	if _, err := a.rebiller(ctx, store).CycleCurrency(ctx, in.CustomerID, in.Period.String(), book, current); err != nil {
+		return cycle.FreezeResult{}, rebillingError(err)
 	}
 	// The pins are read and stored while no table maintenance can expire
 	// them (see lakehouse.HoldSnapshots).

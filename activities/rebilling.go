@@ -34,6 +34,8 @@ var rebillingErrorTypes = map[error]string{
 	rebilling.ErrBadLineItem:   cycle.ErrTypeBadLineItem,
 	rebilling.ErrSnapshotGone:  cycle.ErrTypeSnapshotGone,
 	rebilling.ErrNotReconciled: ingest.ErrTypeReconciliation,
+	rebilling.ErrCurrency:      cycle.ErrTypeCurrency,
+	rebilling.ErrBadInvoice:    cycle.ErrTypeBadInvoice,
 }
 
 // rebillingError makes rebilling's named failures non-retryable

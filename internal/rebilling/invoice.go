@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/export"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
@@ -136,4 +137,39 @@ func invoiceExported(ctx context.Context, targets []Target, customer, period str
 		urls = append(urls, t.Dest.URL(key))
 	}
 	return urls, true
+}
+
+// CycleCurrency returns the currency a customer's bill of period would be
+// in, with pricebook p, from the payers' snapshots: an error of kind
+// ErrCurrency when the customer's line items are in currencies one bill
+// cannot hold. Closing a cycle checks it first, so such a cycle is
+// refused before anything is pinned.
+func (r *Rebiller) CycleCurrency(ctx context.Context, customer, period string, p pricing.Pricebook, snapshots map[string]int64) (string, error) {
+	pr, err := pricing.NewPricer(p)
+	if err != nil {
+		return "", fail(ErrBadPricebook, "customer %s's pricebook: %v", customer, err)
+	}
+	owners, err := r.Records.Owners(ctx, period)
+	if err != nil {
+		return "", err
+	}
+	check := &currencyCheck{pr: pr}
+	for payerID, snap := range snapshots {
+		if snap == 0 {
+			continue
+		}
+		scan := Scan{Payer: payerID, Period: period, SnapshotID: snap, Accounts: accountFilter(owners, payerID, customer),
+			Columns: []string{billing.ColUsageAccountID, billing.ColCurrency}}
+		err := r.Lake.ScanLineItems(ctx, scan, func(rec *billing.Record) error {
+			acct := rec.Values[ciAccount]
+			if reseller.Owner(owners, payerID, acct) != customer {
+				return nil
+			}
+			return check.check(pricing.LineItem{AccountID: acct, Currency: rec.Values[ciCurrency]})
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return check.currency(), nil
 }
