@@ -208,12 +208,13 @@ func (s *Server) cycleFromRecords(c echo.Context, id string, p period.Period) (C
 	}
 	res := &workflows.CloseBillingCycleResult{CustomerID: id, Period: p, PricebookVersion: cy.PricebookVersion, Snapshots: cy.Snapshots,
 		ClosedAt: cy.ClosedAt, AlreadyClosed: true, Exports: []cycle.ExportRef{}, ExportKeys: []string{}}
-	resp := CycleResponse{WorkflowID: workflows.CycleWorkflowID(id, p), Status: "closed", Source: "records", Result: res}
+	resp := CycleResponse{WorkflowID: workflows.CycleWorkflowID(id, p), Status: "completed", Source: "records", Result: res}
 	inv, err := s.records.InvoiceOf(ctx, id, p.String())
 	switch {
 	case errors.Is(err, reseller.ErrNotFound):
-		// Frozen, not priced yet (or priced before invoices were kept).
-		resp.Status = "closed, not invoiced"
+		// Frozen, and the run that was to price it is gone (or it was
+		// priced before invoices were kept): closing again prices it.
+		resp.Failure = "the cycle is closed but its invoice is not recorded: close it again to price and export it"
 	case err != nil:
 		return CycleResponse{}, err
 	default:
