@@ -340,6 +340,7 @@ func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *resell
 		costs[snap] = m
 		return m[customer], nil
 	}
+	rb := &rebilling.Rebiller{Lake: &rebillingLake{lake: lake}, Records: store}
 	var adjusted []string
 	for _, c := range affected {
 		before, err := costOf(c.Snapshots[payerID], c.CustomerID)
@@ -360,11 +361,37 @@ func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *resell
 			done = done || e.AssemblyID == assembly // recorded already (a retry, or a catch-up)
 			amount = amount.Sub(e.Amount)
 		}
-		if done || amount.IsZero() {
+		if done {
+			continue
+		}
+		// Priced like the lines it adjusts: the difference of the two
+		// snapshots at the closed cycle's pinned pricebook, less what
+		// earlier adjustments charged.
+		resaleBefore, version, atCost, err := rb.CycleResale(ctx, c, payerID, c.Snapshots[payerID])
+		if err != nil {
+			return adjusted, rebillingError(err)
+		}
+		var resale *money.Amount
+		if !atCost {
+			resaleAfter, _, _, err := rb.CycleResale(ctx, c, payerID, snapshotID)
+			if err != nil {
+				return adjusted, rebillingError(err)
+			}
+			r := resaleAfter.Sub(resaleBefore)
+			for _, e := range earlier {
+				if e.Resale != nil {
+					r = r.Sub(*e.Resale)
+				} else {
+					r = r.Sub(e.Amount)
+				}
+			}
+			resale = &r
+		}
+		if amount.IsZero() && (resale == nil || resale.IsZero()) {
 			continue
 		}
 		if _, _, err := store.RecordAdjustment(ctx, reseller.Adjustment{CustomerID: c.CustomerID, OriginPeriod: p.String(),
-			PayerAccountID: payerID, Amount: amount, AssemblyID: assembly, SnapshotID: snapshotID}); err != nil {
+			PayerAccountID: payerID, Amount: amount, AssemblyID: assembly, SnapshotID: snapshotID, Resale: resale, PricebookVersion: version}); err != nil {
 			return adjusted, err
 		}
 		adjusted = append(adjusted, c.CustomerID)

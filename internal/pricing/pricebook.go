@@ -39,6 +39,10 @@ type Pricebook struct {
 	MarkupTax     bool `json:"markup_tax,omitempty"`
 	MarkupCredits bool `json:"markup_credits,omitempty"`
 	MarkupRefunds bool `json:"markup_refunds,omitempty"`
+	// AdjustmentsAtCost carries restatements of this version's closed
+	// cycles to the next cycle at cost; false (the default) prices them
+	// like the lines they adjust, with this version.
+	AdjustmentsAtCost bool `json:"adjustments_at_cost,omitempty"`
 	// PassThrough names the reseller discounts passed on to the customer:
 	// line item types of WithheldTypes, or PartnerCredit for the credits
 	// PartnerCredits marks. Everything else of those is withheld: it stays

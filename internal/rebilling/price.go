@@ -8,7 +8,9 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/export"
+	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
 )
@@ -188,7 +190,7 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 func addAdjustments(b *pricing.Bill, adjs []reseller.Adjustment) {
 	lines := make([]pricing.BillLine, 0, len(adjs))
 	for _, a := range adjs {
-		lines = append(lines, pricing.AdjustmentLine(a.OriginPeriod, a.PayerAccountID, a.AssemblyID, a.Amount))
+		lines = append(lines, pricing.AdjustmentLine(a.OriginPeriod, a.PayerAccountID, a.AssemblyID, a.Amount, a.Resale, a.PricebookVersion))
 	}
 	pricing.AddLines(b, lines...)
 }
@@ -211,4 +213,35 @@ func existingExports(ctx context.Context, targets []Target, payers []string, c r
 		}
 	}
 	return refs, true
+}
+
+// CycleResale prices a closed cycle's customer's line items of one payer
+// in a snapshot (0: none) with the pricebook version the cycle pinned,
+// and returns the resale, withheld lines at 0; atCost tells that the
+// pricebook carries adjustments at cost instead. Restatements after close
+// are the difference of two of these.
+func (r *Rebiller) CycleResale(ctx context.Context, c reseller.Cycle, payerID string, snapshot int64) (resale money.Amount, version int, atCost bool, err error) {
+	pr, err := r.pricer(ctx, c)
+	if err != nil {
+		return resale, 0, false, err
+	}
+	version, atCost = pr.Pricebook().Version, pr.Pricebook().AdjustmentsAtCost
+	if snapshot == 0 || atCost {
+		return resale, version, atCost, nil
+	}
+	owners, err := r.Records.Owners(ctx, c.Period)
+	if err != nil {
+		return resale, version, atCost, err
+	}
+	scan := Scan{Payer: payerID, Period: c.Period, SnapshotID: snapshot, Accounts: accountFilter(owners, payerID, c.CustomerID), Columns: pricing.Columns}
+	err = r.Lake.ScanLineItems(ctx, scan, func(rec *billing.Record) error {
+		item, err := lineItemOf(rec)
+		if err != nil || reseller.Owner(owners, payerID, item.AccountID) != c.CustomerID {
+			return err
+		}
+		v, _ := pr.Resale(item)
+		resale = resale.Add(v)
+		return nil
+	})
+	return resale, version, atCost, err
 }
