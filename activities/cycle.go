@@ -225,14 +225,40 @@ func (a *Cycle) PriceAndExportCycle(ctx context.Context, in cycle.PriceInput) (c
 	if err != nil {
 		return cycle.PriceResult{}, err
 	}
-	res, err := a.rebiller(ctx, store).PriceCycle(ctx, rebilling.CycleJob{CustomerID: in.CustomerID, Period: in.Period.String(),
+	// A retry resumes after the last payer an earlier attempt finished:
+	// its checkpoint rides in the heartbeat details with the progress.
+	var last pricingHeartbeat
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &last); err != nil {
+			last = pricingHeartbeat{}
+		}
+	}
+	resume := last.Checkpoint
+	r := a.rebiller(ctx, store)
+	r.Progress = func(p rebilling.Progress) {
+		last.Progress = p
+		activity.RecordHeartbeat(ctx, last)
+	}
+	res, err := r.PriceCycle(ctx, rebilling.CycleJob{CustomerID: in.CustomerID, Period: in.Period.String(),
 		Targets: func(ctx context.Context) ([]rebilling.Target, func(), error) {
 			return a.customerTargets(ctx, store, in.CustomerID)
+		},
+		Resume: resume,
+		Checkpoint: func(c rebilling.PriceCheckpoint) {
+			last.Checkpoint = &c
+			activity.RecordHeartbeat(ctx, last)
 		}})
 	if err == nil && !res.Replayed {
 		a.Metrics.ExportsWritten(telemetry.ExportCustomer, len(res.Exports))
 	}
 	return res, rebillingError(err)
+}
+
+// pricingHeartbeat is what PriceAndExportCycle heartbeats: its progress,
+// and the checkpoint a retry resumes from.
+type pricingHeartbeat struct {
+	rebilling.Progress
+	Checkpoint *rebilling.PriceCheckpoint `json:"checkpoint,omitempty"`
 }
 
 // ExportResellerPeriod writes the reseller's own export of a period to

@@ -189,6 +189,9 @@ func (w *resaleWriter) Append(r *rebilling.ResaleRow) error {
 }
 func (w *resaleWriter) Abort() { w.w.Abort() }
 
+func (w *resaleWriter) Checkpoint() ([]string, int64, error) { return w.w.Checkpoint() }
+func (w *resaleWriter) Resume(files []string, rows int64)    { w.w.Resume(files, rows) }
+
 func (w *resaleWriter) Commit(ctx context.Context, pins string) (int64, error) {
 	files, err := w.w.Close()
 	if err != nil {

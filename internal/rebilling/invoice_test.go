@@ -150,3 +150,64 @@ func TestPriceCycleRefusesMixedCurrencies(t *testing.T) {
 		t.Errorf("an invoice was stored for a refused cycle: %v", err)
 	}
 }
+
+// A retried pricing pass resumes after the last payer an earlier attempt
+// finished, and ends exactly where a pass that never failed does.
+func TestPriceCycleResumesAfterItsLastFinishedPayer(t *testing.T) {
+	ctx := context.Background()
+	const payer2 = "999999999999"
+	setup := func() (*stand, map[string]int64) {
+		s := newStand(t)
+		s.must(s.recs.SetAccounts(ctx, "acme", period, []reseller.Assignment{
+			{PayerAccountID: payerID, Accounts: []string{acct1, acct2}}, {PayerAccountID: payer2, Accounts: []string{reseller.AllAccounts}}}, "op"))
+		snaps := map[string]int64{
+			payerID: s.september(),
+			payer2: s.lake.commit(payer2, period,
+				item(payer2, "555555555555", "li-7", "Usage", "AmazonEC2", "BoxUsage:m5.large", "20.00"),
+				item(payer2, "555555555555", "li-8", "Usage", "AmazonS3", "TimedStorage-ByteHrs", "5.00")),
+		}
+		s.close("acme", snaps)
+		return s, snaps
+	}
+	clean, _ := setup()
+	want, err := clean.r.PriceCycle(ctx, CycleJob{CustomerID: "acme", Period: period, Targets: clean.targets(export.AtResale)})
+	clean.must(err)
+
+	s, _ := setup()
+	lost := errors.New("worker lost")
+	s.lake.failScan = func(sc Scan) error {
+		if sc.Payer == payer2 {
+			return lost
+		}
+		return nil
+	}
+	var ck *PriceCheckpoint
+	job := CycleJob{CustomerID: "acme", Period: period, Targets: s.targets(export.AtResale),
+		Checkpoint: func(c PriceCheckpoint) { ck = &c }}
+	if _, err := s.r.PriceCycle(ctx, job); !errors.Is(err, lost) {
+		t.Fatalf("first attempt: %v, want the lost worker", err)
+	}
+	if ck == nil || len(ck.Done) != 1 || ck.Done[0] != payerID || len(ck.ResaleFiles) != 1 {
+		t.Fatalf("checkpoint after the first payer: %+v", ck)
+	}
+	// The checkpoint crosses a heartbeat as JSON.
+	body, err := json.Marshal(ck)
+	s.must(err)
+	var resume PriceCheckpoint
+	s.must(json.Unmarshal(body, &resume))
+
+	s.lake.failScan = nil
+	scanned := s.lake.scans[payerID]
+	job.Resume = &resume
+	got, err := s.r.PriceCycle(ctx, job)
+	s.must(err)
+	if s.lake.scans[payerID] != scanned {
+		t.Errorf("the retry scanned payer %s again (%d scans, %d before)", payerID, s.lake.scans[payerID], scanned)
+	}
+	if got.Bill.Total != want.Bill.Total || got.Rows != want.Rows || len(got.Exports) != len(want.Exports) {
+		t.Errorf("resumed: total %s rows %d exports %d; clean: %s, %d, %d", got.Bill.Total, got.Rows, len(got.Exports), want.Bill.Total, want.Rows, len(want.Exports))
+	}
+	if n, m := len(s.lake.resale[[2]string{"acme", period}].rows), len(clean.lake.resale[[2]string{"acme", period}].rows); n != m || n != 6 {
+		t.Errorf("resale rows after the resumed pass %d, clean pass %d; want 6", n, m)
+	}
+}

@@ -43,6 +43,26 @@ type CycleJob struct {
 	// export destination); it is called once the cycle and its pricebook
 	// are found, and done is called when the pass has finished.
 	Targets func(ctx context.Context) (targets []Target, done func(), err error)
+	// Resume, when set, is the last checkpoint of an earlier attempt: the
+	// payers it finished are not priced again.
+	Resume *PriceCheckpoint
+	// Checkpoint, when set, is called after each payer is finished (an
+	// activity heartbeats it, so a retry gets it as Resume).
+	Checkpoint func(PriceCheckpoint)
+}
+
+// PriceCheckpoint is how far a pricing pass got: the payers finished, in
+// order, and everything they contributed.
+type PriceCheckpoint struct {
+	Pins         string         `json:"pins"`
+	WritesResale bool           `json:"writes_resale"`
+	Done         []string       `json:"done"`
+	Totals       pricing.Totals `json:"totals"`
+	Rows         int64          `json:"rows"`
+	Exports      []ExportRef    `json:"exports"`
+	ResaleFiles  []string       `json:"resale_files,omitempty"`
+	ResaleRows   int64          `json:"resale_rows,omitempty"`
+	Currencies   []string       `json:"currencies,omitempty"`
 }
 
 // PriceCycle prices a closed cycle and writes what it owes: it streams,
@@ -144,10 +164,21 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 	var totals pricing.Totals
 	currency := &currencyCheck{pr: pr}
 	res := PriceResult{Exports: []ExportRef{}}
+	ck := PriceCheckpoint{Pins: pins, WritesResale: rw != nil, Done: []string{}, Exports: []ExportRef{}}
+	if rs := job.Resume; rs != nil && rs.Pins == pins && rs.WritesResale == (rw != nil) {
+		// An earlier attempt finished these payers: their totals, exports
+		// and resale files stand.
+		ck = *rs
+		totals.Merge(rs.Totals)
+		res.Rows, res.Exports, currency.seen = rs.Rows, slices.Clone(rs.Exports), slices.Clone(rs.Currencies)
+		if rw != nil {
+			rw.Resume(rs.ResaleFiles, rs.ResaleRows)
+		}
+	}
 	for _, payerID := range payers {
 		snap := c.Snapshots[payerID]
-		if snap == 0 {
-			continue // nothing was committed when the cycle closed
+		if snap == 0 || slices.Contains(ck.Done, payerID) {
+			continue // nothing was committed when the cycle closed, or priced already
 		}
 		progress.PayerAccountID = payerID
 		p := &pass{payerID: payerID, period: job.Period, snapshot: snap,
@@ -161,6 +192,18 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 		}
 		res.Exports = append(res.Exports, refs...)
 		res.Rows += p.rows
+		if job.Checkpoint != nil {
+			if rw != nil {
+				if ck.ResaleFiles, ck.ResaleRows, err = rw.Checkpoint(); err != nil {
+					return PriceResult{}, err
+				}
+			}
+			ck.Done = append(slices.Clone(ck.Done), payerID)
+			ck.Totals = pricing.Totals{}
+			ck.Totals.Merge(totals) // a copy: the heartbeat may be sent later
+			ck.Rows, ck.Exports, ck.Currencies = res.Rows, slices.Clone(res.Exports), slices.Clone(currency.seen)
+			job.Checkpoint(ck)
+		}
 	}
 	if rw != nil {
 		progress.Stage = "committing"

@@ -122,6 +122,11 @@ type ResaleWriter interface {
 	Commit(ctx context.Context, pins string) (int64, error)
 	// Abort removes what an unfinished writer wrote.
 	Abort()
+	// Checkpoint finishes the current file and returns the files written
+	// so far and their rows; Resume continues after such a checkpoint of
+	// an earlier attempt (the same name), keeping its files.
+	Checkpoint() (files []string, rows int64, err error)
+	Resume(files []string, rows int64)
 }
 
 // Records are the reseller's records rebilling reads; *reseller.Store
