@@ -139,12 +139,26 @@ func (a *Cycle) FreezeCycle(ctx context.Context, in cycle.FreezeInput) (cycle.Fr
 	} else if err != nil {
 		return cycle.FreezeResult{}, err
 	}
-	if _, err := pricing.Decode(pv.Body); err != nil {
+	book, err := pricing.Decode(pv.Body)
+	if err != nil {
 		return cycle.FreezeResult{}, cycleError(cycle.ErrTypeBadPricebook, "customer %s's pricebook version %d: %v", in.CustomerID, pv.Version, err)
 	}
 	assignments, err := store.CustomerAccounts(ctx, in.CustomerID, in.Period.String())
 	if err != nil {
 		return cycle.FreezeResult{}, err
+	}
+	// One currency per bill: a customer whose payers bill in several is
+	// refused before anything is pinned (pricing checks each line again).
+	current := map[string]int64{}
+	for _, as := range assignments {
+		c, _, err := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, as.PayerAccountID, in.Period)
+		if err != nil {
+			return cycle.FreezeResult{}, err
+		}
+		current[as.PayerAccountID] = c.SnapshotID
+	}
+	if _, err := a.rebiller(ctx, store).CycleCurrency(ctx, in.CustomerID, in.Period.String(), book, current); err != nil {
+		return cycle.FreezeResult{}, rebillingError(err)
 	}
 	// The pins are read and stored while no table maintenance can expire
 	// them (see lakehouse.HoldSnapshots).
@@ -211,14 +225,40 @@ func (a *Cycle) PriceAndExportCycle(ctx context.Context, in cycle.PriceInput) (c
 	if err != nil {
 		return cycle.PriceResult{}, err
 	}
-	res, err := a.rebiller(ctx, store).PriceCycle(ctx, rebilling.CycleJob{CustomerID: in.CustomerID, Period: in.Period.String(),
+	// A retry resumes after the last payer an earlier attempt finished:
+	// its checkpoint rides in the heartbeat details with the progress.
+	var last pricingHeartbeat
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &last); err != nil {
+			last = pricingHeartbeat{}
+		}
+	}
+	resume := last.Checkpoint
+	r := a.rebiller(ctx, store)
+	r.Progress = func(p rebilling.Progress) {
+		last.Progress = p
+		activity.RecordHeartbeat(ctx, last)
+	}
+	res, err := r.PriceCycle(ctx, rebilling.CycleJob{CustomerID: in.CustomerID, Period: in.Period.String(),
 		Targets: func(ctx context.Context) ([]rebilling.Target, func(), error) {
 			return a.customerTargets(ctx, store, in.CustomerID)
+		},
+		Resume: resume,
+		Checkpoint: func(c rebilling.PriceCheckpoint) {
+			last.Checkpoint = &c
+			activity.RecordHeartbeat(ctx, last)
 		}})
 	if err == nil && !res.Replayed {
 		a.Metrics.ExportsWritten(telemetry.ExportCustomer, len(res.Exports))
 	}
 	return res, rebillingError(err)
+}
+
+// pricingHeartbeat is what PriceAndExportCycle heartbeats: its progress,
+// and the checkpoint a retry resumes from.
+type pricingHeartbeat struct {
+	rebilling.Progress
+	Checkpoint *rebilling.PriceCheckpoint `json:"checkpoint,omitempty"`
 }
 
 // ExportResellerPeriod writes the reseller's own export of a period to
@@ -326,6 +366,7 @@ func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *resell
 		costs[snap] = m
 		return m[customer], nil
 	}
+	rb := &rebilling.Rebiller{Lake: &rebillingLake{lake: lake}, Records: store}
 	var adjusted []string
 	for _, c := range affected {
 		before, err := costOf(c.Snapshots[payerID], c.CustomerID)
@@ -346,11 +387,37 @@ func adjustClosedCycles(ctx context.Context, lake *lakehouse.Lake, store *resell
 			done = done || e.AssemblyID == assembly // recorded already (a retry, or a catch-up)
 			amount = amount.Sub(e.Amount)
 		}
-		if done || amount.IsZero() {
+		if done {
+			continue
+		}
+		// Priced like the lines it adjusts: the difference of the two
+		// snapshots at the closed cycle's pinned pricebook, less what
+		// earlier adjustments charged.
+		resaleBefore, version, atCost, err := rb.CycleResale(ctx, c, payerID, c.Snapshots[payerID])
+		if err != nil {
+			return adjusted, rebillingError(err)
+		}
+		var resale *money.Amount
+		if !atCost {
+			resaleAfter, _, _, err := rb.CycleResale(ctx, c, payerID, snapshotID)
+			if err != nil {
+				return adjusted, rebillingError(err)
+			}
+			r := resaleAfter.Sub(resaleBefore)
+			for _, e := range earlier {
+				if e.Resale != nil {
+					r = r.Sub(*e.Resale)
+				} else {
+					r = r.Sub(e.Amount)
+				}
+			}
+			resale = &r
+		}
+		if amount.IsZero() && (resale == nil || resale.IsZero()) {
 			continue
 		}
 		if _, _, err := store.RecordAdjustment(ctx, reseller.Adjustment{CustomerID: c.CustomerID, OriginPeriod: p.String(),
-			PayerAccountID: payerID, Amount: amount, AssemblyID: assembly, SnapshotID: snapshotID}); err != nil {
+			PayerAccountID: payerID, Amount: amount, AssemblyID: assembly, SnapshotID: snapshotID, Resale: resale, PricebookVersion: version}); err != nil {
 			return adjusted, err
 		}
 		adjusted = append(adjusted, c.CustomerID)

@@ -33,7 +33,7 @@ func maintainedTables() []string {
 	for _, bs := range billing.Schemas {
 		out = append(out, bs.Table)
 	}
-	return append(out, lakehouse.ResaleTable, lakehouse.CostExplorerTable, lakehouse.AccountsTable)
+	return append(out, lakehouse.ResaleTable, lakehouse.CostExplorerTable, lakehouse.AccountsTable, lakehouse.InvoicesTable)
 }
 
 // MaintenanceTables lists the tables a maintenance run maintains, those

@@ -34,6 +34,8 @@ var rebillingErrorTypes = map[error]string{
 	rebilling.ErrBadLineItem:   cycle.ErrTypeBadLineItem,
 	rebilling.ErrSnapshotGone:  cycle.ErrTypeSnapshotGone,
 	rebilling.ErrNotReconciled: ingest.ErrTypeReconciliation,
+	rebilling.ErrCurrency:      cycle.ErrTypeCurrency,
+	rebilling.ErrBadInvoice:    cycle.ErrTypeBadInvoice,
 }
 
 // rebillingError makes rebilling's named failures non-retryable
@@ -162,6 +164,10 @@ func (l *rebillingLake) ScanResale(ctx context.Context, customer, period string,
 	return l.lake.ScanResale(ctx, customer, period, snapshot, fn)
 }
 
+func (l *rebillingLake) ReplaceInvoice(ctx context.Context, customer, period string, lines []rebilling.InvoiceLine) error {
+	return l.lake.ReplaceInvoice(ctx, customer, period, lines)
+}
+
 func (l *rebillingLake) NewResaleWriter(ctx context.Context, customer, period, name string) (rebilling.ResaleWriter, error) {
 	w, err := l.lake.NewResaleWriter(ctx, customer, period, name)
 	if err != nil {
@@ -182,6 +188,9 @@ func (w *resaleWriter) Append(r *rebilling.ResaleRow) error {
 	return w.w.Append(r)
 }
 func (w *resaleWriter) Abort() { w.w.Abort() }
+
+func (w *resaleWriter) Checkpoint() ([]string, int64, error) { return w.w.Checkpoint() }
+func (w *resaleWriter) Resume(files []string, rows int64)    { w.w.Resume(files, rows) }
 
 func (w *resaleWriter) Commit(ctx context.Context, pins string) (int64, error) {
 	files, err := w.w.Close()

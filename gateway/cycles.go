@@ -9,20 +9,26 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/contract/cycle"
 	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/pricing"
+	"github.com/costlake/costlake/internal/rebilling"
+	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/workflows"
 )
 
 // CycleResponse is a billing cycle's workflow and, once closed, its result.
 type CycleResponse struct {
-	WorkflowID string                             `json:"workflow_id"`
-	Status     string                             `json:"status"`
-	Progress   any                                `json:"progress,omitempty"`
-	Result     *workflows.CloseBillingCycleResult `json:"result,omitempty"`
-	Failure    string                             `json:"failure,omitempty"`
+	WorkflowID string `json:"workflow_id"`
+	Status     string `json:"status"`
+	// Source is "records" when the answer comes from the reseller's
+	// records (the closing run is no longer retained), else "workflow".
+	Source   string                             `json:"source,omitempty"`
+	Progress any                                `json:"progress,omitempty"`
+	Result   *workflows.CloseBillingCycleResult `json:"result,omitempty"`
+	Failure  string                             `json:"failure,omitempty"`
 }
 
 // CustomerCycleResponse is what a customer-scoped key reads of its own
@@ -30,6 +36,7 @@ type CycleResponse struct {
 type CustomerCycleResponse struct {
 	WorkflowID string               `json:"workflow_id"`
 	Status     string               `json:"status"`
+	Source     string               `json:"source,omitempty"`
 	Progress   any                  `json:"progress,omitempty"`
 	Result     *CustomerCycleResult `json:"result,omitempty"`
 	Failure    string               `json:"failure,omitempty"`
@@ -49,6 +56,7 @@ type CustomerCycleResult struct {
 // CustomerBill is a bill without its cost: what the customer is charged.
 type CustomerBill struct {
 	Period       string         `json:"period"`
+	Currency     string         `json:"currency,omitempty"`
 	Lines        []CustomerLine `json:"lines"`
 	Total        money.Amount   `json:"total"`
 	Due          money.Amount   `json:"due"`
@@ -63,6 +71,8 @@ type CustomerLine struct {
 	Amount      money.Amount     `json:"amount"`
 	Base        money.Amount     `json:"base,omitzero"` // resale the support fee is a percent of
 	Unused      money.Amount     `json:"unused,omitzero"`
+	// CorrectsPeriod is the closed period an adjustment corrects.
+	CorrectsPeriod string `json:"corrects_period,omitempty"`
 }
 
 // CustomerFile is one export the cycle wrote to the customer: its
@@ -81,13 +91,13 @@ type CustomerFile struct {
 // and the customer's own exports. A copy, field by field, so a field
 // added to the result later stays hidden until it is listed here.
 func customerView(r CycleResponse) CustomerCycleResponse {
-	out := CustomerCycleResponse{WorkflowID: r.WorkflowID, Status: r.Status, Progress: r.Progress, Failure: r.Failure}
+	out := CustomerCycleResponse{WorkflowID: r.WorkflowID, Status: r.Status, Source: r.Source, Progress: r.Progress, Failure: r.Failure}
 	if res := r.Result; res != nil {
 		v := &CustomerCycleResult{CustomerID: res.CustomerID, Period: res.Period, PricebookVersion: res.PricebookVersion,
 			ClosedAt: res.ClosedAt, Rows: res.Rows, Exports: []CustomerFile{},
-			Bill: CustomerBill{Period: res.Bill.Period, Lines: []CustomerLine{}, Total: res.Bill.Total, Due: res.Bill.Due, UnusedCredit: res.Bill.UnusedCredit}}
+			Bill: CustomerBill{Period: res.Bill.Period, Currency: res.Bill.Currency, Lines: []CustomerLine{}, Total: res.Bill.Total, Due: res.Bill.Due, UnusedCredit: res.Bill.UnusedCredit}}
 		for _, l := range res.Bill.Lines {
-			v.Bill.Lines = append(v.Bill.Lines, CustomerLine{Kind: l.Kind, Description: l.Description, LineItems: l.LineItems, Amount: l.Amount, Base: l.Base, Unused: l.Unused})
+			v.Bill.Lines = append(v.Bill.Lines, CustomerLine{Kind: l.Kind, Description: l.Description, LineItems: l.LineItems, Amount: l.Amount, Base: l.Base, Unused: l.Unused, CorrectsPeriod: l.CorrectsPeriod})
 		}
 		for _, e := range res.Exports {
 			if e.CustomerID == res.CustomerID {
@@ -142,13 +152,22 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 	desc, err := s.temporal.DescribeWorkflowExecution(ctx, wid, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return errorf(kindNotFound, "customer %s's cycle %s was never closed", id, period)
+		// Temporal no longer holds the run (or never did): the records
+		// hold every closed cycle and its invoice.
+		resp, err := s.cycleFromRecords(c, id, period)
+		if err != nil {
+			return err
+		}
+		if principal(c).CustomerID != "" {
+			return c.JSON(http.StatusOK, customerView(resp))
+		}
+		return c.JSON(http.StatusOK, resp)
 	}
 	if err != nil {
 		return err
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	resp := CycleResponse{WorkflowID: wid, Status: statusName(info.GetStatus())}
+	resp := CycleResponse{WorkflowID: wid, Status: statusName(info.GetStatus()), Source: "workflow"}
 	runID := info.GetExecution().GetRunId()
 	switch info.GetStatus() {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
@@ -173,6 +192,41 @@ func (s *Server) handleGetCycle(c echo.Context) error {
 		return c.JSON(http.StatusOK, customerView(resp))
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// cycleFromRecords answers a cycle from the reseller's records: closed,
+// with the invoice it was charged (not found when it was never closed).
+func (s *Server) cycleFromRecords(c echo.Context, id string, p period.Period) (CycleResponse, error) {
+	never := errorf(kindNotFound, "customer %s's cycle %s was never closed", id, p)
+	if s.records == nil {
+		return CycleResponse{}, never
+	}
+	ctx := c.Request().Context()
+	cy, err := s.records.CycleOf(ctx, id, p.String())
+	if errors.Is(err, reseller.ErrNotFound) {
+		return CycleResponse{}, never
+	} else if err != nil {
+		return CycleResponse{}, err
+	}
+	res := &workflows.CloseBillingCycleResult{CustomerID: id, Period: p, PricebookVersion: cy.PricebookVersion, Snapshots: cy.Snapshots,
+		ClosedAt: cy.ClosedAt, AlreadyClosed: true, Exports: []cycle.ExportRef{}, ExportKeys: []string{}}
+	resp := CycleResponse{WorkflowID: workflows.CycleWorkflowID(id, p), Status: "completed", Source: "records", Result: res}
+	inv, err := s.records.InvoiceOf(ctx, id, p.String())
+	switch {
+	case errors.Is(err, reseller.ErrNotFound):
+		// Frozen, and the run that was to price it is gone (or it was
+		// priced before invoices were kept): closing again prices it.
+		resp.Failure = "the cycle is closed but its invoice is not recorded: close it again to price and export it"
+	case err != nil:
+		return CycleResponse{}, err
+	default:
+		stored, err := rebilling.DecodeInvoice(inv)
+		if err != nil {
+			return CycleResponse{}, err
+		}
+		res.Bill, res.Rows = stored.Bill, stored.Rows
+	}
+	return resp, nil
 }
 
 // handleResellerExport starts the reseller-wide export of a period.

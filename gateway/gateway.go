@@ -50,6 +50,10 @@ type Server struct {
 type Records interface {
 	View(ctx context.Context, customer, period string) (reseller.CustomerView, error)
 	PricebookFor(ctx context.Context, customer, period string) (reseller.PricebookVersion, error)
+	// CycleOf and InvoiceOf read a closed cycle and its invoice, whatever
+	// Temporal still retains of the run that closed it.
+	CycleOf(ctx context.Context, customer, period string) (reseller.Cycle, error)
+	InvoiceOf(ctx context.Context, customer, period string) (reseller.Invoice, error)
 }
 
 // Config configures the gateway.

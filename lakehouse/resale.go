@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -270,6 +271,22 @@ func (w *ResaleWriter) closeFile() error {
 
 // Rows returns how many rows were appended.
 func (w *ResaleWriter) Rows() int64 { return w.rows }
+
+// Checkpoint finishes the current file and returns every file written so
+// far and their rows: a retried attempt hands them to Resume and goes on
+// after them.
+func (w *ResaleWriter) Checkpoint() ([]string, int64, error) {
+	if err := w.closeFile(); err != nil {
+		return nil, 0, err
+	}
+	return slices.Clone(w.files), w.rows, nil
+}
+
+// Resume continues a writer after an earlier attempt's Checkpoint: its
+// files are kept and new ones are numbered after them.
+func (w *ResaleWriter) Resume(files []string, rows int64) {
+	w.files, w.rows = slices.Clone(files), rows
+}
 
 // Close finishes the last file and returns every file written (none when
 // no row was appended).

@@ -462,6 +462,16 @@ func TestCycleCloseThreeCustomersAndReseller(t *testing.T) {
 		require.Equal(t, period, adjs[0].OriginPeriod)
 		require.Equal(t, "20261010T000000Z", adjs[0].AssemblyID)
 		require.Truef(t, dec(t, adjs[0].Amount.String()).Equal(newCost.Sub(oldCost)), "%s: adjustment %s, want %s", c, adjs[0].Amount, newCost.Sub(oldCost))
+		// Priced like the lines it adjusts, at the closed cycle's pricebook.
+		globalPct, rules := map[string]string{"acme": "10", "globex": "-3.5", "initech": "7.25"}[c], map[string]string{}
+		if c == "acme" {
+			rules[linked[1]] = "-12.5"
+		}
+		wantResale := priceIndependently(filterRows(s.snapshotRows(payerID, period, ing2.SnapshotID), accts), globalPct, rules).
+			Sub(priceIndependently(filterRows(rows, accts), globalPct, rules))
+		require.NotNil(t, adjs[0].Resale, c)
+		require.Equal(t, 1, adjs[0].PricebookVersion, c)
+		require.Truef(t, dec(t, adjs[0].Resale.String()).Equal(wantResale), "%s: adjustment resale %s, priced independently %s", c, adjs[0].Resale, wantResale)
 
 		cyc, err := s.reseller.CycleOf(ctx, c, period)
 		require.NoError(t, err)
@@ -493,26 +503,32 @@ func TestCycleCloseThreeCustomersAndReseller(t *testing.T) {
 	lost, err := s.reseller.Adjustments(ctx, "acme", next)
 	require.NoError(t, err)
 	db, _ := s.lake.DB()
-	_, err = db.ExecContext(ctx, `DELETE FROM costlake_adjustments WHERE customer_id = 'acme'`)
-	require.NoError(t, err)
+	for _, tbl := range []string{"costlake_adjustments", "costlake_adjustment_resale"} {
+		_, err = db.ExecContext(ctx, `DELETE FROM `+tbl+` WHERE customer_id = 'acme'`)
+		require.NoError(t, err)
+	}
 
 	// October closes with nothing ingested yet: its bill carries the
-	// adjustment as a line, at cost.
+	// adjustment as a line, priced at September's pricebook, naming the
+	// period it corrects.
 	oct := s.close("acme", next)
 	adjs, err := s.reseller.Adjustments(ctx, "acme", next)
 	require.NoError(t, err)
 	require.Len(t, adjs, 1)
 	require.Equal(t, lost[0].Amount, adjs[0].Amount, "caught up at the close")
+	require.Equal(t, lost[0].Resale.String(), adjs[0].Resale.String(), "caught up at the close")
 	require.Equal(t, lost[0].AssemblyID, adjs[0].AssemblyID)
-	var line *struct{ amount string }
+	var line *pricing.BillLine
 	for _, l := range oct.Bill.Lines {
 		if l.Kind == pricing.LineAdjustment {
-			line = &struct{ amount string }{l.Amount.String()}
+			line = &l
 		}
 	}
 	require.NotNil(t, line, "October's bill has no adjustment line: %+v", oct.Bill.Lines)
-	require.Equal(t, adjs[0].Amount.String(), line.amount)
-	require.Equal(t, adjs[0].Amount.String(), oct.Bill.Total.String())
+	require.Equal(t, adjs[0].Resale.String(), line.Amount.String())
+	require.Equal(t, adjs[0].Amount.String(), line.Cost.String())
+	require.Equal(t, period, line.CorrectsPeriod)
+	require.Equal(t, adjs[0].Resale.String(), oct.Bill.Total.String())
 }
 
 func filterRows(rows []lineRow, accounts []string) []lineRow {

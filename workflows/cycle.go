@@ -60,6 +60,8 @@ type CloseBillingCycleResult struct {
 	Exports          []cycle.ExportRef `json:"exports"`
 	// ExportKeys are the exports' manifest URLs (each written last).
 	ExportKeys []string `json:"export_keys"`
+	// Invoices are the invoice.json URLs written beside the exports.
+	Invoices []string `json:"invoices,omitempty"`
 	// Replayed: the cycle was already priced and exported; nothing was written.
 	Replayed bool `json:"replayed"`
 }
@@ -166,7 +168,7 @@ func CloseBillingCycle(ctx workflow.Context, in CloseBillingCycleInput) (*CloseB
 		CustomerID: in.CustomerID, Period: in.Period,
 		PricebookVersion: frozen.PricebookVersion, Snapshots: frozen.Snapshots, ClosedAt: frozen.ClosedAt, AlreadyClosed: frozen.AlreadyClosed,
 		Bill: priced.Bill, Rows: priced.Rows, ResaleSnapshotID: priced.ResaleSnapshotID, Exports: priced.Exports,
-		ExportKeys: []string{}, Replayed: priced.Replayed,
+		ExportKeys: []string{}, Invoices: priced.Invoices, Replayed: priced.Replayed,
 	}
 	for _, e := range priced.Exports {
 		res.ExportKeys = append(res.ExportKeys, e.URL)

@@ -60,6 +60,9 @@ const (
 	ColResourceID       = "line_item_resource_id"
 	ColRateID           = "pricing_rate_id"
 	ColSubscriptionID   = "reservation_subscription_id"
+	ColRegion           = "product_region_code"
+	ColBillingEntity    = "bill_billing_entity"
+	ColCurrency         = "line_item_currency_code"
 )
 
 // NamedColumns are the columns named by a Col constant: the ones code
@@ -70,7 +73,7 @@ var NamedColumns = []string{
 	ColUsageStartDate, ColLineItemID, ColBillInvoiceID, ColProductCode, ColBillingStartDate,
 	ColServiceCode, ColUsageType, ColOperation, ColAvailabilityZone, ColDescription,
 	ColUsageEndDate, ColUsageAmount, ColBlendedRate, ColBlendedCost, ColUnblendedRate,
-	ColResourceID, ColRateID, ColSubscriptionID,
+	ColResourceID, ColRateID, ColSubscriptionID, ColRegion, ColBillingEntity, ColCurrency,
 }
 
 // Columns is the canonical schema in table order: the CUR 2.0 columns of

@@ -8,21 +8,32 @@ import (
 
 // LineAdjustment is the kind of a Bill line that carries a restatement
 // of an earlier, closed cycle (see reseller.Adjustment). Adjustment lines
-// come after every line pricing.Invoice writes; they are at cost (Cost =
-// Amount = the adjustment), and they change Bill.Cost, Bill.Total and
-// Bill.Due (rounded once more, half-even, from the new Total). Pricebook
-// credits never absorb them: credits apply before, to the cycle's own
-// charges.
+// come after every line pricing.Invoice writes, name the period they
+// correct (CorrectsPeriod), and change Bill.Cost, Bill.Total and Bill.Due
+// (rounded once more, half-even, from the new Total). Their Cost is the
+// restated cost; their Amount is that difference priced like the lines
+// it adjusts, with the closed cycle's pinned pricebook (unless that
+// pricebook has AdjustmentsAtCost, or the adjustment was recorded at cost:
+// then Amount = Cost). Pricebook credits never absorb them: credits
+// apply before, to the cycle's own charges.
 const LineAdjustment LineKind = "adjustment"
 
-// AdjustmentLine is the bill line of one adjustment.
-func AdjustmentLine(origin, payerID, assembly string, amount money.Amount) BillLine {
-	return BillLine{
-		Kind:        LineAdjustment,
-		Description: fmt.Sprintf("AWS restated %s (payer %s, delivery %s) after that cycle closed; at cost", origin, payerID, assembly),
-		Cost:        amount,
-		Amount:      amount,
+// AdjustmentLine is the bill line of one adjustment: cost is the restated
+// cost; resale, when set, what the origin cycle's pricebook version
+// charges for it (nil: at cost).
+func AdjustmentLine(origin, payerID, assembly string, cost money.Amount, resale *money.Amount, version int) BillLine {
+	l := BillLine{
+		Kind:           LineAdjustment,
+		CorrectsPeriod: origin,
+		Description:    fmt.Sprintf("AWS restated %s (payer %s, delivery %s) after that cycle closed; at cost", origin, payerID, assembly),
+		Cost:           cost,
+		Amount:         cost,
 	}
+	if resale != nil {
+		l.Amount = *resale
+		l.Description = fmt.Sprintf("AWS restated %s (payer %s, delivery %s) after that cycle closed; priced with its pricebook version %d", origin, payerID, assembly, version)
+	}
+	return l
 }
 
 // AddLines appends lines to a bill after pricing.Invoice: Cost and Total

@@ -21,11 +21,15 @@
 // # Rule precedence
 //
 // A rule names one or more of: Account (line_item_usage_account_id),
-// Service (equal to product_servicecode or to line_item_product_code) and
+// Service (equal to product_servicecode or to line_item_product_code),
 // UsageType (line_item_usage_type; exact, or a prefix when it ends in
-// "*"). A rule matches when every field it names matches. Among the
-// matching rules the winner is, first, the one naming the most specific
-// combination, in this order (most specific first):
+// "*"), Operation (line_item_operation; with UsageType it names a SKU),
+// Region (product_region_code), LineItemType (line_item_line_item_type)
+// and BillingEntity (bill_billing_entity, e.g. "AWS Marketplace"). A rule
+// matches when every field it names matches. Among the matching rules
+// the winner is, first, the one naming the most fields; then, among
+// account, service and usage type, the most specific combination, in
+// this order (most specific first):
 //
 //  1. account + service + usage type
 //  2. account + usage type
@@ -34,7 +38,10 @@
 //  5. usage type
 //  6. service
 //  7. account
-//  8. GlobalPercent (no rule matched)
+//
+// then the one naming, of the other fields, operation before region
+// before line item type before billing entity; GlobalPercent prices what
+// no rule matches.
 //
 // Within the same combination, an exact usage type beats a prefix and a
 // longer prefix beats a shorter one; then a Service matched through
@@ -48,13 +55,29 @@
 //
 // # Line item types
 //
+// The payer's program discounts (SppDiscount, EdpDiscount,
+// PrivateRateDiscount, DistributorDiscount, BundledDiscount,
+// RiVolumeDiscount: WithheldTypes) and the credits PartnerCredits marks
+// are the reseller's margin, not the customer's: they are withheld
+// (RefWithheld, resale 0, summed in Totals.Withheld and on no invoice
+// line) unless PassThrough names them, in which case they are priced like
+// any other line of their type.
+//
 // Tax, Credit and Refund line items (line_item_line_item_type) are passed
 // at cost unless MarkupTax, MarkupCredits or MarkupRefunds is set; when
 // set, they are priced by the rules like any other line. Every other type
 // is priced by the rules, negative ones included: SavingsPlanNegation,
-// discounts and the like get the same percent as the usage they offset
+// passed-through discounts and the like get the same percent as the usage they offset
 // (same account, service and usage type), so a covered usage line and its
 // negation still cancel in resale.
+//
+// # Currency
+//
+// A bill is in one currency. Without Currency it is the line items' own,
+// and line items in several currencies are refused (BillCurrency,
+// ErrCurrency); with Currency, line items in another currency are
+// converted at the rate Conversions name, before pricing, and the rate
+// is pinned with the pricebook version the cycle closes on.
 //
 // # Support plan
 //

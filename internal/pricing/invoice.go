@@ -34,6 +34,9 @@ type Totals struct {
 	Credits    Sum `json:"aws_credits"`
 	Refunds    Sum `json:"aws_refunds"`
 	Tax        Sum `json:"tax"`
+	// Withheld sums the reseller discounts and partner credits kept from
+	// the customer (RefWithheld): on no invoice line.
+	Withheld Sum `json:"withheld,omitzero"`
 	// ByRule sums the line items per RuleRef that priced them.
 	ByRule map[RuleRef]Sum `json:"by_rule,omitempty"`
 }
@@ -55,7 +58,11 @@ func (t *Totals) class(c Class) *Sum {
 // Add adds one line item priced at resale by ref.
 func (t *Totals) Add(item LineItem, resale money.Amount, ref RuleRef) {
 	one := Sum{Lines: 1, Cost: item.UnblendedCost, Resale: resale}
-	t.class(ClassOf(item)).add(one)
+	if ref == RefWithheld {
+		t.Withheld.add(one)
+	} else {
+		t.class(ClassOf(item)).add(one)
+	}
 	if t.ByRule == nil {
 		t.ByRule = map[RuleRef]Sum{}
 	}
@@ -71,6 +78,7 @@ func (t *Totals) Merge(o Totals) {
 	t.Credits.add(o.Credits)
 	t.Refunds.add(o.Refunds)
 	t.Tax.add(o.Tax)
+	t.Withheld.add(o.Withheld)
 	if len(o.ByRule) > 0 && t.ByRule == nil {
 		t.ByRule = map[RuleRef]Sum{}
 	}
@@ -81,10 +89,10 @@ func (t *Totals) Merge(o Totals) {
 	}
 }
 
-// All returns the sum over every class.
+// All returns the sum over every class, withheld line items included.
 func (t Totals) All() Sum {
 	var s Sum
-	for _, c := range []Sum{t.Usage, t.AWSSupport, t.Credits, t.Refunds, t.Tax} {
+	for _, c := range []Sum{t.Usage, t.AWSSupport, t.Credits, t.Refunds, t.Tax, t.Withheld} {
 		s.add(c)
 	}
 	return s
@@ -119,14 +127,19 @@ type BillLine struct {
 	Base money.Amount `json:"base,omitzero"`
 	// Unused is the part of a pricebook credit that could not apply.
 	Unused money.Amount `json:"unused,omitzero"`
+	// CorrectsPeriod is the closed period an adjustment line corrects.
+	CorrectsPeriod string `json:"corrects_period,omitempty"`
 }
 
 // Bill is a customer's invoice for one billing cycle.
 type Bill struct {
-	CustomerID       string     `json:"customer_id,omitempty"`
-	Period           string     `json:"period"`
-	PricebookVersion int        `json:"pricebook_version"`
-	Lines            []BillLine `json:"lines"`
+	CustomerID       string `json:"customer_id,omitempty"`
+	Period           string `json:"period"`
+	PricebookVersion int    `json:"pricebook_version"`
+	// Currency is the ISO 4217 code every amount is in ("" when the line
+	// items carried none).
+	Currency string     `json:"currency,omitempty"`
+	Lines    []BillLine `json:"lines"`
 	// Cost is the sum of the lines' Cost: what AWS charged.
 	Cost money.Amount `json:"cost"`
 	// Total is the exact sum of the lines' Amount, at scale 18.

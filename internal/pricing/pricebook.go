@@ -39,10 +39,46 @@ type Pricebook struct {
 	MarkupTax     bool `json:"markup_tax,omitempty"`
 	MarkupCredits bool `json:"markup_credits,omitempty"`
 	MarkupRefunds bool `json:"markup_refunds,omitempty"`
+	// AdjustmentsAtCost carries restatements of this version's closed
+	// cycles to the next cycle at cost; false (the default) prices them
+	// like the lines they adjust, with this version.
+	AdjustmentsAtCost bool `json:"adjustments_at_cost,omitempty"`
+	// PassThrough names the reseller discounts passed on to the customer:
+	// line item types of WithheldTypes, or PartnerCredit for the credits
+	// PartnerCredits marks. Everything else of those is withheld: it stays
+	// with the reseller, off the customer's invoice and export.
+	PassThrough []string `json:"pass_through,omitempty"`
+	// PartnerCredits marks the Credit line items funded by the reseller's
+	// partner programs, by line_item_line_item_description: exactly, or as
+	// a prefix when it ends in "*". They are withheld unless PassThrough
+	// names PartnerCredit.
+	PartnerCredits []string `json:"partner_credits,omitempty"`
+	// Currency is the bill's ISO 4217 code (e.g. "USD"); "" bills in the
+	// line items' own currency, which must then be one.
+	Currency string `json:"currency,omitempty"`
+	// Conversions convert line items billed in another currency than
+	// Currency, at a rate pinned with this version when a cycle closes.
+	Conversions []Conversion `json:"conversions,omitempty"`
 }
 
+// Conversion converts line items billed in From into the pricebook's
+// Currency: amount × Rate.
+type Conversion struct {
+	From string `json:"from"`
+	// Rate is units of Currency per unit of From, a positive decimal.
+	Rate string `json:"rate"`
+}
+
+// PartnerCredit is the PassThrough entry of the credits PartnerCredits marks.
+const PartnerCredit = "PartnerCredit"
+
+// WithheldTypes are the line item types of the payer's own program
+// discounts: under a reseller they are its margin or contract, so they
+// are withheld from customers unless a pricebook passes them through.
+var WithheldTypes = []string{"SppDiscount", "EdpDiscount", "PrivateRateDiscount", "DistributorDiscount", "BundledDiscount", "RiVolumeDiscount"}
+
 // Rule adjusts the line items matching every field it names (at least
-// one of Account, Service, UsageType).
+// one).
 type Rule struct {
 	// Account is a 12-digit line_item_usage_account_id.
 	Account string `json:"account,omitempty"`
@@ -52,6 +88,16 @@ type Rule struct {
 	// UsageType matches line_item_usage_type exactly, or as a prefix when
 	// it ends in "*" ("USE1-DataTransfer-Out-*").
 	UsageType string `json:"usage_type,omitempty"`
+	// Operation matches line_item_operation exactly; with UsageType it
+	// names a SKU (e.g. "RunInstances:0002").
+	Operation string `json:"operation,omitempty"`
+	// Region matches product_region_code exactly (e.g. "eu-west-1").
+	Region string `json:"region,omitempty"`
+	// LineItemType matches line_item_line_item_type exactly (e.g. "Fee").
+	LineItemType string `json:"line_item_type,omitempty"`
+	// BillingEntity matches bill_billing_entity exactly ("AWS",
+	// "AWS Marketplace").
+	BillingEntity string `json:"billing_entity,omitempty"`
 	// Percent is the adjustment, e.g. "-12.5" or "8".
 	Percent string `json:"percent"`
 	// Description is for people.

@@ -91,7 +91,7 @@ func TestValidateProblems(t *testing.T) {
 		{"far too precise percent", func(p *Pricebook) { p.Rules[2].Percent = "0.0000000000000000001" },
 			[]string{`rules[2].percent: at most 6 decimal places, got "0.0000000000000000001"`}},
 		{"rule naming nothing", func(p *Pricebook) { p.Rules = append(p.Rules, Rule{Percent: "3"}) },
-			[]string{"rules[3]: names none of account, service, usage_type (global_percent adjusts everything)"}},
+			[]string{"rules[3]: names none of account, service, usage_type, operation, region, line_item_type, billing_entity (global_percent adjusts everything)"}},
 		{"rule fields", func(p *Pricebook) {
 			p.Rules[0].Account = "12345"
 			p.Rules[0].Service = "Amazon EC2"
@@ -112,9 +112,9 @@ func TestValidateProblems(t *testing.T) {
 				Rule{Account: acctA, Service: "AmazonS3", Percent: "3.5"},
 				Rule{UsageType: "USE1-DataTransfer*", Percent: "1"})
 		}, []string{
-			"rules[3]: duplicates rules[0] (same account, service and usage_type): which one applies would be ambiguous",
-			"rules[4]: duplicates rules[1] (same account, service and usage_type): which one applies would be ambiguous",
-			"rules[5]: duplicates rules[2] (same account, service and usage_type): which one applies would be ambiguous",
+			"rules[3]: duplicates rules[0] (it names the same values): which one applies would be ambiguous",
+			"rules[4]: duplicates rules[1] (it names the same values): which one applies would be ambiguous",
+			"rules[5]: duplicates rules[2] (it names the same values): which one applies would be ambiguous",
 		}},
 		{"tiers not ascending", func(p *Pricebook) {
 			p.Support.Tiers[2].From = "10000"

@@ -1,8 +1,10 @@
 package pricing
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,6 +20,11 @@ type LineItem struct {
 	ServiceCode   string       // product_servicecode, e.g. AWSDataTransfer
 	UsageType     string       // line_item_usage_type, e.g. USE1-DataTransfer-Out-Bytes
 	UnblendedCost money.Amount // line_item_unblended_cost
+	Operation     string       // line_item_operation, e.g. RunInstances:0002
+	Region        string       // product_region_code, e.g. us-east-1
+	BillingEntity string       // bill_billing_entity: AWS, AWS Marketplace
+	Description   string       // line_item_line_item_description (partner credits)
+	Currency      string       // line_item_currency_code, e.g. USD
 }
 
 // Columns are the canonical CUR 2.0 columns a LineItem is read from, in
@@ -29,6 +36,11 @@ var Columns = []string{
 	billing.ColServiceCode,
 	billing.ColUsageType,
 	billing.ColUnblendedCost,
+	billing.ColOperation,
+	billing.ColRegion,
+	billing.ColBillingEntity,
+	billing.ColDescription,
+	billing.ColCurrency,
 }
 
 // Line item types with their own treatment (line_item_line_item_type).
@@ -78,6 +90,9 @@ type RuleRef string
 const (
 	RefGlobal RuleRef = "global_percent"
 	RefAtCost RuleRef = "at_cost"
+	// RefWithheld: a reseller discount or partner credit the pricebook
+	// does not pass through; its resale is 0 and it is on no invoice.
+	RefWithheld RuleRef = "withheld"
 )
 
 // RuleRefOf returns the RuleRef of Rules[i].
@@ -121,12 +136,16 @@ type compiledRule struct {
 	ref                     RuleRef
 	account, service, usage string
 	prefix                  bool // usage is a prefix
-	tier                    int  // higher is more specific
+	operation, region       string
+	lineType, entity        string
+	named                   int // how many fields the rule names
+	tier                    int // of account, service and usage type: higher is more specific
+	extra                   int // of the other fields: higher is more specific
 	m                       multiplier
 }
 
-// tiers of specificity by (account, service, usage type) named; see the
-// package doc.
+// specificity orders the combinations of account, service and usage
+// type a rule names; see the package doc.
 func specificity(account, service, usage bool) int {
 	switch {
 	case account && service && usage:
@@ -147,17 +166,37 @@ func specificity(account, service, usage bool) int {
 	return 0
 }
 
+// extraSpecificity orders the other fields a rule names: operation,
+// then region, then line item type, then billing entity.
+func extraSpecificity(operation, region, lineType, entity bool) int {
+	n := 0
+	for i, b := range []bool{entity, lineType, region, operation} {
+		if b {
+			n |= 1 << i
+		}
+	}
+	return n
+}
+
 // rank orders matching rules; see better.
 type rank struct {
+	named     int
 	tier      int
+	extra     int
 	exact     bool // exact usage type
 	prefixLen int
 	viaSC     bool // service matched product_servicecode
 }
 
 func (a rank) better(b rank) bool {
+	if a.named != b.named {
+		return a.named > b.named
+	}
 	if a.tier != b.tier {
 		return a.tier > b.tier
+	}
+	if a.extra != b.extra {
+		return a.extra > b.extra
 	}
 	if a.exact != b.exact {
 		return a.exact
@@ -169,10 +208,14 @@ func (a rank) better(b rank) bool {
 }
 
 func (r *compiledRule) match(item LineItem) (rank, bool) {
-	if r.account != "" && r.account != item.AccountID {
+	if r.account != "" && r.account != item.AccountID ||
+		r.operation != "" && r.operation != item.Operation ||
+		r.region != "" && r.region != item.Region ||
+		r.lineType != "" && r.lineType != item.LineItemType ||
+		r.entity != "" && r.entity != item.BillingEntity {
 		return rank{}, false
 	}
-	k := rank{tier: r.tier}
+	k := rank{named: r.named, tier: r.tier, extra: r.extra}
 	if r.usage != "" {
 		if r.prefix {
 			if !strings.HasPrefix(item.UsageType, r.usage) {
@@ -229,11 +272,15 @@ func (c compiledCredit) appliesIn(period string) bool {
 // Pricer prices line items and invoices cycles with one validated
 // pricebook, parsed once. It is read-only and safe for concurrent use.
 type Pricer struct {
-	p       Pricebook
-	global  multiplier
-	rules   []compiledRule
-	support *compiledSupport
-	credits []compiledCredit
+	p        Pricebook
+	global   multiplier
+	rules    []compiledRule
+	support  *compiledSupport
+	credits  []compiledCredit
+	withhold map[string]bool     // line item types withheld
+	partner  []string            // descriptions of partner credits; a trailing "*" is a prefix
+	passPC   bool                // partner credits pass through
+	rates    map[string]*big.Int // currency → rate into p.Currency, unscaled at scale 18
 }
 
 // NewPricer validates p and prepares it for pricing; the error is a
@@ -259,6 +306,10 @@ func Resale(p Pricebook, item LineItem) (money.Amount, RuleRef) {
 // to cents, and what priced it; see the package doc for precedence, the
 // Markup flags and rounding.
 func (pr *Pricer) Resale(item LineItem) (money.Amount, RuleRef) {
+	item = pr.Convert(item)
+	if pr.withheld(item) {
+		return money.Amount{}, RefWithheld
+	}
 	switch item.LineItemType {
 	case TypeTax:
 		if !pr.p.MarkupTax {
@@ -288,11 +339,103 @@ func (pr *Pricer) Resale(item LineItem) (money.Amount, RuleRef) {
 	return r.m.apply(item.UnblendedCost), r.ref
 }
 
-// Add prices item and adds it to t, returning its resale and what priced
-// it.
+// withheld reports whether item stays with the reseller: a program
+// discount or a partner credit the pricebook does not pass through.
+func (pr *Pricer) withheld(item LineItem) bool {
+	if pr.withhold[item.LineItemType] {
+		return true
+	}
+	if item.LineItemType != TypeCredit || pr.passPC {
+		return false
+	}
+	for _, d := range pr.partner {
+		if base, ok := strings.CutSuffix(d, wildcard); ok && strings.HasPrefix(item.Description, base) || d == item.Description {
+			return true
+		}
+	}
+	return false
+}
+
+// Convert returns item with its cost in the pricebook's currency: items
+// in another currency its Conversions name are converted at their rate
+// (half-even at the 18th decimal); others are returned as they are
+// (CheckCurrencies refuses them before pricing).
+func (pr *Pricer) Convert(item LineItem) LineItem {
+	rate, ok := pr.rates[item.Currency]
+	if !ok {
+		return item
+	}
+	x := unscaled(item.UnblendedCost)
+	item.UnblendedCost = fromUnscaled(quoHalfEven(x.Mul(x, rate), pow10(money.Scale)))
+	item.Currency = pr.p.Currency
+	return item
+}
+
+// ResaleRate returns the resale rate of a line item priced by ref whose
+// unblended rate is rate: the rate converted and adjusted by the same
+// percent as its cost. Withheld items have none (ok false).
+func (pr *Pricer) ResaleRate(item LineItem, ref RuleRef, rate money.Amount) (money.Amount, bool) {
+	conv := pr.Convert(LineItem{Currency: item.Currency, UnblendedCost: rate})
+	switch ref {
+	case RefWithheld:
+		return money.Amount{}, false
+	case RefAtCost:
+		return conv.UnblendedCost, true
+	case RefGlobal:
+		return pr.global.apply(conv.UnblendedCost), true
+	}
+	if i, ok := ref.Rule(); ok && i < len(pr.rules) {
+		return pr.rules[i].m.apply(conv.UnblendedCost), true
+	}
+	return money.Amount{}, false
+}
+
+// ErrCurrency: a customer's line items are in a currency its bill cannot
+// hold (several currencies, or one without a conversion).
+var ErrCurrency = errors.New("line items in a currency the bill cannot hold")
+
+// BillCurrency returns the currency of a bill of line items in the given
+// currencies (blank ones, as AWS leaves on some lines, count as none):
+// the pricebook's Currency, or the line items' only one. It returns an
+// error matching ErrCurrency when the items are in several currencies
+// and the pricebook converts none of them, or in one it neither bills in
+// nor converts.
+func (pr *Pricer) BillCurrency(currencies []string) (string, error) {
+	seen := map[string]bool{}
+	var list []string
+	for _, c := range currencies {
+		if c != "" && !seen[c] {
+			seen[c] = true
+			list = append(list, c)
+		}
+	}
+	slices.Sort(list)
+	if pr.p.Currency == "" {
+		if len(list) > 1 {
+			return "", fmt.Errorf("%w: %s; the pricebook must name the bill's currency and a conversion for the others", ErrCurrency, strings.Join(list, ", "))
+		}
+		if len(list) == 1 {
+			return list[0], nil
+		}
+		return "", nil
+	}
+	var missing []string
+	for _, c := range list {
+		if _, ok := pr.rates[c]; c != pr.p.Currency && !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return "", fmt.Errorf("%w: %s, and the pricebook bills in %s without a conversion from it", ErrCurrency, strings.Join(missing, ", "), pr.p.Currency)
+	}
+	return pr.p.Currency, nil
+}
+
+// Add prices item and adds it to t, in the bill's currency, returning
+// its resale and what priced it.
 func (pr *Pricer) Add(t *Totals, item LineItem) (money.Amount, RuleRef) {
 	resale, ref := pr.Resale(item)
-	t.Add(item, resale, ref)
+	t.Add(pr.Convert(item), resale, ref)
 	return resale, ref
 }
 
@@ -308,12 +451,26 @@ func compile(p Pricebook) (*Pricer, error) {
 		pr.global = newMultiplier(g)
 	}
 
-	seen := map[[3]string]int{}
+	seen := map[[7]string]int{}
 	for i, r := range p.Rules {
 		f := fmt.Sprintf("rules[%d]", i)
-		cr := compiledRule{ref: RuleRefOf(i), account: r.Account, service: r.Service, usage: r.UsageType}
-		if r.Account == "" && r.Service == "" && r.UsageType == "" {
-			c.add(f, "names none of account, service, usage_type (global_percent adjusts everything)")
+		cr := compiledRule{ref: RuleRefOf(i), account: r.Account, service: r.Service, usage: r.UsageType,
+			operation: r.Operation, region: r.Region, lineType: r.LineItemType, entity: r.BillingEntity}
+		for _, v := range []string{r.Account, r.Service, r.UsageType, r.Operation, r.Region, r.LineItemType, r.BillingEntity} {
+			if v != "" {
+				cr.named++
+			}
+		}
+		if cr.named == 0 {
+			c.add(f, "names none of account, service, usage_type, operation, region, line_item_type, billing_entity (global_percent adjusts everything)")
+		}
+		for _, x := range []struct{ field, v string }{{"operation", r.Operation}, {"region", r.Region}, {"line_item_type", r.LineItemType}} {
+			if x.v != "" && (hasSpace(x.v) || strings.Contains(x.v, wildcard)) {
+				c.add(f+"."+x.field, "an exact value without spaces or wildcards, got %q", x.v)
+			}
+		}
+		if r.BillingEntity != "" && (strings.TrimSpace(r.BillingEntity) != r.BillingEntity || strings.Contains(r.BillingEntity, wildcard)) {
+			c.add(f+".billing_entity", "an exact billing entity such as \"AWS Marketplace\", got %q", r.BillingEntity)
 		}
 		if r.Account != "" && !validAccount(r.Account) {
 			c.add(f+".account", "must be a 12-digit AWS account ID, got %q", r.Account)
@@ -342,13 +499,14 @@ func compile(p Pricebook) (*Pricer, error) {
 		if pct, ok := c.percent(f+".percent", r.Percent, MinPercent, MaxPercent, false); ok {
 			cr.m = newMultiplier(pct)
 		}
-		key := [3]string{r.Account, r.Service, r.UsageType}
+		key := [7]string{r.Account, r.Service, r.UsageType, r.Operation, r.Region, r.LineItemType, r.BillingEntity}
 		if j, dup := seen[key]; dup {
-			c.add(f, "duplicates rules[%d] (same account, service and usage_type): which one applies would be ambiguous", j)
+			c.add(f, "duplicates rules[%d] (it names the same values): which one applies would be ambiguous", j)
 		} else {
 			seen[key] = i
 		}
 		cr.tier = specificity(r.Account != "", r.Service != "", r.UsageType != "")
+		cr.extra = extraSpecificity(r.Operation != "", r.Region != "", r.LineItemType != "", r.BillingEntity != "")
 		pr.rules = append(pr.rules, cr)
 	}
 
@@ -409,8 +567,83 @@ func compile(p Pricebook) (*Pricer, error) {
 		}
 		pr.credits = append(pr.credits, cc)
 	}
+	compileWithholding(&c, p, pr)
+	compileCurrency(&c, p, pr)
 	if err := c.err(); err != nil {
 		return nil, err
 	}
 	return pr, nil
+}
+
+// compileWithholding reads PassThrough and PartnerCredits.
+func compileWithholding(c *checker, p Pricebook, pr *Pricer) {
+	pr.withhold = map[string]bool{}
+	for _, t := range WithheldTypes {
+		pr.withhold[t] = true
+	}
+	seen := map[string]bool{}
+	for i, t := range p.PassThrough {
+		f := fmt.Sprintf("pass_through[%d]", i)
+		switch {
+		case seen[t]:
+			c.add(f, "%q is listed twice", t)
+		case t == PartnerCredit:
+			pr.passPC = true
+		case pr.withhold[t]:
+			delete(pr.withhold, t)
+		default:
+			c.add(f, "must be one of %s or %s, got %q", strings.Join(WithheldTypes, ", "), PartnerCredit, t)
+		}
+		seen[t] = true
+	}
+	for i, d := range p.PartnerCredits {
+		f := fmt.Sprintf("partner_credits[%d]", i)
+		switch base, _ := strings.CutSuffix(d, wildcard); {
+		case strings.TrimSpace(base) == "":
+			c.add(f, "a credit's line item description, or a prefix of it ending in \"*\", got %q", d)
+		case strings.Contains(base, wildcard):
+			c.add(f, `"*" may only end a description, as a prefix match, got %q`, d)
+		}
+		pr.partner = append(pr.partner, d)
+	}
+}
+
+// compileCurrency reads Currency and Conversions.
+func compileCurrency(c *checker, p Pricebook, pr *Pricer) {
+	if p.Currency != "" && !validCurrency(p.Currency) {
+		c.add("currency", "must be an ISO 4217 code of three capital letters, got %q", p.Currency)
+	}
+	if len(p.Conversions) > 0 && p.Currency == "" {
+		c.add("conversions", "need currency: the currency they convert into")
+	}
+	pr.rates = map[string]*big.Int{}
+	for i, cv := range p.Conversions {
+		f := fmt.Sprintf("conversions[%d]", i)
+		switch {
+		case !validCurrency(cv.From):
+			c.add(f+".from", "must be an ISO 4217 code of three capital letters, got %q", cv.From)
+			continue
+		case cv.From == p.Currency:
+			c.add(f+".from", "%s is the bill's own currency", cv.From)
+			continue
+		case pr.rates[cv.From] != nil:
+			c.add(f+".from", "%s is converted twice", cv.From)
+			continue
+		}
+		if rate, ok := c.amount(f+".rate", cv.Rate, true, false); ok {
+			pr.rates[cv.From] = unscaled(rate)
+		}
+	}
+}
+
+func validCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
 }

@@ -150,7 +150,8 @@ func TestResaleAmounts(t *testing.T) {
 		{"largest", "Usage", "9000000000000000000", "1000", "99000000000000000000"},
 	}
 	for _, c := range cases {
-		p := Pricebook{EffectiveFrom: "2025-01", GlobalPercent: c.percent}
+		// Discounts passed through are priced like usage.
+		p := Pricebook{EffectiveFrom: "2025-01", GlobalPercent: c.percent, PassThrough: WithheldTypes}
 		got, ref := Resale(p, LineItem{LineItemType: c.typ, ProductCode: "AmazonEC2", UnblendedCost: amt(c.cost)})
 		if got.String() != c.want || ref != RefGlobal {
 			t.Errorf("%s: Resale(%s at %s%%) = %s by %s, want %s by global_percent", c.name, c.cost, c.percent, got, ref, c.want)
@@ -255,7 +256,7 @@ func randomItem(r *rand.Rand, places int) LineItem {
 // exactly.
 func TestZeroPercentIsCost(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	p := Pricebook{EffectiveFrom: "2025-01", GlobalPercent: "0", MarkupTax: true, MarkupCredits: true, MarkupRefunds: true,
+	p := Pricebook{EffectiveFrom: "2025-01", GlobalPercent: "0", MarkupTax: true, MarkupCredits: true, MarkupRefunds: true, PassThrough: WithheldTypes,
 		Rules: []Rule{{Service: "AmazonEC2", Percent: "0"}, {Account: acctA, Percent: "-0.000000"}, {UsageType: "USE1-*", Percent: "+0"}}}
 	pr, err := NewPricer(p)
 	if err != nil {

@@ -27,6 +27,14 @@ type memLake struct {
 	snaps  map[int64]memSnap
 	latest map[[2]string]int64 // payer, period → snapshot
 	resale map[[2]string]memResale
+	// invoices are billing.invoices' lines per customer and period.
+	invoices map[[2]string][]InvoiceLine
+	// files are the resale writers' checkpointed files.
+	files map[string][]ResaleRow
+	// failScan, when set, fails the scans it returns an error for (a
+	// worker lost mid-pass); scans counts every scan by payer.
+	failScan func(Scan) error
+	scans    map[string]int
 	// drop, when set, loses the line items it returns true for from
 	// every scan (a broken reader).
 	drop func(*billing.Record) bool
@@ -44,7 +52,13 @@ type memResale struct {
 }
 
 func newMemLake() *memLake {
-	return &memLake{next: 100, snaps: map[int64]memSnap{}, latest: map[[2]string]int64{}, resale: map[[2]string]memResale{}}
+	return &memLake{next: 100, snaps: map[int64]memSnap{}, latest: map[[2]string]int64{}, resale: map[[2]string]memResale{}, invoices: map[[2]string][]InvoiceLine{},
+		files: map[string][]ResaleRow{}, scans: map[string]int{}}
+}
+
+func (l *memLake) ReplaceInvoice(_ context.Context, customer, period string, lines []InvoiceLine) error {
+	l.invoices[[2]string{customer, period}] = slices.Clone(lines)
+	return nil
 }
 
 // commit replaces payer's period with recs in a new snapshot.
@@ -109,6 +123,12 @@ func (l *memLake) TagKeys(ctx context.Context, s Scan) ([]string, error) {
 }
 
 func (l *memLake) ScanLineItems(_ context.Context, s Scan, fn func(*billing.Record) error) error {
+	l.scans[s.Payer]++
+	if l.failScan != nil {
+		if err := l.failScan(s); err != nil {
+			return err
+		}
+	}
 	snap, ok := l.snaps[s.SnapshotID]
 	if !ok {
 		return SnapshotGone(fmt.Errorf("billing.line_items has no snapshot %d (expired?)", s.SnapshotID))
@@ -153,17 +173,37 @@ func (l *memLake) NewResaleWriter(_ context.Context, customer, period, _ string)
 }
 
 type memResaleWriter struct {
-	lake *memLake
-	key  [2]string
-	rows []ResaleRow
+	lake  *memLake
+	key   [2]string
+	rows  []ResaleRow
+	files []string
 }
+
+func (w *memResaleWriter) Checkpoint() ([]string, int64, error) {
+	name := fmt.Sprintf("%s-%s-%05d", w.key[0], w.key[1], len(w.files)+1)
+	w.lake.files[name] = w.rows
+	w.files = append(w.files, name)
+	w.rows = nil
+	var n int64
+	for _, f := range w.files {
+		n += int64(len(w.lake.files[f]))
+	}
+	return slices.Clone(w.files), n, nil
+}
+
+func (w *memResaleWriter) Resume(files []string, _ int64) { w.files = slices.Clone(files) }
 
 func (w *memResaleWriter) Append(r *ResaleRow) error { w.rows = append(w.rows, *r); return nil }
 func (w *memResaleWriter) Abort()                    {}
 
 func (w *memResaleWriter) Commit(_ context.Context, pins string) (int64, error) {
+	var rows []ResaleRow
+	for _, f := range w.files {
+		rows = append(rows, w.lake.files[f]...)
+	}
+	rows = append(rows, w.rows...)
 	w.lake.next++
-	w.lake.resale[w.key] = memResale{snap: w.lake.next, pins: pins, rows: w.rows}
+	w.lake.resale[w.key] = memResale{snap: w.lake.next, pins: pins, rows: rows}
 	return w.lake.next, nil
 }
 

@@ -39,12 +39,19 @@ var (
 	ciUsageType  = billing.LineItems.MustIndex("line_item_usage_type")
 	ciCost       = billing.LineItems.MustIndex(billing.ColUnblendedCost)
 	ciLineItemID = billing.LineItems.MustIndex(billing.ColLineItemID)
+	ciOperation  = billing.LineItems.MustIndex(billing.ColOperation)
+	ciRegion     = billing.LineItems.MustIndex(billing.ColRegion)
+	ciEntity     = billing.LineItems.MustIndex(billing.ColBillingEntity)
+	ciDesc       = billing.LineItems.MustIndex(billing.ColDescription)
+	ciCurrency   = billing.LineItems.MustIndex(billing.ColCurrency)
+	ciUnblRate   = billing.LineItems.MustIndex(billing.ColUnblendedRate)
 )
 
 // lineItemOf reads what pricing needs from a canonical record.
 func lineItemOf(rec *billing.Record) (pricing.LineItem, error) {
 	v := rec.Values
-	item := pricing.LineItem{AccountID: v[ciAccount], LineItemType: v[ciType], ProductCode: v[ciProduct], ServiceCode: v[ciService], UsageType: v[ciUsageType]}
+	item := pricing.LineItem{AccountID: v[ciAccount], LineItemType: v[ciType], ProductCode: v[ciProduct], ServiceCode: v[ciService], UsageType: v[ciUsageType],
+		Operation: v[ciOperation], Region: v[ciRegion], BillingEntity: v[ciEntity], Description: v[ciDesc], Currency: v[ciCurrency]}
 	if s := v[ciCost]; s != "" {
 		c, err := money.Parse(s)
 		if err != nil {
@@ -137,6 +144,11 @@ type pass struct {
 	version  int
 	targets  []Target
 	progress *Progress
+	// withhold keeps the line items pr withholds out of the exports: the
+	// customer never sees the reseller's discounts.
+	withhold bool
+	// currency checks each line item's currency (nil: none).
+	currency *currencyCheck
 
 	cost money.Amount // unblended cost of the rows kept
 	rows int64
@@ -178,6 +190,9 @@ func (r *Rebiller) run(ctx context.Context, p *pass) ([]ExportRef, error) {
 		if !p.keep(item.AccountID) {
 			return nil
 		}
+		if err := p.currency.check(item); err != nil {
+			return err
+		}
 		var resale money.Amount
 		var ref pricing.RuleRef
 		if p.pr != nil {
@@ -196,11 +211,16 @@ func (r *Rebiller) run(ctx context.Context, p *pass) ([]ExportRef, error) {
 				return err
 			}
 		}
-		if len(writers) > 0 {
+		if len(writers) > 0 && !(p.withhold && ref == pricing.RefWithheld) {
 			if err := export.FromRecord(rec, &row, names); err != nil {
 				return fail(ErrBadLineItem, "line item %s: %v", rec.Values[ciLineItemID], err)
 			}
 			row.Resale = resale
+			if p.pr != nil && rec.Values[ciUnblRate] != "" {
+				if rate, ok := p.pr.ResaleRate(item, ref, row.UnBlendedRate); ok {
+					row.ResaleRate = &rate
+				}
+			}
 			for _, w := range writers {
 				if err := w.Write(&row); err != nil {
 					return err
@@ -229,4 +249,29 @@ func (r *Rebiller) run(ctx context.Context, p *pass) ([]ExportRef, error) {
 		refs = append(refs, p.targets[i].ref(p.payerID, m, w.Spec().ManifestKey()))
 	}
 	return refs, nil
+}
+
+// currencyCheck holds a cycle to one currency: the pricebook's own and
+// the ones it converts, or, without one, the first line item's.
+type currencyCheck struct {
+	pr   *pricing.Pricer
+	seen []string
+}
+
+func (c *currencyCheck) check(item pricing.LineItem) error {
+	if c == nil || item.Currency == "" || slices.Contains(c.seen, item.Currency) {
+		return nil
+	}
+	next := append(slices.Clone(c.seen), item.Currency)
+	if _, err := c.pr.BillCurrency(next); err != nil {
+		return fail(ErrCurrency, "usage account %s: %v", item.AccountID, err)
+	}
+	c.seen = next
+	return nil
+}
+
+// currency is the bill's currency: the pricebook's, or the line items'.
+func (c *currencyCheck) currency() string {
+	cur, _ := c.pr.BillCurrency(c.seen)
+	return cur
 }

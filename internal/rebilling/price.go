@@ -8,7 +8,9 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/export"
+	"github.com/costlake/costlake/internal/money"
 	"github.com/costlake/costlake/internal/pricing"
 	"github.com/costlake/costlake/internal/reseller"
 )
@@ -41,6 +43,26 @@ type CycleJob struct {
 	// export destination); it is called once the cycle and its pricebook
 	// are found, and done is called when the pass has finished.
 	Targets func(ctx context.Context) (targets []Target, done func(), err error)
+	// Resume, when set, is the last checkpoint of an earlier attempt: the
+	// payers it finished are not priced again.
+	Resume *PriceCheckpoint
+	// Checkpoint, when set, is called after each payer is finished (an
+	// activity heartbeats it, so a retry gets it as Resume).
+	Checkpoint func(PriceCheckpoint)
+}
+
+// PriceCheckpoint is how far a pricing pass got: the payers finished, in
+// order, and everything they contributed.
+type PriceCheckpoint struct {
+	Pins         string         `json:"pins"`
+	WritesResale bool           `json:"writes_resale"`
+	Done         []string       `json:"done"`
+	Totals       pricing.Totals `json:"totals"`
+	Rows         int64          `json:"rows"`
+	Exports      []ExportRef    `json:"exports"`
+	ResaleFiles  []string       `json:"resale_files,omitempty"`
+	ResaleRows   int64          `json:"resale_rows,omitempty"`
+	Currencies   []string       `json:"currencies,omitempty"`
 }
 
 // PriceCycle prices a closed cycle and writes what it owes: it streams,
@@ -93,25 +115,41 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 		return PriceResult{}, err
 	}
 	tableDone = tableDone && prevPins == pins
+	stored, invoiced, err := r.storedInvoice(ctx, job.CustomerID, job.Period, pins)
+	if err != nil {
+		return PriceResult{}, err
+	}
 	if tableDone {
 		if refs, ok := existingExports(ctx, targets, payers, c); ok {
-			var totals pricing.Totals
-			var rows int64
-			err := r.Lake.ScanResale(ctx, job.CustomerID, job.Period, prevSnap, func(r *ResaleRow) error {
-				totals.Add(pricing.LineItem{AccountID: r.UsageAccountID, LineItemType: r.LineItemType, ProductCode: r.ProductCode,
-					ServiceCode: r.ServiceCode, UsageType: r.UsageType, UnblendedCost: r.UnblendedCost}, r.ResaleCost, pricing.RuleRef(r.Rule))
-				rows++
-				return nil
-			})
+			if urls, ok := invoiceExported(ctx, targets, job.CustomerID, job.Period); ok && invoiced {
+				return PriceResult{Bill: stored.Bill, Rows: stored.Rows, ResaleSnapshotID: prevSnap, Exports: refs, Invoices: urls, Replayed: true}, nil
+			}
+			if !invoiced {
+				// Priced before invoices were kept: its bill is read back
+				// from its resale rows, as it was charged then.
+				s := StoredInvoice{}
+				var totals pricing.Totals
+				err := r.Lake.ScanResale(ctx, job.CustomerID, job.Period, prevSnap, func(r *ResaleRow) error {
+					totals.Add(pricing.LineItem{AccountID: r.UsageAccountID, LineItemType: r.LineItemType, ProductCode: r.ProductCode,
+						ServiceCode: r.ServiceCode, UsageType: r.UsageType, UnblendedCost: r.UnblendedCost}, r.ResaleCost, pricing.RuleRef(r.Rule))
+					s.Rows++
+					return nil
+				})
+				if err != nil {
+					return PriceResult{}, err
+				}
+				if s.Bill, err = pr.Invoice(job.Period, totals); err != nil {
+					return PriceResult{}, fail(ErrBadPricebook, "%v", err)
+				}
+				addAdjustments(&s.Bill, adjs)
+				s.Withheld = totals.Withheld
+				stored, invoiced = s, true
+			}
+			s, urls, err := r.keepInvoice(ctx, pins, stored, targets, refs)
 			if err != nil {
 				return PriceResult{}, err
 			}
-			bill, err := pr.Invoice(job.Period, totals)
-			if err != nil {
-				return PriceResult{}, fail(ErrBadPricebook, "%v", err)
-			}
-			addAdjustments(&bill, adjs)
-			return PriceResult{Bill: bill, Rows: rows, ResaleSnapshotID: prevSnap, Exports: refs, Replayed: true}, nil
+			return PriceResult{Bill: s.Bill, Rows: s.Rows, ResaleSnapshotID: prevSnap, Exports: refs, Invoices: urls, Replayed: true}, nil
 		}
 	}
 
@@ -124,24 +162,48 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 		defer rw.Abort()
 	}
 	var totals pricing.Totals
+	currency := &currencyCheck{pr: pr}
 	res := PriceResult{Exports: []ExportRef{}}
+	ck := PriceCheckpoint{Pins: pins, WritesResale: rw != nil, Done: []string{}, Exports: []ExportRef{}}
+	if rs := job.Resume; rs != nil && rs.Pins == pins && rs.WritesResale == (rw != nil) {
+		// An earlier attempt finished these payers: their totals, exports
+		// and resale files stand.
+		ck = *rs
+		totals.Merge(rs.Totals)
+		res.Rows, res.Exports, currency.seen = rs.Rows, slices.Clone(rs.Exports), slices.Clone(rs.Currencies)
+		if rw != nil {
+			rw.Resume(rs.ResaleFiles, rs.ResaleRows)
+		}
+	}
 	for _, payerID := range payers {
 		snap := c.Snapshots[payerID]
-		if snap == 0 {
-			continue // nothing was committed when the cycle closed
+		if snap == 0 || slices.Contains(ck.Done, payerID) {
+			continue // nothing was committed when the cycle closed, or priced already
 		}
 		progress.PayerAccountID = payerID
 		p := &pass{payerID: payerID, period: job.Period, snapshot: snap,
 			accounts: accountFilter(owners, payerID, job.CustomerID),
 			keep:     func(acct string) bool { return reseller.Owner(owners, payerID, acct) == job.CustomerID },
 			pr:       pr, totals: &totals, resale: rw, customer: job.CustomerID, version: c.PricebookVersion,
-			targets: targets, progress: progress}
+			targets: targets, progress: progress, withhold: true, currency: currency}
 		refs, err := r.run(ctx, p)
 		if err != nil {
 			return PriceResult{}, err
 		}
 		res.Exports = append(res.Exports, refs...)
 		res.Rows += p.rows
+		if job.Checkpoint != nil {
+			if rw != nil {
+				if ck.ResaleFiles, ck.ResaleRows, err = rw.Checkpoint(); err != nil {
+					return PriceResult{}, err
+				}
+			}
+			ck.Done = append(slices.Clone(ck.Done), payerID)
+			ck.Totals = pricing.Totals{}
+			ck.Totals.Merge(totals) // a copy: the heartbeat may be sent later
+			ck.Rows, ck.Exports, ck.Currencies = res.Rows, slices.Clone(res.Exports), slices.Clone(currency.seen)
+			job.Checkpoint(ck)
+		}
 	}
 	if rw != nil {
 		progress.Stage = "committing"
@@ -156,8 +218,13 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 	if err != nil {
 		return PriceResult{}, fail(ErrBadPricebook, "%v", err)
 	}
+	bill.Currency = currency.currency()
 	addAdjustments(&bill, adjs)
-	res.Bill = bill
+	s, urls, err := r.keepInvoice(ctx, pins, StoredInvoice{Bill: bill, Rows: res.Rows, Withheld: totals.Withheld}, targets, res.Exports)
+	if err != nil {
+		return PriceResult{}, err
+	}
+	res.Bill, res.Invoices = s.Bill, urls
 	return res, nil
 }
 
@@ -166,7 +233,7 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 func addAdjustments(b *pricing.Bill, adjs []reseller.Adjustment) {
 	lines := make([]pricing.BillLine, 0, len(adjs))
 	for _, a := range adjs {
-		lines = append(lines, pricing.AdjustmentLine(a.OriginPeriod, a.PayerAccountID, a.AssemblyID, a.Amount))
+		lines = append(lines, pricing.AdjustmentLine(a.OriginPeriod, a.PayerAccountID, a.AssemblyID, a.Amount, a.Resale, a.PricebookVersion))
 	}
 	pricing.AddLines(b, lines...)
 }
@@ -189,4 +256,35 @@ func existingExports(ctx context.Context, targets []Target, payers []string, c r
 		}
 	}
 	return refs, true
+}
+
+// CycleResale prices a closed cycle's customer's line items of one payer
+// in a snapshot (0: none) with the pricebook version the cycle pinned,
+// and returns the resale, withheld lines at 0; atCost tells that the
+// pricebook carries adjustments at cost instead. Restatements after close
+// are the difference of two of these.
+func (r *Rebiller) CycleResale(ctx context.Context, c reseller.Cycle, payerID string, snapshot int64) (resale money.Amount, version int, atCost bool, err error) {
+	pr, err := r.pricer(ctx, c)
+	if err != nil {
+		return resale, 0, false, err
+	}
+	version, atCost = pr.Pricebook().Version, pr.Pricebook().AdjustmentsAtCost
+	if snapshot == 0 || atCost {
+		return resale, version, atCost, nil
+	}
+	owners, err := r.Records.Owners(ctx, c.Period)
+	if err != nil {
+		return resale, version, atCost, err
+	}
+	scan := Scan{Payer: payerID, Period: c.Period, SnapshotID: snapshot, Accounts: accountFilter(owners, payerID, c.CustomerID), Columns: pricing.Columns}
+	err = r.Lake.ScanLineItems(ctx, scan, func(rec *billing.Record) error {
+		item, err := lineItemOf(rec)
+		if err != nil || reseller.Owner(owners, payerID, item.AccountID) != c.CustomerID {
+			return err
+		}
+		v, _ := pr.Resale(item)
+		resale = resale.Add(v)
+		return nil
+	})
+	return resale, version, atCost, err
 }

@@ -30,6 +30,12 @@ var (
 	ErrBadLineItem   = errors.New("bad line item")
 	ErrSnapshotGone  = errors.New("snapshot missing")
 	ErrNotReconciled = errors.New("reconciliation failed")
+	// ErrCurrency: a customer's line items are in currencies one bill
+	// cannot hold (see pricing.ErrCurrency).
+	ErrCurrency = errors.New("mixed currencies")
+	// ErrBadInvoice: a stored invoice record is unreadable, or was priced
+	// from other pins than its cycle's.
+	ErrBadInvoice = errors.New("bad invoice record")
 )
 
 // Error is a failure a retry cannot fix: Kind says which (one of the
@@ -103,6 +109,9 @@ type Lake interface {
 	// NewResaleWriter starts writing customer's period's resale rows into
 	// files named after name (the same name gives the same files).
 	NewResaleWriter(ctx context.Context, customer, period, name string) (ResaleWriter, error)
+	// ReplaceInvoice makes lines the whole of customer's period in
+	// billing.invoices.
+	ReplaceInvoice(ctx context.Context, customer, period string, lines []InvoiceLine) error
 }
 
 // ResaleWriter writes one cycle's resale rows.
@@ -113,6 +122,11 @@ type ResaleWriter interface {
 	Commit(ctx context.Context, pins string) (int64, error)
 	// Abort removes what an unfinished writer wrote.
 	Abort()
+	// Checkpoint finishes the current file and returns the files written
+	// so far and their rows; Resume continues after such a checkpoint of
+	// an earlier attempt (the same name), keeping its files.
+	Checkpoint() (files []string, rows int64, err error)
+	Resume(files []string, rows int64)
 }
 
 // Records are the reseller's records rebilling reads; *reseller.Store
@@ -123,6 +137,11 @@ type Records interface {
 	Owners(ctx context.Context, period string) (map[[2]string]string, error)
 	Adjustments(ctx context.Context, customer, period string) ([]reseller.Adjustment, error)
 	PricebookVersionOf(ctx context.Context, customer string, version int) (reseller.PricebookVersion, error)
+	// SaveInvoice stores a cycle's invoice unless one is stored, and
+	// returns the stored one; InvoiceOf reads it (reseller.ErrNotFound:
+	// none).
+	SaveInvoice(ctx context.Context, inv reseller.Invoice) (reseller.Invoice, error)
+	InvoiceOf(ctx context.Context, customer, period string) (reseller.Invoice, error)
 }
 
 // Progress is what a pass reports as it goes.

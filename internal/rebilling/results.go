@@ -40,9 +40,11 @@ type PriceResult struct {
 	Rows             int64        `json:"rows"`
 	ResaleSnapshotID int64        `json:"resale_snapshot_id"` // billing.resale_line_items; 0 when the cycle has no line items
 	Exports          []ExportRef  `json:"exports"`
+	// Invoices are the invoice.json URLs written beside the exports.
+	Invoices []string `json:"invoices,omitempty"`
 	// Replayed: the cycle had already been priced and exported with the
-	// same pins; nothing was written and the bill was read back from
-	// billing.resale_line_items.
+	// same pins; no line items were written and the bill was read back
+	// from its invoice record.
 	Replayed bool `json:"replayed"`
 }
 

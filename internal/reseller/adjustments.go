@@ -23,17 +23,37 @@ import (
 // cycle pinned, minus the adjustments already recorded for the same
 // customer, origin period and payer: however often a period is restated,
 // the adjustments of a closed cycle add up to the latest restatement's
-// cost minus the pinned cost. It is at cost: the invoice line passes it
-// on as AWS billed it, without the pricebook's uplift or discount.
+// cost minus the pinned cost.
+//
+// Resale, when set, is the same difference priced with the closed
+// cycle's pinned pricebook (PricebookVersion): what the customer is
+// charged for it, like the lines it adjusts. Nil is at cost (the
+// pricebook says so, or the adjustment was recorded before resales were).
 type Adjustment struct {
-	CustomerID      string       `json:"customer_id"`
-	OriginPeriod    string       `json:"origin_period"`     // the closed cycle that was restated
-	AppliesToPeriod string       `json:"applies_to_period"` // the cycle whose invoice carries it
-	PayerAccountID  string       `json:"payer_account_id"`
-	Amount          money.Amount `json:"amount"`
-	AssemblyID      string       `json:"assembly_id"` // the restated delivery; one adjustment per assembly
-	SnapshotID      int64        `json:"snapshot_id"` // the line_items snapshot of that delivery
-	RecordedAt      string       `json:"recorded_at"`
+	CustomerID      string        `json:"customer_id"`
+	OriginPeriod    string        `json:"origin_period"`     // the closed cycle that was restated
+	AppliesToPeriod string        `json:"applies_to_period"` // the cycle whose invoice carries it
+	PayerAccountID  string        `json:"payer_account_id"`
+	Amount          money.Amount  `json:"amount"`
+	AssemblyID      string        `json:"assembly_id"` // the restated delivery; one adjustment per assembly
+	SnapshotID      int64         `json:"snapshot_id"` // the line_items snapshot of that delivery
+	RecordedAt      string        `json:"recorded_at"`
+	Resale          *money.Amount `json:"resale,omitempty"`
+	// PricebookVersion priced Resale: the origin cycle's pinned version.
+	PricebookVersion int `json:"pricebook_version,omitempty"`
+}
+
+// adjustmentResaleSchema keeps adjustments' resale beside them (a table
+// of its own, so older catalogs need no column added).
+var adjustmentResaleSchema = []string{
+	`CREATE TABLE IF NOT EXISTS costlake_adjustment_resale (
+		customer_id       TEXT NOT NULL,
+		origin_period     TEXT NOT NULL,
+		payer_account_id  TEXT NOT NULL,
+		assembly_id       TEXT NOT NULL,
+		resale            TEXT NOT NULL,
+		pricebook_version INTEGER NOT NULL,
+		PRIMARY KEY (customer_id, origin_period, payer_account_id, assembly_id))`,
 }
 
 // RecordAdjustment stores an adjustment of a closed cycle (a.OriginPeriod)
@@ -78,6 +98,14 @@ func (s *Store) RecordAdjustment(ctx context.Context, a Adjustment) (stored Adju
 	if err != nil {
 		return a, false, fmt.Errorf("store adjustment: %w", err)
 	}
+	if a.Resale != nil {
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO costlake_adjustment_resale (customer_id, origin_period, payer_account_id, assembly_id, resale, pricebook_version)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+			a.CustomerID, a.OriginPeriod, a.PayerAccountID, a.AssemblyID, a.Resale.String(), a.PricebookVersion)
+		if err != nil {
+			return a, false, fmt.Errorf("store adjustment resale: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return a, false, err
 	}
@@ -97,14 +125,14 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-const adjustmentColumns = `customer_id, origin_period, applies_to_period, payer_account_id, amount, recorded_at, assembly_id, snapshot_id`
+const adjustmentColumns = `a.customer_id, a.origin_period, a.applies_to_period, a.payer_account_id, a.amount, a.recorded_at, a.assembly_id, a.snapshot_id, r.resale, r.pricebook_version`
 
 func (s *Store) adjustment(ctx context.Context, customer, origin, payer, assembly string) (Adjustment, bool, error) {
 	return s.adjustmentTx(ctx, s.db, customer, origin, payer, assembly)
 }
 
 func (s *Store) adjustmentTx(ctx context.Context, q queryer, customer, origin, payer, assembly string) (Adjustment, bool, error) {
-	list, err := s.queryAdjustments(ctx, q, `WHERE customer_id = ? AND origin_period = ? AND payer_account_id = ? AND assembly_id = ?`, customer, origin, payer, assembly)
+	list, err := s.queryAdjustments(ctx, q, `WHERE a.customer_id = ? AND a.origin_period = ? AND a.payer_account_id = ? AND a.assembly_id = ?`, customer, origin, payer, assembly)
 	if err != nil || len(list) == 0 {
 		return Adjustment{}, false, err
 	}
@@ -112,8 +140,10 @@ func (s *Store) adjustmentTx(ctx context.Context, q queryer, customer, origin, p
 }
 
 func (s *Store) queryAdjustments(ctx context.Context, q queryer, where string, args ...any) ([]Adjustment, error) {
-	rows, err := q.QueryContext(ctx, s.q(`SELECT `+adjustmentColumns+` FROM costlake_adjustments `+where+
-		` ORDER BY origin_period, payer_account_id, recorded_at, assembly_id`), args...)
+	rows, err := q.QueryContext(ctx, s.q(`SELECT `+adjustmentColumns+` FROM costlake_adjustments a
+		LEFT JOIN costlake_adjustment_resale r ON r.customer_id = a.customer_id AND r.origin_period = a.origin_period
+			AND r.payer_account_id = a.payer_account_id AND r.assembly_id = a.assembly_id `+where+
+		` ORDER BY a.origin_period, a.payer_account_id, a.recorded_at, a.assembly_id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read adjustments: %w", err)
 	}
@@ -122,11 +152,20 @@ func (s *Store) queryAdjustments(ctx context.Context, q queryer, where string, a
 	for rows.Next() {
 		var a Adjustment
 		var amount string
-		if err := rows.Scan(&a.CustomerID, &a.OriginPeriod, &a.AppliesToPeriod, &a.PayerAccountID, &amount, &a.RecordedAt, &a.AssemblyID, &a.SnapshotID); err != nil {
+		var resale sql.NullString
+		var version sql.NullInt64
+		if err := rows.Scan(&a.CustomerID, &a.OriginPeriod, &a.AppliesToPeriod, &a.PayerAccountID, &amount, &a.RecordedAt, &a.AssemblyID, &a.SnapshotID, &resale, &version); err != nil {
 			return nil, err
 		}
 		if a.Amount, err = money.Parse(amount); err != nil {
 			return nil, fmt.Errorf("adjustment %s/%s/%s: amount %q: %w", a.CustomerID, a.OriginPeriod, a.AssemblyID, amount, err)
+		}
+		if resale.Valid {
+			r, err := money.Parse(resale.String)
+			if err != nil {
+				return nil, fmt.Errorf("adjustment %s/%s/%s: resale %q: %w", a.CustomerID, a.OriginPeriod, a.AssemblyID, resale.String, err)
+			}
+			a.Resale, a.PricebookVersion = &r, int(version.Int64)
 		}
 		out = append(out, a)
 	}
@@ -138,16 +177,16 @@ func (s *Store) queryAdjustments(ctx context.Context, q queryer, where string, a
 // is closed the list no longer changes: later adjustments go to the next
 // open cycle.
 func (s *Store) Adjustments(ctx context.Context, customer, period string) ([]Adjustment, error) {
-	return s.queryAdjustments(ctx, s.db, `WHERE customer_id = ? AND applies_to_period = ?`, customer, period)
+	return s.queryAdjustments(ctx, s.db, `WHERE a.customer_id = ? AND a.applies_to_period = ?`, customer, period)
 }
 
 // AdjustmentsOf returns the adjustments recorded for restatements of a
 // customer's closed cycle origin, for one payer ("" for all).
 func (s *Store) AdjustmentsOf(ctx context.Context, customer, origin, payer string) ([]Adjustment, error) {
 	if payer == "" {
-		return s.queryAdjustments(ctx, s.db, `WHERE customer_id = ? AND origin_period = ?`, customer, origin)
+		return s.queryAdjustments(ctx, s.db, `WHERE a.customer_id = ? AND a.origin_period = ?`, customer, origin)
 	}
-	return s.queryAdjustments(ctx, s.db, `WHERE customer_id = ? AND origin_period = ? AND payer_account_id = ?`, customer, origin, payer)
+	return s.queryAdjustments(ctx, s.db, `WHERE a.customer_id = ? AND a.origin_period = ? AND a.payer_account_id = ?`, customer, origin, payer)
 }
 
 // ClosedCycles returns every customer's closed cycle of a period, by

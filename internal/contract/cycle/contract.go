@@ -73,6 +73,8 @@ const (
 	ErrTypeBadLineItem  = "BadLineItem"       // a committed line item that cannot be read
 	ErrTypeDestination  = "InvalidDestination"
 	ErrTypeSnapshotGone = "SnapshotMissing" // a pinned snapshot was expired from the table
+	ErrTypeCurrency     = "MixedCurrencies" // a customer's line items in currencies one bill cannot hold
+	ErrTypeBadInvoice   = "InvalidInvoiceRecord"
 )
 
 // CheckFinalInput asks whether a customer's period is final.
