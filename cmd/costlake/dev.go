@@ -22,6 +22,7 @@ import (
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/config"
 	"github.com/costlake/costlake/internal/contract/maintain"
+	"github.com/costlake/costlake/internal/contract/monthend"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/devtools/devserver"
 	"github.com/costlake/costlake/internal/devtools/synth"
@@ -101,12 +102,17 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		// A developer's webhook receiver is on this machine.
+		acts.Webhooks.AllowPrivate = true
 		w := worker.New(c, acts, worker.Options{})
 		if err := w.Start(); err != nil {
 			return err
 		}
 		defer w.Stop()
 		if err := worker.EnsureMaintenanceSchedule(ctx, c, worker.DefaultMaintenanceHour, maintain.Input{}); err != nil {
+			return err
+		}
+		if err := worker.EnsureMonthEndSchedule(ctx, c, worker.DefaultMonthEndHour, monthend.Input{}); err != nil {
 			return err
 		}
 	}
