@@ -178,6 +178,9 @@ func (a *MonthEnd) CheckCloseGuards(ctx context.Context, in monthend.GuardsInput
 			return res, err
 		}
 		acc, ok := accepted[as.PayerAccountID]
+		// An acceptance covers the line items it saw; a restatement since
+		// is checked afresh.
+		ok = ok && acc.SnapshotID == st.SnapshotID
 		for _, d := range diffs {
 			d.Accepted, d.AcceptedBy = ok, acc.AcceptedBy
 			if !ok {
@@ -379,9 +382,19 @@ func (a *MonthEnd) ApplyMonthEndOperation(ctx context.Context, r monthend.Reques
 	case r.Accept != nil:
 		acc := *r.Accept
 		acc.AcceptedBy = r.By
-		if _, perr := period.Parse(acc.Period); perr != nil {
+		p, perr := period.Parse(acc.Period)
+		if perr != nil {
 			return out, monthEndError(monthend.ErrTypeInvalid, "period %q: want YYYY-MM", acc.Period)
 		}
+		// What is accepted is the payer's line items as committed now.
+		c, found, cerr := a.Lake.LatestPeriodCommit(ctx, billing.LineItems, acc.PayerAccountID, p)
+		if cerr != nil {
+			return out, cerr
+		}
+		if !found {
+			return out, monthEndError(monthend.ErrTypeNotFound, "payer %s has no line items for %s: there is no difference to accept", acc.PayerAccountID, p)
+		}
+		acc.SnapshotID = c.SnapshotID
 		acc, err = store.AcceptDifference(ctx, acc)
 		out.Acceptance = &acc
 	case r.PutWebhook != nil:

@@ -167,10 +167,10 @@ func TestMonthEnd(t *testing.T) {
 	// five days before the close) to stark, C's (which Cost Explorer
 	// disagrees with) to wayne.
 	const payerA, payerB, payerC = "444455556666", "777788889999", "121212343434"
-	ingest := func(payerID string, linked int, seed int64) []string {
+	ingestAssembly := func(payerID string, linked int, seed int64, assembly string) []string {
 		root := t.TempDir()
 		gen, err := synth.Generate(ctx, blob.NewLocal(root), synth.Options{Prefix: "cur", Report: "billing", Period: period,
-			Rows: 600, Files: 1, Seed: seed, Payer: payerID, LinkedAccounts: linked})
+			Rows: 600, Files: 1, Seed: seed, Payer: payerID, LinkedAccounts: linked, AssemblyID: assembly})
 		require.NoError(t, err)
 		_, err = s.ingest("file://"+filepath.Join(root, "cur", "billing"), period)
 		require.NoError(t, err)
@@ -182,6 +182,9 @@ func TestMonthEnd(t *testing.T) {
 		}
 		slices.Sort(accts)
 		return accts
+	}
+	ingest := func(payerID string, linked int, seed int64) []string {
+		return ingestAssembly(payerID, linked, seed, "20261103T000000Z")
 	}
 	linkedA, linkedB, linkedC := ingest(payerA, 5, 21), ingest(payerB, 2, 22), ingest(payerC, 3, 23)
 	require.Len(t, linkedA, 4)
@@ -377,6 +380,22 @@ func TestMonthEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, operator.do("POST", "/v1/customers/wayne/cycles/"+period+"/accept-difference",
 		`{"payer_account_id":"`+payerC+`","reason":"AWS credit posted after the CUR; confirmed with AWS support"}`, &acc))
 	require.Equal(t, "test-operator", acc.AcceptedBy)
+	require.NotZero(t, acc.SnapshotID)
+
+	// AWS restates C's month (the same amounts, a new assembly): the
+	// acceptance covered the line items it saw, so wayne is blocked
+	// again, with the same figures (announced once), until accepted anew.
+	require.Equal(t, linkedC, ingestAssembly(payerC, 3, 23, "20261111T000000Z"))
+	res = monthEndRun()
+	require.Empty(t, res.Closed)
+	blocked = map[string]monthend.Blocked{}
+	for _, b := range res.Blocked {
+		blocked[b.CustomerID] = b
+	}
+	require.Equal(t, monthend.BlockedCostExplorer, blocked["wayne"].Reason)
+	require.Len(t, hooks.of(webhook.CycleBlocked, "wayne"), 1)
+	require.Equal(t, http.StatusOK, operator.do("POST", "/v1/customers/wayne/cycles/"+period+"/accept-difference",
+		`{"payer_account_id":"`+payerC+`","reason":"the restatement changed nothing; confirmed with AWS support"}`, &acc))
 	var started gateway.MonthEndStarted
 	require.Equal(t, http.StatusAccepted, operator.do("POST", "/v1/month-end", `{"period":"`+period+`"}`, &started))
 	require.Equal(t, monthend.WorkflowID(billingPeriod(period)), started.WorkflowID)

@@ -28,6 +28,7 @@ var monthEndSchema = []string{
 		reason           TEXT NOT NULL,
 		accepted_by      TEXT NOT NULL,
 		accepted_at      TEXT NOT NULL,
+		snapshot_id      BIGINT NOT NULL,
 		PRIMARY KEY (customer_id, period, payer_account_id))`,
 	`CREATE TABLE IF NOT EXISTS costlake_webhooks (
 		name       TEXT NOT NULL PRIMARY KEY,
@@ -94,6 +95,9 @@ type Acceptance struct {
 	Reason         string `json:"reason"`
 	AcceptedBy     string `json:"accepted_by"`
 	AcceptedAt     string `json:"accepted_at"`
+	// SnapshotID is the payer's line items the operator accepted: a
+	// restatement (a new snapshot) asks again.
+	SnapshotID int64 `json:"snapshot_id"`
 }
 
 // AcceptDifference records an acceptance (replacing an earlier one's
@@ -101,14 +105,14 @@ type Acceptance struct {
 func (s *Store) AcceptDifference(ctx context.Context, a Acceptance) (Acceptance, error) {
 	a.AcceptedAt = time.Now().UTC().Format(time.RFC3339)
 	return a, s.replace(ctx, `DELETE FROM costlake_ce_acceptances WHERE customer_id = ? AND period = ? AND payer_account_id = ?`, []any{a.CustomerID, a.Period, a.PayerAccountID},
-		`INSERT INTO costlake_ce_acceptances (customer_id, period, payer_account_id, reason, accepted_by, accepted_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		[]any{a.CustomerID, a.Period, a.PayerAccountID, a.Reason, a.AcceptedBy, a.AcceptedAt})
+		`INSERT INTO costlake_ce_acceptances (customer_id, period, payer_account_id, reason, accepted_by, accepted_at, snapshot_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		[]any{a.CustomerID, a.Period, a.PayerAccountID, a.Reason, a.AcceptedBy, a.AcceptedAt, a.SnapshotID})
 }
 
 // Acceptances returns a customer's accepted differences of a period, by
 // payer.
 func (s *Store) Acceptances(ctx context.Context, customer, period string) (map[string]Acceptance, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT payer_account_id, reason, accepted_by, accepted_at FROM costlake_ce_acceptances WHERE customer_id = ? AND period = ?`), customer, period)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT payer_account_id, reason, accepted_by, accepted_at, snapshot_id FROM costlake_ce_acceptances WHERE customer_id = ? AND period = ?`), customer, period)
 	if err != nil {
 		return nil, fmt.Errorf("read accepted differences: %w", err)
 	}
@@ -116,7 +120,7 @@ func (s *Store) Acceptances(ctx context.Context, customer, period string) (map[s
 	out := map[string]Acceptance{}
 	for rows.Next() {
 		a := Acceptance{CustomerID: customer, Period: period}
-		if err := rows.Scan(&a.PayerAccountID, &a.Reason, &a.AcceptedBy, &a.AcceptedAt); err != nil {
+		if err := rows.Scan(&a.PayerAccountID, &a.Reason, &a.AcceptedBy, &a.AcceptedAt, &a.SnapshotID); err != nil {
 			return nil, err
 		}
 		out[a.PayerAccountID] = a
