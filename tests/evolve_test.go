@@ -26,8 +26,9 @@ import (
 )
 
 // newerColumns are the billing.line_items columns an older costlake's
-// table does not have.
-var newerColumns = []string{billing.ColTags, "line_item_iam_principal", "line_item_user_identifier"}
+// table does not have: newer CUR 2.0 columns and the cost measures.
+var newerColumns = []string{billing.ColTags, "line_item_iam_principal", "line_item_user_identifier",
+	billing.ColAmortizedCost, billing.ColNetUnblendedCost, billing.ColNetAmortizedCost}
 
 // createOlderLineItems makes billing.line_items the way a costlake
 // without newerColumns did, in the catalog (SQLite or PostgreSQL) and local warehouse of
@@ -100,7 +101,8 @@ func createOlderLineItems(t *testing.T, cfg lakehouse.Config, period string, row
 
 // TestIngestIntoTableOfOlderSchema: a worker opening a table that an
 // older costlake created (without tags, line_item_iam_principal,
-// line_item_user_identifier) adds those columns by schema evolution; a
+// line_item_user_identifier and the cost measures) adds those columns by
+// schema evolution; a
 // CUR 2.0 delivery carrying them is ingested through the real workflow
 // with their values, and the rows written before still read, with the
 // new columns null and their costs exact.
@@ -144,5 +146,17 @@ func TestIngestIntoTableOfOlderSchema(t *testing.T) {
 	for _, r := range readTableRows(t, s.lake, samplePayer, "2023-10") {
 		require.Nil(t, r.AWSTags)
 		require.Empty(t, r.IAM)
+	}
+	// The cost measures: null in the rows written before (re-ingesting
+	// the period fills them), present in the new ones, where usage and
+	// tax amortize to their unblended cost.
+	_, nulls := measureSums(t, s.lake, samplePayer, "2023-10")
+	require.Equal(t, 3*len(oldRows), nulls, "the old rows have no measures")
+	sums, nulls := measureSums(t, s.lake, samplePayer, "2023-11")
+	require.Zero(t, nulls)
+	for acct, m := range sums {
+		for _, col := range []string{billing.ColAmortizedCost, billing.ColNetUnblendedCost, billing.ColNetAmortizedCost} {
+			require.Truef(t, m[col].Equal(m[billing.ColUnblendedCost]), "%s %s: %s, unblended %s", acct, col, m[col], m[billing.ColUnblendedCost])
+		}
 	}
 }
