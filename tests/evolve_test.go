@@ -102,10 +102,10 @@ func createOlderLineItems(t *testing.T, cfg lakehouse.Config, period string, row
 // TestIngestIntoTableOfOlderSchema: a worker opening a table that an
 // older costlake created (without tags, line_item_iam_principal,
 // line_item_user_identifier and the cost measures) adds those columns by
-// schema evolution; a
-// CUR 2.0 delivery carrying them is ingested through the real workflow
-// with their values, and the rows written before still read, with the
-// new columns null and their costs exact.
+// schema evolution; a CUR 2.0 delivery carrying them is ingested through
+// the real workflow with their values and its measures, and the rows
+// written before still read, with the new columns null and their costs
+// exact.
 func TestIngestIntoTableOfOlderSchema(t *testing.T) {
 	oldRows := [][2]string{{samplePayer, "10.000000000000000001"}, {"210987654321", "0.5"}, {"210987654321", "-0.25"}}
 	var oldMaxID int
