@@ -173,21 +173,33 @@ func TestMeasureColumnsNotMapped(t *testing.T) {
 	}
 }
 
-// BenchmarkSetMeasures runs the measures over a mix like a real month's:
-// mostly usage, which copies text, and a few fees, which add.
+// BenchmarkSetMeasures runs the measures over a mix like a real month's
+// (mostly usage, which copies text; a few fees, which add and format),
+// and over each kind alone.
 func BenchmarkSetMeasures(b *testing.B) {
-	recs := make([]*Record, 0, 20)
+	var mix []*Record
 	for i := 0; i < 14; i++ {
-		recs = append(recs, measureRecord(b, measureCases[1].row)) // usage with a net cost
+		mix = append(mix, measureRecord(b, measureCases[1].row)) // usage with a net cost
 	}
 	for _, i := range []int{5, 7, 8, 14, 15, 18} { // covered usage, negation, SP fee, RI usage, RI fee, RI upfront
-		recs = append(recs, measureRecord(b, measureCases[i].row))
+		mix = append(mix, measureRecord(b, measureCases[i].row))
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := SetMeasures(recs[i%len(recs)]); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		recs []*Record
+	}{
+		{"mix", mix},
+		{"usage", mix[:1]},
+		{"sp-fee", []*Record{measureRecord(b, measureCases[8].row)}},
+		{"ri-fee", []*Record{measureRecord(b, measureCases[15].row)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := SetMeasures(bc.recs[i%len(bc.recs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
