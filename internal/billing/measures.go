@@ -72,9 +72,9 @@ var (
 
 // SetMeasures fills amortized_cost, net_unblended_cost and
 // net_amortized_cost of a billing.line_items record from its other
-// columns, as AWS defines them (Cost Explorer's AmortizedCost,
-// NetUnblendedCost and NetAmortizedCost, and the CUR user guide's
-// "understanding your amortized costs"):
+// columns, so that their sums are Cost Explorer's AmortizedCost,
+// NetUnblendedCost and NetAmortizedCost, by the case analysis AWS's own
+// CUR queries use:
 //
 //	line item type               amortized_cost
 //	SavingsPlanCoveredUsage      savings_plan_savings_plan_effective_cost
@@ -87,9 +87,9 @@ var (
 //	anything else                line_item_unblended_cost
 //
 // net_unblended_cost is line_item_net_unblended_cost, or the unblended
-// cost where the row has none (no discount applies, or the report has no
-// net columns). net_amortized_cost is the same table over the net
-// columns (savings_plan_net_savings_plan_effective_cost,
+// cost where the row has none: AWS's column dictionary writes the net_*
+// columns only in months with a discount. net_amortized_cost is the same
+// table over the net columns (savings_plan_net_savings_plan_effective_cost,
 // reservation_net_effective_cost, reservation_net_unused_*), each falling
 // back to its gross column, with net_unblended_cost for anything else.
 // AWS writes no net form of the total and used commitment, so a Savings
