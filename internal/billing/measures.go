@@ -21,7 +21,7 @@ const (
 // column of one of these names is never taken for them: it goes to
 // other_columns.
 var MeasureColumns = []Column{
-	{Name: ColAmortizedCost, Kind: Decimal, Doc: "effective (amortized) cost, by AWS's definitions for Savings Plans and Reserved Instances; computed by costlake from the row; null in rows written before the column existed (re-ingest the period to fill it)"},
+	{Name: ColAmortizedCost, Kind: Decimal, Doc: "effective (amortized) cost, by AWS's definitions for Savings Plans and Reserved Instances; computed by costlake from the row; null in rows written before the column existed (the period's next delivery fills it)"},
 	{Name: ColNetUnblendedCost, Kind: Decimal, Doc: "line_item_net_unblended_cost, or line_item_unblended_cost when the row has no net cost; computed by costlake; null in rows written before the column existed"},
 	{Name: ColNetAmortizedCost, Kind: Decimal, Doc: "amortized_cost from the net (after discounts) Savings Plan and RI columns, each falling back to its gross column; computed by costlake; null in rows written before the column existed"},
 }
