@@ -180,8 +180,8 @@ func TestOpenEvolvesOlderTable(t *testing.T) {
 		}
 		sums := map[string]money.Amount{}
 		for _, r := range got {
-			// Rows written before the cost measures have none: re-ingesting
-			// the period fills them.
+			// Rows written before the cost measures have none: the
+			// period's next delivery fills them.
 			if r.Values[billing.MustIndex("line_item_iam_principal")] != "" || len(r.Entries[billing.MustIndex(billing.ColTags)]) != 0 ||
 				r.Values[billing.MustIndex(billing.ColAmortizedCost)] != "" {
 				t.Errorf("%s: old row has new values: %v", when, r.Values[billing.MustIndex("line_item_iam_principal")])

@@ -147,8 +147,8 @@ func TestIngestIntoTableOfOlderSchema(t *testing.T) {
 		require.Nil(t, r.AWSTags)
 		require.Empty(t, r.IAM)
 	}
-	// The cost measures: null in the rows written before (re-ingesting
-	// the period fills them), present in the new ones, where usage and
+	// The cost measures: null in the rows written before (the period's
+	// next delivery fills them), present in the new ones, where usage and
 	// tax amortize to their unblended cost.
 	_, nulls := measureSums(t, s.lake, samplePayer, "2023-10")
 	require.Equal(t, 3*len(oldRows), nulls, "the old rows have no measures")
