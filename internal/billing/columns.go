@@ -71,7 +71,6 @@ var NamedColumns = []string{
 	ColServiceCode, ColUsageType, ColOperation, ColAvailabilityZone, ColDescription,
 	ColUsageEndDate, ColUsageAmount, ColBlendedRate, ColBlendedCost, ColUnblendedRate,
 	ColResourceID, ColRateID, ColSubscriptionID,
-	ColAmortizedCost, ColNetUnblendedCost, ColNetAmortizedCost,
 }
 
 // Columns is the canonical schema in table order: the CUR 2.0 columns of
