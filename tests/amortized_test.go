@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -201,14 +202,8 @@ func costExplorerMonth(t *testing.T, client *ce.Client, start, end string) map[s
 	in := &ce.GetCostAndUsageInput{
 		TimePeriod:  &cetypes.DateInterval{Start: aws.String(start), End: aws.String(end)},
 		Granularity: cetypes.GranularityMonthly,
-		Metrics: slices.Sorted(func(yield func(string) bool) {
-			for m := range ceMetrics {
-				if !yield(m) {
-					return
-				}
-			}
-		}),
-		GroupBy: []cetypes.GroupDefinition{{Type: cetypes.GroupDefinitionTypeDimension, Key: aws.String("LINKED_ACCOUNT")}},
+		Metrics:     slices.Sorted(maps.Keys(ceMetrics)),
+		GroupBy:     []cetypes.GroupDefinition{{Type: cetypes.GroupDefinitionTypeDimension, Key: aws.String("LINKED_ACCOUNT")}},
 	}
 	out := map[string]map[string]decimal.Decimal{}
 	for {
@@ -307,11 +302,4 @@ func TestAmortizedCostMatchesCostExplorer(t *testing.T) {
 	}
 }
 
-func keysOf[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+func keysOf[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
