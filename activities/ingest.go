@@ -350,6 +350,7 @@ func classify(err error) error {
 		{cur.ErrUnsupportedCompression, ingest.ErrTypeUnsupportedCompression},
 		{billing.ErrDuplicateColumn, ingest.ErrTypeHeaderMismatch},
 		{billing.ErrBadJSONMap, ingest.ErrTypeMalformedCSV},
+		{billing.ErrBadCost, ingest.ErrTypeBadValue},
 		{lakehouse.ErrBadValue, ingest.ErrTypeBadValue},
 		{errPayerMismatch, ingest.ErrTypePayerMismatch},
 		{blob.ErrUnsupportedURL, ingest.ErrTypeInvalidSource},
