@@ -63,6 +63,8 @@ const (
 	ColRegion           = "product_region_code"
 	ColBillingEntity    = "bill_billing_entity"
 	ColCurrency         = "line_item_currency_code"
+	// ColPublicOnDemandCost is the list price of a line item.
+	ColPublicOnDemandCost = "pricing_public_on_demand_cost"
 )
 
 // NamedColumns are the columns named by a Col constant: the ones code
@@ -73,7 +75,7 @@ var NamedColumns = []string{
 	ColUsageStartDate, ColLineItemID, ColBillInvoiceID, ColProductCode, ColBillingStartDate,
 	ColServiceCode, ColUsageType, ColOperation, ColAvailabilityZone, ColDescription,
 	ColUsageEndDate, ColUsageAmount, ColBlendedRate, ColBlendedCost, ColUnblendedRate,
-	ColResourceID, ColRateID, ColSubscriptionID, ColRegion, ColBillingEntity, ColCurrency,
+	ColResourceID, ColRateID, ColSubscriptionID, ColRegion, ColBillingEntity, ColCurrency, ColPublicOnDemandCost,
 }
 
 // Columns is the canonical schema in table order: the CUR 2.0 columns of
