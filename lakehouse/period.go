@@ -145,7 +145,9 @@ func periodFilter(bs *billing.Schema, payer string, p period.Period) iceberg.Boo
 // is reported as done, and a different run's files are removed. An
 // assembly delivered before the committed one arrives late and is
 // dropped the same way, so an old delivery never overwrites a
-// restatement. Which assembly each report holds is read from, and
+// restatement; that order holds within one source, and a delivery of
+// another source (an export cut-over) replaces the period whatever its
+// date. Which assembly each report holds is read from, and
 // recorded in, costlake_period_reports. A commit that loses a race with
 // another payer's is decided again on the newer snapshot.
 func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in PeriodReplacement) (PeriodReplaced, error) {
@@ -175,6 +177,17 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 	referenced := map[string]bool{}
 	for _, f := range existing {
 		referenced[f] = true
+	}
+	// Delivery times order one export's assemblies; two exports' (a
+	// payer's cut-over from legacy CUR to CUR 2.0) are not comparable, so
+	// a delivery from another source than the period's replaces it
+	// whatever its date. Which export a period is taken from is the
+	// crawl's decision (payer.Cutover).
+	otherSource := false
+	if c, ok, err := l.latestCommit(ctx, bs.Table, in.Payer, in.Period.String()); err != nil {
+		return res, err
+	} else if ok && in.Source != "" && c.Props[PropSource] != "" {
+		otherSource = c.Props[PropSource] != in.Source
 	}
 
 	reports := in.Reports
@@ -207,7 +220,7 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 			// our own commit, retried
 		case ok && prev.AssemblyID == r.AssemblyID:
 			action = ReportUnchanged
-		case ok && !prev.DeliveredAt.IsZero() && r.DeliveredAt.Before(prev.DeliveredAt):
+		case ok && !otherSource && !prev.DeliveredAt.IsZero() && r.DeliveredAt.Before(prev.DeliveredAt):
 			action = ReportSuperseded
 		default:
 			replace[r.Report] = true
