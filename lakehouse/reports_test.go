@@ -305,3 +305,50 @@ func TestReplacePeriodFromAnotherSource(t *testing.T) {
 		t.Fatalf("after a late execution: %s", got)
 	}
 }
+
+// A period held under another account policy (the payer's connected
+// accounts changed) is replaced even by the assembly it holds; under the
+// same policy, or when the held commit recorded none (older commits),
+// that assembly changes nothing.
+func TestReplacePeriodUnderAnotherAccountPolicy(t *testing.T) {
+	ctx := context.Background()
+	lake := openLake(t)
+	bs := billing.LineItems
+	const period = "2026-08"
+	at := time.Date(2026, 9, 2, 0, 0, 0, 0, time.UTC)
+	assembly := "asm-0"
+	commit := func(run, accounts string, rows ...[2]string) lakehouse.PeriodReplaced {
+		t.Helper()
+		r := writeReport(t, lake, payerA, period, "", run, rows...)
+		r.AssemblyID, r.DeliveredAt = assembly, at
+		res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payerA, Period: billingPeriod(period), Source: "s3://acme/cur/billing",
+			RunID: run, Accounts: accounts, Reports: []lakehouse.ReportFiles{r}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	both := [][2]string{{"222222222222", "1.25"}, {"333333333333", "2"}}
+	commit("r0", "", both...) // as before policies were recorded
+	if res := commit("r1", "all", both...); !res.Unchanged {
+		t.Fatalf("no policy recorded: %+v", res)
+	}
+	// AWS restates the period: the commit records its policy.
+	assembly, at = "asm-1", at.Add(time.Hour)
+	if res := commit("r1b", "all", both...); res.Unchanged {
+		t.Fatalf("a restatement: %+v", res)
+	}
+	if res := commit("r2", "connected:1:x", both[0]); res.Unchanged || res.ReplacedFiles != 1 {
+		t.Fatalf("another policy: %+v", res)
+	}
+	if got := reportSums(t, lake, payerA, period); got != ": 222222222222=1.25/1" {
+		t.Fatalf("connected: %s", got)
+	}
+	c, ok, err := lake.LatestPeriodCommit(ctx, bs, payerA, billingPeriod(period))
+	if err != nil || !ok || c.Accounts != "connected:1:x" {
+		t.Fatalf("latest commit %+v %v %v", c, ok, err)
+	}
+	if res := commit("r3", "connected:1:x", both[0]); !res.Unchanged {
+		t.Fatalf("the same policy: %+v", res)
+	}
+}

@@ -88,6 +88,7 @@ func (e *onboardEnv) requirePeriodHolds(payerID, period string, want sourceSums,
 // assembly of it, and still replaces it: the two exports' delivery times
 // are not compared. A bad change is refused by field, an unknown payer
 // or another customer's is 404, and the schedule changes in Temporal.
+// Connecting fewer accounts then re-takes both open periods.
 func TestPayerMigratesToCUR2(t *testing.T) {
 	e := newOnboardEnv(t, fastTiming)
 	const payerID = "720987654321"
@@ -185,6 +186,30 @@ func TestPayerMigratesToCUR2(t *testing.T) {
 	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, current).Action)
 	_, p = e.state(e.operator, payerID)
 	require.Contains(t, p.Events[len(p.Events)-1].What, "registration changed by test-operator: cutover, export, schedule; periods from "+current)
+
+	// Only the payer's own account from now on: the next crawl takes both
+	// open periods again, each from its export, though neither delivery
+	// changed, and keeps the connected account's rows only.
+	require.Equal(t, http.StatusOK, e.operator.do("PATCH", path, `{"linked_accounts":"connected","connected_accounts":["`+payerID+`"]}`, &changed))
+	require.Equal(t, []string{"connected_accounts", "linked_accounts"}, changed.Changed)
+	require.Equal(t, "s3://"+bucket+"/cur/acme-cur2", changed.Registration.Export.Source(), "the export and its cut-over stay")
+	require.NotNil(t, changed.Registration.Cutover)
+	r = e.crawlNow(payerID)
+	for _, period := range []string{previous, current} {
+		o := outcome(t, r, period)
+		require.Equal(t, workflows.ActionIngested, o.Action, o.Failure)
+		require.True(t, o.AccountsChanged, period)
+	}
+	e.requirePeriodHolds(payerID, previous, legacyRestated.only(payerID), "connected, last month")
+	e.requirePeriodHolds(payerID, current, cur2Restated.only(payerID), "connected, this month")
+	r = e.crawlNow(payerID)
+	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, previous).Action)
+	require.Equal(t, workflows.ActionUnchanged, outcome(t, r, current).Action)
+}
+
+// only is the sums of one account.
+func (s sourceSums) only(account string) sourceSums {
+	return sourceSums{rows: map[string]int{account: s.rows[account]}, costs: map[string]decimal.Decimal{account: s.costs[account]}}
 }
 
 func (e *onboardEnv) payersOf(period string) []string {

@@ -164,3 +164,30 @@ func TestCheckChangeByStatus(t *testing.T) {
 	require.Equal(t, "Acme EU", next.Name)
 	require.Equal(t, "Acme", st.Registration.Name, "the state is not changed by the check")
 }
+
+// A period held under another account policy is taken again: the crawl
+// sends the policy it keeps now, and an ingestion of a delivery whose
+// assembly is held reads every report again (Retake).
+func TestCrawlRetakesPeriodsUnderAnotherPolicy(t *testing.T) {
+	f := &crawlFakes{bucket: map[string]crawl.Delivery{
+		"2026-11": {Found: true, AssemblyID: "a", Committed: "a", AccountsChanged: true},
+		"2026-10": {Found: true, AssemblyID: "b", Committed: "b"},
+	}}
+	env := newCrawlTestEnv(f, crawlT0)
+	env.ExecuteWorkflow(CrawlPayer, crawlInput())
+	res := requireCrawlDone(t, env)
+	require.Equal(t, crawlPolicy.Fingerprint(), f.discovered[0].Accounts)
+	require.Equal(t, map[string]string{"2026-11": ActionIngested, "2026-10": ActionUnchanged}, actions(res))
+	require.Len(t, f.children, 1)
+	require.True(t, f.children[0].Input.Retake)
+
+	// A member account onboarded alone keeps its own usage: that is the
+	// policy compared.
+	f = &crawlFakes{bucket: map[string]crawl.Delivery{}}
+	env = newCrawlTestEnv(f, crawlT0)
+	in := crawlInput()
+	in.BillPayerAccountID = "999988887777"
+	env.ExecuteWorkflow(CrawlPayer, in)
+	require.True(t, env.IsWorkflowCompleted())
+	require.Equal(t, payer.AccountPolicy{ConnectedOnly: true, Connected: []string{testPayer}}.Fingerprint(), f.discovered[0].Accounts)
+}

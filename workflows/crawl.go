@@ -81,7 +81,7 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 			o.IngestionID = IngestWorkflowID(in.PayerAccountID, source, d.Period)
 			child := IngestBillingPeriodInput{
 				Source: source, Period: d.Period, PayerAccountID: in.PayerAccountID, BillPayerAccountID: in.BillPayerAccountID, Access: &access, Accounts: in.Accounts,
-				CustomerID: in.CustomerID,
+				CustomerID: in.CustomerID, Retake: d.AccountsChanged,
 			}
 			// Start-time attributes and summary: part of the child's start,
 			// no command of their own, so older histories replay.
@@ -148,10 +148,13 @@ func CrawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 // the others in the current one only.
 func discover(ctx, actx workflow.Context, in CrawlPayerInput, periods []period.Period) (crawl.DiscoverDeliveriesResult, error) {
 	var found crawl.DiscoverDeliveriesResult
+	// A period the table holds under another account policy is taken
+	// again: the payer's connected accounts changed.
+	accounts := keptAccounts(in.PayerAccountID, in.BillPayerAccountID, in.Accounts).Fingerprint()
 	if in.Cutover == nil {
 		access := in.Access
 		err := crawl.DiscoverDeliveries.Execute(actx, crawl.DiscoverDeliveriesInput{
-			PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: in.Source, Access: &access, Periods: periods,
+			PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: in.Source, Access: &access, Periods: periods, Accounts: accounts,
 		}).Get(ctx, &found)
 		return found, err
 	}
@@ -173,7 +176,7 @@ func discover(ctx, actx workflow.Context, in CrawlPayerInput, periods []period.P
 		source, access := in.sourceFor(group[0])
 		var res crawl.DiscoverDeliveriesResult
 		if err := crawl.DiscoverDeliveries.Execute(actx, crawl.DiscoverDeliveriesInput{
-			PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: source, Access: &access, Periods: group,
+			PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: source, Access: &access, Periods: group, Accounts: accounts,
 		}).Get(ctx, &res); err != nil {
 			return found, err
 		}

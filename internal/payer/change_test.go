@@ -114,3 +114,15 @@ func TestCutoverInRegistration(t *testing.T) {
 		t.Errorf("previous is the current export: %v", f)
 	}
 }
+
+func TestPolicyFingerprint(t *testing.T) {
+	a := AccountPolicy{ConnectedOnly: true, Connected: []string{"111122223333", "444455556666"}}
+	b := AccountPolicy{ConnectedOnly: true, Connected: []string{"444455556666", "111122223333", "111122223333"}}
+	if a.Fingerprint() != b.Fingerprint() {
+		t.Errorf("order or repeats change the fingerprint: %s, %s", a.Fingerprint(), b.Fingerprint())
+	}
+	c := AccountPolicy{ConnectedOnly: true, Connected: []string{"111122223333"}}
+	if a.Fingerprint() == c.Fingerprint() || (AccountPolicy{}).Fingerprint() != "all" {
+		t.Errorf("fingerprints %s %s %s", a.Fingerprint(), c.Fingerprint(), AccountPolicy{}.Fingerprint())
+	}
+}
