@@ -138,6 +138,17 @@ func TestPayerMigratesToCUR2(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, e.globex.do("PATCH", path, `{"name":"x"}`, nil), "another customer's payer")
 	require.Equal(t, http.StatusForbidden, e.viewer.do("PATCH", path, `{"name":"x"}`, nil))
 
+	// An export in a bucket the payer's role does not grant: refused with
+	// AWS's reason, nothing changed.
+	e.minio.CreateBucket(t, "acme-elsewhere")
+	var conflict apiErrorBody
+	require.Equal(t, http.StatusConflict, e.operator.do("PATCH", path,
+		`{"export":{"type":"cur2","bucket":"acme-elsewhere","prefix":"cur","name":"acme-cur2"},"cutover_from":"`+current+`"}`, &conflict))
+	require.Contains(t, conflict.Error.Message, "the payer's role cannot read the new export s3://acme-elsewhere/cur/acme-cur2")
+	_, p := e.state(e.operator, payerID)
+	require.Equal(t, "s3://"+bucket+"/cur/billing", p.Registration.Export.Source())
+	require.Nil(t, p.Registration.Cutover)
+
 	// The migration: CUR 2.0 from this month on, and crawls every 6 hours.
 	var changed gateway.PayerChanged
 	require.Equal(t, http.StatusOK, e.operator.do("PATCH", path,
@@ -155,7 +166,7 @@ func TestPayerMigratesToCUR2(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, desc.Schedule.Spec.Intervals, 1)
 	require.Equal(t, 6*time.Hour, desc.Schedule.Spec.Intervals[0].Every)
-	_, p := e.state(e.operator, payerID)
+	_, p = e.state(e.operator, payerID)
 	require.Equal(t, changed.Registration, p.Registration)
 
 	// The crawl after the change: last month stays with the legacy CUR

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -53,6 +54,14 @@ func TestOnboardChangeRegistration(t *testing.T) {
 		checks: []onboard.ValidateAccessResult{allPassed},
 	}
 	env := newOnboardTestEnv(f)
+	var looked []crawl.DiscoverDeliveriesInput
+	env.RegisterActivityWithOptions(func(_ context.Context, in crawl.DiscoverDeliveriesInput) (crawl.DiscoverDeliveriesResult, error) {
+		looked = append(looked, in)
+		if in.Source == "s3://elsewhere/cur2/acme-cur2" {
+			return crawl.DiscoverDeliveriesResult{}, temporal.NewNonRetryableApplicationError("s3://elsewhere/cur2: access denied", "AccessDenied", nil)
+		}
+		return crawl.DiscoverDeliveriesResult{Deliveries: []crawl.Delivery{{Period: in.Periods[0]}}}, nil
+	}, activityName(crawl.DiscoverDeliveriesActivity))
 	cur2 := payer.Export{Type: payer.CUR2, Bucket: "acme-billing", Prefix: "cur2", Name: "acme-cur2", DetectExisting: true}
 	earlyExport := changeAt(env, 2*time.Minute, payer.Change{Export: &cur2, CutoverFrom: period.MustParse("2026-11")})
 	earlySchedule := changeAt(env, 3*time.Minute, payer.Change{Schedule: &payer.Schedule{Cron: "0 6 * * *"}})
@@ -61,6 +70,9 @@ func TestOnboardChangeRegistration(t *testing.T) {
 		ConnectedAccounts: &[]string{connectedAcct, "777788889999"}})
 	invalid := changeAt(env, 11*time.Minute, payer.Change{Schedule: &payer.Schedule{Cron: "* * * * *"}, LinkedAccounts: ptr("some")})
 	empty := changeAt(env, 12*time.Minute, payer.Change{})
+	elsewhere := cur2
+	elsewhere.Bucket = "elsewhere"
+	unreadable := changeAt(env, 12*time.Minute+30*time.Second, payer.Change{Export: &elsewhere})
 	after := stateAt(t, env, 13*time.Minute)
 	signalAt(env, 20*time.Minute, OffboardSignal, Decision{By: "ops", Reason: "done"})
 	env.ExecuteWorkflow(OnboardPayer, OnboardPayerInput{Registration: testRegistration()})
@@ -103,6 +115,14 @@ func TestOnboardChangeRegistration(t *testing.T) {
 	require.Contains(t, fields, "schedule.cron")
 	require.Contains(t, fields, "linked_accounts")
 	require.ErrorContains(t, empty.rejected, "nothing to change")
+	// An export the role cannot read is accepted, then refused when the
+	// workflow looks it up, and changes nothing.
+	require.True(t, unreadable.accepted)
+	require.ErrorContains(t, unreadable.err, "the payer's role cannot read the new export s3://elsewhere/cur2/acme-cur2 (s3://elsewhere/cur2: access denied)")
+	require.Len(t, looked, 2)
+	require.Equal(t, "s3://acme-billing/cur2/acme-cur2", looked[0].Source)
+	require.Equal(t, parsePeriods("2026-11"), looked[0].Periods, "the cut-over's first period")
+	require.Equal(t, parsePeriods(period.Of(t0).String()), looked[1].Periods, "without a cut-over, the current period")
 
 	require.Equal(t, StatusActive, after.Status)
 	require.Equal(t, reg, after.Registration, "the refused changes changed nothing")

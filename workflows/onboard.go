@@ -18,6 +18,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/crawl"
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // ErrTypeInvalidRegistration is the failure type of a registration the
@@ -278,16 +279,34 @@ func (o *onboarding) applyChange(ctx workflow.Context, p *pendingAction) {
 		p.err = changeRefusal(err)
 		return
 	}
+	refuse := func(msg string) {
+		o.record(ctx, "change by "+p.change.By+" not applied: "+msg)
+		p.err = temporal.NewApplicationError(msg, ErrTypeActionRefused)
+	}
+	if p.change.Change.Export != nil {
+		if err := o.checkExportReadable(ctx, next); err != nil {
+			refuse(err.Error())
+			return
+		}
+	}
 	prev := o.state.Registration
 	o.state.Registration = next
 	changed := p.change.Change.Changed()
-	if o.state.CrawlSchedule != "" {
+	switch {
+	case o.state.CrawlSchedule != "":
 		if _, err := o.upsertSchedule(ctx, 5); err != nil {
 			o.state.Registration = prev
-			msg := "the crawl schedule could not be updated, so the registration is unchanged: " + rootMessage(err)
-			o.record(ctx, "change by "+p.change.By+" not applied: "+msg)
-			p.err = temporal.NewApplicationError(msg, ErrTypeActionRefused)
+			refuse("the crawl schedule could not be updated, so the registration is unchanged: " + rootMessage(err))
 			return
+		}
+	case o.state.Status == StatusActive && o.state.ScheduleError != "":
+		// The schedule could not be created on approval; the change may
+		// be what fixes it. The change stands either way.
+		if id, err := o.upsertSchedule(ctx, 5); err == nil {
+			o.state.CrawlSchedule, o.state.ScheduleError = id, ""
+			o.record(ctx, "crawl schedule "+id+" created")
+		} else {
+			o.state.ScheduleError = rootMessage(err)
 		}
 	}
 	what := "registration changed by " + p.change.By + ": " + strings.Join(changed, ", ")
@@ -296,6 +315,34 @@ func (o *onboarding) applyChange(ctx workflow.Context, p *pendingAction) {
 	}
 	o.record(ctx, what)
 	p.changed = ChangeResult{Registration: next, Changed: changed, Status: o.state.Status, Schedule: o.state.CrawlSchedule}
+}
+
+// checkExportReadable looks the new export's first period up with the
+// payer's role before a change of the export applies, so an export the
+// role cannot read (another bucket the stack does not grant, a bucket
+// that does not exist) is refused with AWS's reason rather than failing
+// every crawl after it. No delivery yet is fine: a new export may not
+// have written one.
+func (o *onboarding) checkExportReadable(ctx workflow.Context, next payer.Registration) error {
+	if next.Export.Type == payer.CostExplorer {
+		return nil
+	}
+	first := period.Of(businessNow(ctx))
+	if next.Cutover != nil {
+		first = next.Cutover.From
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+	})
+	var res crawl.DiscoverDeliveriesResult
+	err := crawl.DiscoverDeliveries.Execute(actx, crawl.DiscoverDeliveriesInput{
+		PayerAccountID: next.PayerAccountID, CustomerID: next.CustomerID, Source: next.Export.Source(), Access: bucketAccess(next), Periods: []period.Period{first},
+	}).Get(ctx, &res)
+	if err != nil {
+		return fmt.Errorf("the payer's role cannot read the new export %s (%s); grant it (update the stack), then change the export again", next.Export.Source(), rootMessage(err))
+	}
+	return nil
 }
 
 // finishActions answers every operator update still waiting (an onboarding
