@@ -198,7 +198,8 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 	if c, ok, err := l.latestCommit(ctx, bs.Table, in.Payer, in.Period.String()); err != nil {
 		return res, err
 	} else if ok {
-		otherSource = in.Source != "" && c.Props[PropSource] != "" && c.Props[PropSource] != in.Source
+		held, now := strings.TrimRight(c.Props[PropSource], "/"), strings.TrimRight(in.Source, "/")
+		otherSource = now != "" && held != "" && held != now
 		otherAccounts = in.Accounts != "" && c.Props[PropAccounts] != "" && c.Props[PropAccounts] != in.Accounts
 	}
 
