@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -61,6 +62,10 @@ func (r PayerChangeRequest) change() (payer.Change, map[string]string) {
 	return ch, f
 }
 
+// maxCutoverAhead bounds how far after the current period a cut-over may
+// be set.
+const maxCutoverAhead = 12
+
 // PayerChanged answers PATCH /v1/payers/{id}.
 type PayerChanged struct {
 	ID           string             `json:"id"`
@@ -85,6 +90,11 @@ func (s *Server) handleChangePayer(c echo.Context) error {
 		return err
 	}
 	ch, fields := req.change()
+	// A cut-over years ahead would leave the new export unread for years:
+	// most likely a typo of the year.
+	if now := period.Of(s.clock.Now()); !ch.CutoverFrom.IsZero() && ch.CutoverFrom.MonthsSince(now) > maxCutoverAhead {
+		fields["cutover_from"] = fmt.Sprintf("at most %d months after the current period %s", maxCutoverAhead, now)
+	}
 	if len(fields) > 0 {
 		return validationError(fields)
 	}

@@ -8,6 +8,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/costlake/costlake/internal/clock"
 )
 
 // A change whose fields are wrong before any payer is looked at (fields
@@ -15,7 +18,7 @@ import (
 // refused by field without Temporal: the gateway here has none.
 func TestChangePayerRefusedByField(t *testing.T) {
 	op, entry := NewAPIKey("op", RoleOperator, "")
-	e := New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Keys: []APIKey{entry}})
+	e := New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Keys: []APIKey{entry}, Clock: clock.Fixed(time.Date(2026, 10, 15, 0, 0, 0, 0, time.UTC))})
 	for _, tc := range []struct {
 		body   string
 		fields []string
@@ -24,6 +27,7 @@ func TestChangePayerRefusedByField(t *testing.T) {
 		{`{"payer_account_id":"111122223333","oidc":{}}`, []string{"payer_account_id", "oidc"}},
 		{`{"export":{"type":"cur2","bucket":"b-b-b","name":"x"},"cutover_from":"2026-13"}`, []string{"cutover_from"}},
 		{`{"cutover":{"from":"2026-11"}}`, []string{"cutover"}},
+		{`{"export":{"type":"cur2","bucket":"b-b-b","name":"x"},"cutover_from":"2036-11"}`, []string{"cutover_from"}},
 		{`{"schedul":{}}`, []string{"schedul"}},
 		{`{"connected_accounts":"111122223333"}`, []string{"connected_accounts"}},
 	} {
