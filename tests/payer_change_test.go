@@ -229,3 +229,40 @@ func (e *onboardEnv) payersOf(period string) []string {
 	require.NoError(e.t, err)
 	return payers
 }
+
+// TestScopedKeyChangesItsOwnPayer: a customer-scoped operator key changes
+// its own customer's payer (PATCH is not a decision), in any open status
+// but the export, which waits for activation (409); acme's operator key
+// hears of globex's payer only as any unscoped key does, and globex never
+// of acme's (404, in TestPayerMigratesToCUR2).
+func TestScopedKeyChangesItsOwnPayer(t *testing.T) {
+	e := newOnboardEnv(t, fastTiming)
+	const payerID = "740987654321"
+	e.delivery("globex-cur", payerID)
+	e.completeStack(payerID)
+	require.Equal(t, http.StatusCreated, e.globex.do("POST", "/v1/payers", registration("globex", payerID, "globex-cur"), nil))
+	e.waitStatus(payerID, workflows.StatusAwaitingApproval)
+	path := "/v1/payers/" + payerID
+
+	var changed gateway.PayerChanged
+	require.Equal(t, http.StatusOK, e.globex.do("PATCH", path, `{"name":"Globex EU","schedule":{"interval":"12h"}}`, &changed))
+	require.True(t, changed.Applied)
+	require.Equal(t, workflows.StatusAwaitingApproval, changed.Status)
+	require.Equal(t, "Globex EU", changed.Registration.Name)
+	require.Nil(t, changed.Schedule, "no schedule before approval")
+
+	var conflict apiErrorBody
+	require.Equal(t, http.StatusConflict, e.globex.do("PATCH", path, `{"export":{"type":"cur2","bucket":"globex-cur","prefix":"cur","name":"globex-cur2"}}`, &conflict))
+	require.Contains(t, conflict.Error.Message, "while its onboarding is awaiting_approval")
+
+	// Approval creates the schedule from the changed registration.
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", path+"/approve", "", nil))
+	e.waitActive(payerID)
+	require.Eventually(t, func() bool {
+		desc, err := e.client.ScheduleClient().GetHandle(context.Background(), workflows.CrawlScheduleID(payerID)).Describe(context.Background())
+		return err == nil && len(desc.Schedule.Spec.Intervals) == 1 && desc.Schedule.Spec.Intervals[0].Every == 12*time.Hour
+	}, 30*time.Second, 100*time.Millisecond)
+	_, p := e.state(e.globex, payerID)
+	require.Equal(t, "Globex EU", p.Registration.Name)
+	require.Contains(t, eventTexts(p), "registration changed by globex-operator: name, schedule")
+}
