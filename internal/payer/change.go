@@ -84,16 +84,21 @@ func (ch Change) Empty() bool {
 		ch.ConnectedAccounts == nil && ch.Schedule == nil
 }
 
-// Changed lists the JSON fields of the registration a change sets, sorted.
+// Changed lists the JSON fields of the registration a change sets, sorted
+// (written in order: workflows call it, and map order is random).
 func (ch Change) Changed() []string {
 	var out []string
-	for name, set := range map[string]bool{"name": ch.Name != nil, "export": ch.Export != nil, "cutover": ch.Export != nil,
-		"linked_accounts": ch.LinkedAccounts != nil, "connected_accounts": ch.ConnectedAccounts != nil, "schedule": ch.Schedule != nil} {
-		if set {
-			out = append(out, name)
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"connected_accounts", ch.ConnectedAccounts != nil}, {"cutover", ch.Export != nil}, {"export", ch.Export != nil},
+		{"linked_accounts", ch.LinkedAccounts != nil}, {"name", ch.Name != nil}, {"schedule", ch.Schedule != nil},
+	} {
+		if f.set {
+			out = append(out, f.name)
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 
