@@ -22,4 +22,11 @@ const (
 	// businessClockChange: workflows judge dates by the worker's business
 	// clock (a local activity) rather than by workflow.Now.
 	businessClockChange = "business-clock"
+	// registrationChange: OnboardPayer applies a change of its
+	// registration (ChangeRegistrationUpdate), updating the crawl
+	// schedule.
+	registrationChange = "registration-change"
+	// exportCutoverChange: CrawlPayer takes the periods before a
+	// cut-over from the previous export (CrawlPayerInput.Cutover).
+	exportCutoverChange = "export-cutover"
 )
