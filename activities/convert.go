@@ -119,6 +119,13 @@ func (c *chunkConverter) run() (ingest.ConvertChunkResult, error) {
 		if !c.in.Accounts.Keeps(rec.Values[iAccount]) {
 			target = c.excluded
 		} else {
+			if bs == billing.LineItems {
+				// The cost measures come from the row alone, so a retry or
+				// a re-ingestion computes the same values.
+				if err := billing.SetMeasures(rec); err != nil {
+					return res, classify(&cur.FileError{File: c.chunkURL, Line: c.reader.Line(), Err: err})
+				}
+			}
 			if err := c.append(rec); err != nil {
 				return res, classify(&cur.FileError{File: c.chunkURL, Line: c.reader.Line(), Err: err})
 			}

@@ -83,6 +83,13 @@ func (a *Crawl) DiscoverDeliveries(ctx context.Context, in crawl.DiscoverDeliver
 			found.AssemblyID = cur.PeriodAssembly(delivered)
 			if len(committed) > 0 {
 				found.Committed = cur.PeriodAssembly(committed)
+				if in.Accounts != "" {
+					c, ok, err := a.Lake.LatestPeriodCommit(ctx, ds[0].Format.Schema(), in.PayerAccountID, p)
+					if err != nil {
+						return res, err
+					}
+					found.AccountsChanged = ok && c.Accounts != "" && c.Accounts != in.Accounts
+				}
 			}
 		}
 		res.Deliveries = append(res.Deliveries, found)

@@ -218,7 +218,7 @@ func (a *Ingest) ConvertChunk(ctx context.Context, in ingest.ConvertChunkInput) 
 // snapshot.
 func (a *Ingest) CommitPeriod(ctx context.Context, in ingest.CommitPeriodInput) (ingest.CommitPeriodResult, error) {
 	bs := schemaOf(in.Table)
-	rep := lakehouse.PeriodReplacement{Payer: in.PayerAccountID, Period: in.Period, Source: in.Source, RunID: in.RunID}
+	rep := lakehouse.PeriodReplacement{Payer: in.PayerAccountID, Period: in.Period, Source: in.Source, RunID: in.RunID, Accounts: in.Accounts}
 	for _, r := range in.CommittedReports() {
 		rep.Reports = append(rep.Reports, lakehouse.ReportFiles(r))
 	}
@@ -350,6 +350,7 @@ func classify(err error) error {
 		{cur.ErrUnsupportedCompression, ingest.ErrTypeUnsupportedCompression},
 		{billing.ErrDuplicateColumn, ingest.ErrTypeHeaderMismatch},
 		{billing.ErrBadJSONMap, ingest.ErrTypeMalformedCSV},
+		{billing.ErrBadCost, ingest.ErrTypeBadValue},
 		{lakehouse.ErrBadValue, ingest.ErrTypeBadValue},
 		{errPayerMismatch, ingest.ErrTypePayerMismatch},
 		{blob.ErrUnsupportedURL, ingest.ErrTypeInvalidSource},

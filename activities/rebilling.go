@@ -36,6 +36,7 @@ var rebillingErrorTypes = map[error]string{
 	rebilling.ErrNotReconciled: ingest.ErrTypeReconciliation,
 	rebilling.ErrCurrency:      cycle.ErrTypeCurrency,
 	rebilling.ErrBadInvoice:    cycle.ErrTypeBadInvoice,
+	rebilling.ErrNoCostBasis:   cycle.ErrTypeNoCostBasis,
 }
 
 // rebillingError makes rebilling's named failures non-retryable

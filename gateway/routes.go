@@ -75,6 +75,8 @@ func (s *Server) routes(e *echo.Echo) {
 	operator.add(http.MethodPost, "/v1/payers", s.handleRegisterPayer)
 	operator.add(http.MethodPost, "/v1/payers/:id/crawl", s.handleCrawl)
 	operator.add(http.MethodPost, "/v1/payers/:id/backfill", s.handleBackfill)
+	// A scoped key changes its own customer's payers (404 for others').
+	operator.add(http.MethodPatch, "/v1/payers/:id", s.handleChangePayer)
 
 	// unscoped operator: routes spanning customers that change things.
 	unscopedOperator := group{e: e, mw: []echo.MiddlewareFunc{guard(requireOperator, requireUnscoped)}}

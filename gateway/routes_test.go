@@ -27,6 +27,8 @@ func TestRouteGroupsRefuseBeforeTheHandler(t *testing.T) {
 		{viewer, "POST", "/v1/payers", 403, "forbidden"},
 		{viewer, "POST", "/v1/payers/123456789012/crawl", 403, "forbidden"},
 		{viewer, "POST", "/v1/payers/123456789012/backfill", 403, "forbidden"},
+		{viewer, "PATCH", "/v1/payers/123456789012", 403, "forbidden"},
+		{scopedViewer, "PATCH", "/v1/payers/123456789012", 403, "forbidden"},
 		// unscoped operator group
 		{viewer, "POST", "/v1/ingestions", 403, "forbidden"},
 		{scopedOp, "POST", "/v1/ingestions", 403, "forbidden"},

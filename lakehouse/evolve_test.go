@@ -19,8 +19,10 @@ import (
 	"github.com/costlake/costlake/internal/period"
 )
 
-// addedByEvolution are the columns a table created before them lacks.
-var addedByEvolution = []string{billing.ColTags, "line_item_iam_principal", "line_item_user_identifier"}
+// addedByEvolution are the columns a table created before them lacks:
+// newer CUR 2.0 columns and costlake's cost measures.
+var addedByEvolution = []string{billing.ColTags, "line_item_iam_principal", "line_item_user_identifier",
+	billing.ColAmortizedCost, billing.ColNetUnblendedCost, billing.ColNetAmortizedCost}
 
 // createOldLineItems creates billing.line_items as an older costlake did,
 // without addedByEvolution, and appends rows to it with iceberg-go's own
@@ -164,9 +166,12 @@ func TestOpenEvolvesOlderTable(t *testing.T) {
 	if f, _ := tbl.Schema().FindFieldByName(billing.ColTags); f.Type.String() != "map<string, string>" {
 		t.Errorf("tags is %s", f.Type)
 	}
+	if f, _ := tbl.Schema().FindFieldByName(billing.ColNetAmortizedCost); f.Type.String() != "decimal(38, 18)" {
+		t.Errorf("%s is %s", billing.ColNetAmortizedCost, f.Type)
+	}
 
 	// Rows written before: new columns null, costs exact.
-	cols := []string{billing.ColUsageAccountID, billing.ColUnblendedCost, billing.ColTags, "line_item_iam_principal"}
+	cols := []string{billing.ColUsageAccountID, billing.ColUnblendedCost, billing.ColTags, "line_item_iam_principal", billing.ColAmortizedCost}
 	checkOld := func(when string) {
 		t.Helper()
 		got := scanAll(t, l, "111111111111", "2026-09", cols...)
@@ -175,7 +180,10 @@ func TestOpenEvolvesOlderTable(t *testing.T) {
 		}
 		sums := map[string]money.Amount{}
 		for _, r := range got {
-			if r.Values[billing.MustIndex("line_item_iam_principal")] != "" || len(r.Entries[billing.MustIndex(billing.ColTags)]) != 0 {
+			// Rows written before the cost measures have none: the
+			// period's next delivery fills them.
+			if r.Values[billing.MustIndex("line_item_iam_principal")] != "" || len(r.Entries[billing.MustIndex(billing.ColTags)]) != 0 ||
+				r.Values[billing.MustIndex(billing.ColAmortizedCost)] != "" {
 				t.Errorf("%s: old row has new values: %v", when, r.Values[billing.MustIndex("line_item_iam_principal")])
 			}
 			a := r.Values[billing.MustIndex(billing.ColUsageAccountID)]
@@ -200,6 +208,7 @@ func TestOpenEvolvesOlderTable(t *testing.T) {
 	rec.Values[billing.MustIndex(billing.ColUsageAccountID)] = "222222222222"
 	rec.Values[billing.MustIndex(billing.ColUnblendedCost)] = "3.25"
 	rec.Values[billing.MustIndex("line_item_iam_principal")] = "arn:aws:iam::222222222222:role/app"
+	rec.Values[billing.MustIndex(billing.ColAmortizedCost)] = "3.000000000000000001"
 	rec.Entries[billing.MustIndex(billing.ColTags)] = []billing.Entry{{Key: "user:CostCenter", Value: "a"}, {Key: "user:cost_center", Value: "b"}}
 	path := DataFilePath(tbl, billing.LineItems, "111111111111", period.MustParse("2026-10"), "new")
 	w, err := NewDataFileWriter(ctx, tbl, billing.LineItems, path)
@@ -219,6 +228,7 @@ func TestOpenEvolvesOlderTable(t *testing.T) {
 	checkOld("snapshot of the evolved schema")
 	got := scanAll(t, l, "111111111111", "2026-10", cols...)
 	if len(got) != 1 || got[0].Values[billing.MustIndex("line_item_iam_principal")] != "arn:aws:iam::222222222222:role/app" ||
+		got[0].Values[billing.MustIndex(billing.ColAmortizedCost)] != "3.000000000000000001" ||
 		!slices.Equal(got[0].Entries[billing.MustIndex(billing.ColTags)], rec.Entries[billing.MustIndex(billing.ColTags)]) {
 		t.Errorf("new row read back as %+v", got)
 	}

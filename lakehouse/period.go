@@ -33,6 +33,9 @@ const (
 	// PropReports lists the reports a commit replaced, for sources with
 	// several per period; PropAssembly then names every report's assembly.
 	PropReports = "costlake.reports"
+	// PropAccounts is the account policy the rows were kept by
+	// (payer.AccountPolicy.Fingerprint); absent in older commits.
+	PropAccounts = "costlake.accounts"
 )
 
 // PeriodReplacement is what ReplacePeriod commits: payer's period, report
@@ -44,8 +47,12 @@ type PeriodReplacement struct {
 	Source string
 	// RunID is the run committing; it makes a retried commit recognise
 	// itself.
-	RunID   string
-	Reports []ReportFiles
+	RunID string
+	// Accounts is the account policy the files were kept by; a period
+	// held under another one is replaced even by the same assembly (the
+	// payer's connected accounts changed). "" says nothing.
+	Accounts string
+	Reports  []ReportFiles
 }
 
 // ReportFiles is one report's part of a replacement. Report "" is a
@@ -92,6 +99,7 @@ type PeriodCommit struct {
 	RunID       string
 	Source      string
 	DeliveredAt time.Time // zero when the commit did not record it
+	Accounts    string    // the account policy's fingerprint; "" when the commit did not record it
 }
 
 // LatestPeriodCommit reads the newest commit of payer's period from its
@@ -106,7 +114,7 @@ func (l *Lake) LatestPeriodCommit(ctx context.Context, bs *billing.Schema, payer
 }
 
 func periodCommitOf(snapshotID int64, props map[string]string) PeriodCommit {
-	c := PeriodCommit{SnapshotID: snapshotID, AssemblyID: props[PropAssembly], RunID: props[PropRunID], Source: props[PropSource]}
+	c := PeriodCommit{SnapshotID: snapshotID, AssemblyID: props[PropAssembly], RunID: props[PropRunID], Source: props[PropSource], Accounts: props[PropAccounts]}
 	c.DeliveredAt, _ = time.Parse(time.RFC3339Nano, props[PropDelivery])
 	return c
 }
@@ -145,7 +153,9 @@ func periodFilter(bs *billing.Schema, payer string, p period.Period) iceberg.Boo
 // is reported as done, and a different run's files are removed. An
 // assembly delivered before the committed one arrives late and is
 // dropped the same way, so an old delivery never overwrites a
-// restatement. Which assembly each report holds is read from, and
+// restatement; that order holds within one source, and a delivery of
+// another source (an export cut-over) replaces the period whatever its
+// date. Which assembly each report holds is read from, and
 // recorded in, costlake_period_reports. A commit that loses a race with
 // another payer's is decided again on the newer snapshot.
 func (l *Lake) ReplacePeriod(ctx context.Context, bs *billing.Schema, in PeriodReplacement) (PeriodReplaced, error) {
@@ -176,6 +186,22 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 	for _, f := range existing {
 		referenced[f] = true
 	}
+	// Delivery times order one export's assemblies; two exports' (a
+	// payer's cut-over from legacy CUR to CUR 2.0) are not comparable, so
+	// a delivery from another source than the period's replaces it
+	// whatever its date. Which export a period is taken from is the
+	// crawl's decision (payer.Cutover).
+	// Likewise rows kept by another account policy are taken again,
+	// even from the same assembly; a commit that recorded none is taken
+	// as kept by this one, so older periods are not all ingested again.
+	otherSource, otherAccounts := false, false
+	if c, ok, err := l.latestCommit(ctx, bs.Table, in.Payer, in.Period.String()); err != nil {
+		return res, err
+	} else if ok {
+		held, now := strings.TrimRight(c.Props[PropSource], "/"), strings.TrimRight(in.Source, "/")
+		otherSource = now != "" && held != "" && held != now
+		otherAccounts = in.Accounts != "" && c.Props[PropAccounts] != "" && c.Props[PropAccounts] != in.Accounts
+	}
 
 	reports := in.Reports
 	if len(reports) == 0 {
@@ -205,9 +231,9 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 			landed = true
 		case ok && prev.AssemblyID == r.AssemblyID && prev.RunID == in.RunID:
 			// our own commit, retried
-		case ok && prev.AssemblyID == r.AssemblyID:
+		case ok && prev.AssemblyID == r.AssemblyID && !otherAccounts:
 			action = ReportUnchanged
-		case ok && !prev.DeliveredAt.IsZero() && r.DeliveredAt.Before(prev.DeliveredAt):
+		case ok && !otherSource && !prev.DeliveredAt.IsZero() && r.DeliveredAt.Before(prev.DeliveredAt):
 			action = ReportSuperseded
 		default:
 			replace[r.Report] = true
@@ -298,6 +324,9 @@ func (l *Lake) replacePeriodOnce(ctx context.Context, bs *billing.Schema, in Per
 	}
 	if !deliveredAt.IsZero() {
 		props[PropDelivery] = deliveredAt.UTC().Format(time.RFC3339Nano)
+	}
+	if in.Accounts != "" {
+		props[PropAccounts] = in.Accounts
 	}
 	if len(replaced) > 1 || replaced[0] != "" {
 		props[PropReports] = strings.Join(replaced, ",")

@@ -266,3 +266,89 @@ func TestOpenAddsReportColumnToOlderTable(t *testing.T) {
 // billingPeriod is period.MustParse under a name that test variables
 // called period do not shadow.
 func billingPeriod(s string) period.Period { return period.MustParse(s) }
+
+// A payer's export cut over to another source (legacy CUR to CUR 2.0):
+// the new source's delivery replaces the period whole even when AWS wrote
+// it before the old source's newest assembly, since two exports' delivery
+// times say nothing about each other; within one source a late assembly
+// is still dropped. Either way the period holds one export's rows.
+func TestReplacePeriodFromAnotherSource(t *testing.T) {
+	ctx := context.Background()
+	lake := openLake(t)
+	bs := billing.LineItems
+	const period = "2026-10"
+	t0 := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	commit := func(source, run, assembly string, at time.Time, r lakehouse.ReportFiles) lakehouse.PeriodReplaced {
+		t.Helper()
+		r.AssemblyID, r.DeliveredAt = assembly, at
+		res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payerA, Period: billingPeriod(period), Source: source, RunID: run, Reports: []lakehouse.ReportFiles{r}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	const legacy, cur2 = "s3://acme/cur/legacy", "s3://acme/cur2/acme"
+	commit(legacy, "l1", "legacy-2", t0.Add(8*time.Hour), writeReport(t, lake, payerA, period, "", "l1", [2]string{"222222222222", "10.25"}))
+	// Written by CUR 2.0 at 06:00, before the legacy CUR's 08:00 assembly.
+	res := commit(cur2, "c1", "exec-1", t0.Add(6*time.Hour), writeReport(t, lake, payerA, period, "", "c1", [2]string{"222222222222", "10.5"}))
+	if res.Superseded || res.Unchanged || res.ReplacedFiles != 1 {
+		t.Fatalf("the cut-over's delivery: %+v", res)
+	}
+	if got := reportSums(t, lake, payerA, period); got != ": 222222222222=10.5/1" {
+		t.Fatalf("after the cut-over: %s", got)
+	}
+	// An older CUR 2.0 execution arrives late: dropped as before.
+	if res = commit(cur2, "c0", "exec-0", t0.Add(time.Hour), writeReport(t, lake, payerA, period, "", "c0", [2]string{"222222222222", "99"})); !res.Superseded {
+		t.Fatalf("a late execution of the same source: %+v", res)
+	}
+	if got := reportSums(t, lake, payerA, period); got != ": 222222222222=10.5/1" {
+		t.Fatalf("after a late execution: %s", got)
+	}
+}
+
+// A period held under another account policy (the payer's connected
+// accounts changed) is replaced even by the assembly it holds; under the
+// same policy, or when the held commit recorded none (older commits),
+// that assembly changes nothing.
+func TestReplacePeriodUnderAnotherAccountPolicy(t *testing.T) {
+	ctx := context.Background()
+	lake := openLake(t)
+	bs := billing.LineItems
+	const period = "2026-08"
+	at := time.Date(2026, 9, 2, 0, 0, 0, 0, time.UTC)
+	assembly := "asm-0"
+	commit := func(run, accounts string, rows ...[2]string) lakehouse.PeriodReplaced {
+		t.Helper()
+		r := writeReport(t, lake, payerA, period, "", run, rows...)
+		r.AssemblyID, r.DeliveredAt = assembly, at
+		res, err := lake.ReplacePeriod(ctx, bs, lakehouse.PeriodReplacement{Payer: payerA, Period: billingPeriod(period), Source: "s3://acme/cur/billing",
+			RunID: run, Accounts: accounts, Reports: []lakehouse.ReportFiles{r}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	both := [][2]string{{"222222222222", "1.25"}, {"333333333333", "2"}}
+	commit("r0", "", both...) // as before policies were recorded
+	if res := commit("r1", "all", both...); !res.Unchanged {
+		t.Fatalf("no policy recorded: %+v", res)
+	}
+	// AWS restates the period: the commit records its policy.
+	assembly, at = "asm-1", at.Add(time.Hour)
+	if res := commit("r1b", "all", both...); res.Unchanged {
+		t.Fatalf("a restatement: %+v", res)
+	}
+	if res := commit("r2", "connected:1:x", both[0]); res.Unchanged || res.ReplacedFiles != 1 {
+		t.Fatalf("another policy: %+v", res)
+	}
+	if got := reportSums(t, lake, payerA, period); got != ": 222222222222=1.25/1" {
+		t.Fatalf("connected: %s", got)
+	}
+	c, ok, err := lake.LatestPeriodCommit(ctx, bs, payerA, billingPeriod(period))
+	if err != nil || !ok || c.Accounts != "connected:1:x" {
+		t.Fatalf("latest commit %+v %v %v", c, ok, err)
+	}
+	if res := commit("r3", "connected:1:x", both[0]); !res.Unchanged {
+		t.Fatalf("the same policy: %+v", res)
+	}
+}

@@ -26,8 +26,9 @@ import (
 )
 
 // newerColumns are the billing.line_items columns an older costlake's
-// table does not have.
-var newerColumns = []string{billing.ColTags, "line_item_iam_principal", "line_item_user_identifier"}
+// table does not have: newer CUR 2.0 columns and the cost measures.
+var newerColumns = []string{billing.ColTags, "line_item_iam_principal", "line_item_user_identifier",
+	billing.ColAmortizedCost, billing.ColNetUnblendedCost, billing.ColNetAmortizedCost}
 
 // createOlderLineItems makes billing.line_items the way a costlake
 // without newerColumns did, in the catalog (SQLite or PostgreSQL) and local warehouse of
@@ -100,10 +101,11 @@ func createOlderLineItems(t *testing.T, cfg lakehouse.Config, period string, row
 
 // TestIngestIntoTableOfOlderSchema: a worker opening a table that an
 // older costlake created (without tags, line_item_iam_principal,
-// line_item_user_identifier) adds those columns by schema evolution; a
-// CUR 2.0 delivery carrying them is ingested through the real workflow
-// with their values, and the rows written before still read, with the
-// new columns null and their costs exact.
+// line_item_user_identifier and the cost measures) adds those columns by
+// schema evolution; a CUR 2.0 delivery carrying them is ingested through
+// the real workflow with their values and its measures, and the rows
+// written before still read, with the new columns null and their costs
+// exact.
 func TestIngestIntoTableOfOlderSchema(t *testing.T) {
 	oldRows := [][2]string{{samplePayer, "10.000000000000000001"}, {"210987654321", "0.5"}, {"210987654321", "-0.25"}}
 	var oldMaxID int
@@ -144,5 +146,17 @@ func TestIngestIntoTableOfOlderSchema(t *testing.T) {
 	for _, r := range readTableRows(t, s.lake, samplePayer, "2023-10") {
 		require.Nil(t, r.AWSTags)
 		require.Empty(t, r.IAM)
+	}
+	// The cost measures: null in the rows written before (the period's
+	// next delivery fills them), present in the new ones, where usage and
+	// tax amortize to their unblended cost.
+	_, nulls := measureSums(t, s.lake, samplePayer, "2023-10")
+	require.Equal(t, 3*len(oldRows), nulls, "the old rows have no measures")
+	sums, nulls := measureSums(t, s.lake, samplePayer, "2023-11")
+	require.Zero(t, nulls)
+	for acct, m := range sums {
+		for _, col := range []string{billing.ColAmortizedCost, billing.ColNetUnblendedCost, billing.ColNetAmortizedCost} {
+			require.Truef(t, m[col].Equal(m[billing.ColUnblendedCost]), "%s %s: %s, unblended %s", acct, col, m[col], m[billing.ColUnblendedCost])
+		}
 	}
 }

@@ -106,6 +106,7 @@ func TestIngestBadInputKeepsTable(t *testing.T) {
 		setup    func(t *testing.T) string // returns the source URL
 		wantType string
 		wantIn   []string
+		notIn    []string
 	}{{
 		name:     "missing manifest",
 		setup:    func(t *testing.T) string { return "s3://bad-cur/cur/nothing-here" },
@@ -144,6 +145,22 @@ func TestIngestBadInputKeepsTable(t *testing.T) {
 		wantType: ingest.ErrTypeBadValue,
 		wantIn:   []string{"nan-1.csv.gz line 8", "line_item_unblended_cost", "12,50"},
 	}, {
+		// An amount a cost measure is computed from is named by its
+		// column, its value never quoted.
+		name: "non-numeric commitment",
+		setup: func(t *testing.T) string {
+			recs := readCSV(t, sharedData(t, "aws-legacy-cur-sample/sample-anonymous-aws-export-dataset.csv"))
+			recs[9][column(t, recs[0], "lineItem/LineItemType")] = "SavingsPlanRecurringFee"
+			recs[9][column(t, recs[0], "savingsPlan/TotalCommitmentToDate")] = "1"
+			recs[9][column(t, recs[0], "savingsPlan/UsedCommitment")] = "0.5 of acme-secret"
+			d := delivery{prefix: "cur", report: "commit", period: "2023-11", assembly: "20231206T000000Z", payer: samplePayer, header: recs[0], chunks: csvChunks(t, recs, 1)}
+			d.upload(t, bucket, "bad-cur")
+			return "s3://bad-cur/cur/commit"
+		},
+		wantType: ingest.ErrTypeBadValue,
+		wantIn:   []string{"commit-1.csv.gz line 10", "savings_plan_used_commitment", "not a decimal number"},
+		notIn:    []string{"acme-secret"},
+	}, {
 		name: "row of another payer",
 		setup: func(t *testing.T) string {
 			recs := readCSV(t, sharedData(t, "aws-legacy-cur-sample/sample-anonymous-aws-export-dataset.csv"))
@@ -174,6 +191,9 @@ func TestIngestBadInputKeepsTable(t *testing.T) {
 			require.Equal(t, c.wantType, typ, msg)
 			for _, w := range c.wantIn {
 				require.Contains(t, msg, w)
+			}
+			for _, w := range c.notIn {
+				require.NotContains(t, err.Error(), w)
 			}
 			keepsTable(t)
 		})

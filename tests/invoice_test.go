@@ -18,6 +18,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/contract/cycle"
@@ -205,7 +206,7 @@ func TestInvoiceIsARecord(t *testing.T) {
 	var before gateway.CycleResponse
 	require.Equal(t, http.StatusOK, api.do(http.MethodGet, "/v1/customers/acme/cycles/"+invoicePeriod, "", &before))
 	require.Equal(t, "workflow", before.Source)
-	deleteHistory(t, s, workflows.CycleWorkflowID("acme", billingPeriod(invoicePeriod)))
+	deleteHistory(t, s.client, workflows.CycleWorkflowID("acme", billingPeriod(invoicePeriod)))
 	var after gateway.CycleResponse
 	require.Equal(t, http.StatusOK, api.do(http.MethodGet, "/v1/customers/acme/cycles/"+invoicePeriod, "", &after))
 	require.Equal(t, "records", after.Source)
@@ -271,10 +272,11 @@ func TestInvoiceIsARecord(t *testing.T) {
 
 // deleteHistory deletes a workflow's history, as Temporal's retention
 // does, and waits until it is gone.
-func deleteHistory(t *testing.T, s *cycleStack, wid string) {
+func deleteHistory(t *testing.T, c client.Client, wid string) {
 	t.Helper()
 	ctx := context.Background()
-	nss, err := s.client.WorkflowService().ListNamespaces(ctx, &workflowservice.ListNamespacesRequest{})
+	// The stand's namespace is temporaltest's own (temporaltest-…).
+	nss, err := c.WorkflowService().ListNamespaces(ctx, &workflowservice.ListNamespacesRequest{})
 	require.NoError(t, err)
 	ns := ""
 	for _, n := range nss.GetNamespaces() {
@@ -283,11 +285,11 @@ func deleteHistory(t *testing.T, s *cycleStack, wid string) {
 		}
 	}
 	require.NotEmpty(t, ns)
-	_, err = s.client.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+	_, err = c.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
 		Namespace: ns, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wid}})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		_, err := s.client.DescribeWorkflowExecution(ctx, wid, "")
+		_, err := c.DescribeWorkflowExecution(ctx, wid, "")
 		var nf *serviceerror.NotFound
 		return errors.As(err, &nf)
 	}, 3*time.Minute, 200*time.Millisecond, "the history is deleted (the server deletes in the background)")

@@ -115,3 +115,35 @@ func writeHistory(t *testing.T, e *onboardEnv, workflowID, path string) {
 	require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
 	t.Logf("%s: %d events of %s", path, len(h.Events), workflowID)
 }
+
+// TestRecordChangeHistories records the registration change's paths
+// beside the histories above, which stay as they are (they guard runs
+// without a change): an onboarding whose registration changes (the
+// update applied, the crawl schedule updated) and a crawl during an
+// export cut-over (each period discovered in its own export, a child
+// ingestion from the new one).
+//
+//	COSTLAKE_RECORD_HISTORIES=1 go test ./tests -run TestRecordChangeHistories -count=1
+func TestRecordChangeHistories(t *testing.T) {
+	if os.Getenv(recordHistoriesEnv) == "" {
+		t.Skip("records the replay test's histories; set " + recordHistoriesEnv + "=1 to re-record them on purpose")
+	}
+	e := newOnboardEnv(t, fastTiming)
+	const payerID = "131313131313"
+	const bucket = "replay-change"
+	e.activate("acme", payerID, bucket)
+	current := clock.Period(e.today, 0)
+	e.cur2Delivery(bucket, payerID, "acme-cur2", current, "exec-replay", 5)
+	require.Equal(t, http.StatusOK, e.operator.do("PATCH", "/v1/payers/"+payerID,
+		`{"export":{"type":"cur2","bucket":"`+bucket+`","prefix":"cur","name":"acme-cur2"},"cutover_from":"`+current+`","schedule":{"interval":"6h"}}`, nil))
+	res := e.crawlNow(payerID)
+	require.Equal(t, workflows.ActionIngested, outcome(t, res, current).Action)
+	crawlID := latestCrawl(t, e, payerID)
+
+	require.Equal(t, http.StatusAccepted, e.operator.do("DELETE", "/v1/payers/"+payerID, `{"reason":"replay recording"}`, nil))
+	onboardID := workflows.OnboardingWorkflowID(payerID)
+	e.waitWorkflow(onboardID, nil)
+	for file, id := range map[string]string{"onboard_payer_change.json": onboardID, "crawl_payer_cutover.json": crawlID} {
+		writeHistory(t, e, id, filepath.Join(historiesDir, file))
+	}
+}

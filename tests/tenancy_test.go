@@ -3,17 +3,13 @@ package tests
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
-	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -222,24 +218,7 @@ func TestScopedKeyCannotTakeAnotherCustomersPayer(t *testing.T) {
 	require.NoError(t, e.client.TerminateWorkflow(ctx, wid, "", "test: gone"))
 	attempt("after the onboarding was terminated")
 
-	// The stand's namespace is temporaltest's own (temporaltest-…).
-	nss, err := e.client.WorkflowService().ListNamespaces(ctx, &workflowservice.ListNamespacesRequest{})
-	require.NoError(t, err)
-	ns := ""
-	for _, n := range nss.GetNamespaces() {
-		if name := n.GetNamespaceInfo().GetName(); strings.HasPrefix(name, "temporaltest-") {
-			ns = name
-		}
-	}
-	require.NotEmpty(t, ns)
-	_, err = e.client.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
-		Namespace: ns, WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: wid}})
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		_, err := e.client.DescribeWorkflowExecution(ctx, wid, "")
-		var nf *serviceerror.NotFound
-		return errors.As(err, &nf)
-	}, 3*time.Minute, 200*time.Millisecond, "the history is deleted (the server deletes in the background)")
+	deleteHistory(t, e.client, wid)
 	attempt("after the history is gone")
 	_, err = e.client.DescribeWorkflowExecution(ctx, wid, "")
 	var nf *serviceerror.NotFound

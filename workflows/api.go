@@ -47,6 +47,10 @@ type IngestBillingPeriodInput struct {
 	// Access reaches a payer's bucket with its own credentials (an assumed
 	// role); nil reads with the worker's.
 	Access *payer.Access `json:"access,omitempty"`
+	// Retake reads every report of the delivery, even those whose
+	// assembly the table holds, and replaces them: the crawl found the
+	// period held under another account policy.
+	Retake bool `json:"retake,omitempty"`
 	// CustomerID, the payer's customer, names the role sessions, so the
 	// customer's CloudTrail shows whom each read was for; "" (a manual
 	// ingestion, an older schedule) leaves it out of the names.
@@ -92,4 +96,14 @@ type IngestProgress struct {
 	ChunksTotal int    `json:"chunks_total"`
 	ChunksDone  int    `json:"chunks_done"`
 	Rows        int64  `json:"rows"`
+}
+
+// keptAccounts is the account policy an ingestion of payerID keeps: a
+// member account onboarded alone (billPayer set) keeps its own usage only,
+// whatever the policy says; the crawl compares the same with the table's.
+func keptAccounts(payerID, billPayer string, p payer.AccountPolicy) payer.AccountPolicy {
+	if billPayer != "" {
+		return payer.AccountPolicy{ConnectedOnly: true, Connected: []string{payerID}}
+	}
+	return p
 }

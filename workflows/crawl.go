@@ -57,11 +57,8 @@ func crawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 	if len(periods) == 0 {
 		periods = recentPeriods(now, in.Lookback)
 	}
-	var found crawl.DiscoverDeliveriesResult
-	access := in.Access
-	if err := crawl.DiscoverDeliveries.Execute(short, crawl.DiscoverDeliveriesInput{
-		PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: in.Source, Access: &access, Periods: periods,
-	}).Get(ctx, &found); err != nil {
+	found, err := discover(ctx, short, in, periods)
+	if err != nil {
 		return nil, err
 	}
 
@@ -81,10 +78,11 @@ func crawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 			o.Action = ActionUnchanged
 		default:
 			anyFound = true
-			o.IngestionID = IngestWorkflowID(in.PayerAccountID, in.Source, d.Period)
+			source, access := in.sourceFor(d.Period)
+			o.IngestionID = IngestWorkflowID(in.PayerAccountID, source, d.Period)
 			child := IngestBillingPeriodInput{
-				Source: in.Source, Period: d.Period, PayerAccountID: in.PayerAccountID, BillPayerAccountID: in.BillPayerAccountID, Access: &access, Accounts: in.Accounts,
-				CustomerID: in.CustomerID,
+				Source: source, Period: d.Period, PayerAccountID: in.PayerAccountID, BillPayerAccountID: in.BillPayerAccountID, Access: &access, Accounts: in.Accounts,
+				CustomerID: in.CustomerID, Retake: d.AccountsChanged,
 			}
 			// Start-time attributes and summary: part of the child's start,
 			// no command of their own, so older histories replay.
@@ -143,6 +141,56 @@ func crawlPayer(ctx workflow.Context, in CrawlPayerInput) (*CrawlPayerResult, er
 		}
 	}
 	return res, nil
+}
+
+// discover lists the deliveries of periods, in the order asked, each from
+// the one export it is taken from: during a cut-over (in.Cutover) the
+// periods before its first are looked up in the previous export only,
+// the others in the current one only.
+func discover(ctx, actx workflow.Context, in CrawlPayerInput, periods []period.Period) (crawl.DiscoverDeliveriesResult, error) {
+	var found crawl.DiscoverDeliveriesResult
+	// A period the table holds under another account policy is taken
+	// again: the payer's connected accounts changed.
+	accounts := keptAccounts(in.PayerAccountID, in.BillPayerAccountID, in.Accounts).Fingerprint()
+	if in.Cutover == nil {
+		access := in.Access
+		err := crawl.DiscoverDeliveries.Execute(actx, crawl.DiscoverDeliveriesInput{
+			PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: in.Source, Access: &access, Periods: periods, Accounts: accounts,
+		}).Get(ctx, &found)
+		return found, err
+	}
+	// Only inputs with a cut-over, which no older run has, come here.
+	workflow.GetVersion(ctx, exportCutoverChange, workflow.DefaultVersion, 1)
+	var before, from []period.Period
+	for _, p := range periods {
+		if p.Before(in.Cutover.From) {
+			before = append(before, p)
+		} else {
+			from = append(from, p)
+		}
+	}
+	byPeriod := map[period.Period]crawl.Delivery{}
+	for _, group := range [][]period.Period{before, from} {
+		if len(group) == 0 {
+			continue
+		}
+		source, access := in.sourceFor(group[0])
+		var res crawl.DiscoverDeliveriesResult
+		if err := crawl.DiscoverDeliveries.Execute(actx, crawl.DiscoverDeliveriesInput{
+			PayerAccountID: in.PayerAccountID, CustomerID: in.CustomerID, Source: source, Access: &access, Periods: group, Accounts: accounts,
+		}).Get(ctx, &res); err != nil {
+			return found, err
+		}
+		for _, d := range res.Deliveries {
+			byPeriod[d.Period] = d
+		}
+	}
+	for _, p := range periods {
+		if d, ok := byPeriod[p]; ok {
+			found.Deliveries = append(found.Deliveries, d)
+		}
+	}
+	return found, nil
 }
 
 // CrawlProgressQuery returns the CrawlPayerResult so far.

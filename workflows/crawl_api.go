@@ -41,6 +41,26 @@ type CrawlPayerInput struct {
 	// Export, for an export the CUR or Data Exports API knows
 	// (detect_existing or create), has each crawl read its health.
 	Export *payer.Export `json:"export,omitempty"`
+	// Cutover, while an export migration runs, is where the periods
+	// before its From are still taken from; Source holds the others.
+	Cutover *CrawlCutover `json:"cutover,omitempty"`
+}
+
+// CrawlCutover is the previous export of a payer.Cutover, as a crawl
+// reads it.
+type CrawlCutover struct {
+	From   period.Period `json:"from"`   // the first period taken from Source
+	Source string        `json:"source"` // the previous export's folder
+	Access payer.Access  `json:"access"` // in the previous bucket's region
+}
+
+// sourceFor is the folder, and the access to it, that period p is taken
+// from: exactly one, so no period is counted from two exports.
+func (in CrawlPayerInput) sourceFor(p period.Period) (string, payer.Access) {
+	if c := in.Cutover; c != nil && p.Before(c.From) {
+		return c.Source, c.Access
+	}
+	return in.Source, in.Access
 }
 
 // FirstDeliveryGrace is how long after activation a missing export is
@@ -60,7 +80,20 @@ func CrawlInputFor(st OnboardingState) CrawlPayerInput {
 		ActiveSince:        st.ActivatedAt,
 		CostExplorer:       reg.Export.Type == payer.CostExplorer,
 		Export:             knownExport(reg.Export),
+		Cutover:            crawlCutover(reg),
 	}
+}
+
+func crawlCutover(reg payer.Registration) *CrawlCutover {
+	c := reg.Cutover
+	if c == nil {
+		return nil
+	}
+	a := reg.Access
+	if c.Previous.Region != "" {
+		a.Region = c.Previous.Region
+	}
+	return &CrawlCutover{From: c.From, Source: c.Previous.Source(), Access: a}
 }
 
 // accountPolicy is which usage accounts a payer's ingestions keep, as

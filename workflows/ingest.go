@@ -15,7 +15,6 @@ import (
 
 	"github.com/costlake/costlake/internal/billing"
 	"github.com/costlake/costlake/internal/contract/ingest"
-	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 )
 
@@ -41,7 +40,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 			return nil, temporal.NewNonRetryableApplicationError("bill_payer_account_id names the management account of payer_account_id, a member account onboarded alone: both are needed and differ", ingest.ErrTypeInvalidSource, nil)
 		}
 		// Whatever the bucket holds, a member keeps its own usage only.
-		in.Accounts = payer.AccountPolicy{ConnectedOnly: true, Connected: []string{in.PayerAccountID}}
+		in.Accounts = keptAccounts(in.PayerAccountID, in.BillPayerAccountID, in.Accounts)
 	}
 	concurrency := in.Concurrency
 	if concurrency <= 0 {
@@ -97,7 +96,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 				fmt.Sprintf("%s belongs to payer %s, not %s", loc.ManifestURL, loc.PayerAccountID, in.PayerAccountID),
 				ingest.ErrTypePayerMismatch, nil)
 		}
-		reports, skipped = reportsToRead(loc)
+		reports, skipped = reportsToRead(loc, in.Retake)
 		jobs = chunkJobs(reports)
 		progress.AssemblyID = loc.AssemblyID
 		progress.ChunksTotal, progress.ChunksDone, progress.Rows = len(jobs), 0, 0
@@ -167,6 +166,7 @@ func IngestBillingPeriod(ctx workflow.Context, in IngestBillingPeriodInput) (*In
 		DataFiles:      files,
 		Rows:           rows,
 		Reports:        parts,
+		Accounts:       in.Accounts.Fingerprint(),
 	}).Get(ctx, &committed)
 	if err != nil {
 		return fail(err)
@@ -407,8 +407,11 @@ func removeFiles(ctx, short workflow.Context, loc ingest.LocateDeliveryResult, p
 // others' rows as they are, and they are reported unchanged. Otherwise (a
 // re-run) every report is read again, and the commit keeps the rows of
 // those whose assembly the table already holds.
-func reportsToRead(loc ingest.LocateDeliveryResult) (read []ingest.ReportDelivery, skipped []ingest.ReportOutcome) {
+func reportsToRead(loc ingest.LocateDeliveryResult, retake bool) (read []ingest.ReportDelivery, skipped []ingest.ReportOutcome) {
 	reports := loc.DeliveredReports()
+	if retake {
+		return reports, nil // every report, kept by the new account policy
+	}
 	held := func(r ingest.ReportDelivery) bool { return r.Committed != "" && r.Committed == r.AssemblyID }
 	if len(reports) < 2 || !slices.ContainsFunc(reports, func(r ingest.ReportDelivery) bool { return !held(r) }) {
 		return reports, nil

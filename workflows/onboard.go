@@ -18,6 +18,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/crawl"
 	"github.com/costlake/costlake/internal/contract/onboard"
 	"github.com/costlake/costlake/internal/payer"
+	"github.com/costlake/costlake/internal/period"
 )
 
 // ErrTypeInvalidRegistration is the failure type of a registration the
@@ -70,6 +71,9 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 		return o.state, err
 	}
 	if err := o.setActionHandlers(ctx); err != nil {
+		return o.state, err
+	}
+	if err := o.setChangeHandler(ctx); err != nil {
 		return o.state, err
 	}
 	if o.state.Status == "" {
@@ -192,6 +196,10 @@ type pendingAction struct {
 	applied bool
 	result  ActionResult
 	err     error
+	// change is a registration change instead of an action; it answers
+	// changed.
+	change  *RegistrationChange
+	changed ChangeResult
 }
 
 // setActionHandlers registers an update per operator action. The handler
@@ -223,6 +231,120 @@ func (o *onboarding) setActionHandlers(ctx workflow.Context) error {
 	return nil
 }
 
+// setChangeHandler registers ChangeRegistrationUpdate: the validator
+// refuses what CheckChange refuses, and the main loop applies the change
+// where it applies actions, never in the middle of a check or a poll.
+func (o *onboarding) setChangeHandler(ctx workflow.Context) error {
+	return workflow.SetUpdateHandlerWithOptions(ctx, ChangeRegistrationUpdate, func(ctx workflow.Context, ch RegistrationChange) (ChangeResult, error) {
+		p := &pendingAction{name: ChangeRegistrationUpdate, change: &ch}
+		if !o.actions.SendAsync(p) {
+			return ChangeResult{}, temporal.NewApplicationError("too many operator actions are waiting; try again", ErrTypeActionRefused)
+		}
+		if err := workflow.Await(ctx, func() bool { return p.applied }); err != nil {
+			return ChangeResult{}, err
+		}
+		return p.changed, p.err
+	}, workflow.UpdateHandlerOptions{Validator: func(_ workflow.Context, ch RegistrationChange) error {
+		//workflowcheck:ignore Apply ranges over maps of field errors; the error sorts them
+		_, err := o.state.CheckChange(ch.Change)
+		return changeRefusal(err)
+	}})
+}
+
+// changeRefusal is the update failure of a refused change.
+func changeRefusal(err error) error {
+	var invalid *InvalidChangeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &invalid):
+		return temporal.NewApplicationError(err.Error(), ErrTypeInvalidChange, invalid.Fields)
+	}
+	return temporal.NewApplicationError(err.Error(), ErrTypeActionRefused)
+}
+
+// applyChange applies an accepted registration change, checked again on
+// the state as it is now. The crawl schedule follows it: its spec for a
+// new schedule, the crawl's input (export, cut-over, accounts) for the
+// others. When the schedule cannot be updated the change is undone, so
+// the registration never says what the crawls do not do.
+func (o *onboarding) applyChange(ctx workflow.Context, p *pendingAction) {
+	if workflow.GetVersion(ctx, registrationChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		p.err = temporal.NewApplicationError("this onboarding cannot change its registration", ErrTypeActionRefused)
+		return
+	}
+	//workflowcheck:ignore Apply ranges over maps of field errors; the error sorts them
+	next, err := o.state.CheckChange(p.change.Change)
+	if err != nil {
+		p.err = changeRefusal(err)
+		return
+	}
+	refuse := func(msg string) {
+		o.record(ctx, "change by "+p.change.By+" not applied: "+msg)
+		p.err = temporal.NewApplicationError(msg, ErrTypeActionRefused)
+	}
+	if p.change.Change.Export != nil {
+		if err := o.checkExportReadable(ctx, next); err != nil {
+			refuse(err.Error())
+			return
+		}
+	}
+	prev := o.state.Registration
+	o.state.Registration = next
+	changed := p.change.Change.Changed()
+	switch {
+	case o.state.CrawlSchedule != "":
+		if _, err := o.upsertSchedule(ctx, 5); err != nil {
+			o.state.Registration = prev
+			refuse("the crawl schedule could not be updated, so the registration is unchanged: " + rootMessage(err))
+			return
+		}
+	case o.state.Status == StatusActive && o.state.ScheduleError != "":
+		// The schedule could not be created on approval; the change may
+		// be what fixes it. The change stands either way.
+		if id, err := o.upsertSchedule(ctx, 5); err == nil {
+			o.state.CrawlSchedule, o.state.ScheduleError = id, ""
+			o.record(ctx, "crawl schedule "+id+" created")
+		} else {
+			o.state.ScheduleError = rootMessage(err)
+		}
+	}
+	what := "registration changed by " + p.change.By + ": " + strings.Join(changed, ", ")
+	if c := next.Cutover; c != nil && p.change.Change.Export != nil {
+		what += fmt.Sprintf("; periods from %s are taken from %s, earlier ones from %s", c.From, next.Export.Source(), c.Previous.Source())
+	}
+	o.record(ctx, what)
+	p.changed = ChangeResult{Registration: next, Changed: changed, Status: o.state.Status, Schedule: o.state.CrawlSchedule}
+}
+
+// checkExportReadable looks the new export's first period up with the
+// payer's role before a change of the export applies, so an export the
+// role cannot read (another bucket the stack does not grant, a bucket
+// that does not exist) is refused with AWS's reason rather than failing
+// every crawl after it. No delivery yet is fine: a new export may not
+// have written one.
+func (o *onboarding) checkExportReadable(ctx workflow.Context, next payer.Registration) error {
+	if next.Export.Type == payer.CostExplorer {
+		return nil
+	}
+	first := period.Of(businessNow(ctx))
+	if next.Cutover != nil {
+		first = next.Cutover.From
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+	})
+	var res crawl.DiscoverDeliveriesResult
+	err := crawl.DiscoverDeliveries.Execute(actx, crawl.DiscoverDeliveriesInput{
+		PayerAccountID: next.PayerAccountID, CustomerID: next.CustomerID, Source: next.Export.Source(), Access: bucketAccess(next), Periods: []period.Period{first},
+	}).Get(ctx, &res)
+	if err != nil {
+		return fmt.Errorf("the payer's role cannot read the new export %s (%s); grant it (update the stack), then change the export again", next.Export.Source(), rootMessage(err))
+	}
+	return nil
+}
+
 // finishActions answers every operator update still waiting (an onboarding
 // that ends refuses them) before the run ends.
 func (o *onboarding) finishActions(ctx workflow.Context) error {
@@ -243,6 +365,11 @@ func (o *onboarding) finishActions(ctx workflow.Context) error {
 // applyAction applies an accepted update, unless the status moved on since
 // it was validated.
 func (o *onboarding) applyAction(ctx workflow.Context, p *pendingAction) {
+	if p.change != nil {
+		o.applyChange(ctx, p)
+		p.applied = true
+		return
+	}
 	from := o.state.Status
 	if err := o.state.CheckAction(p.name, p.d); err != nil {
 		p.err = temporal.NewApplicationError(err.Error(), ErrTypeActionRefused)
@@ -573,29 +700,36 @@ func (o *onboarding) drainSignals(ctx workflow.Context) {
 
 // ensureSchedule creates the payer's crawl schedule.
 func (o *onboarding) ensureSchedule(ctx workflow.Context) error {
-	reg := o.state.Registration
-	// encoding/json writes struct fields in order and map keys sorted; what
-	// workflowcheck sees is its reflection cache.
-	args, err := json.Marshal(CrawlInputFor(o.state)) //workflowcheck:ignore deterministic output, see above
-	if err != nil {
-		return err
-	}
-	id := CrawlScheduleID(reg.PayerAccountID)
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 2 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 20},
-	})
-	err = crawl.EnsureSchedule.Execute(actx, crawl.EnsureScheduleInput{
-		ScheduleID: id, Workflow: "CrawlPayer", WorkflowID: id, TaskQueue: TaskQueue, Args: args,
-		Schedule: reg.Schedule, Note: fmt.Sprintf("crawl of payer %s for customer %s", reg.PayerAccountID, reg.CustomerID),
-		PayerAccountID: reg.PayerAccountID, CustomerID: reg.CustomerID,
-	}).Get(ctx, nil)
+	id, err := o.upsertSchedule(ctx, 20)
 	if err != nil {
 		return err
 	}
 	o.state.CrawlSchedule = id
 	o.record(ctx, "crawl schedule "+id+" created")
 	return nil
+}
+
+// upsertSchedule creates the payer's crawl schedule from the state, or
+// updates it (spec, policies and the crawl's input; a pause stays).
+func (o *onboarding) upsertSchedule(ctx workflow.Context, attempts int32) (string, error) {
+	reg := o.state.Registration
+	// encoding/json writes struct fields in order and map keys sorted; what
+	// workflowcheck sees is its reflection cache.
+	args, err := json.Marshal(CrawlInputFor(o.state)) //workflowcheck:ignore deterministic output, see above
+	if err != nil {
+		return "", err
+	}
+	id := CrawlScheduleID(reg.PayerAccountID)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: attempts},
+	})
+	err = crawl.EnsureSchedule.Execute(actx, crawl.EnsureScheduleInput{
+		ScheduleID: id, Workflow: "CrawlPayer", WorkflowID: id, TaskQueue: TaskQueue, Args: args,
+		Schedule: reg.Schedule, Note: fmt.Sprintf("crawl of payer %s for customer %s", reg.PayerAccountID, reg.CustomerID),
+		PayerAccountID: reg.PayerAccountID, CustomerID: reg.CustomerID,
+	}).Get(ctx, nil)
+	return id, err
 }
 
 // startFirstIngestion starts the ingestion of the newest period found, as

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -246,4 +247,73 @@ func (s OnboardingState) Accepts(signal string) bool {
 			s.Status == StatusChecksFailed || s.Status == StatusAwaitingApproval
 	}
 	return false
+}
+
+// ChangeRegistrationUpdate changes a payer's registration (PATCH
+// /v1/payers/{id}) with a RegistrationChange: its validator refuses a
+// change that is invalid (ErrTypeInvalidChange, the fields in its
+// details) or that the status does not allow (ErrTypeActionRefused); the
+// main loop applies it, updates the crawl schedule (its spec and the
+// crawl's input) and answers ChangeResult, the registration as it is now.
+const ChangeRegistrationUpdate = "change-registration"
+
+// ErrTypeInvalidChange is the failure type of a change whose fields are
+// invalid; its details are a map of field to message, as a registration's.
+const ErrTypeInvalidChange = "InvalidChange"
+
+// RegistrationChange is the payload of ChangeRegistrationUpdate.
+type RegistrationChange struct {
+	By     string       `json:"by"` // the API key's name, for the record
+	Change payer.Change `json:"change"`
+}
+
+// ChangeResult answers an applied ChangeRegistrationUpdate.
+type ChangeResult struct {
+	Registration payer.Registration `json:"registration"`
+	Changed      []string           `json:"changed"`
+	Status       string             `json:"status"`
+	// Schedule is the crawl schedule updated with the change; "" when the
+	// payer has none yet (it is created from the new registration).
+	Schedule string `json:"schedule,omitempty"`
+}
+
+// CheckChange is the validator of a registration change: the registration
+// it makes, or why it is refused.
+func (s OnboardingState) CheckChange(ch payer.Change) (payer.Registration, error) {
+	switch s.Status {
+	case StatusRegistered, "":
+		return s.Registration, changeRefused("cannot change payer %s yet: its stack is being published", s.Registration.PayerAccountID)
+	case StatusFailed, StatusRejected, StatusOffboarded:
+		return s.Registration, changeRefused("cannot change payer %s: its onboarding is %s; register it again", s.Registration.PayerAccountID, s.Status)
+	}
+	if ch.Export != nil && s.Status != StatusActive {
+		// The checks and the stack are about the export registered.
+		return s.Registration, changeRefused("cannot change the export of payer %s while its onboarding is %s: the export changes once the payer is active; until then request changes, or reject it and register it again", s.Registration.PayerAccountID, s.Status)
+	}
+	next, fields := s.Registration.Apply(ch)
+	if len(fields) > 0 {
+		return s.Registration, &InvalidChangeError{Fields: fields}
+	}
+	return next, nil
+}
+
+// ChangeRefusedError is a change the onboarding's status refuses.
+type ChangeRefusedError struct{ Reason string }
+
+func (e *ChangeRefusedError) Error() string { return e.Reason }
+
+func changeRefused(format string, args ...any) error {
+	return &ChangeRefusedError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// InvalidChangeError names the fields of a change that are invalid.
+type InvalidChangeError struct{ Fields map[string]string }
+
+func (e *InvalidChangeError) Error() string {
+	keys := slices.Sorted(maps.Keys(e.Fields))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + e.Fields[k]
+	}
+	return "invalid change of the registration: " + strings.Join(parts, "; ")
 }

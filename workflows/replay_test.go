@@ -19,7 +19,8 @@ import (
 
 // changeIDs are every version gate's change ID (versions.go); the
 // recorded histories must pass through each of them.
-var changeIDs = []string{setupCheckChange, crawlScheduleChange, exportHealthChange, adjustClosedCyclesChange, businessClockChange}
+var changeIDs = []string{setupCheckChange, crawlScheduleChange, exportHealthChange, adjustClosedCyclesChange, businessClockChange,
+	registrationChange, exportCutoverChange}
 
 // TestReplayRecordedHistories replays histories of real runs (recorded by
 // tests/record_histories_test.go, see testdata/histories/README.md) with
@@ -34,6 +35,9 @@ func TestReplayRecordedHistories(t *testing.T) {
 		"crawl_payer.json":           "CrawlPayer",
 		"close_billing_cycle.json":   "CloseBillingCycle",
 		"month_end.json":             "MonthEnd",
+		// A registration change, and a crawl during an export cut-over.
+		"onboard_payer_change.json": "OnboardPayer",
+		"crawl_payer_cutover.json":  "CrawlPayer",
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
 	if err != nil {

@@ -30,4 +30,11 @@ const (
 	// to 10 days after the month (AWS support fees land by the 10th);
 	// runs started before keep 5.
 	finalDayChange = "final-day-10"
+	// registrationChange: OnboardPayer applies a change of its
+	// registration (ChangeRegistrationUpdate), updating the crawl
+	// schedule.
+	registrationChange = "registration-change"
+	// exportCutoverChange: CrawlPayer takes the periods before a
+	// cut-over from the previous export (CrawlPayerInput.Cutover).
+	exportCutoverChange = "export-cutover"
 )

@@ -63,6 +63,8 @@ const (
 	ColRegion           = "product_region_code"
 	ColBillingEntity    = "bill_billing_entity"
 	ColCurrency         = "line_item_currency_code"
+	// ColPublicOnDemandCost is the list price of a line item.
+	ColPublicOnDemandCost = "pricing_public_on_demand_cost"
 )
 
 // NamedColumns are the columns named by a Col constant: the ones code
@@ -73,11 +75,12 @@ var NamedColumns = []string{
 	ColUsageStartDate, ColLineItemID, ColBillInvoiceID, ColProductCode, ColBillingStartDate,
 	ColServiceCode, ColUsageType, ColOperation, ColAvailabilityZone, ColDescription,
 	ColUsageEndDate, ColUsageAmount, ColBlendedRate, ColBlendedCost, ColUnblendedRate,
-	ColResourceID, ColRateID, ColSubscriptionID, ColRegion, ColBillingEntity, ColCurrency,
+	ColResourceID, ColRateID, ColSubscriptionID, ColRegion, ColBillingEntity, ColCurrency, ColPublicOnDemandCost,
 }
 
 // Columns is the canonical schema in table order: the CUR 2.0 columns of
-// AWS Data Exports (including split cost allocation), then costlake's own.
+// AWS Data Exports (including split cost allocation), then costlake's own
+// (billing_period, other_columns and the cost measures of SetMeasures).
 var Columns = buildColumns()
 
 var decimalColumns = set(
@@ -173,7 +176,7 @@ split_line_item_unused_cost
 var addedColumns = []string{ColTags, "line_item_iam_principal", "line_item_user_identifier"}
 
 func buildColumns() []Column {
-	cols := make([]Column, 0, len(cur2Columns)+2)
+	cols := make([]Column, 0, len(cur2Columns)+2+len(MeasureColumns))
 	for _, name := range cur2Columns {
 		kind := String
 		switch {
@@ -186,10 +189,11 @@ func buildColumns() []Column {
 		}
 		cols = append(cols, Column{Name: name, Kind: kind})
 	}
-	return append(cols,
+	cols = append(cols,
 		Column{Name: ColBillingPeriod, Kind: String, Doc: "billing period as YYYY-MM; with the payer, the partition a delivery replaces"},
 		Column{Name: ColOtherColumns, Kind: Map, Doc: "source columns costlake does not know yet, under their original header"},
 	)
+	return append(cols, MeasureColumns...)
 }
 
 var columnIndex = func() map[string]int {

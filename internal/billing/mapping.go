@@ -125,7 +125,7 @@ func MapCUR2Header(header []string) (*Mapping, error) {
 	return mapHeader(header, func(h string) Target {
 		name := strings.ToLower(strings.TrimSpace(h))
 		switch j := Index(name); {
-		case j < 0 || name == ColOtherColumns || name == ColBillingPeriod:
+		case j < 0 || isComputed(name):
 			return Target{Column: MustIndex(ColOtherColumns), Key: h}
 		case Columns[j].Kind == Map:
 			return Target{Column: j, JSON: true}
@@ -167,7 +167,7 @@ func MapAthenaHeaderOriginals(header []string, originals map[string]string) (*Ma
 
 func athenaTarget(name, original string) Target {
 	lower := strings.ToLower(name)
-	if j := Index(lower); j >= 0 && Columns[j].Kind != Map && lower != ColOtherColumns && lower != ColBillingPeriod {
+	if j := Index(lower); j >= 0 && Columns[j].Kind != Map && !isComputed(lower) {
 		return Target{Column: j}
 	}
 	for _, prefix := range []string{ColResourceTags, ColCostCategory, ColDiscount, ColProduct} {

@@ -70,7 +70,9 @@ var LineItems = newSchema("line_items", Columns, ColPayerAccountID, ColUsageAcco
 	ColUsageStartDate, ColProductCode, "line_item_usage_type", "product_region_code")
 
 // FOCUS is the schema of billing.focus_line_items: FOCUS 1.0 exports of
-// AWS Data Exports, kept under their FOCUS column names.
+// AWS Data Exports, kept under their FOCUS column names. It has no
+// computed cost measures (SetMeasures): AWS writes each row's amortized
+// cost itself, as EffectiveCost, and FOCUS 1.0 has no net costs.
 var FOCUS = newSchema("focus_line_items", focusColumns(), "BillingAccountId", "SubAccountId", "ChargeCategory", "BilledCost",
 	"ChargePeriodStart", "ServiceName", "RegionId")
 

@@ -3,10 +3,12 @@ package money
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"math/rand"
 	"strconv"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/shopspring/decimal"
 )
 
@@ -196,5 +198,30 @@ func TestFloatText(t *testing.T) {
 	}
 	if got, rounded := FloatText(float64(float32(1e-20)), 32); got != "0" || !rounded {
 		t.Errorf("float32 1e-20 = %q, %v", got, rounded)
+	}
+}
+
+// String's one-allocation path prints what the math/big path prints.
+func TestStringMatchesBig(t *testing.T) {
+	r := rand.New(rand.NewSource(15))
+	vals := []Amount{{}, MustParse("1"), MustParse("-1"), MustParse("0.000000000000000001"), MustParse("-0.1"),
+		MustParse("18446744073.709551615"), MustParse("99999999999999999999.999999999999999999"),
+		MustParse("-99999999999999999999.999999999999999999"), MustParse("18446744073709551615.999999999999999999"),
+		MustParse("18446744073709551616"), FromNum(decimal128.MaxDecimal128), FromNum(decimal128.MaxDecimal128.Negate()),
+		FromNum(decimal128.New(math.MinInt64, 0))}
+	for i := 0; i < 10000; i++ {
+		n := decimal128.New(r.Int63n(1<<20)-1<<19, r.Uint64())
+		if i%2 == 0 {
+			n = decimal128.FromI64(r.Int63() - r.Int63())
+		}
+		vals = append(vals, FromNum(n))
+	}
+	for _, v := range vals {
+		if got, want := v.String(), v.bigString(); got != want {
+			t.Fatalf("String() = %s, math/big says %s", got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = MustParse("-1234.5678").String() }); n > 1 {
+		t.Errorf("String allocates %v times", n)
 	}
 }

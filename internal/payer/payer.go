@@ -123,6 +123,48 @@ type Export struct {
 	CreateBucket bool `json:"create_bucket"`
 }
 
+// FieldErrors checks an export and returns a message per JSON field name
+// ("bucket"); an empty map means it is usable.
+func (e Export) FieldErrors() map[string]string {
+	f := map[string]string{}
+	switch e.Type {
+	case LegacyCUR, CUR2, FOCUS:
+		if !namePattern.MatchString(e.Name) {
+			f["name"] = "required: the report or export name"
+		}
+	case Partner:
+		if e.Create {
+			f["create"] = "the partner layout is written by the partner, costlake cannot create it"
+		}
+		if e.DetectExisting {
+			f["detect_existing"] = "the partner layout has no AWS export to look up; costlake looks for its manifests"
+		}
+	case CostExplorer:
+		for field, set := range map[string]bool{"bucket": e.Bucket != "", "prefix": e.Prefix != "", "name": e.Name != "",
+			"create": e.Create, "create_bucket": e.CreateBucket, "detect_existing": e.DetectExisting} {
+			if set {
+				f[field] = "not used with cost_explorer: costlake reads the Cost Explorer API, not a bucket"
+			}
+		}
+	default:
+		f["type"] = `one of "legacy_cur", "cur2", "focus", "partner", "cost_explorer"`
+	}
+	if e.Type != CostExplorer && (!bucketPattern.MatchString(e.Bucket) || strings.Contains(e.Bucket, "..")) {
+		f["bucket"] = "required: an S3 bucket name (3-63 lowercase letters, digits, dots, dashes)"
+	}
+	if e.Type == LegacyCUR && e.Create && e.Prefix == "" {
+		// AWS::CUR::ReportDefinition refuses an empty S3Prefix.
+		f["prefix"] = "required when the stack creates a legacy CUR report; an existing report (detect_existing) may deliver at the bucket's root"
+	}
+	if strings.Contains(e.Prefix, "//") {
+		f["prefix"] = "must not contain empty path segments"
+	}
+	if e.Create && e.DetectExisting {
+		f["create"] = "choose either create or detect_existing"
+	}
+	return f
+}
+
 // Source is the report or export folder that ingestion reads:
 // s3://bucket/prefix/name, or s3://bucket/prefix for the partner layout.
 func (e Export) Source() string {
@@ -156,6 +198,10 @@ type Registration struct {
 	Access         Access `json:"access"`
 	OIDC           *OIDC  `json:"oidc,omitempty"` // web_identity only
 	Export         Export `json:"export"`
+	// Cutover, set by a change of the export (PATCH), is the export the
+	// payer delivered before Export and the first period Export counts
+	// for; nil when every period comes from Export.
+	Cutover *Cutover `json:"cutover,omitempty"`
 	// LinkedAccounts is "all" (the default) or "connected": ingest only
 	// ConnectedAccounts, counting the others in each ingestion's summary.
 	LinkedAccounts    string   `json:"linked_accounts,omitempty"`
@@ -306,41 +352,11 @@ func (r Registration) FieldErrors() map[string]string {
 	} else if r.OIDC != nil {
 		f["oidc"] = "only in web_identity mode"
 	}
-	e := r.Export
-	switch e.Type {
-	case LegacyCUR, CUR2, FOCUS:
-		if !namePattern.MatchString(e.Name) {
-			f["export.name"] = "required: the report or export name"
-		}
-	case Partner:
-		if e.Create {
-			f["export.create"] = "the partner layout is written by the partner, costlake cannot create it"
-		}
-		if e.DetectExisting {
-			f["export.detect_existing"] = "the partner layout has no AWS export to look up; costlake looks for its manifests"
-		}
-	case CostExplorer:
-		for field, set := range map[string]bool{"export.bucket": e.Bucket != "", "export.prefix": e.Prefix != "", "export.name": e.Name != "",
-			"export.create": e.Create, "export.create_bucket": e.CreateBucket, "export.detect_existing": e.DetectExisting} {
-			if set {
-				f[field] = "not used with cost_explorer: costlake reads the Cost Explorer API, not a bucket"
-			}
-		}
-	default:
-		f["export.type"] = `one of "legacy_cur", "cur2", "focus", "partner", "cost_explorer"`
+	for k, v := range r.Export.FieldErrors() {
+		f["export."+k] = v
 	}
-	if e.Type != CostExplorer && (!bucketPattern.MatchString(e.Bucket) || strings.Contains(e.Bucket, "..")) {
-		f["export.bucket"] = "required: an S3 bucket name (3-63 lowercase letters, digits, dots, dashes)"
-	}
-	if e.Type == LegacyCUR && e.Create && e.Prefix == "" {
-		// AWS::CUR::ReportDefinition refuses an empty S3Prefix.
-		f["export.prefix"] = "required when the stack creates a legacy CUR report; an existing report (detect_existing) may deliver at the bucket's root"
-	}
-	if strings.Contains(e.Prefix, "//") {
-		f["export.prefix"] = "must not contain empty path segments"
-	}
-	if e.Create && e.DetectExisting {
-		f["export.create"] = "choose either create or detect_existing"
+	for k, v := range r.Cutover.FieldErrors(r.Export) {
+		f["cutover."+k] = v
 	}
 	maps.Copy(f, LinkedAccountsFieldErrors(r.LinkedAccounts, r.ConnectedAccounts))
 	for k, v := range r.Schedule.FieldErrors() {

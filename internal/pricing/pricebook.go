@@ -25,6 +25,12 @@ type Pricebook struct {
 	Version int `json:"version,omitempty"`
 	// EffectiveFrom is the first billing period priced, "YYYY-MM".
 	EffectiveFrom string `json:"effective_from"`
+	// CostBasis is the cost percents apply to: CostUnblended (the
+	// default, what AWS invoices), CostAmortized (amortized_cost: Savings
+	// Plans and RIs spread over the usage they cover) or
+	// CostPublicOnDemand (pricing_public_on_demand_cost: list price).
+	// Tax, Credit and Refund lines at cost stay at their unblended cost.
+	CostBasis string `json:"cost_basis,omitempty"`
 	// GlobalPercent applies to line items no rule matches; "" is 0.
 	GlobalPercent string `json:"global_percent,omitempty"`
 	// Rules are the specific adjustments; the most specific match wins.
@@ -68,6 +74,13 @@ type Conversion struct {
 	// Rate is units of Currency per unit of From, a positive decimal.
 	Rate string `json:"rate"`
 }
+
+// Cost bases of a pricebook (CostBasis).
+const (
+	CostUnblended      = "unblended"
+	CostAmortized      = "amortized"
+	CostPublicOnDemand = "public_on_demand"
+)
 
 // PartnerCredit is the PassThrough entry of the credits PartnerCredits marks.
 const PartnerCredit = "PartnerCredit"

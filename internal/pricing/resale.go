@@ -25,6 +25,13 @@ type LineItem struct {
 	BillingEntity string       // bill_billing_entity: AWS, AWS Marketplace
 	Description   string       // line_item_line_item_description (partner credits)
 	Currency      string       // line_item_currency_code, e.g. USD
+	// AmortizedCost (amortized_cost) and PublicOnDemandCost
+	// (pricing_public_on_demand_cost) are the other cost bases; their
+	// Has flags are false when the column is null.
+	AmortizedCost         money.Amount
+	HasAmortizedCost      bool
+	PublicOnDemandCost    money.Amount
+	HasPublicOnDemandCost bool
 }
 
 // Columns are the canonical CUR 2.0 columns a LineItem is read from, in
@@ -41,6 +48,8 @@ var Columns = []string{
 	billing.ColBillingEntity,
 	billing.ColDescription,
 	billing.ColCurrency,
+	billing.ColAmortizedCost,
+	billing.ColPublicOnDemandCost,
 }
 
 // Line item types with their own treatment (line_item_line_item_type).
@@ -332,11 +341,43 @@ func (pr *Pricer) Resale(item LineItem) (money.Amount, RuleRef) {
 			best, bestRank = i, k
 		}
 	}
+	base := pr.base(item)
 	if best < 0 {
-		return pr.global.apply(item.UnblendedCost), RefGlobal
+		return pr.global.apply(base), RefGlobal
 	}
 	r := &pr.rules[best]
-	return r.m.apply(item.UnblendedCost), r.ref
+	return r.m.apply(base), r.ref
+}
+
+// base is the cost a line item's percent applies to, by CostBasis: a
+// null amortized cost counts as its unblended cost (MissingBasis finds
+// such lines first); a null public on-demand cost, as on fees, negations
+// and discounts, counts as 0.
+func (pr *Pricer) base(item LineItem) money.Amount {
+	switch pr.p.CostBasis {
+	case CostAmortized:
+		if item.HasAmortizedCost {
+			return item.AmortizedCost
+		}
+	case CostPublicOnDemand:
+		return item.PublicOnDemandCost
+	}
+	return item.UnblendedCost
+}
+
+// ErrNoCostBasis: a line item lacks the cost the pricebook prices on.
+var ErrNoCostBasis = errors.New("line item without the pricebook's cost basis")
+
+// MissingBasis reports, for a pricebook on amortized cost, a line item
+// whose amortized_cost is null (written before costlake computed it):
+// pricing it would charge its unblended cost instead. An error matching
+// ErrNoCostBasis, nil otherwise.
+func (pr *Pricer) MissingBasis(item LineItem) error {
+	if pr.p.CostBasis == CostAmortized && !item.HasAmortizedCost && !pr.withheld(item) {
+		return fmt.Errorf("%w: account %s's %s line has no amortized_cost (ingested before costlake computed it): the period's next delivery fills it, or price on unblended cost",
+			ErrNoCostBasis, item.AccountID, item.LineItemType)
+	}
+	return nil
 }
 
 // withheld reports whether item stays with the reseller: a program
@@ -365,8 +406,11 @@ func (pr *Pricer) Convert(item LineItem) LineItem {
 	if !ok {
 		return item
 	}
-	x := unscaled(item.UnblendedCost)
-	item.UnblendedCost = fromUnscaled(quoHalfEven(x.Mul(x, rate), pow10(money.Scale)))
+	conv := func(a money.Amount) money.Amount {
+		x := unscaled(a)
+		return fromUnscaled(quoHalfEven(x.Mul(x, rate), pow10(money.Scale)))
+	}
+	item.UnblendedCost, item.AmortizedCost, item.PublicOnDemandCost = conv(item.UnblendedCost), conv(item.AmortizedCost), conv(item.PublicOnDemandCost)
 	item.Currency = pr.p.Currency
 	return item
 }
@@ -376,6 +420,9 @@ func (pr *Pricer) Convert(item LineItem) LineItem {
 // percent as its cost. Withheld items have none (ok false).
 func (pr *Pricer) ResaleRate(item LineItem, ref RuleRef, rate money.Amount) (money.Amount, bool) {
 	conv := pr.Convert(LineItem{Currency: item.Currency, UnblendedCost: rate})
+	if pr.p.CostBasis != "" && pr.p.CostBasis != CostUnblended && ref != RefAtCost {
+		return money.Amount{}, false // the unblended rate is not what the percent applied to
+	}
 	switch ref {
 	case RefWithheld:
 		return money.Amount{}, false
@@ -566,6 +613,11 @@ func compile(p Pricebook) (*Pricer, error) {
 			}
 		}
 		pr.credits = append(pr.credits, cc)
+	}
+	switch p.CostBasis {
+	case "", CostUnblended, CostAmortized, CostPublicOnDemand:
+	default:
+		c.add("cost_basis", "must be %s (the default), %s or %s, got %q", CostUnblended, CostAmortized, CostPublicOnDemand, p.CostBasis)
 	}
 	compileWithholding(&c, p, pr)
 	compileCurrency(&c, p, pr)

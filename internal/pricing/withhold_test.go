@@ -177,3 +177,42 @@ func TestOneCurrencyPerBill(t *testing.T) {
 		t.Error("a withheld line has a resale rate")
 	}
 }
+
+// A pricebook may price on amortized or public on-demand cost; taxes,
+// credits and refunds at cost stay at their unblended cost.
+func TestCostBasis(t *testing.T) {
+	covered := LineItem{LineItemType: "SavingsPlanCoveredUsage", UnblendedCost: amt("10"), AmortizedCost: amt("6"), HasAmortizedCost: true,
+		PublicOnDemandCost: amt("10"), HasPublicOnDemandCost: true}
+	negation := LineItem{LineItemType: "SavingsPlanNegation", UnblendedCost: amt("-10"), AmortizedCost: amt("0"), HasAmortizedCost: true}
+	tax := LineItem{LineItemType: TypeTax, UnblendedCost: amt("1.5"), AmortizedCost: amt("1.5"), HasAmortizedCost: true}
+	cases := []struct {
+		basis string
+		want  []string // covered, negation, tax
+	}{
+		{"", []string{"11", "-11", "1.5"}},
+		{CostUnblended, []string{"11", "-11", "1.5"}},
+		{CostAmortized, []string{"6.6", "0", "1.5"}},
+		{CostPublicOnDemand, []string{"11", "0", "1.5"}},
+	}
+	for _, c := range cases {
+		pr, err := NewPricer(Pricebook{EffectiveFrom: "2025-01", GlobalPercent: "10", CostBasis: c.basis})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, it := range []LineItem{covered, negation, tax} {
+			if got, _ := pr.Resale(it); got.String() != c.want[i] {
+				t.Errorf("basis %q, %s: resale %s, want %s", c.basis, it.LineItemType, got, c.want[i])
+			}
+		}
+	}
+	pr, err := NewPricer(Pricebook{EffectiveFrom: "2025-01", CostBasis: CostAmortized})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.MissingBasis(LineItem{AccountID: "111122223333", LineItemType: "Usage", UnblendedCost: amt("1")}); !errors.Is(err, ErrNoCostBasis) {
+		t.Errorf("a line without amortized_cost on an amortized pricebook: %v, want ErrNoCostBasis", err)
+	}
+	if err := (Pricebook{EffectiveFrom: "2025-01", CostBasis: "blended"}).Validate(); err == nil || !strings.Contains(err.Error(), "cost_basis") {
+		t.Errorf("cost_basis blended: %v", err)
+	}
+}

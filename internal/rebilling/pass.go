@@ -45,6 +45,8 @@ var (
 	ciDesc       = billing.LineItems.MustIndex(billing.ColDescription)
 	ciCurrency   = billing.LineItems.MustIndex(billing.ColCurrency)
 	ciUnblRate   = billing.LineItems.MustIndex(billing.ColUnblendedRate)
+	ciAmortized  = billing.LineItems.MustIndex(billing.ColAmortizedCost)
+	ciOnDemand   = billing.LineItems.MustIndex(billing.ColPublicOnDemandCost)
 )
 
 // lineItemOf reads what pricing needs from a canonical record.
@@ -52,12 +54,28 @@ func lineItemOf(rec *billing.Record) (pricing.LineItem, error) {
 	v := rec.Values
 	item := pricing.LineItem{AccountID: v[ciAccount], LineItemType: v[ciType], ProductCode: v[ciProduct], ServiceCode: v[ciService], UsageType: v[ciUsageType],
 		Operation: v[ciOperation], Region: v[ciRegion], BillingEntity: v[ciEntity], Description: v[ciDesc], Currency: v[ciCurrency]}
-	if s := v[ciCost]; s != "" {
+	for _, a := range []struct {
+		col  int
+		name string
+		to   *money.Amount
+		has  *bool
+	}{
+		{ciCost, billing.ColUnblendedCost, &item.UnblendedCost, nil},
+		{ciAmortized, billing.ColAmortizedCost, &item.AmortizedCost, &item.HasAmortizedCost},
+		{ciOnDemand, billing.ColPublicOnDemandCost, &item.PublicOnDemandCost, &item.HasPublicOnDemandCost},
+	} {
+		s := v[a.col]
+		if s == "" {
+			continue
+		}
 		c, err := money.Parse(s)
 		if err != nil {
-			return item, fail(ErrBadLineItem, "line item %s: %s %q: %v", v[ciLineItemID], billing.ColUnblendedCost, s, err)
+			return item, fail(ErrBadLineItem, "line item %s: %s is not a decimal: %v", v[ciLineItemID], a.name, err)
 		}
-		item.UnblendedCost = c
+		*a.to = c
+		if a.has != nil {
+			*a.has = true
+		}
 	}
 	return item, nil
 }
@@ -192,6 +210,11 @@ func (r *Rebiller) run(ctx context.Context, p *pass) ([]ExportRef, error) {
 		}
 		if err := p.currency.check(item); err != nil {
 			return err
+		}
+		if p.pr != nil {
+			if err := p.pr.MissingBasis(item); err != nil {
+				return fail(ErrNoCostBasis, "line item %s: %v", rec.Values[ciLineItemID], err)
+			}
 		}
 		var resale money.Amount
 		var ref pricing.RuleRef

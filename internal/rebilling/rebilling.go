@@ -36,6 +36,9 @@ var (
 	// ErrBadInvoice: a stored invoice record is unreadable, or was priced
 	// from other pins than its cycle's.
 	ErrBadInvoice = errors.New("bad invoice record")
+	// ErrNoCostBasis: a line item lacks the cost its pricebook prices on
+	// (see pricing.ErrNoCostBasis).
+	ErrNoCostBasis = errors.New("no cost basis")
 )
 
 // Error is a failure a retry cannot fix: Kind says which (one of the

@@ -3,7 +3,9 @@ package awsemu_test
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -92,5 +94,61 @@ func TestCostExplorerAggregatesRecords(t *testing.T) {
 	want = []string{"2025-01-01 total=1.5000000001", "2025-01-02 total=-0.0125"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ungrouped, not 333333333333: %q, want %q", got, want)
+	}
+}
+
+// The metrics of CUR rows are the same whichever header shape names the
+// columns, and follow AWS's amortization.
+func TestCostRecordsFromCUR(t *testing.T) {
+	legacy := []string{"lineItem/UsageAccountId", "lineItem/LineItemType", "lineItem/UsageStartDate", "lineItem/ProductCode",
+		"lineItem/UnblendedCost", "lineItem/NetUnblendedCost", "savingsPlan/SavingsPlanEffectiveCost",
+		"savingsPlan/TotalCommitmentToDate", "savingsPlan/UsedCommitment", "reservation/ReservationARN",
+		"reservation/UnusedAmortizedUpfrontFeeForBillingPeriod", "reservation/UnusedRecurringFee", "reservation/NetUnusedRecurringFee"}
+	cur2 := []string{"line_item_usage_account_id", "line_item_line_item_type", "line_item_usage_start_date", "line_item_product_code",
+		"line_item_unblended_cost", "line_item_net_unblended_cost", "savings_plan_savings_plan_effective_cost",
+		"savings_plan_total_commitment_to_date", "savings_plan_used_commitment", "reservation_reservation_a_r_n",
+		"reservation_unused_amortized_upfront_fee_for_billing_period", "reservation_unused_recurring_fee", "reservation_net_unused_recurring_fee"}
+	rows := [][]string{
+		{"2", "Usage", "2025-01-01T00:00:00Z", "AmazonS3", "1.5", "1.4", "", "", "", "", "", "", ""},
+		{"2", "SavingsPlanCoveredUsage", "2025-01-01T00:00:00Z", "AmazonEC2", "10", "", "6", "", "", "", "", "", ""},
+		{"2", "SavingsPlanNegation", "2025-01-01T00:00:00Z", "AmazonEC2", "-10", "", "", "", "", "", "", "", ""},
+		{"3", "SavingsPlanRecurringFee", "2025-01-01 00:00:00", "ComputeSavingsPlans", "8", "", "", "8", "6", "", "", "", ""},
+		{"3", "RIFee", "2025-01-01T00:00:00Z", "AmazonEC2", "20", "19", "", "", "", "arn:r", "1.5", "2", "1.9"},
+		{"3", "Fee", "2025-01-01T00:00:00Z", "AmazonEC2", "300", "", "", "", "", "arn:r", "", "", ""},
+	}
+	want := []string{
+		"2 Usage u=1.5 a=1.5 nu=1.4 na=1.4",
+		"2 SavingsPlanCoveredUsage u=10 a=6 nu=10 na=6",
+		"2 SavingsPlanNegation u=-10 a=0 nu=-10 na=0",
+		"3 SavingsPlanRecurringFee u=8 a=2 nu=8 na=2",
+		"3 RIFee u=20 a=3.5 nu=19 na=3.4",
+		"3 Fee u=300 a=0 nu=300 na=0",
+	}
+	for _, header := range [][]string{legacy, cur2} {
+		recs, err := awsemu.CostRecordsFromCUR(header, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			m := func(name string) string {
+				v, ok := new(big.Rat).SetString(r.Metrics[name].Amount)
+				if !ok {
+					t.Fatalf("%s: %q", name, r.Metrics[name].Amount)
+				}
+				return strings.TrimSuffix(strings.TrimRight(v.FloatString(6), "0"), ".")
+			}
+			got = append(got, fmt.Sprintf("%s %s u=%s a=%s nu=%s na=%s", r.Dimensions["LINKED_ACCOUNT"], r.Dimensions["RECORD_TYPE"],
+				m("UnblendedCost"), m("AmortizedCost"), m("NetUnblendedCost"), m("NetAmortizedCost")))
+			if r.Date != "2025-01-01" {
+				t.Errorf("date %q", r.Date)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s headers:\n got %q\nwant %q", header[0], got, want)
+		}
+	}
+	if _, err := awsemu.CostRecordsFromCUR(legacy, [][]string{{"2", "Usage", "2025-01-01", "S3", "x1", "", "", "", "", "", "", "", ""}}); err == nil {
+		t.Error("a cost that is not a number is an error")
 	}
 }

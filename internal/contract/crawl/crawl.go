@@ -28,6 +28,10 @@ type DiscoverDeliveriesInput struct {
 	Source         string
 	Access         *payer.Access
 	Periods        []period.Period // YYYY-MM
+	// Accounts is the fingerprint of the account policy ingestions keep
+	// now; a period held under another is reported AccountsChanged. ""
+	// (older histories) compares none.
+	Accounts string `json:"accounts,omitempty"`
 }
 
 // Delivery is what a period holds in the bucket and in the table.
@@ -47,6 +51,10 @@ type Delivery struct {
 	// Error explains a delivery that cannot be read (a bad manifest, a missing chunk); the
 	// ingestion would fail the same way, so it is reported, not started.
 	Error string `json:"error,omitempty"`
+	// AccountsChanged: the table holds the period under another account
+	// policy than the payer's now (its connected accounts changed), so
+	// the delivery is taken again even when its assembly is held.
+	AccountsChanged bool `json:"accounts_changed,omitempty"`
 }
 
 // ReportState is one report of a period: its delivered assembly and the
@@ -60,7 +68,9 @@ type ReportState struct {
 
 // Changed reports a delivery that the table does not hold yet: new, or a
 // restatement (another assembly or execution).
-func (d Delivery) Changed() bool { return d.Found && d.Error == "" && d.AssemblyID != d.Committed }
+func (d Delivery) Changed() bool {
+	return d.Found && d.Error == "" && (d.AssemblyID != d.Committed || d.AccountsChanged)
+}
 
 // DiscoverDeliveriesResult lists the periods in the order asked.
 type DiscoverDeliveriesResult struct {

@@ -75,6 +75,7 @@ const (
 	ErrTypeSnapshotGone = "SnapshotMissing" // a pinned snapshot was expired from the table
 	ErrTypeCurrency     = "MixedCurrencies" // a customer's line items in currencies one bill cannot hold
 	ErrTypeBadInvoice   = "InvalidInvoiceRecord"
+	ErrTypeNoCostBasis  = "NoCostBasis" // a line item without the cost its pricebook prices on
 )
 
 // CheckFinalInput asks whether a customer's period is final.

@@ -172,6 +172,9 @@ type CommitPeriodInput struct {
 	// Reports splits the files by report; empty means one report "" with
 	// AssemblyID, DeliveredAt, DataFiles and Rows.
 	Reports []ReportFiles `json:",omitempty"`
+	// Accounts is the fingerprint of the account policy the rows were
+	// kept by (payer.AccountPolicy.Fingerprint); "" in older histories.
+	Accounts string `json:",omitempty"`
 }
 
 // ReportFiles is one report's part of a commit.
