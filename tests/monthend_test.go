@@ -451,11 +451,13 @@ func recordHistory(t *testing.T, c client.Client, workflowID, path string) {
 
 // A scheduled crawl that succeeds records the payer's freshness in the
 // catalog, on the business clock and with the role it used: what the
-// month-end guard reads.
+// month-end guard reads. A close with the default finality waits for the
+// 10th to pass. With COSTLAKE_RECORD_HISTORIES set it records both runs
+// for the replay test: they pass the crawl-record and final-day-10 gates.
 func TestCrawlRecordsFreshness(t *testing.T) {
 	e := newOnboardEnv(t, fastTiming)
 	const payerID = "810987654321"
-	e.activate("acme", payerID, "fresh-cur")
+	p, _ := e.activate("acme", payerID, "fresh-cur")
 	db, postgres := e.lake.DB()
 	store := reseller.ReadOnly(db, postgres)
 	e.crawlNow(payerID)
@@ -469,4 +471,19 @@ func TestCrawlRecordsFreshness(t *testing.T) {
 	require.Equal(t, payer.AssumeRole, last.Access.Mode)
 	require.Contains(t, last.Access.RoleARN, payerID)
 	require.True(t, strings.HasPrefix(last.RunID, workflows.CrawlScheduleID(payerID)), last.RunID)
+
+	// Last month (2026-09) is final by date on 2026-10-15: closed at once.
+	period := clock.Period(e.today, 1)
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme/accounts",
+		`{"effective_from":"`+period+`","payers":[{"payer_account_id":"`+payerID+`","accounts":["`+p.Accounts[0]+`"]}]}`, nil))
+	require.Equal(t, http.StatusOK, e.operator.do("PUT", "/v1/customers/acme/pricebook", `{"effective_from":"`+period+`","global_percent":"5"}`, nil))
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/customers/acme/cycles/"+period+"/close", "", nil))
+	closeID := workflows.CycleWorkflowID("acme", billingPeriod(period))
+	var closed workflows.CloseBillingCycleResult
+	e.waitWorkflow(closeID, &closed)
+	require.NotZero(t, closed.Snapshots[payerID])
+	if os.Getenv(recordHistoriesEnv) != "" {
+		recordHistory(t, e.client, last.RunID[:strings.LastIndex(last.RunID, "/")], filepath.Join(historiesDir, "crawl_payer_record.json"))
+		recordHistory(t, e.client, closeID, filepath.Join(historiesDir, "close_billing_cycle_day10.json"))
+	}
 }

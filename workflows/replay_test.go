@@ -20,7 +20,7 @@ import (
 // changeIDs are every version gate's change ID (versions.go); the
 // recorded histories must pass through each of them.
 var changeIDs = []string{setupCheckChange, crawlScheduleChange, exportHealthChange, adjustClosedCyclesChange, businessClockChange,
-	registrationChange, exportCutoverChange}
+	registrationChange, exportCutoverChange, crawlRecordChange, finalDayChange}
 
 // TestReplayRecordedHistories replays histories of real runs (recorded by
 // tests/record_histories_test.go, see testdata/histories/README.md) with
@@ -35,6 +35,10 @@ func TestReplayRecordedHistories(t *testing.T) {
 		"crawl_payer.json":           "CrawlPayer",
 		"close_billing_cycle.json":   "CloseBillingCycle",
 		"month_end.json":             "MonthEnd",
+		// A recorded crawl and an operator's close with the default
+		// finality, through the month-end gates.
+		"crawl_payer_record.json":        "CrawlPayer",
+		"close_billing_cycle_day10.json": "CloseBillingCycle",
 		// A registration change, and a crawl during an export cut-over.
 		"onboard_payer_change.json": "OnboardPayer",
 		"crawl_payer_cutover.json":  "CrawlPayer",
