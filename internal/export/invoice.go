@@ -40,8 +40,8 @@ type Invoice struct {
 // InvoiceReconciliation proves the invoice exactly: the line items
 // exported beside it (their manifests' totals, in the export's mode)
 // equal the invoice's line item lines (their amount at resale, their
-// cost at cost), and line items + support fee + credits + adjustments =
-// total, to the last digit.
+// cost at cost), and line items + support fee + credits + adjustments +
+// taxes = total, to the last digit.
 type InvoiceReconciliation struct {
 	// Manifests are the keys of the line item exports' manifests.
 	Manifests []string `json:"manifests"`
@@ -52,12 +52,13 @@ type InvoiceReconciliation struct {
 	// (usage, AWS support, credits, refunds, tax): rows and cost.
 	LineItemRows int64        `json:"line_item_rows"`
 	LineItemCost money.Amount `json:"line_item_cost"`
-	// LineItems, SupportFee, Credits and Adjustments sum the invoice's
-	// amounts by kind; their sum is Total.
+	// LineItems, SupportFee, Credits, Adjustments and Taxes (the
+	// reseller's) sum the invoice's amounts by kind; their sum is Total.
 	LineItems   money.Amount `json:"line_items"`
 	SupportFee  money.Amount `json:"support_fee"`
 	Credits     money.Amount `json:"credits"`
 	Adjustments money.Amount `json:"adjustments"`
+	Taxes       money.Amount `json:"taxes"`
 	Total       money.Amount `json:"total"`
 }
 
@@ -91,11 +92,13 @@ func NewInvoice(bill pricing.Bill, pins string, mode Mode, keys []string, totals
 			r.SupportFee = r.SupportFee.Add(l.Amount)
 		case l.Kind == pricing.LineCredit:
 			r.Credits = r.Credits.Add(l.Amount)
+		case l.Kind == pricing.LineResellerTax:
+			r.Taxes = r.Taxes.Add(l.Amount)
 		default:
 			r.Adjustments = r.Adjustments.Add(l.Amount)
 		}
 	}
-	r.Total = r.LineItems.Add(r.SupportFee).Add(r.Credits).Add(r.Adjustments)
+	r.Total = r.LineItems.Add(r.SupportFee).Add(r.Credits).Add(r.Adjustments).Add(r.Taxes)
 	return inv, inv.Check()
 }
 
@@ -104,9 +107,9 @@ func NewInvoice(bill pricing.Bill, pins string, mode Mode, keys []string, totals
 // line item lines.
 func (inv Invoice) Check() error {
 	r := inv.Reconciliation
-	if r.Total != inv.Total || r.LineItems.Add(r.SupportFee).Add(r.Credits).Add(r.Adjustments) != inv.Total {
-		return fmt.Errorf("%w: line items %s + support fee %s + credits %s + adjustments %s ≠ total %s", ErrNotReconciled,
-			r.LineItems, r.SupportFee, r.Credits, r.Adjustments, inv.Total)
+	if r.Total != inv.Total || r.LineItems.Add(r.SupportFee).Add(r.Credits).Add(r.Adjustments).Add(r.Taxes) != inv.Total {
+		return fmt.Errorf("%w: line items %s + support fee %s + credits %s + adjustments %s + taxes %s ≠ total %s", ErrNotReconciled,
+			r.LineItems, r.SupportFee, r.Credits, r.Adjustments, r.Taxes, inv.Total)
 	}
 	var sum money.Amount
 	for _, l := range inv.Lines {

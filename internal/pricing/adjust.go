@@ -49,3 +49,30 @@ func AddLines(b *Bill, lines ...BillLine) {
 	}
 	b.Due = RoundCents(b.Total)
 }
+
+// LineResellerTax is the kind of a tax line the pricebook's Taxes add.
+const LineResellerTax LineKind = "reseller_tax"
+
+// AddTaxes appends the pricebook's taxes to a bill after every other line
+// (adjustments included): each is its percent of the bill's amounts
+// before taxes, AWS's own Tax lines left out, never of a negative base;
+// exact at scale 18, and Due is rounded again from the new Total.
+func (pr *Pricer) AddTaxes(b *Bill) {
+	if len(pr.taxes) == 0 {
+		return
+	}
+	var base money.Amount
+	for _, l := range b.Lines {
+		if l.Kind != LineTax && l.Kind != LineResellerTax {
+			base = base.Add(l.Amount)
+		}
+	}
+	base = maxAmount(base, money.Amount{})
+	lines := make([]BillLine, 0, len(pr.taxes))
+	for _, t := range pr.taxes {
+		x := unscaled(base)
+		amount := fromUnscaled(quoHalfEven(x.Mul(x, t.percentU), percentDen))
+		lines = append(lines, BillLine{Kind: LineResellerTax, Description: fmt.Sprintf("%s: %s%% of %s", t.name, t.percent, base), Amount: amount, Base: base})
+	}
+	AddLines(b, lines...)
+}

@@ -110,6 +110,13 @@
 // refunds are line items, not pricebook credits: they pass through and
 // may make an invoice negative.
 //
+// # Taxes
+//
+// A pricebook's Taxes (the reseller's, e.g. VAT) are added by AddTaxes
+// after every other line, adjustments included: each is its percent of
+// the bill's amounts before taxes, AWS's own Tax lines left out, and
+// never of a negative base.
+//
 // # Rounding
 //
 // Amounts are exact decimals (package money, decimal(38,18)); nothing

@@ -45,6 +45,10 @@ type Pricebook struct {
 	MarkupTax     bool `json:"markup_tax,omitempty"`
 	MarkupCredits bool `json:"markup_credits,omitempty"`
 	MarkupRefunds bool `json:"markup_refunds,omitempty"`
+	// Taxes the reseller charges on the invoice (e.g. VAT), each a
+	// percent of the invoice before taxes (AWS's own Tax line items are
+	// not part of the base).
+	Taxes []TaxRate `json:"taxes,omitempty"`
 	// AdjustmentsAtCost carries restatements of this version's closed
 	// cycles to the next cycle at cost; false (the default) prices them
 	// like the lines they adjust, with this version.
@@ -65,6 +69,12 @@ type Pricebook struct {
 	// Conversions convert line items billed in another currency than
 	// Currency, at a rate pinned with this version when a cycle closes.
 	Conversions []Conversion `json:"conversions,omitempty"`
+}
+
+// TaxRate is one tax the reseller charges on its invoices.
+type TaxRate struct {
+	Name    string `json:"name"`    // on the invoice, e.g. "VAT"
+	Percent string `json:"percent"` // between 0 and 100, at most 6 decimal places
 }
 
 // Conversion converts line items billed in From into the pricebook's

@@ -290,6 +290,13 @@ type Pricer struct {
 	partner  []string            // descriptions of partner credits; a trailing "*" is a prefix
 	passPC   bool                // partner credits pass through
 	rates    map[string]*big.Int // currency → rate into p.Currency, unscaled at scale 18
+	taxes    []compiledTax
+}
+
+type compiledTax struct {
+	name     string
+	percentU *big.Int
+	percent  string
 }
 
 // NewPricer validates p and prepares it for pricing; the error is a
@@ -621,6 +628,15 @@ func compile(p Pricebook) (*Pricer, error) {
 	}
 	compileWithholding(&c, p, pr)
 	compileCurrency(&c, p, pr)
+	for i, t := range p.Taxes {
+		f := fmt.Sprintf("taxes[%d]", i)
+		if strings.TrimSpace(t.Name) == "" {
+			c.add(f+".name", "required: the tax's name on the invoice")
+		}
+		if pct, ok := c.percent(f+".percent", t.Percent, 0, maxSupportPercent, false); ok {
+			pr.taxes = append(pr.taxes, compiledTax{name: t.Name, percentU: pct, percent: fromUnscaled(pct).String()})
+		}
+	}
 	if err := c.err(); err != nil {
 		return nil, err
 	}

@@ -216,3 +216,31 @@ func TestCostBasis(t *testing.T) {
 		t.Errorf("cost_basis blended: %v", err)
 	}
 }
+
+// The reseller's taxes are a percent of the invoice before taxes,
+// adjustments included and AWS's own tax left out.
+func TestResellerTaxes(t *testing.T) {
+	pr, err := NewPricer(Pricebook{EffectiveFrom: "2025-01", GlobalPercent: "10",
+		Credits: []Credit{{Description: "welcome", Amount: "10", Period: "2025-03"}},
+		Taxes:   []TaxRate{{Name: "VAT", Percent: "20"}, {Name: "Levy", Percent: "0.5"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tot Totals
+	pr.Add(&tot, LineItem{LineItemType: "Usage", UnblendedCost: amt("100")}) // 110
+	pr.Add(&tot, LineItem{LineItemType: TypeTax, UnblendedCost: amt("7")})   // AWS's tax, at cost, not taxed again
+	b, err := pr.Invoice("2025-03", tot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	AddLines(&b, AdjustmentLine("2025-02", "111122223333", "a1", amt("4"), nil, 0)) // at cost
+	pr.AddTaxes(&b)
+	// Base: 110 - 10 + 4 = 104; VAT 20.8, levy 0.52; total 104 + 7 + 20.8 + 0.52.
+	if b.Total.String() != "132.32" || b.Lines[len(b.Lines)-2].Amount.String() != "20.8" || b.Lines[len(b.Lines)-1].Amount.String() != "0.52" {
+		t.Errorf("total %s, lines %+v", b.Total, b.Lines)
+	}
+	if err := (Pricebook{EffectiveFrom: "2025-01", Taxes: []TaxRate{{Percent: "101"}}}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), "taxes[0].name") || !strings.Contains(err.Error(), "taxes[0].percent") {
+		t.Errorf("a bad tax: %v", err)
+	}
+}

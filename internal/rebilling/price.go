@@ -142,6 +142,7 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 					return PriceResult{}, fail(ErrBadPricebook, "%v", err)
 				}
 				addAdjustments(&s.Bill, adjs)
+				pr.AddTaxes(&s.Bill)
 				s.Withheld = totals.Withheld
 				stored, invoiced = s, true
 			}
@@ -220,6 +221,7 @@ func (r *Rebiller) PriceCycle(ctx context.Context, job CycleJob) (PriceResult, e
 	}
 	bill.Currency = currency.currency()
 	addAdjustments(&bill, adjs)
+	pr.AddTaxes(&bill)
 	s, urls, err := r.keepInvoice(ctx, pins, StoredInvoice{Bill: bill, Rows: res.Rows, Withheld: totals.Withheld}, targets, res.Exports)
 	if err != nil {
 		return PriceResult{}, err
