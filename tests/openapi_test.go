@@ -46,6 +46,13 @@ func validatingGateway(t testing.TB, h http.Handler) http.Handler {
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
 
+		// An HTTP/2 preface ("PRI *") is no API call: a gRPC client of an
+		// earlier test's Temporal server, redialling a port the kernel has
+		// since given to this gateway. The gateway refuses it; nothing to
+		// check against the document.
+		if r.Method == "PRI" {
+			return
+		}
 		if err := checkResponse(router, r, rec); err != nil {
 			body := rec.Body.String()
 			if len(body) > 2000 {
