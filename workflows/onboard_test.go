@@ -105,6 +105,14 @@ type onboardFakes struct {
 	// template's publication fail.
 	setupProblems []onboard.SetupProblem
 	publishErr    error
+	statuses      []onboard.StatusRecord
+}
+
+func (f *onboardFakes) recordStatus(_ context.Context, in onboard.StatusRecord) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statuses = append(f.statuses, in)
+	return nil
 }
 
 func (f *onboardFakes) checkSetup(_ context.Context, _ onboard.CheckSetupInput) (onboard.CheckSetupResult, error) {
@@ -202,6 +210,7 @@ func newOnboardTestEnv(f *onboardFakes) *testsuite.TestWorkflowEnvironment {
 	env.RegisterActivityWithOptions(f.remind, activityName(onboard.RemindCustomerActivity))
 	env.RegisterActivityWithOptions(f.ensureSchedule, activityName(crawl.EnsureScheduleActivity))
 	env.RegisterActivityWithOptions(f.deleteSchedule, activityName(crawl.DeleteScheduleActivity))
+	env.RegisterActivityWithOptions(f.recordStatus, activityName(onboard.RecordStatusActivity))
 	return env
 }
 
@@ -407,6 +416,20 @@ func TestOnboardHappyPath(t *testing.T) {
 	require.Equal(t, StatusOffboarded, final.Status)
 	require.Equal(t, []crawl.DeleteScheduleInput{{ScheduleID: scheduleID}}, f.deleted)
 	require.Equal(t, "deleted crawl schedule "+scheduleID, final.Events[len(final.Events)-1].What)
+
+	// Each status entered is recorded once, when it is entered, with the
+	// checks once they ran; the record in the state says it is written.
+	var recorded []string
+	for _, r := range f.statuses {
+		recorded = append(recorded, r.Status)
+		require.Equal(t, testPayer, r.PayerAccountID)
+		require.Equal(t, testRegistration().CustomerID, r.CustomerID)
+	}
+	require.Equal(t, []string{StatusAwaitingStack, StatusValidating, StatusAwaitingApproval, StatusActive, StatusOffboarded}, recorded)
+	require.Nil(t, f.statuses[0].Checks)
+	require.Equal(t, &onboard.CheckCounts{Passed: 5}, f.statuses[2].Checks)
+	require.Equal(t, t0.Add(11*time.Minute), f.statuses[3].Since)
+	require.Equal(t, &StatusMark{Status: StatusActive, Since: t0.Add(11 * time.Minute), Recorded: true}, active.StatusRecord)
 }
 
 func TestOnboardIgnoresSignalsInTheWrongStatus(t *testing.T) {

@@ -37,4 +37,7 @@ const (
 	// exportCutoverChange: CrawlPayer takes the periods before a
 	// cut-over from the previous export (CrawlPayerInput.Cutover).
 	exportCutoverChange = "export-cutover"
+	// statusRecordChange: OnboardPayer records each status it enters in
+	// the catalog (RecordPayerStatus), the record the payer list reads.
+	statusRecordChange = "status-record"
 )
