@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -16,8 +17,8 @@ import (
 // it at the top of every turn, where each new status first shows. A
 // record that cannot be written is logged and tried again at the next
 // turn, never the onboarding's failure. Runs from before the gate record
-// nothing (the list shows their payers as "unknown" until they continue
-// as new).
+// nothing for the statuses their history entered; they record from
+// their next status on (legacyStatusRecordChange).
 func (o *onboarding) recordStatus(ctx workflow.Context) {
 	if o.state.Status == "" {
 		return
@@ -26,7 +27,8 @@ func (o *onboarding) recordStatus(ctx workflow.Context) {
 	if m != nil && m.Status == o.state.Status && m.Recorded {
 		return
 	}
-	if workflow.GetVersion(ctx, statusRecordChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if workflow.GetVersion(ctx, statusRecordChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion &&
+		workflow.GetVersion(ctx, legacyStatusRecordChange(len(o.state.Events)), workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
 	}
 	if m == nil || m.Status != o.state.Status {
@@ -46,4 +48,16 @@ func (o *onboarding) recordStatus(ctx workflow.Context) {
 		return
 	}
 	m.Recorded = true
+}
+
+// legacyStatusRecordChange is the gate a run from before statusRecordChange
+// passes at a status it enters: one change ID per turn of its timeline
+// (its events so far), so the statuses its history already entered replay
+// without a record (no marker: the default version), while a status it
+// enters on today's code records the marker and the record. The main gate
+// alone could not: its first call, made while replaying the old history,
+// fixes the default version for the whole run, and a quiet onboarding
+// (an active payer) may not continue as new for months.
+func legacyStatusRecordChange(turn int) string {
+	return statusRecordChange + "/" + strconv.Itoa(turn)
 }

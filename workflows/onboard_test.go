@@ -815,3 +815,31 @@ func TestOnboardActionDuringFailedSetup(t *testing.T) {
 		require.ErrorContains(t, offboard.err, "failed")
 	}
 }
+
+// TestOnboardLegacyRunRecordsItsNextStatuses: a run from before the
+// status-record gate (its main gate fixed at the default version, as its
+// replayed history fixes it) records the statuses it enters from then on
+// through the per-turn gates; the turns its history had replay without.
+func TestOnboardLegacyRunRecordsItsNextStatuses(t *testing.T) {
+	f := &onboardFakes{
+		stacks: []onboard.DescribeCustomerStackResult{completeStack(onboard.StackCreateComplete, t0.Add(time.Second))},
+		checks: []onboard.ValidateAccessResult{allPassed},
+	}
+	env := newOnboardTestEnv(f)
+	env.OnGetVersion(statusRecordChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	// The statuses up to approval (the timeline's first five events:
+	// registered, published, the stack's role, the stack complete, every
+	// check passed) are the old history's.
+	for turn := 1; turn <= 5; turn++ {
+		env.OnGetVersion(legacyStatusRecordChange(turn), workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	}
+	signalAt(env, 10*time.Minute, ApproveSignal, Decision{By: "ops"})
+	signalAt(env, 20*time.Minute, OffboardSignal, Decision{By: "ops"})
+	env.ExecuteWorkflow(OnboardPayer, OnboardPayerInput{Registration: testRegistration()})
+	require.NoError(t, env.GetWorkflowError())
+	var recorded []string
+	for _, r := range f.statuses {
+		recorded = append(recorded, r.Status)
+	}
+	require.Equal(t, []string{StatusActive, StatusOffboarded}, recorded)
+}

@@ -55,6 +55,19 @@ func TestListPayers(t *testing.T) {
 	if len(acme) != 2 {
 		t.Errorf("acme's active or unknown: %+v", acme)
 	}
+	// A payer held, with no status recorded, that its schedule crawls is
+	// active, since when unknown; a status its onboarding records wins.
+	must(s.RecordCrawl(ctx, Crawl{PayerAccountID: "222222222222", SucceededAt: t0}))
+	held, err := s.ListPayers(ctx, PayerFilter{After: "111111111111", Limit: 1})
+	must(err)
+	if p := held[0]; p.Status != "active" || !p.Recorded || !p.Since.IsZero() || p.CustomerID != "acme" {
+		t.Errorf("held payer crawled: %+v", p)
+	}
+	must(s.RecordPayerStatus(ctx, PayerStatus{PayerAccountID: "222222222222", CustomerID: "acme", Status: "offboarded", Since: t0}))
+	must(s.RecordCrawl(ctx, Crawl{PayerAccountID: "222222222222", SucceededAt: t0.Add(time.Minute)}))
+	if held, _ := s.ListPayers(ctx, PayerFilter{After: "111111111111", Limit: 1}); held[0].Status != "offboarded" {
+		t.Errorf("a crawl replaced the recorded status: %+v", held[0])
+	}
 	failed, err := s.ListPayers(ctx, PayerFilter{Statuses: []string{"checks_failed"}, Limit: 10})
 	must(err)
 	if len(failed) != 1 || failed[0].CustomerID != "globex" {

@@ -167,3 +167,25 @@ func (s *Store) ListPayers(ctx context.Context, f PayerFilter) ([]PayerListing, 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
+
+// activeIfUnrecorded records a payer crawled on its schedule as active
+// when its onboarding has recorded no status: one that started before
+// onboardings recorded their status, and stays quiet while active. Only
+// an active onboarding has a crawl schedule (offboarding deletes it), so
+// a successful scheduled crawl says the payer is active; when it became
+// so is not known (no status_since). The holder's record names its
+// customer; a payer nobody holds is left alone. Any status its
+// onboarding records later replaces this one.
+func (s *Store) activeIfUnrecorded(ctx context.Context, payerID string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO costlake_payer_status (payer_account_id, customer_id, name, status, status_since, checks_passed, checks_failed, checks_pending, has_checks, run_id, recorded_at)
+		SELECT o.payer_account_id, o.customer_id, '', ?, '', 0, 0, 0, 0, '', ? FROM costlake_payer_owners o
+		WHERE o.payer_account_id = ? AND NOT EXISTS (SELECT 1 FROM costlake_payer_status x WHERE x.payer_account_id = o.payer_account_id)`),
+		payerStatusActive, time.Now().UTC().Format(time.RFC3339Nano), payerID)
+	if err != nil {
+		return fmt.Errorf("record payer %s as active: %w", payerID, err)
+	}
+	return nil
+}
+
+// payerStatusActive is the onboarding's active status (workflows.StatusActive).
+const payerStatusActive = "active"
