@@ -39,5 +39,8 @@ const (
 	exportCutoverChange = "export-cutover"
 	// statusRecordChange: OnboardPayer records each status it enters in
 	// the catalog (RecordPayerStatus), the record the payer list reads.
+	// Runs from before it pass "status-record/<turn>" gates instead
+	// (legacyStatusRecordChange), one per status they enter, so they
+	// record from their next status on.
 	statusRecordChange = "status-record"
 )
