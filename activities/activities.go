@@ -78,7 +78,7 @@ func New(c Config) *Set {
 	return &Set{
 		Ingest: &Ingest{Lake: c.Lake, AWS: aws, TempDir: c.TempDir, Limits: c.Limits, PartRows: c.PartRows,
 			OrphanAge: c.OrphanAge, Reseller: c.Reseller, Metrics: c.Metrics},
-		Onboard:   &Onboard{AWS: aws, Settings: c.Onboarding},
+		Onboard:   &Onboard{AWS: aws, Settings: c.Onboarding, Reseller: c.Reseller},
 		Crawl:     &Crawl{Lake: c.Lake, AWS: aws, Temporal: c.Temporal, CostExplorer: c.CostExplorer},
 		Cycle:     &Cycle{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest, TempDir: c.TempDir, Metrics: c.Metrics},
 		Customers: &Customers{Lake: c.Lake, Reseller: c.Reseller, Destinations: dest},

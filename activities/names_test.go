@@ -32,7 +32,7 @@ func TestActivityNamesMatchMethods(t *testing.T) {
 		ingest.LocateDeliveryActivity, ingest.ConvertChunkActivity, ingest.CommitPeriodActivity,
 		ingest.ReconcilePeriodActivity, ingest.RemoveDataFilesActivity,
 		onboard.PublishStackTemplateActivity, onboard.DescribeCustomerStackActivity,
-		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity, onboard.CheckSetupActivity,
+		onboard.ValidateAccessActivity, onboard.RemindCustomerActivity, onboard.CheckSetupActivity, onboard.RecordStatusActivity,
 		crawl.DiscoverDeliveriesActivity, crawl.RefreshAccountsActivity, crawl.ExportHealthActivity, crawl.EnsureScheduleActivity,
 		crawl.DeleteScheduleActivity, crawl.IngestCostExplorerActivity,
 		customerops.ApplyActivity, customerops.LegacyApplyActivity,

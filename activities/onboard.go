@@ -31,6 +31,7 @@ import (
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
+	"github.com/costlake/costlake/internal/reseller"
 )
 
 // Onboard holds OnboardPayer's activities: check the worker's settings,
@@ -38,6 +39,8 @@ import (
 type Onboard struct {
 	AWS
 	Settings OnboardingConfig
+	// Reseller keeps each payer's onboarding status (RecordPayerStatus).
+	Reseller *reseller.Store
 }
 
 // OnboardingConfig is what the worker needs to onboard payers.

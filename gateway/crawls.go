@@ -76,10 +76,14 @@ type ScheduleState struct {
 	Paused bool   `json:"paused"`
 }
 
-// RunsResponse answers GET /v1/payers/{id}/runs.
+// RunsResponse answers GET /v1/payers/{id}/runs: a page of runs, newest
+// first, as every list answers (items, next_cursor). Runs repeats Items
+// for clients of the route before it had pages.
 type RunsResponse struct {
-	ID   string    `json:"id"`
-	Runs []RunView `json:"runs"`
+	ID         string    `json:"id"`
+	Items      []RunView `json:"items"`
+	NextCursor string    `json:"next_cursor,omitempty"`
+	Runs       []RunView `json:"runs"`
 }
 
 // BackfillRequest is the body of POST /v1/payers/{id}/backfill.
@@ -178,18 +182,35 @@ type RunView struct {
 
 // handleRuns lists the payer's recent crawls and backfills, newest first,
 // with what each found and did.
+//
+// Pages (limit, cursor) are Temporal's: the cursor carries visibility's
+// next page token, bound to this payer's registration (its activation),
+// so a cursor of another payer, or of the payer's previous registration,
+// is refused.
 func (s *Server) handleRuns(c echo.Context) error {
+	limit, err := pageSize(c)
+	if err != nil {
+		return err
+	}
 	rec, err := s.visiblePayer(c)
 	if err != nil {
 		return err
 	}
 	id := rec.ID
+	since := rec.State.ActivatedAt.UTC().Format(time.RFC3339Nano)
+	cur, err := pageCursor(c, "runs", id+"@"+since, func(string) bool { return false })
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	// Only this registration's runs: a payer registered again (perhaps for
 	// another customer) does not show its predecessor's.
 	query := fmt.Sprintf("WorkflowType = 'CrawlPayer' AND (WorkflowId STARTS_WITH '%s' OR WorkflowId STARTS_WITH '%s') AND StartTime >= '%s'",
-		workflows.CrawlScheduleID(id)+"-", "backfill/"+id+"/", rec.State.ActivatedAt.UTC().Format(time.RFC3339Nano))
-	resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 20})
+		workflows.CrawlScheduleID(id)+"-", "backfill/"+id+"/", since)
+	resp, err := s.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(limit), NextPageToken: cur.Token})
+	if isInvalidArgument(err) && len(cur.Token) > 0 {
+		return errCursor()
+	}
 	if err != nil {
 		return err
 	}
@@ -220,7 +241,11 @@ func (s *Server) handleRuns(c echo.Context) error {
 		}
 		runs = append(runs, r)
 	}
-	return c.JSON(http.StatusOK, RunsResponse{ID: id, Runs: runs})
+	out := RunsResponse{ID: id, Items: runs, Runs: runs}
+	if t := resp.GetNextPageToken(); len(t) > 0 {
+		out.NextCursor = cursor{List: "runs", Filter: id + "@" + since, Token: t}.String()
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // handleOffboard removes a payer: its schedule goes, its data stays.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
+	"github.com/costlake/costlake/internal/contract/monthend"
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
@@ -42,6 +43,8 @@ type Server struct {
 	// workerWait: see Config.WorkerWait.
 	workerWait time.Duration
 	records    Records
+	// maxCrawlAge: see Config.MaxCrawlAge.
+	maxCrawlAge time.Duration
 }
 
 // Records are the reseller's records the gateway reads itself, so that a
@@ -54,6 +57,11 @@ type Records interface {
 	// Temporal still retains of the run that closed it.
 	CycleOf(ctx context.Context, customer, period string) (reseller.Cycle, error)
 	InvoiceOf(ctx context.Context, customer, period string) (reseller.Invoice, error)
+	// The lists' reads: a page each (see gateway/lists.go).
+	ListPayers(ctx context.Context, f reseller.PayerFilter) ([]reseller.PayerListing, error)
+	ListCustomers(ctx context.Context, after, only, period string, limit int) ([]reseller.CustomerListing, error)
+	ListCycles(ctx context.Context, customer, before string, limit int) ([]reseller.CycleListing, error)
+	CustomerKnown(ctx context.Context, id string) (bool, error)
 }
 
 // Config configures the gateway.
@@ -94,13 +102,17 @@ type Config struct {
 	// Metrics counts requests by route pattern, method and status; nil
 	// counts nothing.
 	Metrics *telemetry.Metrics
+	// MaxCrawlAge is the payer list's stale age: an active payer whose
+	// last successful crawl is older is stale. Zero takes month-end's
+	// default (monthend.DefaultMaxCrawlAge); give both the same setting.
+	MaxCrawlAge time.Duration
 }
 
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	s := &Server{temporal: c, log: log, audit: cmp.Or(cfg.Audit, log), keys: cmp.Or(cfg.KeyRing, StaticKeys(cfg.Keys)),
 		limiters: newLimiters(cfg.RateLimit, cfg.RateBurst), timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second),
-		workerWait: cmp.Or(cfg.WorkerWait, workerWait), records: cfg.Records}
+		workerWait: cmp.Or(cfg.WorkerWait, workerWait), records: cfg.Records, maxCrawlAge: cmp.Or(cfg.MaxCrawlAge, monthend.DefaultMaxCrawlAge)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -48,6 +48,10 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// viewer: any valid key.
 	viewer := group{e: e}
+	// Lists: scoped keys list their own customer's only.
+	viewer.add(http.MethodGet, "/v1/payers", s.handleListPayers)
+	viewer.add(http.MethodGet, "/v1/customers", s.handleListCustomers)
+	viewer.add(http.MethodGet, "/v1/customers/:id/cycles", s.handleListCycles)
 	viewer.add(http.MethodGet, "/v1/payers/:id", s.handleGetPayer)
 	viewer.add(http.MethodGet, "/v1/payers/:id/runs", s.handleRuns)
 	viewer.add(http.MethodGet, "/v1/customers/:id", s.handleGetCustomer)

@@ -147,3 +147,35 @@ func TestRecordChangeHistories(t *testing.T) {
 		writeHistory(t, e, id, filepath.Join(historiesDir, file))
 	}
 }
+
+// TestRecordStatusHistory records an onboarding that keeps its status in
+// the catalog (the status-record gate), beside the histories above, which
+// stay as they are (they guard runs from before it): registered before
+// the stack exists, the stack found, the checks passed, approval, the
+// crawl schedule, offboarding; each status entered recorded by an
+// activity.
+//
+//	COSTLAKE_RECORD_HISTORIES=1 go test ./tests -run TestRecordStatusHistory -count=1
+func TestRecordStatusHistory(t *testing.T) {
+	if os.Getenv(recordHistoriesEnv) == "" {
+		t.Skip("records the replay test's histories; set " + recordHistoriesEnv + "=1 to re-record them on purpose")
+	}
+	e := newOnboardEnv(t, fastTiming)
+	const payerID = "131313131313"
+	e.delivery("status-cur", payerID)
+	require.Equal(t, http.StatusCreated, e.operator.do("POST", "/v1/payers", registration("acme", payerID, "status-cur"), nil))
+	require.Eventually(t, func() bool { _, p := e.state(e.operator, payerID); return p.Stack.Polls >= 2 }, 30*time.Second, 50*time.Millisecond)
+	e.completeStack(payerID)
+	e.waitStatus(payerID, workflows.StatusAwaitingApproval)
+	require.Equal(t, http.StatusAccepted, e.operator.do("POST", "/v1/payers/"+payerID+"/approve", "", nil))
+	p := e.waitActive(payerID)
+	e.waitWorkflow(p.FirstIngestion.WorkflowID, nil)
+	require.Eventually(t, func() bool {
+		_, p = e.state(e.operator, payerID)
+		return p.Schedule != nil && p.StatusRecord != nil && p.StatusRecord.Recorded
+	}, 30*time.Second, 100*time.Millisecond)
+	require.Equal(t, http.StatusAccepted, e.operator.do("DELETE", "/v1/payers/"+payerID, `{"reason":"replay recording"}`, nil))
+	onboardID := workflows.OnboardingWorkflowID(payerID)
+	e.waitWorkflow(onboardID, nil)
+	writeHistory(t, e, onboardID, filepath.Join(historiesDir, "onboard_payer_status.json"))
+}

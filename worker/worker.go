@@ -86,6 +86,7 @@ func Register(r sdkworker.Registry, acts *activities.Set) {
 	onboard.ValidateAccess.Register(r, acts.Onboard.ValidateAccess)
 	onboard.RemindCustomer.Register(r, acts.Onboard.RemindCustomer)
 	onboard.CheckSetup.Register(r, acts.Onboard.CheckOnboardingSetup)
+	onboard.RecordStatus.Register(r, acts.Onboard.RecordPayerStatus)
 	crawl.DiscoverDeliveries.Register(r, acts.Crawl.DiscoverDeliveries)
 	crawl.RefreshAccounts.Register(r, acts.Crawl.RefreshAccounts)
 	crawl.CheckExportHealth.Register(r, acts.Crawl.CheckExportHealth)

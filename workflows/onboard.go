@@ -89,11 +89,13 @@ func OnboardPayer(ctx workflow.Context, in OnboardPayerInput) (OnboardingState, 
 			if o.state.Status == StatusFailed {
 				// The record stays readable; the registration update hears
 				// why, and actions that came in meanwhile are refused.
+				o.recordStatus(ctx)
 				return o.state, o.finishActions(ctx)
 			}
 		}
 	}
 	for {
+		o.recordStatus(ctx)
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			// Months of polling or signals would outgrow one history.
 			o.drainSignals(ctx)

@@ -182,16 +182,29 @@ type OnboardingState struct {
 	// BillPayerAccountID is set for a member account onboarded alone: the
 	// management account its rows name as bill payer (ingestion keeps
 	// them under the member).
-	BillPayerAccountID string            `json:"bill_payer_account_id,omitempty"`
-	LatestPeriod       period.Period     `json:"latest_period,omitzero"`
-	RequestedChanges   []string          `json:"requested_changes,omitempty"`
-	RejectReason       string            `json:"reject_reason,omitempty"`
-	ApprovedBy         string            `json:"approved_by,omitempty"`
-	ActivatedAt        time.Time         `json:"activated_at,omitzero"`
-	CrawlSchedule      string            `json:"crawl_schedule,omitempty"` // the Temporal Schedule\'s ID
-	ScheduleError      string            `json:"schedule_error,omitempty"` // why there is no crawl schedule
-	FirstIngestion     *FirstIngestion   `json:"first_ingestion,omitempty"`
-	Events             []OnboardingEvent `json:"events"`
+	BillPayerAccountID string          `json:"bill_payer_account_id,omitempty"`
+	LatestPeriod       period.Period   `json:"latest_period,omitzero"`
+	RequestedChanges   []string        `json:"requested_changes,omitempty"`
+	RejectReason       string          `json:"reject_reason,omitempty"`
+	ApprovedBy         string          `json:"approved_by,omitempty"`
+	ActivatedAt        time.Time       `json:"activated_at,omitzero"`
+	CrawlSchedule      string          `json:"crawl_schedule,omitempty"` // the Temporal Schedule\'s ID
+	ScheduleError      string          `json:"schedule_error,omitempty"` // why there is no crawl schedule
+	FirstIngestion     *FirstIngestion `json:"first_ingestion,omitempty"`
+	// StatusRecord is when the onboarding entered its status and whether
+	// the catalog's record of it (the payer list's) is written; nil for
+	// runs from before onboardings recorded their status.
+	StatusRecord *StatusMark       `json:"status_record,omitempty"`
+	Events       []OnboardingEvent `json:"events"`
+}
+
+// StatusMark is when an onboarding entered a status, and whether its
+// record in the catalog is written. It is kept in the state, so that a run
+// continued as new records the same time, not its own start.
+type StatusMark struct {
+	Status   string    `json:"status"`
+	Since    time.Time `json:"since"`
+	Recorded bool      `json:"recorded"`
 }
 
 // Operator actions are also Workflow Updates, under the signals' names

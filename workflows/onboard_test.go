@@ -105,6 +105,14 @@ type onboardFakes struct {
 	// template's publication fail.
 	setupProblems []onboard.SetupProblem
 	publishErr    error
+	statuses      []onboard.StatusRecord
+}
+
+func (f *onboardFakes) recordStatus(_ context.Context, in onboard.StatusRecord) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statuses = append(f.statuses, in)
+	return nil
 }
 
 func (f *onboardFakes) checkSetup(_ context.Context, _ onboard.CheckSetupInput) (onboard.CheckSetupResult, error) {
@@ -202,6 +210,7 @@ func newOnboardTestEnv(f *onboardFakes) *testsuite.TestWorkflowEnvironment {
 	env.RegisterActivityWithOptions(f.remind, activityName(onboard.RemindCustomerActivity))
 	env.RegisterActivityWithOptions(f.ensureSchedule, activityName(crawl.EnsureScheduleActivity))
 	env.RegisterActivityWithOptions(f.deleteSchedule, activityName(crawl.DeleteScheduleActivity))
+	env.RegisterActivityWithOptions(f.recordStatus, activityName(onboard.RecordStatusActivity))
 	return env
 }
 
@@ -407,6 +416,20 @@ func TestOnboardHappyPath(t *testing.T) {
 	require.Equal(t, StatusOffboarded, final.Status)
 	require.Equal(t, []crawl.DeleteScheduleInput{{ScheduleID: scheduleID}}, f.deleted)
 	require.Equal(t, "deleted crawl schedule "+scheduleID, final.Events[len(final.Events)-1].What)
+
+	// Each status entered is recorded once, when it is entered, with the
+	// checks once they ran; the record in the state says it is written.
+	var recorded []string
+	for _, r := range f.statuses {
+		recorded = append(recorded, r.Status)
+		require.Equal(t, testPayer, r.PayerAccountID)
+		require.Equal(t, testRegistration().CustomerID, r.CustomerID)
+	}
+	require.Equal(t, []string{StatusAwaitingStack, StatusValidating, StatusAwaitingApproval, StatusActive, StatusOffboarded}, recorded)
+	require.Nil(t, f.statuses[0].Checks)
+	require.Equal(t, &onboard.CheckCounts{Passed: 5}, f.statuses[2].Checks)
+	require.Equal(t, t0.Add(11*time.Minute), f.statuses[3].Since)
+	require.Equal(t, &StatusMark{Status: StatusActive, Since: t0.Add(11 * time.Minute), Recorded: true}, active.StatusRecord)
 }
 
 func TestOnboardIgnoresSignalsInTheWrongStatus(t *testing.T) {
@@ -791,4 +814,32 @@ func TestOnboardActionDuringFailedSetup(t *testing.T) {
 		require.True(t, offboard.accepted)
 		require.ErrorContains(t, offboard.err, "failed")
 	}
+}
+
+// TestOnboardLegacyRunRecordsItsNextStatuses: a run from before the
+// status-record gate (its main gate fixed at the default version, as its
+// replayed history fixes it) records the statuses it enters from then on
+// through the per-turn gates; the turns its history had replay without.
+func TestOnboardLegacyRunRecordsItsNextStatuses(t *testing.T) {
+	f := &onboardFakes{
+		stacks: []onboard.DescribeCustomerStackResult{completeStack(onboard.StackCreateComplete, t0.Add(time.Second))},
+		checks: []onboard.ValidateAccessResult{allPassed},
+	}
+	env := newOnboardTestEnv(f)
+	env.OnGetVersion(statusRecordChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	// The statuses up to approval (the timeline's first five events:
+	// registered, published, the stack's role, the stack complete, every
+	// check passed) are the old history's.
+	for turn := 1; turn <= 5; turn++ {
+		env.OnGetVersion(legacyStatusRecordChange(turn), workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	}
+	signalAt(env, 10*time.Minute, ApproveSignal, Decision{By: "ops"})
+	signalAt(env, 20*time.Minute, OffboardSignal, Decision{By: "ops"})
+	env.ExecuteWorkflow(OnboardPayer, OnboardPayerInput{Registration: testRegistration()})
+	require.NoError(t, env.GetWorkflowError())
+	var recorded []string
+	for _, r := range f.statuses {
+		recorded = append(recorded, r.Status)
+	}
+	require.Equal(t, []string{StatusActive, StatusOffboarded}, recorded)
 }

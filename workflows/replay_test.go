@@ -20,7 +20,7 @@ import (
 // changeIDs are every version gate's change ID (versions.go); the
 // recorded histories must pass through each of them.
 var changeIDs = []string{setupCheckChange, crawlScheduleChange, exportHealthChange, adjustClosedCyclesChange, businessClockChange,
-	registrationChange, exportCutoverChange, crawlRecordChange, finalDayChange}
+	registrationChange, exportCutoverChange, crawlRecordChange, finalDayChange, statusRecordChange}
 
 // TestReplayRecordedHistories replays histories of real runs (recorded by
 // tests/record_histories_test.go, see testdata/histories/README.md) with
@@ -42,6 +42,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 		// A registration change, and a crawl during an export cut-over.
 		"onboard_payer_change.json": "OnboardPayer",
 		"crawl_payer_cutover.json":  "CrawlPayer",
+		// An onboarding recording each status it enters.
+		"onboard_payer_status.json": "OnboardPayer",
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
 	if err != nil {

@@ -37,4 +37,10 @@ const (
 	// exportCutoverChange: CrawlPayer takes the periods before a
 	// cut-over from the previous export (CrawlPayerInput.Cutover).
 	exportCutoverChange = "export-cutover"
+	// statusRecordChange: OnboardPayer records each status it enters in
+	// the catalog (RecordPayerStatus), the record the payer list reads.
+	// Runs from before it pass "status-record/<turn>" gates instead
+	// (legacyStatusRecordChange), one per status they enter, so they
+	// record from their next status on.
+	statusRecordChange = "status-record"
 )

@@ -22,6 +22,7 @@ import (
 	"github.com/costlake/costlake/gateway"
 	"github.com/costlake/costlake/internal/config"
 	"github.com/costlake/costlake/internal/contract/maintain"
+	"github.com/costlake/costlake/internal/contract/monthend"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/internal/searchattr"
@@ -209,6 +210,8 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	rateLimit := fs.Float64("rate-limit", envFloat("COSTLAKE_RATE_LIMIT", 10), "requests per second one API key may make on average; 0 for no limit [COSTLAKE_RATE_LIMIT]")
 	rateBurst := fs.Int("rate-burst", envInt("COSTLAKE_RATE_BURST", 0), "requests one API key may make at once (0: twice --rate-limit) [COSTLAKE_RATE_BURST]")
 	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow; empty: those reads run on a worker [COSTLAKE_CATALOG]")
+	maxCrawlAge := fs.Duration("max-crawl-age", envDuration("COSTLAKE_MAX_CRAWL_AGE", monthend.DefaultMaxCrawlAge),
+		"the payer list calls an active payer stale when its last successful crawl is older than this; give it the workers' month-end setting [COSTLAKE_MAX_CRAWL_AGE]")
 	auditFile := fs.String("audit-log", config.Env("COSTLAKE_AUDIT_LOG", ""), "append the audit records of mutating calls to this file as JSON lines (empty: the gateway log) [COSTLAKE_AUDIT_LOG]")
 	observe := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -237,7 +240,10 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		defer f.Close()
 		audit = slog.New(slog.NewJSONHandler(f, nil))
 	}
-	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit, Metrics: metrics}
+	if *maxCrawlAge <= 0 {
+		return errors.New("--max-crawl-age must be positive")
+	}
+	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit, Metrics: metrics, MaxCrawlAge: *maxCrawlAge}
 	if *catalog != "" {
 		records, closeRecords, err := openRecords(*catalog)
 		if err != nil {
@@ -246,7 +252,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		defer closeRecords()
 		cfg.Records = records
 	} else {
-		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker")
+		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker, and the lists of payers, customers and cycles answer 503")
 	}
 	c, err := dial(tc, log, metrics)
 	if err != nil {

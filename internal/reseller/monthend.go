@@ -230,9 +230,12 @@ func (s *Store) RecordCrawl(ctx context.Context, c Crawl) error {
 	if err != nil {
 		return err
 	}
-	return s.replace(ctx, `DELETE FROM costlake_payer_crawls WHERE payer_account_id = ?`, []any{c.PayerAccountID},
+	if err := s.replace(ctx, `DELETE FROM costlake_payer_crawls WHERE payer_account_id = ?`, []any{c.PayerAccountID},
 		`INSERT INTO costlake_payer_crawls (payer_account_id, succeeded_at, body) VALUES (?, ?, ?)`,
-		[]any{c.PayerAccountID, c.SucceededAt.UTC().Format(time.RFC3339Nano), string(body)})
+		[]any{c.PayerAccountID, c.SucceededAt.UTC().Format(time.RFC3339Nano), string(body)}); err != nil {
+		return err
+	}
+	return s.activeIfUnrecorded(ctx, c.PayerAccountID)
 }
 
 // LastCrawl returns a payer's last successful crawl, ErrNotFound when

@@ -88,7 +88,7 @@ var schema = []string{
 func Open(ctx context.Context, db *sql.DB, postgres bool) (*Store, error) {
 	s := &Store{db: db, postgres: postgres}
 	err := sqlbind.WithSchemaLock(ctx, db, postgres, func() error {
-		for _, stmt := range slices.Concat(schema, payerSchema, invoiceSchema, adjustmentResaleSchema, monthEndSchema) {
+		for _, stmt := range slices.Concat(schema, payerSchema, payerStatusSchema, invoiceSchema, adjustmentResaleSchema, monthEndSchema) {
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("create reseller tables: %w", err)
 			}

@@ -19,6 +19,7 @@ const (
 	ValidateAccessActivity        = "ValidateAccess"
 	RemindCustomerActivity        = "RemindCustomer"
 	CheckSetupActivity            = "CheckOnboardingSetup"
+	RecordStatusActivity          = "RecordPayerStatus"
 )
 
 // ErrTypeInvalidSetup is the failure type of a worker that lacks what
@@ -186,4 +187,47 @@ type RemindCustomerInput struct {
 	QuickCreateURL string
 	Waiting        time.Duration
 	Reminder       int // 1 for the first reminder
+}
+
+// StatusRecord is a payer's onboarding status as the onboarding records
+// it in the catalog at each change (RecordPayerStatus), for the payer
+// list to read without asking every onboarding.
+type StatusRecord struct {
+	PayerAccountID string    `json:"payer_account_id"`
+	CustomerID     string    `json:"customer_id"`
+	Name           string    `json:"name,omitempty"`
+	Status         string    `json:"status"`
+	Since          time.Time `json:"since"`
+	// Checks sums the latest checks; nil before any ran.
+	Checks *CheckCounts `json:"checks,omitempty"`
+	// RunID is "<workflow ID>/<run ID>" of the onboarding that recorded it.
+	RunID string `json:"run_id"`
+}
+
+// CheckCounts sums checks: passed (warnings and checks that do not apply
+// included, since they do not block approval), failed, and pending
+// (skipped after an earlier failure).
+type CheckCounts struct {
+	Passed  int `json:"passed"`
+	Failed  int `json:"failed"`
+	Pending int `json:"pending"`
+}
+
+// CountChecks sums checks; nil when there are none.
+func CountChecks(checks []Check) *CheckCounts {
+	if len(checks) == 0 {
+		return nil
+	}
+	var c CheckCounts
+	for _, ch := range checks {
+		switch ch.Result {
+		case Failed:
+			c.Failed++
+		case Skipped:
+			c.Pending++
+		default:
+			c.Passed++
+		}
+	}
+	return &c
 }

@@ -12,4 +12,5 @@ var (
 	ValidateAccess        = contract.Activity[ValidateAccessInput, ValidateAccessResult](ValidateAccessActivity)
 	RemindCustomer        = contract.Action[RemindCustomerInput](RemindCustomerActivity)
 	CheckSetup            = contract.Activity[CheckSetupInput, CheckSetupResult](CheckSetupActivity)
+	RecordStatus          = contract.Action[StatusRecord](RecordStatusActivity)
 )
