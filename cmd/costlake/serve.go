@@ -209,6 +209,8 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	rateLimit := fs.Float64("rate-limit", envFloat("COSTLAKE_RATE_LIMIT", 10), "requests per second one API key may make on average; 0 for no limit [COSTLAKE_RATE_LIMIT]")
 	rateBurst := fs.Int("rate-burst", envInt("COSTLAKE_RATE_BURST", 0), "requests one API key may make at once (0: twice --rate-limit) [COSTLAKE_RATE_BURST]")
 	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow; empty: those reads run on a worker [COSTLAKE_CATALOG]")
+	temporalUI := fs.String("temporal-ui-url", config.Env("COSTLAKE_TEMPORAL_UI_URL", ""), "the Temporal Web UI's base URL the console links to, filtered to a payer (e.g. http://127.0.0.1:8233); empty: no links [COSTLAKE_TEMPORAL_UI_URL]")
+	secureCookies := fs.Bool("secure-cookies", config.Env("COSTLAKE_SECURE_COOKIES", "") == "true", "mark the console's cookies Secure on plain HTTP too, when TLS ends in front of the gateway (over --tls-cert they always are) [COSTLAKE_SECURE_COOKIES]")
 	auditFile := fs.String("audit-log", config.Env("COSTLAKE_AUDIT_LOG", ""), "append the audit records of mutating calls to this file as JSON lines (empty: the gateway log) [COSTLAKE_AUDIT_LOG]")
 	observe := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -237,7 +239,8 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		defer f.Close()
 		audit = slog.New(slog.NewJSONHandler(f, nil))
 	}
-	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit, Metrics: metrics}
+	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit, Metrics: metrics,
+		TemporalUI: *temporalUI, TemporalNamespace: tc.Namespace, SecureCookies: *secureCookies}
 	if *catalog != "" {
 		records, closeRecords, err := openRecords(*catalog)
 		if err != nil {
