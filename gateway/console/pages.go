@@ -156,6 +156,23 @@ func fetchList[T any](c *Console, r *http.Request, s *session, q url.Values, seg
 	return list[T]{Items: p.Items, Next: p.NextCursor}, nil
 }
 
+// statusAliases are the list contract's names of the onboarding's
+// "awaiting" statuses; a list route that refuses one name (400) is asked
+// with the other.
+var statusAliases = map[string]string{"awaiting_approval": "waiting_for_approval", "awaiting_stack": "waiting_for_stack"}
+
+// fetchPayers reads one page of GET /v1/payers.
+func fetchPayers(c *Console, r *http.Request, s *session, q url.Values) (list[PayerItem], error) {
+	l, err := fetchList[PayerItem](c, r, s, q, "payers")
+	if ae, ok := asAPIError(err); ok && ae.Status == http.StatusBadRequest {
+		if alias, ok := statusAliases[q.Get("status")]; ok {
+			q.Set("status", alias)
+			return fetchList[PayerItem](c, r, s, q, "payers")
+		}
+	}
+	return l, err
+}
+
 // pageQuery is the limit and cursor of a list page, from the page's URL.
 func pageQuery(r *http.Request) url.Values {
 	q := url.Values{"limit": {"50"}}
@@ -198,7 +215,7 @@ func (c *Console) payersPage(w http.ResponseWriter, r *http.Request, s *session)
 	} else {
 		st = ""
 	}
-	l, err := fetchList[PayerItem](c, r, s, q, "payers")
+	l, err := fetchPayers(c, r, s, q)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -332,11 +349,11 @@ func (approvalsData) title() string { return "Approvals" }
 func (c *Console) approvalsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	d := approvalsData{Waiting: queue{Decide: s.who.Decider(), Approve: true, CSRF: s.csrf}, Failed: queue{Decide: s.who.Decider(), CSRF: s.csrf}}
 	var err error
-	if d.Waiting.List, err = fetchList[PayerItem](c, r, s, url.Values{"status": {"awaiting_approval"}, "limit": {"100"}}, "payers"); err != nil {
+	if d.Waiting.List, err = fetchPayers(c, r, s, url.Values{"status": {"awaiting_approval"}, "limit": {"100"}}); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	if d.Failed.List, err = fetchList[PayerItem](c, r, s, url.Values{"status": {"checks_failed"}, "limit": {"100"}}, "payers"); err != nil {
+	if d.Failed.List, err = fetchPayers(c, r, s, url.Values{"status": {"checks_failed"}, "limit": {"100"}}); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
