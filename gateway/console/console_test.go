@@ -246,3 +246,53 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// Over TLS the cookies are Secure and the console asks for HTTPS from then
+// on; every cookie is HttpOnly and SameSite=Strict, and none holds the key.
+func TestCookiesOverTLS(t *testing.T) {
+	var seen []string
+	con, err := New(Config{API: contractAPI(t, true, &seen), Identify: identify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(con)
+	t.Cleanup(srv.Close)
+	hc := srv.Client()
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Get(srv.URL + "/sign-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS over TLS")
+	}
+	signin := resp.Cookies()
+	token := csrfField.FindStringSubmatch(string(body))[1]
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/sign-in", strings.NewReader(url.Values{"csrf": {token}, "key": {"op"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, ck := range signin {
+		req.AddCookie(ck)
+	}
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in answered %d", resp.StatusCode)
+	}
+	var session *http.Cookie
+	for _, ck := range append(signin, resp.Cookies()...) {
+		if !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+			t.Errorf("cookie %s: Secure %v HttpOnly %v SameSite %v", ck.Name, ck.Secure, ck.HttpOnly, ck.SameSite)
+		}
+		if ck.Name == sessionCookie && ck.MaxAge >= 0 {
+			session = ck
+		}
+	}
+	if session == nil || len(session.Value) != 64 || session.Value == "op" {
+		t.Errorf("session cookie: %+v", session)
+	}
+}
