@@ -256,8 +256,14 @@ type Runs struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// All is the runs whichever shape held them.
-func (r Runs) All() []Run { return append(r.Runs, r.Items...) }
+// All is the runs whichever shape held them (the list shape repeats
+// them in both).
+func (r Runs) All() []Run {
+	if len(r.Items) > 0 {
+		return r.Items
+	}
+	return r.Runs
+}
 
 // Customer is GET /v1/customers/{id}.
 type Customer struct {

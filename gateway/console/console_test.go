@@ -31,8 +31,9 @@ func contractAPI(t *testing.T, lists bool, seen *[]string) http.Handler {
 			write(405, map[string]any{"error": map[string]string{"code": "method_not_allowed", "message": "Method Not Allowed"}})
 		case r.URL.Path == "/v1/customers" && !lists:
 			write(404, map[string]any{"error": map[string]string{"code": "not_found", "message": "Not Found"}})
-		case r.URL.Path == "/v1/payers" && r.URL.Query().Get("status") == "awaiting_approval":
-			// The contract's name is waiting_for_approval.
+		case r.URL.Path == "/v1/payers" && r.URL.Query().Get("status") == "waiting_for_approval":
+			// A list that names the statuses as the onboarding does: the
+			// console asks again with that name.
 			write(400, map[string]any{"error": map[string]any{"code": "invalid_request", "message": "the request has invalid fields", "fields": map[string]string{"status": "unknown"}}})
 		case r.URL.Path == "/v1/payers":
 			write(200, map[string]any{"items": []map[string]any{{
@@ -187,7 +188,7 @@ func TestSignInSessionAndCSRF(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `action="/payers/123456789012/approve"`) {
 		t.Errorf("approvals: %d %s", code, body)
 	}
-	if !contains(seen, "op GET /v1/payers?limit=100&status=awaiting_approval") || !contains(seen, "op GET /v1/payers?limit=100&status=waiting_for_approval") {
+	if !contains(seen, "op GET /v1/payers?limit=100&status=waiting_for_approval") || !contains(seen, "op GET /v1/payers?limit=100&status=awaiting_approval") {
 		t.Errorf("calls: %v", seen)
 	}
 	code, body, _ = c.get("/customers")

@@ -156,10 +156,10 @@ func fetchList[T any](c *Console, r *http.Request, s *session, q url.Values, seg
 	return list[T]{Items: p.Items, Next: p.NextCursor}, nil
 }
 
-// statusAliases are the list contract's names of the onboarding's
-// "awaiting" statuses; a list route that refuses one name (400) is asked
-// with the other.
-var statusAliases = map[string]string{"awaiting_approval": "waiting_for_approval", "awaiting_stack": "waiting_for_stack"}
+// statusAliases are the onboarding's names of the list's "waiting"
+// statuses; a list route that refuses one name (400) is asked with the
+// other.
+var statusAliases = map[string]string{"waiting_for_approval": "awaiting_approval", "waiting_for_stack": "awaiting_stack"}
 
 // fetchPayers reads one page of GET /v1/payers.
 func fetchPayers(c *Console, r *http.Request, s *session, q url.Values) (list[PayerItem], error) {
@@ -176,7 +176,7 @@ func fetchPayers(c *Console, r *http.Request, s *session, q url.Values) (list[Pa
 // pageQuery is the limit and cursor of a list page, from the page's URL.
 func pageQuery(r *http.Request) url.Values {
 	q := url.Values{"limit": {"50"}}
-	if cur := r.URL.Query().Get("cursor"); cur != "" && len(cur) <= 512 {
+	if cur := r.URL.Query().Get("cursor"); cur != "" && len(cur) <= 4096 {
 		q.Set("cursor", cur)
 	}
 	return q
@@ -192,7 +192,7 @@ var (
 )
 
 // statuses are the payer statuses the filter offers.
-var statuses = []string{"registered", "awaiting_stack", "stack_failed", "validating", "checks_failed", "awaiting_approval", "changes_requested", "active", "stale", "rejected", "offboarded", "failed"}
+var statuses = []string{"registered", "waiting_for_stack", "stack_failed", "validating", "checks_failed", "waiting_for_approval", "changes_requested", "active", "stale", "rejected", "offboarded", "failed", "unknown"}
 
 type payersData struct {
 	List     list[PayerItem]
@@ -349,7 +349,7 @@ func (approvalsData) title() string { return "Approvals" }
 func (c *Console) approvalsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	d := approvalsData{Waiting: queue{Decide: s.who.Decider(), Approve: true, CSRF: s.csrf}, Failed: queue{Decide: s.who.Decider(), CSRF: s.csrf}}
 	var err error
-	if d.Waiting.List, err = fetchPayers(c, r, s, url.Values{"status": {"awaiting_approval"}, "limit": {"100"}}); err != nil {
+	if d.Waiting.List, err = fetchPayers(c, r, s, url.Values{"status": {"waiting_for_approval"}, "limit": {"100"}}); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
