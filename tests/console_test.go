@@ -283,6 +283,9 @@ func TestConsoleInChromium(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.open("/customers/acme"))
 	require.Contains(t, b.text("#pricebook"), "version 1")
 	require.Contains(t, b.text("#accounts"), payerID)
+	if !b.has("#list-unavailable") {
+		require.Contains(t, b.text("#cycles"), period, "the closed cycle in the customer's list")
+	}
 	b.clean("customer")
 	b.shot("customer")
 	// The cycle, from the customer page's form.

@@ -75,6 +75,8 @@ var funcs = template.FuncMap{
 	"decide": func(id, csrf string, approve bool) decideForm {
 		return decideForm{ID: id, CSRF: csrf, Approve: approve}
 	},
+	// wholePayer: an assignment of every account ("*", or none named).
+	"wholePayer": func(accounts []string) bool { return len(accounts) == 0 || (len(accounts) == 1 && accounts[0] == "*") },
 	"held": func(m json.RawMessage) bool {
 		s := strings.TrimSpace(string(m))
 		return s != "" && s != "false" && s != "null"
