@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // contractAPI answers as the list routes' contract says ({"items",
@@ -295,5 +296,48 @@ func TestCookiesOverTLS(t *testing.T) {
 	}
 	if session == nil || len(session.Value) != 64 || session.Value == "op" {
 		t.Errorf("session cookie: %+v", session)
+	}
+}
+
+// A session ends when its key is revoked, and when it is unused too long.
+func TestSessionEnds(t *testing.T) {
+	var seen []string
+	revoked := false
+	now := time.Date(2026, 10, 15, 9, 0, 0, 0, time.UTC)
+	con, err := New(Config{API: contractAPI(t, true, &seen), Now: func() time.Time { return now }, IdleTimeout: time.Minute,
+		Identify: func(key string) (Identity, error) {
+			if revoked {
+				return Identity{}, ErrUnknownKey
+			}
+			return identify(key)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(con)
+	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil)
+	c := &client{t: t, http: &http.Client{Jar: jar}, base: srv.URL}
+	signedIn := func() bool {
+		_, body, _ := c.get("/payers")
+		return !strings.Contains(body, `id="sign-in"`)
+	}
+	c.signIn("op")
+	now = now.Add(50 * time.Second)
+	if !signedIn() {
+		t.Fatal("signed out within the idle timeout")
+	}
+	now = now.Add(61 * time.Second)
+	if signedIn() {
+		t.Error("still signed in after the idle timeout")
+	}
+	c.signIn("op")
+	revoked = true
+	if signedIn() {
+		t.Error("still signed in with a revoked key")
+	}
+	revoked = false
+	if signedIn() {
+		t.Error("the revoked key's session came back")
 	}
 }
