@@ -341,3 +341,17 @@ func TestSessionEnds(t *testing.T) {
 		t.Error("the revoked key's session came back")
 	}
 }
+
+func TestAssets(t *testing.T) {
+	var seen []string
+	c := newClient(t, contractAPI(t, true, &seen))
+	if code, body, h := c.get("/assets/console.css"); code != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/css") || !strings.Contains(body, "--accent") {
+		t.Errorf("stylesheet: %d %s", code, h.Get("Content-Type"))
+	}
+	if code, _, _ := c.get("/assets/"); code != http.StatusNotFound {
+		t.Errorf("the assets folder is listed: %d", code)
+	}
+	if code, _, _ := c.get("/assets/../console.go"); code == 200 {
+		t.Error("a file outside the assets is served")
+	}
+}
