@@ -100,7 +100,7 @@ const principalKey = "costlake.principal"
 // its rate limit, and remembers the key.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == OpenAPIPath {
+		if c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == OpenAPIPath || s.consolePage(c) {
 			return next(c)
 		}
 		token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")

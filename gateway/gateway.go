@@ -106,6 +106,13 @@ type Config struct {
 	// last successful crawl is older is stale. Zero takes month-end's
 	// default (monthend.DefaultMaxCrawlAge); give both the same setting.
 	MaxCrawlAge time.Duration
+	// TemporalUI is the Temporal Web UI's base URL the console links to,
+	// filtered to a payer; empty shows no links. TemporalNamespace is the
+	// namespace the links name (default "default").
+	TemporalUI, TemporalNamespace string
+	// SecureCookies marks the console's cookies Secure on plain HTTP too,
+	// for TLS ended in front of the gateway; over TLS they always are.
+	SecureCookies bool
 }
 
 // New returns an Echo instance with every route installed.
@@ -122,6 +129,10 @@ func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(s.authenticate)
 	s.routes(e)
+	if err := s.mountConsole(e, cfg); err != nil {
+		// Only embedded templates that fail to parse: a build fault.
+		panic(err)
+	}
 	return e
 }
 

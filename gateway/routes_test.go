@@ -124,3 +124,35 @@ func TestMonthEndRequestsValidate(t *testing.T) {
 		}
 	}
 }
+
+// The console's pages sign in with a session, not a bearer key; the rest
+// of the gateway still needs one, and a console page's own API calls are
+// the ones audited.
+func TestConsoleMountedBesideTheAPI(t *testing.T) {
+	var audit strings.Builder
+	_, entry := NewAPIKey("op", RoleOperator, "")
+	e := New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Keys: []APIKey{entry}, Audit: slog.New(slog.NewJSONHandler(&audit, nil))})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		location     string
+	}{
+		{"GET", "/", http.StatusSeeOther, "/sign-in"},
+		{"GET", "/payers/123456789012", http.StatusSeeOther, "/sign-in"},
+		{"GET", "/sign-in", http.StatusOK, ""},
+		{"GET", "/assets/console.css", http.StatusOK, ""},
+		{"POST", "/sign-in", http.StatusForbidden, ""}, // no CSRF token
+		{"POST", "/payers/123456789012/approve", http.StatusForbidden, ""},
+		{"GET", "/nope", http.StatusUnauthorized, ""},
+		{"GET", "/v1/payers/123456789012", http.StatusUnauthorized, ""},
+	} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.status || rec.Header().Get("Location") != tc.location {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, rec.Code, rec.Header().Get("Location"), tc.status, tc.location)
+		}
+	}
+	if audit.Len() != 0 {
+		t.Errorf("console forms refused before any API call were audited: %s", audit.String())
+	}
+}

@@ -135,7 +135,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	defer closeRecords()
 	gwErr := make(chan error, 1)
 	go func() {
-		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys, Records: records}), gateway.ServeOptions{Addr: *httpAddr})
+		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys, Records: records, TemporalUI: srv.UIURL(), TemporalNamespace: srv.Namespace()}), gateway.ServeOptions{Addr: *httpAddr})
 	}()
 
 	tbl, err := lake.LineItems(ctx)

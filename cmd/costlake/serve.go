@@ -212,6 +212,8 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow; empty: those reads run on a worker [COSTLAKE_CATALOG]")
 	maxCrawlAge := fs.Duration("max-crawl-age", envDuration("COSTLAKE_MAX_CRAWL_AGE", monthend.DefaultMaxCrawlAge),
 		"the payer list calls an active payer stale when its last successful crawl is older than this; give it the workers' month-end setting [COSTLAKE_MAX_CRAWL_AGE]")
+	temporalUI := fs.String("temporal-ui-url", config.Env("COSTLAKE_TEMPORAL_UI_URL", ""), "the Temporal Web UI's base URL the console links to, filtered to a payer (e.g. http://127.0.0.1:8233); empty: no links [COSTLAKE_TEMPORAL_UI_URL]")
+	secureCookies := fs.Bool("secure-cookies", config.Env("COSTLAKE_SECURE_COOKIES", "") == "true", "mark the console's cookies Secure on plain HTTP too, when TLS ends in front of the gateway (over --tls-cert they always are) [COSTLAKE_SECURE_COOKIES]")
 	auditFile := fs.String("audit-log", config.Env("COSTLAKE_AUDIT_LOG", ""), "append the audit records of mutating calls to this file as JSON lines (empty: the gateway log) [COSTLAKE_AUDIT_LOG]")
 	observe := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -243,7 +245,8 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	if *maxCrawlAge <= 0 {
 		return errors.New("--max-crawl-age must be positive")
 	}
-	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit, Metrics: metrics, MaxCrawlAge: *maxCrawlAge}
+	cfg := gateway.Config{KeyRing: keys, RateLimit: *rateLimit, RateBurst: *rateBurst, Audit: audit, Metrics: metrics, MaxCrawlAge: *maxCrawlAge,
+		TemporalUI: *temporalUI, TemporalNamespace: tc.Namespace, SecureCookies: *secureCookies}
 	if *catalog != "" {
 		records, closeRecords, err := openRecords(*catalog)
 		if err != nil {
