@@ -24,6 +24,7 @@ import (
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/restcatalog"
 	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/workflows"
 )
@@ -42,6 +43,10 @@ type Server struct {
 	// workerWait: see Config.WorkerWait.
 	workerWait time.Duration
 	records    Records
+	// iceberg, when set, serves the Iceberg REST catalog (iceberg.go);
+	// tokenKey signs its tokens.
+	iceberg  *restcatalog.Server
+	tokenKey []byte
 }
 
 // Records are the reseller's records the gateway reads itself, so that a
@@ -94,13 +99,20 @@ type Config struct {
 	// Metrics counts requests by route pattern, method and status; nil
 	// counts nothing.
 	Metrics *telemetry.Metrics
+	// Iceberg, when set, is served as a read-only Iceberg REST catalog
+	// under /iceberg (iceberg.go); nil serves none.
+	Iceberg *restcatalog.Server
+	// IcebergTokenKey signs the catalog's OAuth2 tokens, so replicas
+	// sharing it accept each other's; empty: a random key per process.
+	IcebergTokenKey []byte
 }
 
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	s := &Server{temporal: c, log: log, audit: cmp.Or(cfg.Audit, log), keys: cmp.Or(cfg.KeyRing, StaticKeys(cfg.Keys)),
 		limiters: newLimiters(cfg.RateLimit, cfg.RateBurst), timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second),
-		workerWait: cmp.Or(cfg.WorkerWait, workerWait), records: cfg.Records}
+		workerWait: cmp.Or(cfg.WorkerWait, workerWait), records: cfg.Records,
+		iceberg: cfg.Iceberg, tokenKey: newTokenKey(cfg.IcebergTokenKey)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

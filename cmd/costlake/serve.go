@@ -24,6 +24,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/restcatalog"
 	"github.com/costlake/costlake/internal/searchattr"
 	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
@@ -209,6 +210,10 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	rateLimit := fs.Float64("rate-limit", envFloat("COSTLAKE_RATE_LIMIT", 10), "requests per second one API key may make on average; 0 for no limit [COSTLAKE_RATE_LIMIT]")
 	rateBurst := fs.Int("rate-burst", envInt("COSTLAKE_RATE_BURST", 0), "requests one API key may make at once (0: twice --rate-limit) [COSTLAKE_RATE_BURST]")
 	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow; empty: those reads run on a worker [COSTLAKE_CATALOG]")
+	whS3Endpoint := fs.String("warehouse-s3-endpoint", config.Env("COSTLAKE_WAREHOUSE_S3_ENDPOINT", config.Env("COSTLAKE_S3_ENDPOINT", "")),
+		"S3-compatible endpoint of an s3:// warehouse, where the Iceberg catalog (with --catalog) reads table metadata; clients are told it too [COSTLAKE_WAREHOUSE_S3_ENDPOINT, COSTLAKE_S3_ENDPOINT]")
+	whS3Region := fs.String("warehouse-s3-region", config.Env("COSTLAKE_WAREHOUSE_S3_REGION", config.Env("COSTLAKE_S3_REGION", config.Env("AWS_REGION", "us-east-1"))),
+		"region of an s3:// warehouse [COSTLAKE_WAREHOUSE_S3_REGION, COSTLAKE_S3_REGION, AWS_REGION]")
 	auditFile := fs.String("audit-log", config.Env("COSTLAKE_AUDIT_LOG", ""), "append the audit records of mutating calls to this file as JSON lines (empty: the gateway log) [COSTLAKE_AUDIT_LOG]")
 	observe := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -245,8 +250,15 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		}
 		defer closeRecords()
 		cfg.Records = records
+		sc := config.Storage{Catalog: *catalog, S3Endpoint: *whS3Endpoint, S3Region: *whS3Region}
+		iceberg, closeIceberg, err := openIcebergCatalog(sc)
+		if err != nil {
+			return err
+		}
+		defer closeIceberg()
+		cfg.Iceberg = iceberg
 	} else {
-		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker")
+		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker, and no Iceberg REST catalog is served")
 	}
 	c, err := dial(tc, log, metrics)
 	if err != nil {
@@ -286,6 +298,25 @@ func openRecords(catalog string) (*reseller.Store, func() error, error) {
 		return nil, nil, err
 	}
 	return reseller.ReadOnly(db, postgres), db.Close, nil
+}
+
+// openIcebergCatalog opens the Iceberg REST catalog the gateway serves
+// under /iceberg: the SQL catalog on a read-only connection, reading
+// metadata with the warehouse's keys (COSTLAKE_WAREHOUSE_AWS_*, else
+// AWS_*). Clients are told the endpoint and region, never the keys:
+// they read the files with access of their own.
+func openIcebergCatalog(sc config.Storage) (*restcatalog.Server, func() error, error) {
+	cat, closeCat, err := lakehouse.OpenReadOnlyCatalog(lakehouse.Config{Catalog: sc.Catalog, S3: sc.WarehouseS3Options()})
+	if err != nil {
+		return nil, nil, err
+	}
+	tableConfig := map[string]string{}
+	if sc.S3Endpoint != "" {
+		tableConfig["s3.endpoint"] = sc.S3Endpoint
+		tableConfig["s3.path-style-access"] = "true" // MinIO and most S3-compatible stores
+		tableConfig["s3.region"] = sc.S3Region
+	}
+	return restcatalog.New(cat, tableConfig), closeCat, nil
 }
 
 // reloadOnHangup reads the API keys file again on each SIGHUP.
