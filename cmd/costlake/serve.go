@@ -209,7 +209,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	idleTimeout := fs.Duration("idle-timeout", envDuration("COSTLAKE_HTTP_IDLE_TIMEOUT", gateway.DefaultIdleTimeout), "how long an idle keep-alive connection stays open [COSTLAKE_HTTP_IDLE_TIMEOUT]")
 	rateLimit := fs.Float64("rate-limit", envFloat("COSTLAKE_RATE_LIMIT", 10), "requests per second one API key may make on average; 0 for no limit [COSTLAKE_RATE_LIMIT]")
 	rateBurst := fs.Int("rate-burst", envInt("COSTLAKE_RATE_BURST", 0), "requests one API key may make at once (0: twice --rate-limit) [COSTLAKE_RATE_BURST]")
-	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow; empty: those reads run on a worker [COSTLAKE_CATALOG]")
+	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow, and served as a read-only Iceberg REST catalog under /iceberg; empty: those reads run on a worker, and no Iceberg catalog is served [COSTLAKE_CATALOG]")
 	whS3Endpoint := fs.String("warehouse-s3-endpoint", config.Env("COSTLAKE_WAREHOUSE_S3_ENDPOINT", config.Env("COSTLAKE_S3_ENDPOINT", "")),
 		"S3-compatible endpoint of an s3:// warehouse, where the Iceberg catalog (with --catalog) reads table metadata; clients are told it too [COSTLAKE_WAREHOUSE_S3_ENDPOINT, COSTLAKE_S3_ENDPOINT]")
 	whS3Region := fs.String("warehouse-s3-region", config.Env("COSTLAKE_WAREHOUSE_S3_REGION", config.Env("COSTLAKE_S3_REGION", config.Env("AWS_REGION", "us-east-1"))),
@@ -257,6 +257,7 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		}
 		defer closeIceberg()
 		cfg.Iceberg = iceberg
+		log.Info("serving a read-only Iceberg REST catalog", "path", gateway.IcebergPrefix)
 	} else {
 		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker, and no Iceberg REST catalog is served")
 	}
