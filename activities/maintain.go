@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go/table"
-
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
