@@ -88,6 +88,14 @@ func (a *Maintain) MaintainTable(ctx context.Context, in maintain.TableInput) (m
 	if in.Table == billing.LineItems.Table && a.Reseller != nil {
 		o.Pinned = a.Reseller.PinnedSnapshots
 	}
+	if in.Table == lakehouse.ResaleTable || in.Table == lakehouse.InvoicesTable {
+		// Customers' copies first: cycles closed before they existed get
+		// theirs (a no-op for periods in line).
+		activity.RecordHeartbeat(ctx, "copying customers' cycles of "+in.Table)
+		if _, err := a.Lake.SyncCustomerTables(ctx, id); err != nil {
+			return maintain.TableResult{}, err
+		}
+	}
 	activity.RecordHeartbeat(ctx, "maintaining "+in.Table)
 	r, err := a.Lake.MaintainTable(ctx, id, o)
 	if err != nil {

@@ -74,6 +74,26 @@ func (l *Lake) CustomerTables(ctx context.Context) ([]table.Identifier, error) {
 	return out, nil
 }
 
+// SyncCustomerTables brings the customers' copies of src
+// (billing.resale_line_items or billing.invoices) in line for every
+// customer period src has a commit record of: cycles closed before these
+// tables existed get theirs, a lost copy comes back, and periods already
+// in line cost two partition plans and no commit. It returns how many
+// periods it checked.
+func (l *Lake) SyncCustomerTables(ctx context.Context, src table.Identifier) (int, error) {
+	keys, err := queryColumn[string](ctx, l, `SELECT owner || '/' || period FROM costlake_commits WHERE table_name = ? ORDER BY 1`, tableName(src))
+	if err != nil {
+		return 0, err
+	}
+	for i, k := range keys {
+		customer, period, _ := strings.Cut(k, "/")
+		if err := l.mirrorCustomer(ctx, src, customer, period); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
+}
+
 // mirrorCustomer makes customer's period in the customer's own copy of
 // src hold exactly src's data files of that partition: files missing are
 // copied byte for byte (same name, under the copy's location), files src

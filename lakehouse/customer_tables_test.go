@@ -111,4 +111,24 @@ func TestCustomerTablesCopyTheirCycles(t *testing.T) {
 	if err != nil || len(ids) != 2 {
 		t.Fatalf("customer tables: %v, %v", ids, err)
 	}
+
+	// A cycle closed before customers had tables: the sync copies it,
+	// and a second sync changes nothing.
+	if err := lake.Catalog().DropTable(ctx, lakehouse.CustomerTableID("acme-corp", reseller.CustomerResaleTable)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := lake.SyncCustomerTables(ctx, lakehouse.ResaleTableID()); err != nil || n != 2 {
+		t.Fatalf("sync: %d, %v", n, err)
+	}
+	synced, got := customerFiles(t, lake, "acme-corp")
+	if len(got) != 1 || !strings.HasSuffix(got[0], "/run2-00001.parquet") {
+		t.Fatalf("after the sync: %v", got)
+	}
+	if _, err := lake.SyncCustomerTables(ctx, lakehouse.ResaleTableID()); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := customerFiles(t, lake, "acme-corp")
+	if again.MetadataLocation() != synced.MetadataLocation() {
+		t.Fatal("a sync of tables in line committed")
+	}
 }
