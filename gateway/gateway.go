@@ -1,7 +1,8 @@
 // Package gateway is costlake's HTTP API (Echo). It validates requests and
 // talks to Temporal through its client; it reads the reseller's records
 // (customers, pricebooks) through a read-only connection when it has one,
-// and never reads billing data.
+// and never reads billing data's rows: its Iceberg REST catalog (iceberg.go)
+// hands out table metadata, and engines read the files themselves.
 package gateway
 
 import (
