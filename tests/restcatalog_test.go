@@ -129,14 +129,21 @@ func TestIcebergRESTCatalog(t *testing.T) {
 	_, amounts := scanSums(t, invoices, "amount")
 	require.Truef(t, decimal.RequireFromString(acme.Bill.Total.String()).Equal(amounts[0]), "acme's invoice lines %s, bill %s", amounts[0], acme.Bill.Total)
 
-	// Every file acme's metadata names lies under acme's table.
-	tasks, err := resale.Scan().PlanFiles(ctx)
+	ok, err := acmeCat.CheckTableExists(ctx, table.Identifier{"customer_acme", "resale_line_items"})
 	require.NoError(t, err)
-	require.NotEmpty(t, tasks)
-	for _, task := range tasks {
-		require.Truef(t, strings.HasPrefix(task.File.FilePath(), resale.Location()+"/"), "%s outside %s", task.File.FilePath(), resale.Location())
+	require.True(t, ok)
+
+	// Every file acme's metadata names lies under acme's tables.
+	for _, tbl := range []*table.Table{resale, invoices} {
+		tasks, err := tbl.Scan().PlanFiles(ctx)
+		require.NoError(t, err)
+		require.NotEmpty(t, tasks)
+		for _, task := range tasks {
+			require.Truef(t, strings.HasPrefix(task.File.FilePath(), tbl.Location()+"/"), "%s outside %s", task.File.FilePath(), tbl.Location())
+		}
+		require.NotContains(t, tbl.Location(), "billing")
+		require.True(t, strings.HasPrefix(tbl.MetadataLocation(), tbl.Location()+"/"))
 	}
-	require.NotContains(t, resale.Location(), "billing")
 
 	// icebird, given the metadata file the catalog returned.
 	read := exec.Command("node", "sum.mjs", strings.TrimPrefix(resale.Location(), "file://"), path.Base(resale.MetadataLocation()),
@@ -160,7 +167,7 @@ func TestIcebergRESTCatalog(t *testing.T) {
 	require.ErrorIs(t, err, rest.ErrForbidden)
 	_, err = acmeCat.LoadTable(ctx, table.Identifier{"customer_globex", "resale_line_items"})
 	require.ErrorIs(t, err, catalog.ErrNoSuchTable)
-	ok, err := acmeCat.CheckNamespaceExists(ctx, table.Identifier{"customer_globex"})
+	ok, err = acmeCat.CheckNamespaceExists(ctx, table.Identifier{"customer_globex"})
 	require.NoError(t, err)
 	require.False(t, ok, "globex's namespace exists for acme's key")
 
