@@ -3,7 +3,10 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/apache/iceberg-go/table"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -49,16 +52,32 @@ func (a *Maintain) MaintenanceTables(ctx context.Context, _ struct{}) ([]string,
 			out = append(out, t)
 		}
 	}
+	// Customers' own tables (copies of their closed cycles' rows), named
+	// namespace.table.
+	ids, err := a.Lake.CustomerTables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		out = append(out, strings.Join(id, "."))
+	}
 	return out, nil
+}
+
+// maintainedTable resolves a name MaintenanceTables gave: a billing table,
+// or a customer's own table as namespace.table.
+func maintainedTable(name string) (table.Identifier, bool) {
+	if ns, t, ok := strings.Cut(name, "."); ok {
+		known := t == reseller.CustomerResaleTable || t == reseller.CustomerInvoicesTable
+		return table.Identifier{ns, t}, known && lakehouse.IsCustomerNamespace(ns) && !strings.Contains(t, ".")
+	}
+	return lakehouse.BillingTableID(name), slices.Contains(maintainedTables(), name)
 }
 
 // MaintainTable maintains one table (lakehouse.MaintainTable); for
 // line_items it keeps every snapshot a closed cycle pins.
 func (a *Maintain) MaintainTable(ctx context.Context, in maintain.TableInput) (maintain.TableResult, error) {
-	known := false
-	for _, t := range maintainedTables() {
-		known = known || t == in.Table
-	}
+	id, known := maintainedTable(in.Table)
 	if !known {
 		return maintain.TableResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no billing table %q to maintain", in.Table), ErrTypeUnknownTable, nil)
 	}
@@ -69,8 +88,16 @@ func (a *Maintain) MaintainTable(ctx context.Context, in maintain.TableInput) (m
 	if in.Table == billing.LineItems.Table && a.Reseller != nil {
 		o.Pinned = a.Reseller.PinnedSnapshots
 	}
+	if in.Table == lakehouse.ResaleTable || in.Table == lakehouse.InvoicesTable {
+		// Customers' copies first: cycles closed before they existed get
+		// theirs (a no-op for periods in line).
+		activity.RecordHeartbeat(ctx, "copying customers' cycles of "+in.Table)
+		if _, err := a.Lake.SyncCustomerTables(ctx, id); err != nil {
+			return maintain.TableResult{}, err
+		}
+	}
 	activity.RecordHeartbeat(ctx, "maintaining "+in.Table)
-	r, err := a.Lake.MaintainTable(ctx, lakehouse.BillingTableID(in.Table), o)
+	r, err := a.Lake.MaintainTable(ctx, id, o)
 	if err != nil {
 		return maintain.TableResult{}, err
 	}

@@ -100,16 +100,21 @@ const principalKey = "costlake.principal"
 // its rate limit, and remembers the key.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == OpenAPIPath || s.consolePage(c) {
+		if c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == OpenAPIPath || c.Path() == icebergTokenPath || s.consolePage(c) {
 			return next(c)
 		}
 		token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-		k := s.lookup(strings.TrimSpace(token))
+		// The Iceberg catalog's own tokens count on its routes only.
+		k, tokenExpired := s.keyOrToken(strings.TrimSpace(token), isIcebergPath(c.Request().URL.Path))
 		if !ok || k == nil {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake"`)
 			return errorf(kindUnauthorized, "missing or unknown API key: send Authorization: Bearer <key>")
 		}
 		c.Set(principalKey, k)
+		if tokenExpired {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake", error="invalid_token"`)
+			return errorf(kindKeyExpired, "the catalog token of key %q has expired; fetch a new one", k.Name)
+		}
 		if now := s.clock.Now(); k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="costlake", error="invalid_token"`)
 			return errorf(kindKeyExpired, "API key %q expired at %s; ask for a new one", k.Name, k.ExpiresAt.UTC().Format(time.RFC3339))

@@ -129,6 +129,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if isIcebergPath(c.Request().URL.Path) {
+		s.icebergError(err, c)
+		return
+	}
 	status, body := s.errorResponse(err, c)
 	if err := c.JSON(status, errorBody{Error: body}); err != nil {
 		s.log.Warn("could not write error response", "error", err)

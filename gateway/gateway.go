@@ -1,7 +1,8 @@
 // Package gateway is costlake's HTTP API (Echo). It validates requests and
 // talks to Temporal through its client; it reads the reseller's records
 // (customers, pricebooks) through a read-only connection when it has one,
-// and never reads billing data.
+// and never reads billing data's rows: its Iceberg REST catalog (iceberg.go)
+// hands out table metadata, and engines read the files themselves.
 package gateway
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/restcatalog"
 	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/workflows"
 )
@@ -45,6 +47,10 @@ type Server struct {
 	records    Records
 	// maxCrawlAge: see Config.MaxCrawlAge.
 	maxCrawlAge time.Duration
+	// iceberg, when set, serves the Iceberg REST catalog (iceberg.go);
+	// tokenKey signs its tokens.
+	iceberg  *restcatalog.Server
+	tokenKey []byte
 }
 
 // Records are the reseller's records the gateway reads itself, so that a
@@ -113,13 +119,20 @@ type Config struct {
 	// SecureCookies marks the console's cookies Secure on plain HTTP too,
 	// for TLS ended in front of the gateway; over TLS they always are.
 	SecureCookies bool
+	// Iceberg, when set, is served as a read-only Iceberg REST catalog
+	// under /iceberg (iceberg.go); nil serves none.
+	Iceberg *restcatalog.Server
+	// IcebergTokenKey signs the catalog's OAuth2 tokens, so replicas
+	// sharing it accept each other's; empty: a random key per process.
+	IcebergTokenKey []byte
 }
 
 // New returns an Echo instance with every route installed.
 func New(c client.Client, log *slog.Logger, cfg Config) *echo.Echo {
 	s := &Server{temporal: c, log: log, audit: cmp.Or(cfg.Audit, log), keys: cmp.Or(cfg.KeyRing, StaticKeys(cfg.Keys)),
 		limiters: newLimiters(cfg.RateLimit, cfg.RateBurst), timing: cfg.OnboardTiming, clock: cfg.Clock, registerWait: cmp.Or(cfg.RegisterWait, 10*time.Second),
-		workerWait: cmp.Or(cfg.WorkerWait, workerWait), records: cfg.Records, maxCrawlAge: cmp.Or(cfg.MaxCrawlAge, monthend.DefaultMaxCrawlAge)}
+		workerWait: cmp.Or(cfg.WorkerWait, workerWait), records: cfg.Records, maxCrawlAge: cmp.Or(cfg.MaxCrawlAge, monthend.DefaultMaxCrawlAge),
+		iceberg: cfg.Iceberg, tokenKey: newTokenKey(cfg.IcebergTokenKey)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

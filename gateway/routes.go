@@ -100,4 +100,7 @@ func (s *Server) routes(e *echo.Echo) {
 	decider.add(http.MethodDelete, "/v1/payers/:id", s.handleOffboard)
 	decider.add(http.MethodPost, "/v1/payers/:id/pause", s.scheduleAction(true))
 	decider.add(http.MethodPost, "/v1/payers/:id/resume", s.scheduleAction(false))
+
+	// The Iceberg REST catalog: any key; what it sees is its scope's.
+	s.icebergRoutes(e)
 }

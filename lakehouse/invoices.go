@@ -85,7 +85,10 @@ func (l *Lake) ReplaceInvoice(ctx context.Context, customer, period string, line
 	_, err := retryLostRace(ctx, func() (struct{}, error) {
 		return struct{}{}, l.replaceInvoiceOnce(ctx, customer, period, lines)
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return l.mirrorCustomer(ctx, InvoicesTableID(), customer, period)
 }
 
 func (l *Lake) replaceInvoiceOnce(ctx context.Context, customer, period string, lines []InvoiceLine) error {

@@ -392,6 +392,10 @@ func (l *Lake) ReplaceResale(ctx context.Context, customer, period, pins string,
 		}
 		return outcome{snapshotID: committed.CurrentSnapshot().SnapshotID}, nil
 	})
+	if err == nil {
+		// Unchanged too: the retry of a commit whose copy did not happen.
+		err = l.mirrorCustomer(ctx, ResaleTableID(), customer, period)
+	}
 	return o.snapshotID, o.unchanged, err
 }
 

@@ -39,9 +39,14 @@ func icebirdDir(t *testing.T) string {
 		out, err := install.CombinedOutput()
 		require.NoErrorf(t, err, "npm install icebird: %s", out)
 	}
-	script, err := os.ReadFile("icebird/read.mjs")
+	// The scripts and the modules they share.
+	scripts, err := filepath.Glob("icebird/*.mjs")
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "read.mjs"), script, 0o644))
+	for _, name := range scripts {
+		script, err := os.ReadFile(name)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(name)), script, 0o644))
+	}
 	return dir
 }
 

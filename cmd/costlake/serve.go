@@ -25,6 +25,7 @@ import (
 	"github.com/costlake/costlake/internal/contract/monthend"
 	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/reseller"
+	"github.com/costlake/costlake/internal/restcatalog"
 	"github.com/costlake/costlake/internal/searchattr"
 	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
@@ -209,11 +210,15 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 	idleTimeout := fs.Duration("idle-timeout", envDuration("COSTLAKE_HTTP_IDLE_TIMEOUT", gateway.DefaultIdleTimeout), "how long an idle keep-alive connection stays open [COSTLAKE_HTTP_IDLE_TIMEOUT]")
 	rateLimit := fs.Float64("rate-limit", envFloat("COSTLAKE_RATE_LIMIT", 10), "requests per second one API key may make on average; 0 for no limit [COSTLAKE_RATE_LIMIT]")
 	rateBurst := fs.Int("rate-burst", envInt("COSTLAKE_RATE_BURST", 0), "requests one API key may make at once (0: twice --rate-limit) [COSTLAKE_RATE_BURST]")
-	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow; empty: those reads run on a worker [COSTLAKE_CATALOG]")
+	catalog := fs.String("catalog", config.Env("COSTLAKE_CATALOG", ""), "the workers' catalog database (SQLite file or postgres:// URI), read through a read-only connection so reads of customers and pricebooks start no workflow, the lists of payers, customers and cycles are served, and it is served as a read-only Iceberg REST catalog under /iceberg; empty: those reads run on a worker, the lists answer 503 and no Iceberg catalog is served [COSTLAKE_CATALOG]")
 	maxCrawlAge := fs.Duration("max-crawl-age", envDuration("COSTLAKE_MAX_CRAWL_AGE", monthend.DefaultMaxCrawlAge),
 		"the payer list calls an active payer stale when its last successful crawl is older than this; give it the workers' month-end setting [COSTLAKE_MAX_CRAWL_AGE]")
 	temporalUI := fs.String("temporal-ui-url", config.Env("COSTLAKE_TEMPORAL_UI_URL", ""), "the Temporal Web UI's base URL the console links to, filtered to a payer (e.g. http://127.0.0.1:8233); empty: no links [COSTLAKE_TEMPORAL_UI_URL]")
 	secureCookies := fs.Bool("secure-cookies", config.Env("COSTLAKE_SECURE_COOKIES", "") == "true", "mark the console's cookies Secure on plain HTTP too, when TLS ends in front of the gateway (over --tls-cert they always are) [COSTLAKE_SECURE_COOKIES]")
+	whS3Endpoint := fs.String("warehouse-s3-endpoint", config.Env("COSTLAKE_WAREHOUSE_S3_ENDPOINT", config.Env("COSTLAKE_S3_ENDPOINT", "")),
+		"S3-compatible endpoint of an s3:// warehouse, where the Iceberg catalog (with --catalog) reads table metadata; clients are told it too [COSTLAKE_WAREHOUSE_S3_ENDPOINT, COSTLAKE_S3_ENDPOINT]")
+	whS3Region := fs.String("warehouse-s3-region", config.Env("COSTLAKE_WAREHOUSE_S3_REGION", config.Env("COSTLAKE_S3_REGION", config.Env("AWS_REGION", "us-east-1"))),
+		"region of an s3:// warehouse [COSTLAKE_WAREHOUSE_S3_REGION, COSTLAKE_S3_REGION, AWS_REGION]")
 	auditFile := fs.String("audit-log", config.Env("COSTLAKE_AUDIT_LOG", ""), "append the audit records of mutating calls to this file as JSON lines (empty: the gateway log) [COSTLAKE_AUDIT_LOG]")
 	observe := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -254,8 +259,16 @@ func runGateway(ctx context.Context, args []string, _ io.Writer) error {
 		}
 		defer closeRecords()
 		cfg.Records = records
+		sc := config.Storage{Catalog: *catalog, S3Endpoint: *whS3Endpoint, S3Region: *whS3Region}
+		iceberg, closeIceberg, err := openIcebergCatalog(sc)
+		if err != nil {
+			return err
+		}
+		defer closeIceberg()
+		cfg.Iceberg = iceberg
+		log.Info("serving a read-only Iceberg REST catalog", "path", gateway.IcebergPrefix)
 	} else {
-		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker, and the lists of payers, customers and cycles answer 503")
+		log.Warn("no --catalog: reads of customers and pricebooks run as workflows on a worker, the lists of payers, customers and cycles answer 503, and no Iceberg REST catalog is served")
 	}
 	c, err := dial(tc, log, metrics)
 	if err != nil {
@@ -295,6 +308,25 @@ func openRecords(catalog string) (*reseller.Store, func() error, error) {
 		return nil, nil, err
 	}
 	return reseller.ReadOnly(db, postgres), db.Close, nil
+}
+
+// openIcebergCatalog opens the Iceberg REST catalog the gateway serves
+// under /iceberg: the SQL catalog on a read-only connection, reading
+// metadata with the warehouse's keys (COSTLAKE_WAREHOUSE_AWS_*, else
+// AWS_*). Clients are told the endpoint and region, never the keys:
+// they read the files with access of their own.
+func openIcebergCatalog(sc config.Storage) (*restcatalog.Server, func() error, error) {
+	cat, closeCat, err := lakehouse.OpenReadOnlyCatalog(lakehouse.Config{Catalog: sc.Catalog, S3: sc.WarehouseS3Options()})
+	if err != nil {
+		return nil, nil, err
+	}
+	tableConfig := map[string]string{}
+	if sc.S3Endpoint != "" {
+		tableConfig["s3.endpoint"] = sc.S3Endpoint
+		tableConfig["s3.path-style-access"] = "true" // MinIO and most S3-compatible stores
+		tableConfig["s3.region"] = sc.S3Region
+	}
+	return restcatalog.New(cat, tableConfig), closeCat, nil
 }
 
 // reloadOnHangup reads the API keys file again on each SIGHUP.
