@@ -284,15 +284,23 @@ func (d *demoRun) onboard(ctx context.Context) (gateway.PayerResponse, error) {
 				return st, err
 			}
 		case workflows.StatusActive:
+			if st.ScheduleError != "" {
+				return st, fmt.Errorf("payer %s is active without its crawl schedule: %s", demoPayer, st.ScheduleError)
+			}
 			if st.CrawlSchedule == "" || st.FirstIngestion == nil {
 				break // approval is being applied
 			}
 			if id := st.FirstIngestion.WorkflowID; id != "" {
 				var res workflows.IngestBillingPeriodResult
-				if err := d.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+				err := d.c.GetWorkflow(ctx, id, "").Get(ctx, &res)
+				switch {
+				case runGone(err):
+					fmt.Fprintf(d.out, "demo: onboarding: active; first ingestion %s is past the namespace's retention\n", id)
+				case err != nil:
 					return st, fmt.Errorf("the first ingestion %s: %w", id, describeFailure(err))
+				default:
+					fmt.Fprintf(d.out, "demo: onboarding: active; first ingestion %s: %d rows\n", id, res.Rows)
 				}
-				fmt.Fprintf(d.out, "demo: onboarding: active; first ingestion %s: %d rows\n", id, res.Rows)
 			}
 			return st, nil
 		case workflows.StatusValidating, workflows.StatusRegistered, "":
@@ -332,9 +340,15 @@ func (d *demoRun) crawlOnce(ctx context.Context) error {
 			return err
 		}
 	}
-	run := desc.Info.RecentActions[0].StartWorkflowResult
+	// The newest crawl: the one triggered above, or on a later run of the
+	// demo the schedule's last.
+	run := desc.Info.RecentActions[len(desc.Info.RecentActions)-1].StartWorkflowResult
 	var res workflows.CrawlPayerResult
-	if err := d.c.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, &res); err != nil {
+	err = d.c.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, &res)
+	if runGone(err) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("crawl %s: %w", run.WorkflowID, describeFailure(err))
 	}
 	for _, p := range res.Periods {
@@ -352,18 +366,16 @@ func (d *demoRun) crawlOnce(ctx context.Context) error {
 // earlier run closed is read, not closed again.
 func (d *demoRun) closeCycle(ctx context.Context) (*workflows.CloseBillingCycleResult, error) {
 	id := workflows.CycleWorkflowID(demoCustomer, d.closeP)
-	desc, err := d.c.DescribeWorkflowExecution(ctx, id, "")
-	var nf *serviceerror.NotFound
+	// Closed (or closing) already: its result is read below.
+	_, err := d.c.DescribeWorkflowExecution(ctx, id, "")
 	switch {
-	case errors.As(err, &nf):
+	case runGone(err):
 		fmt.Fprintf(d.out, "demo: closing the %s cycle of %s\n", d.closeP, demoCustomer)
 		if err := d.expect(ctx, http.MethodPost, "/v1/customers/"+demoCustomer+"/cycles/"+d.closeP.String()+"/close", map[string]any{}, nil, http.StatusAccepted); err != nil {
 			return nil, err
 		}
 	case err != nil:
 		return nil, err
-	default:
-		_ = desc // closed (or closing) already: its result is read below
 	}
 	var res workflows.CloseBillingCycleResult
 	if err := d.c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
@@ -474,6 +486,13 @@ func (d *demoRun) expect(ctx context.Context, method, path string, body, out any
 		return fmt.Errorf("%s %s: status %d", method, path, status)
 	}
 	return nil
+}
+
+// runGone: Temporal holds no such run: it never started, or it closed
+// longer ago than the dev namespace keeps runs (days, not forever).
+func runGone(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
