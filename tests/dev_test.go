@@ -153,6 +153,13 @@ func TestDevDemo(t *testing.T) {
 		require.Positivef(t, types[typ], "no %s run after dev --demo; runs: %v", typ, types)
 	}
 	require.Equal(t, 1, types["CloseBillingCycle"], "one cycle closed")
+	// The filters the demo prints find its runs.
+	for _, q := range []string{`CostlakeKind="onboarding"`, `CostlakeKind="crawl"`, `CostlakeKind="ingestion"`, `CostlakeKind="cycle"`,
+		`CostlakePayer="111122223333" OR CostlakeCustomer="demo"`} {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+		require.NoError(t, err, q)
+		require.NotEmpty(t, resp.GetExecutions(), "no run matches %s", q)
+	}
 	schedules := map[string]bool{}
 	it, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{})
 	require.NoError(t, err)
