@@ -322,7 +322,11 @@ func Resale(p Pricebook, item LineItem) (money.Amount, RuleRef) {
 // to cents, and what priced it; see the package doc for precedence, the
 // Markup flags and rounding.
 func (pr *Pricer) Resale(item LineItem) (money.Amount, RuleRef) {
-	item = pr.Convert(item)
+	return pr.resale(pr.Convert(item))
+}
+
+// resale prices an item already in the bill's currency.
+func (pr *Pricer) resale(item LineItem) (money.Amount, RuleRef) {
 	if pr.withheld(item) {
 		return money.Amount{}, RefWithheld
 	}
@@ -414,6 +418,9 @@ func (pr *Pricer) Convert(item LineItem) LineItem {
 		return item
 	}
 	conv := func(a money.Amount) money.Amount {
+		if a.IsZero() {
+			return a
+		}
 		x := unscaled(a)
 		return fromUnscaled(quoHalfEven(x.Mul(x, rate), pow10(money.Scale)))
 	}
@@ -488,8 +495,9 @@ func (pr *Pricer) BillCurrency(currencies []string) (string, error) {
 // Add prices item and adds it to t, in the bill's currency, returning
 // its resale and what priced it.
 func (pr *Pricer) Add(t *Totals, item LineItem) (money.Amount, RuleRef) {
-	resale, ref := pr.Resale(item)
-	t.Add(pr.Convert(item), resale, ref)
+	item = pr.Convert(item)
+	resale, ref := pr.resale(item)
+	t.Add(item, resale, ref)
 	return resale, ref
 }
 
