@@ -166,7 +166,8 @@ Press Ctrl-C to stop; workflows and tables are kept in %s.
 		d := &demoRun{c: c, out: stdout, dir: dir, gateway: "http://" + *httpAddr, key: strings.TrimSpace(string(key)), keyFile: keyFile,
 			uiURL: srv.UIURL(), ns: srv.Namespace(), rows: *demoRows, today: today,
 			closeP: billingperiod.Of(today).Prev(), currentP: billingperiod.Of(today)}
-		if err := d.run(ctx); err != nil {
+		// Ctrl-C during the demo stops the stack as it would after it.
+		if err := d.run(ctx); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
