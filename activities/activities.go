@@ -54,6 +54,10 @@ type Config struct {
 	// Webhooks delivers month-end events; the zero value sends to public
 	// https endpoints only.
 	Webhooks webhook.Sender
+	// LocalBuckets is the folder whose subfolders are the buckets of local
+	// payers (access mode local); only `costlake dev` sets it, and a
+	// production build (-tags nodev) refuses local payers whatever it is.
+	LocalBuckets string
 }
 
 // Set is every workflow's activities, wired from one Config.
@@ -70,7 +74,7 @@ type Set struct {
 
 // New gives each workflow's activities what they use of c.
 func New(c Config) *Set {
-	aws := AWS{Base: c.AWSBase, Blobs: c.Blobs}
+	aws := AWS{Base: c.AWSBase, Blobs: c.Blobs, LocalBuckets: c.LocalBuckets}
 	dest := Destinations{AWS: aws, Templates: c.Onboarding.Templates}
 	if c.Lake != nil {
 		dest.Warehouse = c.Lake.Warehouse()

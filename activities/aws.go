@@ -23,6 +23,9 @@ type AWS struct {
 	// Blobs opens S3, GCS and local stores (local ones only under its
 	// file roots).
 	Blobs blob.Opener
+	// LocalBuckets holds local payers' buckets as folders (see
+	// Config.LocalBuckets); empty refuses local payers.
+	LocalBuckets string
 }
 
 // billingRegion is where AWS's billing APIs and billing resources live.
@@ -30,6 +33,9 @@ const billingRegion = "us-east-1"
 
 // payerConfig returns an aws.Config with the payer's credentials.
 func (w AWS) payerConfig(ctx context.Context, access payer.Access, session awsauth.Session) (aws.Config, error) {
+	if access.Mode == payer.Local {
+		return aws.Config{}, errLocalNoAWS
+	}
 	cfg, err := awsauth.Config(ctx, access, w.Base, session)
 	if err != nil {
 		return cfg, classify(err)
@@ -43,6 +49,10 @@ func (w AWS) openSource(ctx context.Context, source string, access *payer.Access
 	loc, err := blob.ParseLocation(source)
 	if err != nil {
 		return nil, loc, classify(err)
+	}
+	if access != nil && access.Mode == payer.Local && loc.Scheme == "s3" {
+		store, _, err := w.openLocalBucket(loc.Bucket)
+		return store, loc, err
 	}
 	opener := w.Blobs
 	if access != nil && loc.Scheme == "s3" {

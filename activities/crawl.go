@@ -125,27 +125,9 @@ func accountStatus(a orgtypes.Account) string {
 // since the last crawl.
 func (a *Crawl) RefreshAccounts(ctx context.Context, in crawl.RefreshAccountsInput) (crawl.AccountChanges, error) {
 	var ch crawl.AccountChanges
-	cfg, err := a.payerConfig(ctx, in.Access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
+	listed, err := a.listPayerAccounts(ctx, in)
 	if err != nil {
 		return ch, err
-	}
-	cfg.Region = billingRegion
-	org := organizations.NewFromConfig(cfg)
-	listed, err := listAccounts(ctx, org)
-	if code := apiErrorCode(err); code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
-		// A standalone or member account is its own only account.
-		scope, serr := organizationScope(ctx, org, in.PayerAccountID)
-		if serr == nil && scope.single {
-			listed, err = []orgtypes.Account{{Id: aws.String(in.PayerAccountID), State: orgtypes.AccountStateActive}}, nil
-		}
-	}
-	if err != nil {
-		code, msg := awsError(err)
-		if code == "AccessDeniedException" || code == "AWSOrganizationsNotInUseException" {
-			// Retrying asks the same question: it is the role or the payer.
-			return ch, temporal.NewNonRetryableApplicationError(organizationAdvice(in.PayerAccountID, err), "OrganizationUnreadable", err)
-		}
-		return ch, fmt.Errorf("list accounts of %s: %s %s", in.PayerAccountID, code, msg)
 	}
 	before, err := a.Lake.Accounts(ctx, in.PayerAccountID)
 	if err != nil {
@@ -194,6 +176,37 @@ func (a *Crawl) RefreshAccounts(ctx context.Context, in crawl.RefreshAccountsInp
 		return ch, err
 	}
 	return ch, nil
+}
+
+// listPayerAccounts lists the payer's organization; a local payer is its
+// own only account.
+func (a *Crawl) listPayerAccounts(ctx context.Context, in crawl.RefreshAccountsInput) ([]orgtypes.Account, error) {
+	if in.Access.Mode == payer.Local {
+		return []orgtypes.Account{{Id: aws.String(in.PayerAccountID), State: orgtypes.AccountStateActive}}, nil
+	}
+	cfg, err := a.payerConfig(ctx, in.Access, awsauth.Session{Purpose: "crawl", Payer: in.PayerAccountID, Customer: in.CustomerID})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Region = billingRegion
+	org := organizations.NewFromConfig(cfg)
+	listed, err := listAccounts(ctx, org)
+	if code := apiErrorCode(err); code == "AWSOrganizationsNotInUseException" || code == "AccessDeniedException" {
+		// A standalone or member account is its own only account.
+		scope, serr := organizationScope(ctx, org, in.PayerAccountID)
+		if serr == nil && scope.single {
+			listed, err = []orgtypes.Account{{Id: aws.String(in.PayerAccountID), State: orgtypes.AccountStateActive}}, nil
+		}
+	}
+	if err != nil {
+		code, msg := awsError(err)
+		if code == "AccessDeniedException" || code == "AWSOrganizationsNotInUseException" {
+			// Retrying asks the same question: it is the role or the payer.
+			return nil, temporal.NewNonRetryableApplicationError(organizationAdvice(in.PayerAccountID, err), "OrganizationUnreadable", err)
+		}
+		return nil, fmt.Errorf("list accounts of %s: %s %s", in.PayerAccountID, code, msg)
+	}
+	return listed, nil
 }
 
 // sameAccounts tells whether the organization listed now is the one the

@@ -74,6 +74,10 @@ func (c OnboardingConfig) ownAccounts() []string {
 // is reported as Unreachable, not as a failure, since waiting is normal.
 func (a *Onboard) DescribeCustomerStack(ctx context.Context, in onboard.DescribeCustomerStackInput) (onboard.DescribeCustomerStackResult, error) {
 	var res onboard.DescribeCustomerStackResult
+	if in.Access.Mode == payer.Local {
+		res.Unreachable = localStackNote
+		return res, nil
+	}
 	access := in.Access
 	access.Region = cmp.Or(in.Region, billingRegion)
 	cfg, err := a.payerConfig(ctx, access, awsauth.Session{Purpose: "onboarding", Payer: in.PayerAccountID, Customer: in.CustomerID})
@@ -147,6 +151,8 @@ func describeAccess(a payer.Access) string {
 		return "role " + a.RoleARN + " (assumed with the external ID)"
 	case payer.WebIdentity:
 		return "role " + a.RoleARN + " (web identity)"
+	case payer.Local:
+		return "a local payer's folder (costlake dev)"
 	default:
 		return "the keys of " + a.SecretRef
 	}
@@ -158,6 +164,9 @@ func describeAccess(a payer.Access) string {
 // to the operator.
 func (a *Onboard) ValidateAccess(ctx context.Context, in onboard.ValidateAccessInput) (onboard.ValidateAccessResult, error) {
 	reg := in.Registration
+	if reg.Access.Mode == payer.Local {
+		return a.validateLocal(ctx, in), nil
+	}
 	res := onboard.ValidateAccessResult{Source: reg.Export.Source()}
 	add := func(name, result, msg string) {
 		res.Checks = append(res.Checks, onboard.Check{Name: name, Result: result, Message: msg})

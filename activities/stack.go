@@ -69,6 +69,13 @@ func (a *Onboard) CheckOnboardingSetup(_ context.Context, in onboard.CheckSetupI
 	add := func(setting, env, msg string) {
 		res.Problems = append(res.Problems, onboard.SetupProblem{Setting: setting, Env: env, Message: msg})
 	}
+	if in.Registration.Access.Mode == payer.Local {
+		// No stack and no AWS: only whether this worker has local buckets.
+		if msg := a.localRefusal(); msg != "" {
+			res.Refused = map[string]string{"access.mode": msg}
+		}
+		return res, nil
+	}
 	if in.Registration.Access.Mode == payer.AssumeRole {
 		p := a.stackParams(in.Registration, "costlake-setup-check")
 		switch {
@@ -103,6 +110,10 @@ func (a *Onboard) CheckOnboardingSetup(_ context.Context, in onboard.CheckSetupI
 // link with the payer's parameters.
 func (a *Onboard) PublishStackTemplate(ctx context.Context, in onboard.PublishStackTemplateInput) (onboard.PublishStackTemplateResult, error) {
 	var res onboard.PublishStackTemplateResult
+	if in.Registration.Access.Mode == payer.Local {
+		res.Note = localStackNote
+		return res, nil
+	}
 	p := a.stackParams(in.Registration, in.StackName)
 	if in.Registration.Access.Mode == payer.AssumeRole && p.CostlakePrincipalArn == "" {
 		return res, temporal.NewNonRetryableApplicationError(

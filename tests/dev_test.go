@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,11 +17,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/costlake/costlake/internal/billing"
+	"github.com/costlake/costlake/internal/blob"
+	"github.com/costlake/costlake/internal/contract/maintain"
+	"github.com/costlake/costlake/internal/contract/monthend"
+	"github.com/costlake/costlake/internal/export"
+	payerpkg "github.com/costlake/costlake/internal/payer"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/tests/harness"
+	"github.com/costlake/costlake/workflows"
 )
 
 // devProcess is `costlake dev` running as a separate process.
@@ -94,11 +102,15 @@ func getStatus(t *testing.T, url string) int {
 	return resp.StatusCode
 }
 
-// TestDevSurvivesRestart runs the README's run command as a user would: the
-// stack comes up with the demo, the UI and /healthz answer, Ctrl-C stops
-// it cleanly, and a restart on the same data folder still has the
-// workflow history and the table rows.
-func TestDevSurvivesRestart(t *testing.T) {
+// TestDevDemo runs the README's run command as a user would: `dev --demo`
+// shows the whole platform without AWS, so after it the dev server holds
+// every kind of run (onboarding, crawl, ingestion, cycle) and every
+// schedule (the payer's crawl, month-end, maintenance), and the closed
+// cycle's export and invoice are in the local folder, reconciled. The UI
+// and /healthz answer, Ctrl-C stops it cleanly, and a restart with --demo
+// on the same data folder does nothing twice and still has the history
+// and the table rows.
+func TestDevDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the costlake binary")
 	}
@@ -107,37 +119,104 @@ func TestDevSurvivesRestart(t *testing.T) {
 
 	data := filepath.Join(dir, "data")
 	temporalPort, uiPort, httpPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
+	// Pinned: the test never asks the wall clock which month is "last".
+	const today, period, rows = "2026-10-05", "2026-09", 3000
 	args := []string{"--data-dir", data, "--temporal-port", fmt.Sprint(temporalPort), "--ui-port", fmt.Sprint(uiPort),
-		"--http", fmt.Sprintf("127.0.0.1:%d", httpPort)}
+		"--http", fmt.Sprintf("127.0.0.1:%d", httpPort), "--today", today}
+	demo := append(slices.Clone(args), "--demo", "--demo-rows", fmt.Sprint(rows))
 
-	const period = "2026-09" // pinned: the test never asks the wall clock which month is "last"
-	first := startDev(t, bin, append(args, "--demo", "--demo-rows", "3000", "--demo-period", period)...)
-	first.waitFor(t, "TOTAL", 3*time.Minute)
+	first := startDev(t, bin, demo...)
+	first.waitFor(t, "demo: done", 4*time.Minute)
 	require.Equal(t, http.StatusOK, getStatus(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort)))
 	require.Equal(t, http.StatusOK, getStatus(t, fmt.Sprintf("http://127.0.0.1:%d/", uiPort)))
-	first.stop(t)
-	require.Contains(t, first.output(), "3000")
+	for _, where := range []string{"CostlakeKind%3D%22onboarding%22", filepath.Join(data, "exports"), filepath.Join(data, "operator.key"), fmt.Sprintf("http://127.0.0.1:%d/", httpPort)} {
+		require.Contains(t, first.output(), where, "the demo prints where to look")
+	}
 
-	second := startDev(t, bin, args...)
-	second.waitFor(t, "costlake is running", 2*time.Minute)
-	c, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", temporalPort)})
+	c, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", temporalPort), Logger: quietSDKLogger{}})
 	require.NoError(t, err)
 	defer c.Close()
 	ctx := context.Background()
-	id := "ingest/file://" + filepath.Join(data, "source", "cur", "costlake-demo") + "/" + period
-	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
-	require.NoError(t, err, "the demo workflow must survive the restart")
+	types := map[string]int{}
+	var next []byte
+	for {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: next})
+		require.NoError(t, err)
+		for _, e := range resp.GetExecutions() {
+			types[e.GetType().GetName()]++
+		}
+		if next = resp.GetNextPageToken(); len(next) == 0 {
+			break
+		}
+	}
+	for _, typ := range []string{"OnboardPayer", "CrawlPayer", "IngestBillingPeriod", "CloseBillingCycle"} {
+		require.Positivef(t, types[typ], "no %s run after dev --demo; runs: %v", typ, types)
+	}
+	require.Equal(t, 1, types["CloseBillingCycle"], "one cycle closed")
+	// The filters the demo prints find its runs.
+	for _, q := range []string{`CostlakeKind="onboarding"`, `CostlakeKind="crawl"`, `CostlakeKind="ingestion"`, `CostlakeKind="cycle"`,
+		`CostlakePayer="111122223333" OR CostlakeCustomer="demo"`} {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q})
+		require.NoError(t, err, q)
+		require.NotEmpty(t, resp.GetExecutions(), "no run matches %s", q)
+	}
+	schedules := map[string]bool{}
+	it, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{})
+	require.NoError(t, err)
+	for it.HasNext() {
+		s, err := it.Next()
+		require.NoError(t, err)
+		schedules[s.ID] = true
+	}
+	for _, id := range []string{workflows.CrawlScheduleID("111122223333"), monthend.ScheduleID, maintain.ScheduleID} {
+		require.Truef(t, schedules[id], "no schedule %s; schedules: %v", id, schedules)
+	}
+	payer, err := c.QueryWorkflow(ctx, workflows.OnboardingWorkflowID("111122223333"), "", workflows.OnboardingStateQuery)
+	require.NoError(t, err)
+	var st workflows.OnboardingState
+	require.NoError(t, payer.Get(&st))
+	require.Equal(t, workflows.StatusActive, st.Status)
+	require.Equal(t, payerpkg.Local, st.Registration.Access.Mode)
+
+	// The cycle's export and invoice, in the customer's local folder.
+	exports := blob.NewLocal(filepath.Join(data, "exports"))
+	jsonKey, csvKey := export.InvoiceKeys("at-resale", "demo", period)
+	inv, err := export.ReadInvoice(ctx, exports, jsonKey)
+	require.NoError(t, err)
+	require.NoError(t, inv.Check(), "invoice.json reconciles")
+	require.Equal(t, int64(rows), inv.Reconciliation.ExportedRows)
+	require.Positive(t, inv.Total.Cmp(inv.Cost), "the pricebook's markup, support fee and VAT are on the bill")
+	_, err = exports.Stat(ctx, csvKey)
+	require.NoError(t, err)
+	for _, m := range inv.Reconciliation.Manifests { // keys of the file:// store, rooted at /
+		_, err := blob.NewLocal("/").Stat(ctx, m)
+		require.NoError(t, err, "the line items' export %s", m)
+	}
+	first.stop(t)
+
+	// Again, on the same folder: every step is found done.
+	second := startDev(t, bin, demo...)
+	second.waitFor(t, "demo: done", 2*time.Minute)
+	require.NotContains(t, second.output(), "demo: closing", "the closed cycle is not closed again")
+	require.NotContains(t, second.output(), "demo: registering", "the payer is not registered again")
+	desc, err := c.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID("demo", billingPeriod(period)), "")
+	require.NoError(t, err, "the demo's cycle must survive the restart")
 	require.Equal(t, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.GetWorkflowExecutionInfo().GetStatus())
 	second.stop(t)
+
+	// A plain restart keeps the history too.
+	third := startDev(t, bin, args...)
+	third.waitFor(t, "costlake is running", 2*time.Minute)
+	third.stop(t)
 
 	lake, err := lakehouse.Open(ctx, lakehouse.Config{Catalog: filepath.Join(data, "catalog.db"), Warehouse: "file://" + filepath.Join(data, "warehouse")})
 	require.NoError(t, err)
 	defer lake.Close()
 	totals, err := lake.PeriodTotals(ctx, billing.LineItems, "111122223333", billingPeriod(period), 0)
 	require.NoError(t, err)
-	var rows int64
+	var n int64
 	for _, tot := range totals {
-		rows += tot.Rows
+		n += tot.Rows
 	}
-	require.Equal(t, int64(3000), rows, "the demo rows must survive the restart")
+	require.Equal(t, int64(rows), n, "the demo rows must survive the restart")
 }

@@ -528,3 +528,16 @@ func TestPayerCallsWithoutAWorker(t *testing.T) {
 	p := e.waitActive(payerID)
 	require.Equal(t, "test-operator", p.ApprovedBy)
 }
+
+// TestLocalPayerRefusedOutsideDev: a worker that is not `costlake dev`'s
+// has no local buckets, so a local registration (the dev demo's mode) is
+// refused on its access mode, and the payer is not onboarded.
+func TestLocalPayerRefusedOutsideDev(t *testing.T) {
+	e := newOnboardEnv(t, fastTiming)
+	const payerID = "730987654322"
+	reg := `{"customer_id": "acme", "payer_account_id": "` + payerID + `", "access": {"mode": "local"},
+		"export": {"type": "legacy_cur", "bucket": "acme-cur", "prefix": "cur", "name": "billing"}}`
+	var body apiErrorBody
+	require.Equal(t, http.StatusBadRequest, e.operator.do("POST", "/v1/payers", reg, &body))
+	require.Contains(t, body.Error.Fields["access.mode"], "costlake dev only", "refused: %+v", body.Error)
+}

@@ -18,20 +18,16 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/costlake/costlake/gateway"
-	"github.com/costlake/costlake/internal/blob"
 	"github.com/costlake/costlake/internal/clock"
 	"github.com/costlake/costlake/internal/config"
 	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/contract/monthend"
-	"github.com/costlake/costlake/internal/cur"
 	"github.com/costlake/costlake/internal/devtools/devserver"
-	"github.com/costlake/costlake/internal/devtools/synth"
 	billingperiod "github.com/costlake/costlake/internal/period"
 	"github.com/costlake/costlake/internal/reseller"
 	"github.com/costlake/costlake/internal/telemetry"
 	"github.com/costlake/costlake/lakehouse"
 	"github.com/costlake/costlake/worker"
-	"github.com/costlake/costlake/workflows"
 )
 
 // hasDevServer says whether this build embeds the Temporal server.
@@ -44,9 +40,10 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	temporalPort := fs.Int("temporal-port", 7233, "Temporal gRPC frontend port")
 	uiPort := fs.Int("ui-port", 8233, "Temporal Web UI port")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "gateway listen address")
-	demo := fs.Bool("demo", false, "write a generated billing delivery into <data-dir>/source and ingest it")
-	demoRows := fs.Int("demo-rows", 20000, "rows of the demo delivery")
-	demoPeriod := fs.String("demo-period", "", "billing period (YYYY-MM) of the demo delivery; empty means last month")
+	demo := fs.Bool("demo", false, "run the whole platform once on generated data, no AWS needed: a customer with a pricebook, a local payer onboarded, crawled and ingested, last month's cycle closed with its export in <data-dir>/exports")
+	demoRows := fs.Int("demo-rows", 20000, "rows of the demo's last month (this month gets a quarter)")
+	demoPeriod := fs.String("demo-period", "", "the month (YYYY-MM) the demo closes; sets --today to the 3rd of the month after, unless --today is given; empty: last month")
+	todayFlag := fs.String("today", "", "the business date (YYYY-MM-DD) the worker judges periods by, fixed; empty: the system clock")
 	runWorker := fs.Bool("worker", true, "run a worker in this process (false to attach `costlake worker` processes yourself)")
 	var oc config.Onboarding
 	config.AddOnboardingFlags(fs, &oc, config.Env("COSTLAKE_DATA_DIR", ".costlake"))
@@ -56,6 +53,10 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	businessClock, err := devClock(*todayFlag, *demoPeriod)
 	if err != nil {
 		return err
 	}
@@ -104,6 +105,9 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		// A developer's webhook receiver is on this machine.
 		acts.Webhooks.AllowPrivate = true
+		// The demo's payer is local: its bucket is a folder (dev only).
+		acts.LocalBuckets = demoBuckets(dir)
+		acts.Clock = businessClock
 		w := worker.New(c, acts, worker.Options{})
 		if err := w.Start(); err != nil {
 			return err
@@ -135,7 +139,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	defer closeRecords()
 	gwErr := make(chan error, 1)
 	go func() {
-		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys, Records: records, TemporalUI: srv.UIURL(), TemporalNamespace: srv.Namespace()}), gateway.ServeOptions{Addr: *httpAddr})
+		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys, Records: records, Clock: businessClock, TemporalUI: srv.UIURL(), TemporalNamespace: srv.Namespace()}), gateway.ServeOptions{Addr: *httpAddr})
 	}()
 
 	tbl, err := lake.LineItems(ctx)
@@ -154,8 +158,17 @@ Press Ctrl-C to stop; workflows and tables are kept in %s.
 `, orNone(srv.UIURL()), srv.FrontendHostPort(), srv.Namespace(), *httpAddr, keyFile, storage.Catalog, tbl.Location(), dir)
 
 	if *demo {
-		if err := runDemo(ctx, c, stdout, dir, *demoRows, *demoPeriod, *httpAddr); err != nil {
-			return err
+		key, err := os.ReadFile(keyFile)
+		if err != nil {
+			return fmt.Errorf("the demo needs the operator key: %w", err)
+		}
+		today := businessClock.Now()
+		d := &demoRun{c: c, out: stdout, dir: dir, gateway: "http://" + *httpAddr, key: strings.TrimSpace(string(key)), keyFile: keyFile,
+			uiURL: srv.UIURL(), ns: srv.Namespace(), rows: *demoRows, today: today,
+			closeP: billingperiod.Of(today).Prev(), currentP: billingperiod.Of(today)}
+		// Ctrl-C during the demo stops the stack as it would after it.
+		if err := d.run(ctx); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("demo: %w", err)
 		}
 	}
 
@@ -173,42 +186,25 @@ Press Ctrl-C to stop; workflows and tables are kept in %s.
 	}
 }
 
-// runDemo writes a period's demo delivery (once; last month's by default)
-// and ingests it.
-func runDemo(ctx context.Context, c client.Client, stdout io.Writer, dir string, rows int, period, httpAddr string) error {
-	if period == "" {
-		period = clock.Period(time.Now(), 1)
-	} else if !billingperiod.Valid(period) {
-		return fmt.Errorf("--demo-period %q: want YYYY-MM", period)
-	}
-	root := filepath.Join(dir, "source")
-	store := blob.NewLocal(root)
-	opts := synth.Options{Prefix: "cur", Report: "costlake-demo", Period: period, Rows: rows, Files: 4, Seed: 1}
-	folder, err := cur.PeriodFolder(period)
-	if err != nil {
-		return err
-	}
-	manifest := opts.Prefix + "/" + opts.Report + "/" + folder + "/" + opts.Report + "-Manifest.json"
-	if _, err := store.Stat(ctx, manifest); errors.Is(err, blob.ErrNotFound) {
-		fmt.Fprintf(stdout, "\ndemo: writing a %d-row legacy CUR delivery for %s …\n", rows, period)
-		if _, err := synth.Generate(ctx, store, opts); err != nil {
-			return fmt.Errorf("demo delivery: %w", err)
+// devClock is the dev stack's business date: fixed at today
+// (YYYY-MM-DD), or the 3rd of the month after demoPeriod, or the system
+// clock. A fixed date makes the demo the same whatever day it runs.
+func devClock(today, demoPeriod string) (clock.Clock, error) {
+	switch {
+	case today != "":
+		t, err := time.Parse(time.DateOnly, today)
+		if err != nil {
+			return nil, fmt.Errorf("--today %q: want YYYY-MM-DD", today)
 		}
+		return clock.Fixed(t.Add(12 * time.Hour)), nil
+	case demoPeriod != "":
+		p, err := billingperiod.Parse(demoPeriod)
+		if err != nil {
+			return nil, fmt.Errorf("--demo-period %q: want YYYY-MM", demoPeriod)
+		}
+		return clock.Fixed(p.End().AddDate(0, 0, 2).Add(12 * time.Hour)), nil
 	}
-	source := "file://" + filepath.Join(root, opts.Prefix, opts.Report)
-	fmt.Fprintf(stdout, "demo: ingesting %s %s (watch it in the Temporal UI)\n", source, period)
-	run, err := workflows.StartIngestion(ctx, c, workflows.IngestBillingPeriodInput{Source: source, Period: billingperiod.MustParse(period)})
-	if err != nil {
-		return err
-	}
-	res, err := waitIngestion(ctx, c, run, true)
-	if err != nil {
-		return describeFailure(err)
-	}
-	fmt.Fprintln(stdout)
-	printSummary(stdout, res)
-	fmt.Fprintf(stdout, "\nTry: curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s/v1/ingestions/%s\n", filepath.Join(dir, "operator.key"), httpAddr, run.GetID())
-	return nil
+	return nil, nil
 }
 
 func orNone(s string) string {

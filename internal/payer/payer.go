@@ -30,6 +30,10 @@ const (
 	// AccessKeys uses static keys of an IAM user, read from a secret
 	// reference on the worker.
 	AccessKeys Mode = "access_keys"
+	// Local reaches no AWS account at all: the export's bucket is a
+	// folder of the same name on the worker. Only `costlake dev` runs
+	// such a worker (its demo payer); every other worker refuses it.
+	Local Mode = "local"
 )
 
 // Access says how to reach one payer's account.
@@ -79,8 +83,14 @@ func (a Access) FieldErrors() map[string]string {
 		if !secretRefPattern.MatchString(a.SecretRef) {
 			f["secret_ref"] = `required: a secret reference "env:PREFIX" (the worker reads PREFIX_AWS_ACCESS_KEY_ID and PREFIX_AWS_SECRET_ACCESS_KEY); never the keys themselves`
 		}
+	case Local:
+		for field, set := range map[string]bool{"role_arn": a.RoleARN != "", "external_id": a.ExternalID != "", "token_file": a.TokenFile != "", "secret_ref": a.SecretRef != ""} {
+			if set {
+				f[field] = "not used in local mode: there is no AWS account to reach"
+			}
+		}
 	default:
-		f["mode"] = `one of "assume_role", "web_identity", "access_keys"`
+		f["mode"] = `one of "assume_role", "web_identity", "access_keys" (or "local", in costlake dev only)`
 	}
 	return f
 }
@@ -354,6 +364,17 @@ func (r Registration) FieldErrors() map[string]string {
 	}
 	for k, v := range r.Export.FieldErrors() {
 		f["export."+k] = v
+	}
+	if r.Access.Mode == Local {
+		// No AWS to ask: only the manifests in the folder count.
+		for field, set := range map[string]bool{"create": r.Export.Create, "create_bucket": r.Export.CreateBucket, "detect_existing": r.Export.DetectExisting} {
+			if set {
+				f["export."+field] = "not in local mode: the bucket is a folder on the worker, with no AWS export to create or look up"
+			}
+		}
+		if r.Export.Type == CostExplorer {
+			f["export.type"] = "a local payer has no Cost Explorer; its export is a folder"
+		}
 	}
 	for k, v := range r.Cutover.FieldErrors(r.Export) {
 		f["cutover."+k] = v

@@ -121,3 +121,26 @@ func TestScheduleFieldErrors(t *testing.T) {
 		}
 	}
 }
+
+// A local payer (costlake dev) names only its bucket: no AWS identity,
+// and no export for AWS to create or look up.
+func TestLocalRegistration(t *testing.T) {
+	reg := Registration{CustomerID: "demo", PayerAccountID: "111122223333", Access: Access{Mode: Local},
+		Export: Export{Type: LegacyCUR, Bucket: "demo-billing", Prefix: "cur", Name: "report"}}
+	reg.Normalize()
+	if err := reg.Validate(); err != nil {
+		t.Fatalf("valid local registration refused: %v", err)
+	}
+	if reg.Access.RoleARN != "" {
+		t.Errorf("a local payer got a role %s", reg.Access.RoleARN)
+	}
+	bad := reg
+	bad.Access.RoleARN = "arn:aws:iam::111122223333:role/x"
+	bad.Export.DetectExisting = true
+	f := bad.FieldErrors()
+	for _, field := range []string{"access.role_arn", "export.detect_existing"} {
+		if f[field] == "" {
+			t.Errorf("no error on %s: %v", field, f)
+		}
+	}
+}

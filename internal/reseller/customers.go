@@ -63,6 +63,9 @@ func (d Destination) FieldErrors() map[string]string {
 			for k, v := range a.FieldErrors() {
 				f["access."+k] = v
 			}
+			if a.Mode == payer.Local {
+				f["access.mode"] = "local is a payer's mode in costlake dev; a folder on the worker is a file:// URL with operator_override"
+			}
 			if a.Mode == payer.AccessKeys && !d.OperatorOverride {
 				f["access.mode"] = "an export destination needs the customer's role (assume_role or web_identity); access_keys live on the worker and need operator_override"
 			}
