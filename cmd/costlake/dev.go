@@ -137,9 +137,17 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeRecords()
+	// The lake is served as a read-only Iceberg REST catalog too, as
+	// `costlake gateway --catalog` serves it.
+	iceberg, closeIceberg, err := openIcebergCatalog(storage)
+	if err != nil {
+		return err
+	}
+	defer closeIceberg()
 	gwErr := make(chan error, 1)
 	go func() {
-		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys, Records: records, Clock: businessClock, TemporalUI: srv.UIURL(), TemporalNamespace: srv.Namespace()}), gateway.ServeOptions{Addr: *httpAddr})
+		gwErr <- gateway.Serve(ctx, gateway.New(c, log, gateway.Config{KeyRing: keys, Records: records, Clock: businessClock,
+			TemporalUI: srv.UIURL(), TemporalNamespace: srv.Namespace(), Iceberg: iceberg}), gateway.ServeOptions{Addr: *httpAddr})
 	}()
 
 	tbl, err := lake.LineItems(ctx)
@@ -151,11 +159,12 @@ costlake is running.
   Temporal UI:      %s
   Temporal gRPC:    %s (namespace %s)
   Gateway:          http://%s  (GET /healthz, /v1/payers, /v1/ingestions)
+  Console:          http://%s/ (sign in with the operator key)
   Operator API key: in %s (send it as Authorization: Bearer <key>)
-  Iceberg catalog:  %s (SQL catalog, SQLite)
+  Iceberg catalog:  %s (SQL catalog, SQLite); REST: http://%s/iceberg (the key as bearer token or OAuth2 secret)
   Table:            billing.line_items at %s
 Press Ctrl-C to stop; workflows and tables are kept in %s.
-`, orNone(srv.UIURL()), srv.FrontendHostPort(), srv.Namespace(), *httpAddr, keyFile, storage.Catalog, tbl.Location(), dir)
+`, orNone(srv.UIURL()), srv.FrontendHostPort(), srv.Namespace(), *httpAddr, *httpAddr, keyFile, storage.Catalog, *httpAddr, tbl.Location(), dir)
 
 	if *demo {
 		key, err := os.ReadFile(keyFile)
