@@ -1,10 +1,7 @@
 package tests
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -375,7 +372,7 @@ func invoicedDelivery(t *testing.T, store blob.Store, o synth.Options) *synth.Re
 		rc, err := local.Open(ctx, key)
 		require.NoError(t, err)
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(withInvoiceID(rc, pw, "EUINIE26-"+o.Period)) }()
+		go func() { pw.CloseWithError(synth.WithInvoiceID(rc, pw, "EUINIE26-"+o.Period)) }()
 		require.NoError(t, store.Put(ctx, key, pr))
 		rc.Close()
 	}
@@ -386,47 +383,6 @@ func invoicedDelivery(t *testing.T, store blob.Store, o synth.Options) *synth.Re
 		rc.Close()
 	}
 	return gen
-}
-
-// withInvoiceID copies a gzip CSV chunk, setting bill/InvoiceId on each row.
-func withInvoiceID(src io.Reader, dst io.Writer, invoice string) error {
-	zr, err := gzip.NewReader(src)
-	if err != nil {
-		return err
-	}
-	r := csv.NewReader(bufio.NewReader(zr))
-	r.ReuseRecord = true
-	zw := gzip.NewWriter(dst)
-	w := csv.NewWriter(zw)
-	header, err := r.Read()
-	if err != nil {
-		return err
-	}
-	col := slices.Index(header, "bill/InvoiceId")
-	if col < 0 {
-		return errors.New("no bill/InvoiceId column")
-	}
-	if err := w.Write(header); err != nil {
-		return err
-	}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		rec[col] = invoice
-		if err := w.Write(rec); err != nil {
-			return err
-		}
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	return zw.Close()
 }
 
 // quietSDKLogger keeps the test's own Temporal client quiet.

@@ -3,11 +3,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,48 +149,8 @@ func copyObject(ctx context.Context, from, to blob.Store, key string, invoiced b
 		return to.Put(ctx, key, rc)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(withInvoiceID(rc, pw, invoice)) }()
+	go func() { pw.CloseWithError(synth.WithInvoiceID(rc, pw, invoice)) }()
 	return to.Put(ctx, key, pr)
-}
-
-func withInvoiceID(src io.Reader, dst io.Writer, invoice string) error {
-	zr, err := gzip.NewReader(src)
-	if err != nil {
-		return err
-	}
-	r := csv.NewReader(bufio.NewReader(zr))
-	r.ReuseRecord = true
-	zw := gzip.NewWriter(dst)
-	w := csv.NewWriter(zw)
-	header, err := r.Read()
-	if err != nil {
-		return err
-	}
-	col := slices.Index(header, "bill/InvoiceId")
-	if col < 0 {
-		return errors.New("no bill/InvoiceId column")
-	}
-	if err := w.Write(header); err != nil {
-		return err
-	}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		rec[col] = invoice
-		if err := w.Write(rec); err != nil {
-			return err
-		}
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	return zw.Close()
 }
 
 // setUpCustomer records the customer (exports to a local folder), gives
