@@ -2,17 +2,13 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/contract/maintain"
 	"github.com/costlake/costlake/internal/searchattr"
-	"github.com/costlake/costlake/workflows"
 )
 
 // DefaultMaintenanceHour is the UTC hour the MaintainTables schedule runs
@@ -29,23 +25,16 @@ func EnsureMaintenanceSchedule(ctx context.Context, c client.Client, hour int, i
 	if hour < 0 || hour > 23 {
 		return fmt.Errorf("maintenance hour %d: want 0 to 23", hour)
 	}
-	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+	return ensureSchedule(ctx, c, client.ScheduleOptions{
 		ID: maintain.ScheduleID,
 		Spec: client.ScheduleSpec{
 			Calendars: []client.ScheduleCalendarSpec{{Hour: []client.ScheduleRange{{Start: hour}}}},
 			Jitter:    30 * time.Minute,
 		},
-		Action: &client.ScheduleWorkflowAction{
-			ID: maintain.WorkflowID, Workflow: maintain.Workflow, Args: []any{in}, TaskQueue: workflows.TaskQueue,
-			WorkflowExecutionTimeout: 23 * time.Hour,
-			TypedSearchAttributes:    searchattr.Run{Kind: searchattr.KindMaintenance}.Attributes(),
-			StaticSummary:            "table maintenance: manifests, expired snapshots, orphans",
-		},
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Note:    "costlake table maintenance: merges manifests, expires snapshots older than the retention except those closed cycles pin, removes orphan files",
+		Note: "costlake table maintenance: merges manifests, expires snapshots older than the retention except those closed cycles pin, removes orphan files",
+	}, &client.ScheduleWorkflowAction{
+		ID: maintain.WorkflowID, Workflow: maintain.Workflow, Args: []any{in},
+		TypedSearchAttributes: searchattr.Run{Kind: searchattr.KindMaintenance}.Attributes(),
+		StaticSummary:         "table maintenance: manifests, expired snapshots, orphans",
 	})
-	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create the %s schedule: %w", maintain.ScheduleID, err)
-	}
-	return nil
 }

@@ -2,17 +2,12 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/costlake/costlake/internal/contract/monthend"
 	"github.com/costlake/costlake/internal/searchattr"
-	"github.com/costlake/costlake/workflows"
 )
 
 // DefaultMonthEndHour is the UTC hour the MonthEnd schedule runs at each
@@ -34,23 +29,16 @@ func EnsureMonthEndSchedule(ctx context.Context, c client.Client, hour int, in m
 	if f := in.Settings.FieldErrors(); len(f) > 0 {
 		return fmt.Errorf("month-end settings: %s", monthend.Describe(f))
 	}
-	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+	return ensureSchedule(ctx, c, client.ScheduleOptions{
 		ID: monthend.ScheduleID,
 		Spec: client.ScheduleSpec{
 			// After the 1st: on the 1st last month has barely ended.
 			Calendars: []client.ScheduleCalendarSpec{{DayOfMonth: []client.ScheduleRange{{Start: 2, End: 31}}, Hour: []client.ScheduleRange{{Start: hour}}}},
 		},
-		Action: &client.ScheduleWorkflowAction{
-			ID: monthend.ScheduleID, Workflow: monthend.Workflow, Args: []any{in}, TaskQueue: workflows.TaskQueue,
-			WorkflowExecutionTimeout: 23 * time.Hour,
-			TypedSearchAttributes:    searchattr.Run{Kind: searchattr.KindMonthEnd}.Attributes(),
-			StaticSummary:            "month-end: close last month's cycles that are final and fresh",
-		},
-		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Note:    "costlake month-end: closes each customer's cycle of last month once it is final, its payers are freshly crawled and Cost Explorer agrees; announces it by webhook",
+		Note: "costlake month-end: closes each customer's cycle of last month once it is final, its payers are freshly crawled and Cost Explorer agrees; announces it by webhook",
+	}, &client.ScheduleWorkflowAction{
+		ID: monthend.ScheduleID, Workflow: monthend.Workflow, Args: []any{in},
+		TypedSearchAttributes: searchattr.Run{Kind: searchattr.KindMonthEnd}.Attributes(),
+		StaticSummary:         "month-end: close last month's cycles that are final and fresh",
 	})
-	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create the %s schedule: %w", monthend.ScheduleID, err)
-	}
-	return nil
 }
