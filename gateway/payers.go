@@ -101,24 +101,38 @@ func (s *Server) handleRegisterPayer(c echo.Context) error {
 	// worker answers whether it can go on (its settings, the published
 	// stack), so a registration that cannot proceed is refused here
 	// instead of failing where only the worker's log shows it.
-	start := s.temporal.NewWithStartWorkflowOperation(opts, workflows.OnboardPayer, workflows.OnboardPayerInput{Registration: reg, Timing: s.timing})
 	wctx, cancel := context.WithTimeout(ctx, s.registerWait)
 	defer cancel()
 	status := workflows.StatusRegistered
 	var note string
-	handle, err := s.temporal.UpdateWithStartWorkflow(wctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			WorkflowID: id, UpdateName: workflows.RegistrationUpdate, WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
-	if err == nil {
+	var start client.WithStartWorkflowOperation
+	register := func() error {
+		start = s.temporal.NewWithStartWorkflowOperation(opts, workflows.OnboardPayer, workflows.OnboardPayerInput{Registration: reg, Timing: s.timing})
+		handle, err := s.temporal.UpdateWithStartWorkflow(wctx, client.UpdateWithStartWorkflowOptions{
+			StartWorkflowOperation: start,
+			UpdateOptions: client.UpdateWorkflowOptions{
+				WorkflowID: id, UpdateName: workflows.RegistrationUpdate, WaitForStage: client.WorkflowUpdateStageCompleted,
+			},
+		})
+		if err != nil {
+			return err
+		}
 		var res workflows.RegistrationResult
 		if err = handle.Get(wctx, &res); err == nil {
 			status = res.Status
 		}
+		return err
 	}
+	err = register()
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		// A failed onboarding writes its last status record before its run
+		// ends: a registration in that moment waits for the end and goes on.
+		if rec, serr := s.payerState(c, reg.PayerAccountID); serr == nil && rec.State.Status == workflows.StatusFailed {
+			_ = s.temporal.GetWorkflow(wctx, id, "").Get(wctx, nil)
+			err = register()
+		}
+	}
 	var app *temporal.ApplicationError
 	var slow *client.WorkflowUpdateServiceTimeoutOrCanceledError
 	switch {
