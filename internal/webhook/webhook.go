@@ -157,6 +157,9 @@ type Sender struct {
 	AllowPrivate bool
 	// Timeout bounds one delivery; 0 means 10 seconds.
 	Timeout time.Duration
+	// Now is the clock the signature's timestamp is read from; nil is the
+	// wall clock (receivers compare it with theirs).
+	Now func() time.Time
 }
 
 // maxAnswer bounds what is read of an endpoint's answer (it is only
@@ -233,6 +236,9 @@ func (s Sender) Send(ctx context.Context, endpoint string, key []byte, e Event) 
 	// The signed timestamp is the attempt's, so a retry hours later is
 	// not refused as a replay; the body keeps when the event happened.
 	ts := time.Now()
+	if s.Now != nil {
+		ts = s.Now()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrURL, err)

@@ -23,19 +23,20 @@ func TestSendSignsAndVerifies(t *testing.T) {
 	}))
 	defer srv.Close()
 	e := Event{ID: "evt_1", Type: CycleClosed, Timestamp: now, Data: []byte(`{"customer_id":"acme"}`)}
-	if _, err := (Sender{AllowPrivate: true}).Send(context.Background(), srv.URL, key, e); err != nil {
+	clock := func() time.Time { return now }
+	if _, err := (Sender{AllowPrivate: true, Now: clock}).Send(context.Background(), srv.URL, key, e); err != nil {
 		t.Fatal(err)
 	}
-	if err := Verify(key, got, body, time.Now(), 5*time.Minute); err != nil {
+	if err := Verify(key, got, body, now, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := Verify([]byte("another secret of 32 bytes......"), got, body, time.Now(), 5*time.Minute); !errors.Is(err, ErrSignature) {
+	if err := Verify([]byte("another secret of 32 bytes......"), got, body, now, 5*time.Minute); !errors.Is(err, ErrSignature) {
 		t.Fatalf("other key: %v", err)
 	}
-	if err := Verify(key, got, append(body, ' '), time.Now(), 5*time.Minute); !errors.Is(err, ErrSignature) {
+	if err := Verify(key, got, append(body, ' '), now, 5*time.Minute); !errors.Is(err, ErrSignature) {
 		t.Fatalf("changed body: %v", err)
 	}
-	if err := Verify(key, got, body, time.Now().Add(time.Hour), 5*time.Minute); !errors.Is(err, ErrSignature) {
+	if err := Verify(key, got, body, now.Add(time.Hour), 5*time.Minute); !errors.Is(err, ErrSignature) {
 		t.Fatalf("old delivery: %v", err)
 	}
 }
@@ -73,7 +74,7 @@ func TestSenderRefuses(t *testing.T) {
 		http.Error(w, "boom", http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	e := Event{ID: "evt_2", Type: PayerStale, Timestamp: time.Now(), Data: []byte(`{}`)}
+	e := Event{ID: "evt_2", Type: PayerStale, Timestamp: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC), Data: []byte(`{}`)}
 	if _, err := (Sender{}).Send(context.Background(), srv.URL, []byte("0123456789abcdef"), e); !errors.Is(err, ErrURL) {
 		t.Fatalf("http to loopback without AllowPrivate: %v", err)
 	}
