@@ -179,12 +179,8 @@ type fetcher struct {
 	stats    Stats
 }
 
-// Fetch returns the daily unblended, amortized and net unblended costs by
-// linked account, service and record type for the days in [start, end)
-// (YYYY-MM-DD, end exclusive), sorted by date, account, service and record
-// type, and what the fetch cost. Stats are returned on error too: the
-// calls were paid for.
-func Fetch(ctx context.Context, client *ce.Client, start, end string, opts ...Option) ([]DailyCost, Stats, error) {
+// newFetcher applies opts and checks the range [start, end).
+func newFetcher(client *ce.Client, start, end string, opts []Option) (*fetcher, error) {
 	f := &fetcher{client: client, start: start, end: end, backoff: DefaultBackoff}
 	for _, o := range opts {
 		o(f)
@@ -192,7 +188,17 @@ func Fetch(ctx context.Context, client *ce.Client, start, end string, opts ...Op
 	if f.backoff.Attempts < 1 {
 		f.backoff.Attempts = 1
 	}
-	if err := CheckRange(start, end); err != nil {
+	return f, CheckRange(start, end)
+}
+
+// Fetch returns the daily unblended, amortized and net unblended costs by
+// linked account, service and record type for the days in [start, end)
+// (YYYY-MM-DD, end exclusive), sorted by date, account, service and record
+// type, and what the fetch cost. Stats are returned on error too: the
+// calls were paid for.
+func Fetch(ctx context.Context, client *ce.Client, start, end string, opts ...Option) ([]DailyCost, Stats, error) {
+	f, err := newFetcher(client, start, end, opts)
+	if err != nil {
 		return nil, f.stats, err
 	}
 	recordTypes, err := f.recordTypes(ctx)

@@ -25,18 +25,12 @@ type AccountCost struct {
 // items with when no daily costs were crawled. A range of one month is
 // one result; amounts of several results for one account are added.
 func MonthlyByAccount(ctx context.Context, client *ce.Client, start, end string, opts ...Option) ([]AccountCost, Stats, error) {
-	f := &fetcher{client: client, start: start, end: end, backoff: DefaultBackoff}
-	for _, o := range opts {
-		o(f)
-	}
-	if f.backoff.Attempts < 1 {
-		f.backoff.Attempts = 1
-	}
-	if err := CheckRange(start, end); err != nil {
+	f, err := newFetcher(client, start, end, opts)
+	if err != nil {
 		return nil, f.stats, err
 	}
 	byAccount := map[string]*AccountCost{}
-	err := f.query(ctx, &ce.GetCostAndUsageInput{
+	err = f.query(ctx, &ce.GetCostAndUsageInput{
 		TimePeriod:  f.period(),
 		Granularity: types.GranularityMonthly,
 		Metrics:     []string{MetricUnblended},
