@@ -136,18 +136,23 @@ func (l *Lake) replaceAccountsOnce(ctx context.Context, payer string, rows []Acc
 			b.Field(6 + i).(*array.TimestampBuilder).Append(ts)
 		}
 	}
+	return l.overwriteRows(ctx, tbl, sc, b, iceberg.Properties{PropPayer: payer},
+		iceberg.EqualTo(iceberg.Reference("payer_account_id"), payer), "billing.accounts of "+payer)
+}
+
+// overwriteRows makes the rows b holds the whole of filter's rows in tbl,
+// in one snapshot with props; what names them in errors.
+func (l *Lake) overwriteRows(ctx context.Context, tbl *table.Table, sc *arrow.Schema, b *array.RecordBuilder, props iceberg.Properties, filter iceberg.BooleanExpression, what string) error {
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	at := array.NewTableFromRecords(sc, []arrow.RecordBatch{rec})
 	defer at.Release()
 	tx := tbl.NewTransaction()
-	err = tx.OverwriteTable(ctx, at, 1024, iceberg.Properties{PropPayer: payer},
-		table.WithOverwriteFilter(iceberg.EqualTo(iceberg.Reference("payer_account_id"), payer)))
-	if err != nil {
-		return fmt.Errorf("stage billing.accounts of %s: %w", payer, err)
+	if err := tx.OverwriteTable(ctx, at, 1024, props, table.WithOverwriteFilter(filter)); err != nil {
+		return fmt.Errorf("stage %s: %w", what, err)
 	}
 	if _, err := l.commit(ctx, tx, tbl); err != nil {
-		return fmt.Errorf("commit billing.accounts of %s: %w", payer, err)
+		return fmt.Errorf("commit %s: %w", what, err)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
@@ -124,19 +123,8 @@ func (l *Lake) replaceInvoiceOnce(ctx context.Context, customer, period string, 
 		dec(12, ln.Due)
 		str(13, ln.Pins)
 	}
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-	at := array.NewTableFromRecords(sc, []arrow.RecordBatch{rec})
-	defer at.Release()
 	filter := iceberg.NewAnd(iceberg.EqualTo(iceberg.Reference("customer_id"), customer), iceberg.EqualTo(iceberg.Reference(billing.ColBillingPeriod), period))
-	tx := tbl.NewTransaction()
-	if err := tx.OverwriteTable(ctx, at, 1024, iceberg.Properties{PropCustomer: customer, PropPeriod: period}, table.WithOverwriteFilter(filter)); err != nil {
-		return fmt.Errorf("stage the invoice of %s %s: %w", customer, period, err)
-	}
-	if _, err := l.commit(ctx, tx, tbl); err != nil {
-		return fmt.Errorf("commit the invoice of %s %s: %w", customer, period, err)
-	}
-	return nil
+	return l.overwriteRows(ctx, tbl, sc, b, iceberg.Properties{PropCustomer: customer, PropPeriod: period}, filter, "the invoice of "+customer+" "+period)
 }
 
 // ScanInvoice reads customer's period's invoice lines from the current
